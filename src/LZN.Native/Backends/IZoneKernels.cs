@@ -1,0 +1,107 @@
+namespace LZN.Native.Backends;
+
+/// <summary>
+/// The latent-zone kernels (design/lzn-math.md sections 3, 6, 7): one velocity evaluation over all
+/// anchors with an online softmax, fused with the Euler update, and its backward by recomputation.
+/// Nothing of size rows x anchorCount x dim is ever materialised; rows x anchorCount only when
+/// <see cref="ZoneStepArgs.Probabilities"/> is requested.
+/// </summary>
+public interface IZoneKernels
+{
+    /// <summary>
+    /// For each row i: logit_ij = (c/t^2) x_i.a_j - (c^2/(2t^2))|a_j|^2 + b_j (c = 1 - t),
+    /// lse_i = logsumexp_j logit_ij, m_i = sum_j softmax_j(logit_ij) a_j, v_i = (x_i - m_i)/t,
+    /// next_i = x_i + stepSize * v_i. Optional outputs: target log-probabilities and full probabilities.
+    /// </summary>
+    void Step(in ZoneStepArgs args);
+
+    /// <summary>
+    /// Backward of <see cref="Step"/>'s velocity (not of the Euler update: the caller passes
+    /// g = dL/dv already scaled by the step size) plus an optional loss on the target log-probability.
+    /// Accumulates (+=) into PointsGrad, AnchorsGrad and LogPriorsGrad.
+    /// </summary>
+    void StepBackward(in ZoneBackwardArgs args);
+}
+
+/// <summary>Arguments of <see cref="IZoneKernels.Step"/>. Shapes use rows = B, anchorCount = N, dim = d.</summary>
+public readonly record struct ZoneStepArgs
+{
+    public required int Rows { get; init; }
+    public required int AnchorCount { get; init; }
+    public required int Dim { get; init; }
+
+    /// <summary>Flow time t in (0, 1]; the softmax temperature is t^2 / c.</summary>
+    public required float Time { get; init; }
+
+    /// <summary>next = x + StepSize * v: +h for the forward (encode) flow, -h for the reverse (assign) flow.</summary>
+    public required float StepSize { get; init; }
+
+    /// <summary>x [Rows, Dim].</summary>
+    public required FloatBuffer Points { get; init; }
+
+    /// <summary>A [AnchorCount, Dim].</summary>
+    public required FloatBuffer Anchors { get; init; }
+
+    /// <summary>b [AnchorCount] class log-priors, or null for uniform.</summary>
+    public FloatBuffer? LogPriors { get; init; }
+
+    /// <summary>x + StepSize * v [Rows, Dim]; must not alias <see cref="Points"/>.</summary>
+    public required FloatBuffer NextPoints { get; init; }
+
+    /// <summary>m [Rows, Dim], the softmax-weighted anchor mean (kept for the backward), or null.</summary>
+    public FloatBuffer? WeightedMean { get; init; }
+
+    /// <summary>lse [Rows], the row log-sum-exp of the logits (kept for the backward), or null.</summary>
+    public FloatBuffer? LogSumExp { get; init; }
+
+    /// <summary>Target anchor per row [Rows], used with <see cref="TargetLogProb"/>.</summary>
+    public IntBuffer? Targets { get; init; }
+
+    /// <summary>log p(i -> Targets[i]) [Rows] = logit_{i,tgt} - lse_i, or null.</summary>
+    public FloatBuffer? TargetLogProb { get; init; }
+
+    /// <summary>Full probabilities [Rows, AnchorCount] (small N only, e.g. label anchors), or null.</summary>
+    public FloatBuffer? Probabilities { get; init; }
+}
+
+/// <summary>Arguments of <see cref="IZoneKernels.StepBackward"/>.</summary>
+public readonly record struct ZoneBackwardArgs
+{
+    public required int Rows { get; init; }
+    public required int AnchorCount { get; init; }
+    public required int Dim { get; init; }
+    public required float Time { get; init; }
+
+    /// <summary>x [Rows, Dim] at which the velocity was evaluated.</summary>
+    public required FloatBuffer Points { get; init; }
+
+    /// <summary>A [AnchorCount, Dim].</summary>
+    public required FloatBuffer Anchors { get; init; }
+
+    /// <summary>b [AnchorCount], or null for uniform.</summary>
+    public FloatBuffer? LogPriors { get; init; }
+
+    /// <summary>m [Rows, Dim] saved by the forward step.</summary>
+    public required FloatBuffer WeightedMean { get; init; }
+
+    /// <summary>lse [Rows] saved by the forward step.</summary>
+    public required FloatBuffer LogSumExp { get; init; }
+
+    /// <summary>g = dL/dv [Rows, Dim], or null when only a target loss flows back.</summary>
+    public FloatBuffer? VelocityGrad { get; init; }
+
+    /// <summary>Target anchor per row [Rows], with <see cref="TargetLogProbGrad"/>.</summary>
+    public IntBuffer? Targets { get; init; }
+
+    /// <summary>beta_i = dL/d log p(i -> Targets[i]) [Rows], or null.</summary>
+    public FloatBuffer? TargetLogProbGrad { get; init; }
+
+    /// <summary>dL/dx [Rows, Dim], accumulated (+=).</summary>
+    public required FloatBuffer PointsGrad { get; init; }
+
+    /// <summary>dL/dA [AnchorCount, Dim], accumulated (+=), or null.</summary>
+    public FloatBuffer? AnchorsGrad { get; init; }
+
+    /// <summary>dL/db [AnchorCount], accumulated (+=), or null.</summary>
+    public FloatBuffer? LogPriorsGrad { get; init; }
+}
