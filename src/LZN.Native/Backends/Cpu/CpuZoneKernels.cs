@@ -6,15 +6,14 @@ namespace LZN.Native.Backends.Cpu;
 /// weighted mean m = P A is a second GEMM. Scratch is O(rowTile x anchorCount); nothing of size
 /// rows x anchorCount x dim exists, and rows x anchorCount only when probabilities are requested.
 /// </summary>
-internal sealed class CpuZoneKernels(IBackend backend) : IZoneKernels
+/// <param name="backend">The backend whose GEMM and buffers the kernels use.</param>
+/// <param name="tileElements">Elements of one logits tile; 1 Mi floats (4 MiB) by default, small in tiling tests.</param>
+internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 20) : IZoneKernels
 {
-    /// <summary>Elements of one logits tile: 1 Mi floats (4 MiB) keeps a tile inside L2/L3 for large N.</summary>
-    private const int TileElements = 1 << 20;
-
     private readonly IBackend _backend = backend;
 
-    /// <summary>Rows per tile: as many as fit <see cref="TileElements"/>, at least 16 so GEMMs stay efficient.</summary>
-    internal static int RowTile(int rows, int anchorCount) => Math.Max(1, Math.Min(rows, Math.Clamp(TileElements / anchorCount, 16, 1024)));
+    /// <summary>Rows per tile: as many as fit the tile budget, at least 16 so the GEMMs stay efficient.</summary>
+    private int RowTile(int rows, int anchorCount) => Math.Min(rows, Math.Clamp(tileElements / anchorCount, 16, 1024));
 
     public void Step(in ZoneStepArgs args)
     {
@@ -108,7 +107,9 @@ internal sealed class CpuZoneKernels(IBackend backend) : IZoneKernels
             if (velocityGrad is not null)
             {
                 _backend.Gemm(false, true, count, anchorCount, dim, 1f, velocityGrad, dim, args.Anchors, dim, 0f, ds, anchorCount);
-                rowDots = CpuZoneRows.RowDots(CpuBackend.Cast(velocityGrad), CpuBackend.Cast(args.WeightedMean.Slice((long)start * dim, rowSpan)), count, dim);
+                // D_i = g_i.m_i taken as sum_j p_ij (g_i.a_j) from the same products as ds: mathematically equal,
+                // but then a one-hot row (small t) gets ds = 0 exactly instead of a rounding difference times 1/t^3.
+                rowDots = CpuZoneRows.RowDots(CpuBackend.Cast(p), CpuBackend.Cast(ds), count, anchorCount);
                 // dx += g / t (the direct path of v = (x - m) / t); dA += -(1/t) P^T G (the path through m).
                 _backend.Axpby(inverseTime, velocityGrad, 1f, pointsGrad);
                 if (args.AnchorsGrad is not null)

@@ -44,7 +44,11 @@ internal static class CpuZoneRows
         });
     }
 
-    /// <summary>logits[rows, cols] (holding (c/t^2) x.a) becomes p = exp(logit + bias - lse) in place.</summary>
+    /// <summary>
+    /// logits[rows, cols] (holding (c/t^2) x.a) becomes p = exp(logit + bias - lse) in place, renormalised to
+    /// sum exactly as the forward's p did: a one-hot row (small t) must come back as exactly 1 and 0, since the
+    /// backward multiplies any residue by 1/t^3 (the vectorised exp(0) is not exactly 1).
+    /// </summary>
     public static void RecomputeProbabilities(CpuFloatBuffer logits, float[] bias, int rows, int cols, CpuFloatBuffer lse)
     {
         float[] values = logits.Array;
@@ -55,6 +59,7 @@ internal static class CpuZoneRows
             TensorPrimitives.Add(row, bias, row);
             TensorPrimitives.Subtract(row, lse.Array[lse.Offset + r], row);
             TensorPrimitives.Exp(row, row);
+            TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum(row), row);
         });
     }
 
