@@ -14,11 +14,11 @@ namespace LZN.Native.Zones;
 internal static class DpmSolverPlusPlus
 {
     /// <summary>
-    /// Integrates <paramref name="start"/> [rows, dim] from <paramref name="startTime"/> to <paramref name="endTime"/>
+    /// Integrates x_0 = <paramref name="start"/> [rows, dim] from <paramref name="startTime"/> to <paramref name="endTime"/>
     /// on a time-uniform grid of <paramref name="steps"/> steps into <paramref name="final"/> [rows, dim].
     /// The first steps use lower orders until enough history exists.
     /// </summary>
-    public static void Integrate(ZoneAnchors anchors, FloatBuffer start, FloatBuffer final, int rows, int steps, int order,
+    public static void Integrate(ZoneAnchors anchors, EncodeStart start, FloatBuffer final, int rows, int steps, int order,
         double startTime, double endTime)
     {
         if (order is < 1 or > 3)
@@ -32,7 +32,7 @@ internal static class DpmSolverPlusPlus
         var lambdas = new double[3]; // lambda at the evaluations held in means
         try
         {
-            backend.Copy(start, final);
+            backend.Copy(start.Points, final);
             double stepSize = (endTime - startTime) / steps;
             for (int i = 0; i < steps; i++)
             {
@@ -58,6 +58,15 @@ internal static class DpmSolverPlusPlus
                     WeightedMean = means[0],
                 });
 
+                if (i == 0)
+                {
+                    // The first step is order 1: x_1 = (sigma_t/sigma_s)(x_0 - alpha_s m_0) + alpha_t m_0, with the
+                    // deviation x_0 - alpha_s m_0 taken from q and z (see EncodeStart).
+                    start.Deviation(means[0], 1 - ts, scratch);
+                    backend.Copy(means[0], final);
+                    backend.Axpby((float)(tt / ts), scratch, (float)(1 - tt), final);
+                    continue;
+                }
                 int stepOrder = Math.Min(order, i + 1);
                 var (xWeight, meanWeights) = Coefficients(stepOrder, ts, tt, lambdas);
                 backend.ScaleShift(final, (float)xWeight, 0f);

@@ -52,16 +52,18 @@ internal sealed class EulerFlow : IDisposable
     /// <summary>
     /// Integrates from <paramref name="start"/> [rows, dim] into <paramref name="final"/> [rows, dim];
     /// optionally records log p(i -> targets_i) [steps, rows] and the probabilities [steps, rows, anchorCount].
+    /// An encode passes <paramref name="firstStep"/> so the first update avoids the fp32 cancellation in x_0 - m_0.
     /// </summary>
     public static EulerFlow Run(ZoneAnchors anchors, FloatBuffer start, FloatBuffer final, int rows, int steps,
         double startTime, double signedStep, bool keepTrajectory,
-        IntBuffer? targets = null, FloatBuffer? targetLogProbs = null, FloatBuffer? probabilities = null)
+        IntBuffer? targets = null, FloatBuffer? targetLogProbs = null, FloatBuffer? probabilities = null, EncodeStart? firstStep = null)
     {
         var backend = anchors.Backend;
         int dim = anchors.Dim;
         long rowElements = (long)rows * dim;
         var flow = new EulerFlow(anchors, rows, steps, startTime, signedStep, keepTrajectory);
         using var pingPong = keepTrajectory ? null : backend.AllocateFloat(2 * rowElements); // [2, rows, dim]
+        using var firstMean = firstStep is not null && !keepTrajectory ? backend.AllocateFloat(rowElements) : null; // [rows, dim] m_0
         var current = start;
         for (int k = 0; k < steps; k++)
         {
@@ -82,12 +84,20 @@ internal sealed class EulerFlow : IDisposable
                 Anchors = anchors.Anchors,
                 LogPriors = anchors.LogPriors,
                 NextPoints = next,
-                WeightedMean = flow.Means?.Slice(k * rowElements, rowElements),
+                WeightedMean = flow.Means?.Slice(k * rowElements, rowElements) ?? (k == 0 ? firstMean : null),
                 LogSumExp = flow.LogSumExp?.Slice((long)k * rows, rows),
                 Targets = targets,
                 TargetLogProb = targetLogProbs?.Slice((long)k * rows, rows),
                 Probabilities = probabilities?.Slice((long)k * rows * anchors.Count, (long)rows * anchors.Count),
             });
+            if (k == 0 && firstStep is not null)
+            {
+                // x_1 = x_0 + (s/t_0)(x_0 - m_0) with the deviation taken from q and z (see EncodeStart).
+                using var deviation = backend.AllocateFloat(rowElements); // [rows, dim]
+                firstStep.Deviation(flow.Means?.Slice(0, rowElements) ?? firstMean!, 1.0, deviation);
+                backend.Copy(here, next);
+                backend.Axpby((float)(signedStep / startTime), deviation, 1f, next);
+            }
             current = next;
         }
         return flow;
@@ -97,10 +107,11 @@ internal sealed class EulerFlow : IDisposable
     /// The Euler adjoint: <paramref name="adjoint"/> [rows, dim] holds dL/dx_K on entry and dL/dx_0 on return.
     /// With lambda_{k+1} = dL/dx_{k+1}, the velocity backward at (x_k, t_k) gets g = s lambda_{k+1} and
     /// lambda_k = lambda_{k+1} + dx. Target losses enter as beta [steps, rows]; anchor and prior
-    /// gradients accumulate (+=).
+    /// gradients accumulate (+=). With <paramref name="selfAnchorOffset"/> the kernels also add the query
+    /// path of anchor-row queries (see ZoneBackwardArgs.SelfAnchorOffset).
     /// </summary>
     public void Backward(FloatBuffer adjoint, IntBuffer? targets, FloatBuffer? targetLogProbGrad,
-        FloatBuffer? anchorsGrad, FloatBuffer? logPriorsGrad)
+        FloatBuffer? anchorsGrad, FloatBuffer? logPriorsGrad, int? selfAnchorOffset = null)
     {
         if (!HasTrajectory)
             throw new InvalidOperationException("The forward pass did not keep its trajectory; set KeepTrajectory to take gradients.");
@@ -127,6 +138,7 @@ internal sealed class EulerFlow : IDisposable
                 PointsGrad = adjoint,
                 AnchorsGrad = anchorsGrad,
                 LogPriorsGrad = logPriorsGrad,
+                SelfAnchorOffset = selfAnchorOffset,
             });
         }
     }

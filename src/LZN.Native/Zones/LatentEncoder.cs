@@ -3,8 +3,8 @@ using LZN.Native.Backends;
 namespace LZN.Native.Zones;
 
 /// <summary>
-/// Gradients of an encode, each accumulated (+=) when given. Queries may be a slice of Anchors
-/// (when the queries are anchor rows), so both the query and the key/value paths land in one buffer.
+/// Gradients of an encode, each accumulated (+=) when given. For an encode of anchor rows the query
+/// path lands in <see cref="Anchors"/> (which is then required) and <see cref="Queries"/> must be null.
 /// </summary>
 public readonly record struct EncodeGradients(
     FloatBuffer? Anchors = null, // [anchorCount, dim]
@@ -17,12 +17,13 @@ public sealed class EncodeResult : IDisposable
 {
     private readonly EulerFlow? _flow;
 
-    internal EncodeResult(FloatBuffer latents, int rows, double epsilon, float noiseScale, EulerFlow? flow)
+    internal EncodeResult(FloatBuffer latents, int rows, double epsilon, float noiseScale, int? firstAnchorRow, EulerFlow? flow)
     {
         Latents = latents;
         Rows = rows;
         Epsilon = epsilon;
         NoiseScale = noiseScale;
+        FirstAnchorRow = firstAnchorRow;
         _flow = flow;
     }
 
@@ -34,6 +35,9 @@ public sealed class EncodeResult : IDisposable
     public double Epsilon { get; }
 
     public float NoiseScale { get; }
+
+    /// <summary>The first anchor row used as a query, or null when the queries were given points.</summary>
+    public int? FirstAnchorRow { get; }
 
     public bool HasTrajectory => _flow?.HasTrajectory == true;
 
@@ -52,16 +56,33 @@ public sealed class EncodeResult : IDisposable
 /// </summary>
 public static class LatentEncoder
 {
+    /// <summary>Encodes every anchor: queries = A, rows = anchors.Count; noise [Count, Dim] or null.</summary>
+    public static EncodeResult Encode(ZoneAnchors anchors, FloatBuffer? noise, EncodeOptions? options = null) =>
+        EncodeAnchorRows(anchors, 0, anchors.Count, noise, options);
+
+    /// <summary>Encodes anchor rows [firstRow, firstRow + rows) (e.g. this device's share of a batch); noise [rows, Dim] or null.</summary>
+    public static EncodeResult EncodeAnchorRows(ZoneAnchors anchors, int firstRow, int rows, FloatBuffer? noise, EncodeOptions? options = null)
+    {
+        anchors.Validate();
+        if (firstRow < 0 || rows <= 0 || firstRow + rows > anchors.Count)
+            throw new ArgumentOutOfRangeException(nameof(rows), $"Anchor rows [{firstRow}, {firstRow + rows}) are outside [0, {anchors.Count}).");
+        var queries = anchors.Anchors.Slice((long)firstRow * anchors.Dim, (long)rows * anchors.Dim);
+        return Run(anchors, queries, rows, firstRow, noise, options ?? new EncodeOptions());
+    }
+
     /// <summary>
-    /// Encodes query points <paramref name="queries"/> [rows, dim] (all of A, a row slice of A, or any points)
-    /// with prior noise <paramref name="noise"/> [rows, dim] (null = no noise, the zone's anchor-side start)
-    /// through the flow over <paramref name="anchors"/>. Returns latents [rows, dim] on the anchors' backend.
+    /// Encodes given query points [rows, dim] (not anchor rows) with prior noise [rows, dim] (null = no noise,
+    /// the zone's anchor-side start) through the flow over <paramref name="anchors"/>.
     /// </summary>
     public static EncodeResult Encode(ZoneAnchors anchors, FloatBuffer queries, int rows, FloatBuffer? noise, EncodeOptions? options = null)
     {
-        options ??= new EncodeOptions();
         anchors.Validate();
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
+        return Run(anchors, queries, rows, null, noise, options ?? new EncodeOptions());
+    }
+
+    private static EncodeResult Run(ZoneAnchors anchors, FloatBuffer queries, int rows, int? firstAnchorRow, FloatBuffer? noise, EncodeOptions options)
+    {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Steps);
         long rowElements = (long)rows * anchors.Dim;
         ZoneChecks.Length(queries, rowElements, nameof(queries));
@@ -72,28 +93,23 @@ public static class LatentEncoder
         if (options.Solver != FlowSolver.Euler && options.KeepTrajectory)
             throw new ArgumentException("Only the Euler solver keeps a trajectory for gradients.", nameof(options));
 
-        var backend = anchors.Backend;
-        var latents = backend.AllocateFloat(rowElements); // [rows, dim]
-        using var start = backend.AllocateFloat(rowElements); // [rows, dim] x_0
-        backend.Copy(queries, start);
-        if (noise is null)
-            backend.ScaleShift(start, (float)(1 - epsilon), 0f);
-        else
-            backend.Axpby((float)(epsilon * options.NoiseScale), noise, (float)(1 - epsilon), start);
-
+        var latents = anchors.Backend.AllocateFloat(rowElements); // [rows, dim]
+        using var start = new EncodeStart(queries, noise, epsilon, options.NoiseScale);
         if (options.Solver == FlowSolver.DpmSolverPlusPlus)
         {
             DpmSolverPlusPlus.Integrate(anchors, start, latents, rows, options.Steps, options.SolverOrder, epsilon, 1 - epsilon);
-            return new EncodeResult(latents, rows, epsilon, options.NoiseScale, null);
+            return new EncodeResult(latents, rows, epsilon, options.NoiseScale, firstAnchorRow, null);
         }
 
-        var flow = EulerFlow.Run(anchors, start, latents, rows, options.Steps, epsilon, (1 - epsilon) / options.Steps, options.KeepTrajectory);
-        return new EncodeResult(latents, rows, epsilon, options.NoiseScale, flow);
+        var flow = EulerFlow.Run(anchors, start.Points, latents, rows, options.Steps, epsilon, (1 - epsilon) / options.Steps,
+            options.KeepTrajectory, firstStep: start);
+        return new EncodeResult(latents, rows, epsilon, options.NoiseScale, firstAnchorRow, flow);
     }
 
     /// <summary>
-    /// Backward of <see cref="Encode"/> given dL/dlatents [rows, dim]: dq += (1 - eps) lambda_0,
-    /// dz += eps alpha lambda_0, and the key/value gradients into anchors (and log-priors).
+    /// Backward of an Euler encode given dL/dlatents [rows, dim]: key/value gradients into anchors (and
+    /// log-priors); the query path into anchors (anchor-row queries) or into Queries as (1 - eps) lambda_0
+    /// (given points); dz += eps alpha lambda_0.
     /// </summary>
     public static void Backward(EncodeResult forward, FloatBuffer latentsGrad, EncodeGradients gradients)
     {
@@ -105,11 +121,13 @@ public static class LatentEncoder
         ZoneChecks.Length(gradients.Queries, rowElements, nameof(gradients.Queries));
         ZoneChecks.Length(gradients.Noise, rowElements, nameof(gradients.Noise));
         ZoneChecks.Length(gradients.LogPriors, anchors.Count, nameof(gradients.LogPriors));
+        if (forward.FirstAnchorRow is not null && (gradients.Anchors is null || gradients.Queries is not null))
+            throw new ArgumentException("An encode of anchor rows takes its query gradient in Anchors; pass Anchors and no Queries.", nameof(gradients));
 
         var backend = anchors.Backend;
         using var adjoint = backend.AllocateFloat(rowElements); // [rows, dim]
         backend.Copy(latentsGrad, adjoint);
-        flow.Backward(adjoint, null, null, gradients.Anchors, gradients.LogPriors);
+        flow.Backward(adjoint, null, null, gradients.Anchors, gradients.LogPriors, forward.FirstAnchorRow);
         if (gradients.Queries is not null)
             backend.Axpby((float)(1 - forward.Epsilon), adjoint, 1f, gradients.Queries);
         if (gradients.Noise is not null)

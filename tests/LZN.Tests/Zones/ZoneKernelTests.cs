@@ -180,6 +180,56 @@ public class ZoneKernelTests(BackendCase backendCase) : ZoneBackendFixture(backe
         }
     }
 
+    /// <summary>
+    /// SelfAnchorOffset: rows are anchor rows [offset, offset + rows); AnchorsGrad also receives
+    /// (1/t) g_i + (1 - t)(c/t^2) sum_j ds_ij a_j in row offset + i.
+    /// </summary>
+    [TestCase(1e-4)]
+    [TestCase(0.45)]
+    public void StepBackwardAddsTheSelfAnchorQueryPath(double time)
+    {
+        const int anchorCount = 20, rows = 7, offset = 9, dim = 11;
+        var problem = Problem(anchorCount, dim, priors: false, seed: 81);
+        var points = Round(PointsNearAnchors(problem.Anchors.AsSpan(offset * dim).ToArray(), anchorCount - offset, dim, rows, time, seed: 82));
+        var velocityGrad = Round(Normal(rows * dim, seed: 83));
+        var forward = ZoneOracle.Velocity(problem, points, rows, time);
+        var pointsExpected = new double[rows * dim];
+        var anchorsExpected = new double[anchorCount * dim];
+        ZoneOracle.VelocityBackward(problem, points, rows, time, forward, velocityGrad, null, null, pointsExpected, anchorsExpected, null);
+        // dx_i = g_i/t + e_i, so the query path (1/t) g_i + (1 - t) e_i = (1 - t) dx_i + g_i.
+        for (int i = 0; i < rows; i++)
+        {
+            for (int k = 0; k < dim; k++)
+                anchorsExpected[(offset + i) * dim + k] += (1 - time) * pointsExpected[i * dim + k] + velocityGrad[i * dim + k];
+        }
+
+        using var anchors = Upload(problem.Anchors);
+        using var x = Upload(points);
+        using var next = Backend.AllocateFloat((long)rows * dim);
+        using var mean = Backend.AllocateFloat((long)rows * dim);
+        using var lse = Backend.AllocateFloat(rows);
+        Backend.Zones.Step(new ZoneStepArgs
+        {
+            Rows = rows, AnchorCount = anchorCount, Dim = dim, Time = (float)time, StepSize = StepSize,
+            Points = x, Anchors = anchors, NextPoints = next, WeightedMean = mean, LogSumExp = lse,
+        });
+        using var g = Upload(velocityGrad);
+        using var pointsGrad = Backend.AllocateFloat((long)rows * dim);
+        using var anchorsGrad = Backend.AllocateFloat((long)anchorCount * dim);
+        Backend.Zones.StepBackward(new ZoneBackwardArgs
+        {
+            Rows = rows, AnchorCount = anchorCount, Dim = dim, Time = (float)time,
+            Points = x, Anchors = anchors, WeightedMean = mean, LogSumExp = lse,
+            VelocityGrad = g, PointsGrad = pointsGrad, AnchorsGrad = anchorsGrad, SelfAnchorOffset = offset,
+        });
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(RelativeError(Download(pointsGrad), pointsExpected), Is.LessThanOrEqualTo(1e-5), "dx");
+            Assert.That(RelativeError(Download(anchorsGrad), anchorsExpected), Is.LessThanOrEqualTo(1e-5), "dA with the self-anchor path");
+        }
+    }
+
     internal static OracleProblem Problem(int anchorCount, int dim, bool priors, int seed)
     {
         var anchors = Round(Normal(anchorCount * dim, seed));

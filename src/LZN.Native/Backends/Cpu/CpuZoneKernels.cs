@@ -75,6 +75,9 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
             CheckLength(args.TargetLogProbGrad, rows, nameof(args.TargetLogProbGrad));
             CheckTargets(args.Targets, rows, anchorCount);
         }
+        int? selfOffset = args.SelfAnchorOffset;
+        if (selfOffset is int offset && (args.AnchorsGrad is null || offset < 0 || offset + rows > anchorCount))
+            throw new ArgumentException($"SelfAnchorOffset {offset} needs AnchorsGrad and anchor rows [{offset}, {offset + rows}) within {anchorCount}.", nameof(args));
         if (args.VelocityGrad is null && args.TargetLogProbGrad is null)
             return;
 
@@ -113,7 +116,13 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
                 // dx += g / t (the direct path of v = (x - m) / t); dA += -(1/t) P^T G (the path through m).
                 _backend.Axpby(inverseTime, velocityGrad, 1f, pointsGrad);
                 if (args.AnchorsGrad is not null)
+                {
+                    // With self anchors the product uses P - S: one-hot rows then add exactly zero (see SelfAnchorOffset).
+                    float[]? saved = selfOffset is int self ? CpuZoneRows.SubtractSelf(CpuBackend.Cast(p), count, anchorCount, self + start) : null;
                     _backend.Gemm(true, false, anchorCount, dim, count, -inverseTime, p, anchorCount, velocityGrad, dim, 1f, args.AnchorsGrad, dim);
+                    if (saved is not null)
+                        CpuZoneRows.RestoreSelf(CpuBackend.Cast(p), count, anchorCount, selfOffset!.Value + start, saved);
+                }
             }
 
             var rowTargets = targets is null ? null : new RowTargets(targets, targetOffset + start, CpuBackend.Cast(args.TargetLogProbGrad!.Slice(start, count)));
@@ -124,6 +133,12 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
             _backend.Gemm(false, false, count, dim, anchorCount, scales.Cross, ds, anchorCount, args.Anchors, dim, 1f, pointsGrad, dim);
             if (args.AnchorsGrad is not null)
                 _backend.Gemm(true, false, anchorCount, dim, count, scales.Cross, ds, anchorCount, points, dim, 1f, args.AnchorsGrad, dim);
+            // The self anchors' query path through the logits: dA_{s+i} += (1 - t)(c/t^2) ds A.
+            if (selfOffset is int selfRow)
+            {
+                _backend.Gemm(false, false, count, dim, anchorCount, (float)((1.0 - time) * scales.Cross), ds, anchorCount, args.Anchors, dim,
+                    1f, args.AnchorsGrad!.Slice((long)(selfRow + start) * dim, rowSpan), dim);
+            }
         }
 
         // The bias -(c^2/(2t^2))|a_j|^2 + b_j: dA_j += -(c^2/t^2) a_j sum_i ds_ij, db_j += sum_i ds_ij.

@@ -63,6 +63,28 @@ internal static class CpuZoneRows
         });
     }
 
+    /// <summary>p[r, firstColumn + r] -= 1 for each row (P - S); returns the overwritten values for <see cref="RestoreSelf"/>.</summary>
+    public static float[] SubtractSelf(CpuFloatBuffer probabilities, int rows, int cols, int firstColumn)
+    {
+        var span = probabilities.Span;
+        var saved = new float[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            ref float value = ref span[r * cols + firstColumn + r];
+            saved[r] = value;
+            value -= 1f;
+        }
+        return saved;
+    }
+
+    /// <summary>Puts back the probabilities <see cref="SubtractSelf"/> changed, bit for bit.</summary>
+    public static void RestoreSelf(CpuFloatBuffer probabilities, int rows, int cols, int firstColumn, float[] saved)
+    {
+        var span = probabilities.Span;
+        for (int r = 0; r < rows; r++)
+            span[r * cols + firstColumn + r] = saved[r];
+    }
+
     /// <summary>dots[r] = a_r . b_r for a, b [rows, cols].</summary>
     public static float[] RowDots(CpuFloatBuffer a, CpuFloatBuffer b, int rows, int cols)
     {
