@@ -92,6 +92,8 @@ public static class LatentEncoder
             throw new ArgumentOutOfRangeException(nameof(options), epsilon, "Epsilon must lie in (0, 0.5).");
         if (options.Solver != FlowSolver.Euler && options.KeepTrajectory)
             throw new ArgumentException("Only the Euler solver keeps a trajectory for gradients.", nameof(options));
+        if (options.Solver == FlowSolver.DpmSolverPlusPlus && options.SolverOrder is < 1 or > 3)
+            throw new ArgumentOutOfRangeException(nameof(options), options.SolverOrder, "DPM-Solver++ order must be 1, 2 or 3.");
 
         var latents = anchors.Backend.AllocateFloat(rowElements); // [rows, dim]
         using var start = new EncodeStart(queries, noise, epsilon, options.NoiseScale);

@@ -1,0 +1,155 @@
+using LZN.Tests.Zones.Reference;
+using static LZN.Tests.Zones.ZoneKernelTests;
+using static LZN.Tests.Zones.ZoneTestData;
+
+namespace LZN.Tests.Zones;
+
+/// <summary>
+/// The float64 oracle's analytic gradients against central finite differences. The backends are checked
+/// against these analytic gradients in <see cref="ZoneKernelTests"/> and <see cref="ZoneFlowTests"/>.
+/// </summary>
+public class ZoneGradientCheckTests
+{
+    private const int Steps = 20;
+    private const double Epsilon = 1e-4;
+
+    [TestCase(0.05)]
+    [TestCase(0.3)]
+    [TestCase(0.9)]
+    public void VelocityBackwardMatchesFiniteDifferences(double time)
+    {
+        const int rows = 4, count = 5, dim = 3;
+        var problem = Problem(count, dim, priors: true, seed: 101);
+        var points = PointsNearAnchors(problem.Anchors, count, dim, rows, time, seed: 102);
+        var weights = Normal(rows * dim, seed: 103);
+        var beta = Normal(rows, seed: 104);
+        var targets = Integers(rows, count, seed: 105);
+        double Loss(OracleProblem p, double[] x)
+        {
+            var velocity = ZoneOracle.Velocity(p, x, rows, time);
+            double loss = Dot(weights, velocity.Velocity);
+            for (int i = 0; i < rows; i++)
+                loss += beta[i] * velocity.LogProbabilities[i * count + targets[i]];
+            return loss;
+        }
+
+        var pointsGrad = new double[rows * dim];
+        var anchorsGrad = new double[count * dim];
+        var priorsGrad = new double[count];
+        ZoneOracle.VelocityBackward(problem, points, rows, time, ZoneOracle.Velocity(problem, points, rows, time),
+            weights, targets, beta, pointsGrad, anchorsGrad, priorsGrad);
+
+        double step = 1e-6 * time;
+        AssertMatchesFiniteDifferences(x => Loss(problem, x), points, pointsGrad, step, "points");
+        AssertMatchesFiniteDifferences(a => Loss(problem with { Anchors = a }, points), problem.Anchors, anchorsGrad, step, "anchors");
+        AssertMatchesFiniteDifferences(b => Loss(problem with { LogPriors = b }, points), problem.LogPriors!, priorsGrad, 1e-6, "log-priors");
+    }
+
+    [Test]
+    public void EncodeGradientsMatchFiniteDifferences()
+    {
+        const int count = 6, dim = 4;
+        const double noiseScale = 0.45;
+        var problem = Problem(count, dim, priors: true, seed: 111);
+        var noise = Normal(count * dim, seed: 112);
+        var weights = Normal(count * dim, seed: 113);
+        double Loss(OracleProblem p, double[] z) => Dot(weights, ZoneOracle.Encode(p, p.Anchors, count, z, noiseScale, Epsilon, Steps).Final);
+
+        var trajectory = ZoneOracle.Encode(problem, problem.Anchors, count, noise, noiseScale, Epsilon, Steps);
+        var anchorsGrad = new double[count * dim];
+        var priorsGrad = new double[count];
+        var startGrad = ZoneOracle.Backward(trajectory, weights, null, null, anchorsGrad, priorsGrad);
+        var noiseGrad = new double[count * dim];
+        for (int e = 0; e < startGrad.Length; e++)
+        {
+            anchorsGrad[e] += (1 - Epsilon) * startGrad[e]; // queries = anchors
+            noiseGrad[e] = Epsilon * noiseScale * startGrad[e];
+        }
+
+        AssertMatchesFiniteDifferences(a => Loss(problem with { Anchors = a }, noise), problem.Anchors, anchorsGrad, 1e-6, "anchors");
+        AssertMatchesFiniteDifferences(z => Loss(problem, z), noise, noiseGrad, 1e-4, "noise");
+        AssertMatchesFiniteDifferences(b => Loss(problem with { LogPriors = b }, noise), problem.LogPriors!, priorsGrad, 1e-6, "log-priors");
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void AssignLossGradientsMatchFiniteDifferences(bool crossEntropy)
+    {
+        const int rows = 5, count = 4, dim = 3;
+        var problem = Problem(count, dim, priors: true, seed: 121);
+        var latents = Normal(rows * dim, seed: 122);
+        var targets = Integers(rows, count, seed: 123);
+        var finalWeights = Normal(rows * dim, seed: 124, scale: 0.1);
+        double Loss(OracleProblem p, double[] x)
+        {
+            var trajectory = ZoneOracle.Assign(p, x, rows, Steps);
+            return ZoneOracle.Loss(ZoneOracle.TargetLogProbs(trajectory, targets), Steps, rows, crossEntropy, out _)
+                + Dot(finalWeights, trajectory.Final);
+        }
+
+        var forward = ZoneOracle.Assign(problem, latents, rows, Steps);
+        ZoneOracle.Loss(ZoneOracle.TargetLogProbs(forward, targets), Steps, rows, crossEntropy, out var lossGrad);
+        var anchorsGrad = new double[count * dim];
+        var priorsGrad = new double[count];
+        var latentsGrad = ZoneOracle.Backward(forward, finalWeights, targets, lossGrad, anchorsGrad, priorsGrad);
+
+        AssertMatchesFiniteDifferences(x => Loss(problem, x), latents, latentsGrad, 1e-6, "latents");
+        AssertMatchesFiniteDifferences(a => Loss(problem with { Anchors = a }, latents), problem.Anchors, anchorsGrad, 1e-6, "anchors");
+        AssertMatchesFiniteDifferences(b => Loss(problem with { LogPriors = b }, latents), problem.LogPriors!, priorsGrad, 1e-6, "log-priors");
+    }
+
+    [Test]
+    public void RepresentationPatternGradientsMatchFiniteDifferences()
+    {
+        const int count = 6, dim = 3;
+        const double noiseScale = 0.45;
+        var view1 = Problem(count, dim, priors: false, seed: 131);
+        var shift = Normal(count * dim, seed: 132, scale: 0.8);
+        var view2 = new OracleProblem(view1.Anchors.Select((a, e) => a + shift[e]).ToArray(), count, dim);
+        var noise = Normal(count * dim, seed: 133);
+        var (loss, view1Grad, view2Grad) = RepresentationOracle.LossAndGradients(view1, view2, noise, noiseScale, Epsilon, Steps);
+        Assert.That(loss, Is.GreaterThan(0.1), "the problem must not be saturated");
+
+        AssertMatchesFiniteDifferences(a => RepresentationOracle.Loss(view1 with { Anchors = a }, view2, noise, noiseScale, Epsilon, Steps),
+            view1.Anchors, view1Grad, 1e-6, "view-1 anchors");
+        AssertMatchesFiniteDifferences(a => RepresentationOracle.Loss(view1, view2 with { Anchors = a }, noise, noiseScale, Epsilon, Steps),
+            view2.Anchors, view2Grad, 1e-6, "view-2 anchors");
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void LibraryLossMatchesTheOracleLoss(bool crossEntropy)
+    {
+        const int steps = 10, rows = 7;
+        var logProbs = Array.ConvertAll(Normal(steps * rows, seed: 141), v => -Math.Abs(v));
+        double expected = ZoneOracle.Loss(logProbs, steps, rows, crossEntropy, out var expectedGrad);
+        var gradient = new float[steps * rows];
+        double loss = LZN.Native.Zones.AssignmentLoss.Evaluate(Array.ConvertAll(logProbs, v => (float)v), steps, rows,
+            crossEntropy ? LZN.Native.Zones.AssignmentLossKind.CrossEntropy : LZN.Native.Zones.AssignmentLossKind.Probability, gradient);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(LZN.Native.Zones.AssignmentLoss.CutoffStep(steps), Is.EqualTo(2));
+            Assert.That(LZN.Native.Zones.AssignmentLoss.CutoffStep(100), Is.EqualTo(20));
+            Assert.That(loss, Is.EqualTo(expected).Within(1e-6));
+            Assert.That(gradient, Is.EqualTo(expectedGrad).Within(1e-6));
+            Assert.That(gradient.Take(2 * rows), Is.All.Zero, "steps before the cut-off carry no gradient");
+        }
+    }
+
+    /// <summary>Central differences on every coordinate; relative error of the whole gradient vector.</summary>
+    private static void AssertMatchesFiniteDifferences(Func<double[], double> loss, double[] at, double[] analytic, double step, string what)
+    {
+        var numeric = new double[at.Length];
+        for (int e = 0; e < at.Length; e++)
+        {
+            var plus = (double[])at.Clone();
+            var minus = (double[])at.Clone();
+            plus[e] += step;
+            minus[e] -= step;
+            numeric[e] = (loss(plus) - loss(minus)) / (2 * step);
+        }
+        Assert.That(Dot(numeric, numeric), Is.GreaterThan(0), $"{what}: the gradient must not vanish");
+        Assert.That(RelativeError(analytic, numeric), Is.LessThanOrEqualTo(1e-5), what);
+    }
+}
