@@ -262,7 +262,7 @@ public abstract class ZoneColumn : IColumn
     public bool IsAvailable(Summary summary) => true;
 }
 
-/// <summary>A Stopwatch median-of-5 check of the encode forward, without BenchmarkDotNet's job machinery.</summary>
+/// <summary>A Stopwatch median-of-5 check of the three zone workloads, without BenchmarkDotNet's job machinery.</summary>
 internal static class ZoneQuickCheck
 {
     /// <summary>Arguments: groups of "B N d K"; defaults to the two CPU targets (2048^2 x 256 and 1024^2 x 64, K = 20).</summary>
@@ -274,18 +274,27 @@ internal static class ZoneQuickCheck
         foreach (var zoneCase in sizes)
         {
             using var workload = new ZoneWorkload(new CpuBackend(), zoneCase);
-            workload.EncodeForward();
-            var times = new double[5];
-            for (int i = 0; i < times.Length; i++)
-            {
-                var stopwatch = Stopwatch.StartNew();
-                workload.EncodeForward();
-                times[i] = stopwatch.Elapsed.TotalMilliseconds;
-            }
-            Array.Sort(times);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{zoneCase}: encode forward median {times[2]:F1} ms (min {times[0]:F1}), {zoneCase.ForwardFlops / (times[2] * 1e9):F3} TFLOP/s, peak {workload.Backend.Memory.PeakBytes / 1048576.0:F1} MiB on {workload.Backend.Description}"));
+            Console.WriteLine($"{zoneCase} on {workload.Backend.Description}");
+            Measure(zoneCase, "encode forward", workload.EncodeForward);
+            Measure(zoneCase, "encode forward+backward", workload.EncodeForwardBackward);
+            Measure(zoneCase, "encode + assign + loss fwd+bwd", workload.EncodeThenAssignLoss);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  peak backend memory {workload.Backend.Memory.PeakBytes / 1048576.0:F1} MiB"));
         }
+    }
+
+    private static void Measure(ZoneCase zoneCase, string name, Action operation)
+    {
+        operation();
+        var times = new double[5];
+        for (int i = 0; i < times.Length; i++)
+        {
+            var stopwatch = Stopwatch.StartNew();
+            operation();
+            times[i] = stopwatch.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(times);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {name}: median {times[2]:F1} ms (min {times[0]:F1}), {zoneCase.ForwardFlops / (times[2] * 1e9):F3} effective TFLOP/s"));
     }
 
     private static int Parse(string text) => int.Parse(text, CultureInfo.InvariantCulture);

@@ -88,6 +88,7 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
         int tile = RowTile(rows, anchorCount);
         using var probabilities = _backend.AllocateFloat((long)tile * anchorCount); // [tile, anchorCount]
         using var logitGrad = _backend.AllocateFloat((long)tile * anchorCount); // [tile, anchorCount] G A^T, then ds
+        using var logitPathScratch = selfOffset is null ? null : _backend.AllocateFloat((long)tile * dim); // [tile, dim]
         var columnSums = new double[anchorCount]; // sum_i ds_ij
         int[]? targets = args.TargetLogProbGrad is null ? null : TargetsArray(args.Targets!, out _);
         int targetOffset = args.TargetLogProbGrad is null ? 0 : CpuBackend.Cast(args.Targets!).Offset;
@@ -129,16 +130,21 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
             CpuZoneRows.LogitGradient(CpuBackend.Cast(p), CpuBackend.Cast(ds), rowDots, rowTargets, count, anchorCount, inverseTime);
             CpuZoneRows.AccumulateColumnSums(CpuBackend.Cast(ds), count, anchorCount, columnSums);
 
-            // dx += (c/t^2) ds A; dA += (c/t^2) ds^T X.
-            _backend.Gemm(false, false, count, dim, anchorCount, scales.Cross, ds, anchorCount, args.Anchors, dim, 1f, pointsGrad, dim);
-            if (args.AnchorsGrad is not null)
-                _backend.Gemm(true, false, anchorCount, dim, count, scales.Cross, ds, anchorCount, points, dim, 1f, args.AnchorsGrad, dim);
-            // The self anchors' query path through the logits: dA_{s+i} += (1 - t)(c/t^2) ds A.
+            // dx += e = (c/t^2) ds A; with self anchors also dA_{s+i} += (1 - t) e_i (their query path through the logits).
             if (selfOffset is int selfRow)
             {
-                _backend.Gemm(false, false, count, dim, anchorCount, (float)((1.0 - time) * scales.Cross), ds, anchorCount, args.Anchors, dim,
-                    1f, args.AnchorsGrad!.Slice((long)(selfRow + start) * dim, rowSpan), dim);
+                var logitPath = logitPathScratch!.Slice(0, rowSpan); // [count, dim]
+                _backend.Gemm(false, false, count, dim, anchorCount, scales.Cross, ds, anchorCount, args.Anchors, dim, 0f, logitPath, dim);
+                _backend.Axpby(1f, logitPath, 1f, pointsGrad);
+                _backend.Axpby((float)(1.0 - time), logitPath, 1f, args.AnchorsGrad!.Slice((long)(selfRow + start) * dim, rowSpan));
             }
+            else
+            {
+                _backend.Gemm(false, false, count, dim, anchorCount, scales.Cross, ds, anchorCount, args.Anchors, dim, 1f, pointsGrad, dim);
+            }
+            // dA += (c/t^2) ds^T X.
+            if (args.AnchorsGrad is not null)
+                _backend.Gemm(true, false, anchorCount, dim, count, scales.Cross, ds, anchorCount, points, dim, 1f, args.AnchorsGrad, dim);
         }
 
         // The bias -(c^2/(2t^2))|a_j|^2 + b_j: dA_j += -(c^2/t^2) a_j sum_i ds_ij, db_j += sum_i ds_ij.
