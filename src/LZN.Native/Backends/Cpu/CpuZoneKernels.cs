@@ -5,6 +5,9 @@ namespace LZN.Native.Backends.Cpu;
 /// GEMM through the backend (OpenBLAS on the fast backend), the row softmax runs with SIMD, and the
 /// weighted mean m = P A is a second GEMM. Scratch is O(rowTile x anchorCount); nothing of size
 /// rows x anchorCount x dim exists, and rows x anchorCount only when probabilities are requested.
+/// GEMMs run multi-threaded inside OpenBLAS and the row passes run Parallel.For over a tile's rows; tiles
+/// run one after another (the GEMMs already reach ~245 GFLOP/s on 2 cores at N = 2048).
+/// The backward takes g_i.m_i as sum_j p_ij (g_i.a_j), so it reads WeightedMean only to check its shape.
 /// </summary>
 /// <param name="backend">The backend whose GEMM and buffers the kernels use.</param>
 /// <param name="tileElements">Elements of one logits tile; 1 Mi floats (4 MiB) by default, small in tiling tests.</param>
@@ -38,8 +41,7 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
         using var logitsScratch = args.Probabilities is null ? _backend.AllocateFloat((long)tile * anchorCount) : null; // [tile, anchorCount]
         using var meanScratch = args.WeightedMean is null ? _backend.AllocateFloat((long)tile * dim) : null; // [tile, dim]
         using var lseScratch = args.LogSumExp is null ? _backend.AllocateFloat(tile) : null; // [tile]
-        int[]? targets = args.TargetLogProb is null ? null : TargetsArray(args.Targets!, out _);
-        int targetOffset = args.TargetLogProb is null ? 0 : CpuBackend.Cast(args.Targets!).Offset;
+        var targets = args.TargetLogProb is null ? null : CpuBackend.Cast(args.Targets!); // [rows]
         float stepOverTime = (float)(args.StepSize / (double)args.Time);
 
         for (int start = 0; start < rows; start += tile)
@@ -52,7 +54,7 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
             var lse = args.LogSumExp?.Slice(start, count) ?? lseScratch!.Slice(0, count); // [count]
 
             _backend.Gemm(false, true, count, anchorCount, dim, scales.Cross, points, dim, args.Anchors, dim, 0f, logits, anchorCount);
-            var rowTargets = targets is null ? null : new RowTargets(targets, targetOffset + start, CpuBackend.Cast(args.TargetLogProb!.Slice(start, count)));
+            var rowTargets = targets is null ? null : new RowTargets(targets.Array, targets.Offset + start, CpuBackend.Cast(args.TargetLogProb!.Slice(start, count)));
             CpuZoneRows.SoftmaxRows(CpuBackend.Cast(logits), bias, count, anchorCount, CpuBackend.Cast(lse), rowTargets);
             _backend.Gemm(false, false, count, dim, anchorCount, 1f, logits, anchorCount, args.Anchors, dim, 0f, mean, dim);
             CpuZoneRows.EulerUpdate(CpuBackend.Cast(points), CpuBackend.Cast(mean),
@@ -90,8 +92,7 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
         using var logitGrad = _backend.AllocateFloat((long)tile * anchorCount); // [tile, anchorCount] G A^T, then ds
         using var logitPathScratch = selfOffset is null ? null : _backend.AllocateFloat((long)tile * dim); // [tile, dim]
         var columnSums = new double[anchorCount]; // sum_i ds_ij
-        int[]? targets = args.TargetLogProbGrad is null ? null : TargetsArray(args.Targets!, out _);
-        int targetOffset = args.TargetLogProbGrad is null ? 0 : CpuBackend.Cast(args.Targets!).Offset;
+        var targets = args.TargetLogProbGrad is null ? null : CpuBackend.Cast(args.Targets!); // [rows]
         float inverseTime = (float)(1.0 / time);
 
         for (int start = 0; start < rows; start += tile)
@@ -126,7 +127,7 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
                 }
             }
 
-            var rowTargets = targets is null ? null : new RowTargets(targets, targetOffset + start, CpuBackend.Cast(args.TargetLogProbGrad!.Slice(start, count)));
+            var rowTargets = targets is null ? null : new RowTargets(targets.Array, targets.Offset + start, CpuBackend.Cast(args.TargetLogProbGrad!.Slice(start, count)));
             CpuZoneRows.LogitGradient(CpuBackend.Cast(p), CpuBackend.Cast(ds), rowDots, rowTargets, count, anchorCount, inverseTime);
             CpuZoneRows.AccumulateColumnSums(CpuBackend.Cast(ds), count, anchorCount, columnSums);
 
@@ -170,13 +171,6 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
             bias[j] = (float)(-scales.SquaredNormDouble * squaredNorm + (logPriors.IsEmpty ? 0.0 : logPriors[j]));
         }
         return bias;
-    }
-
-    private static int[] TargetsArray(IntBuffer targets, out int offset)
-    {
-        var cpu = CpuBackend.Cast(targets);
-        offset = cpu.Offset;
-        return cpu.Array;
     }
 
     private static void CheckShapes(int rows, int anchorCount, int dim, float time, FloatBuffer points, FloatBuffer anchors, FloatBuffer? logPriors)
