@@ -22,6 +22,7 @@ namespace LZN.Benchmarks;
 public class ZoneBenchmarks
 {
     private ZoneWorkload? _workload;
+    private string _method = "";
 
     [ParamsSource(nameof(Cases))]
     public ZoneCase Case { get; set; } = null!;
@@ -55,16 +56,21 @@ public class ZoneBenchmarks
     {
         if (_workload is null)
             return;
-        PeakMemoryColumn.Record(Case, _workload.Backend.Memory.PeakBytes);
+        PeakMemoryColumn.Record(Case, _method, _workload.Backend.Memory.PeakBytes);
         _workload.Dispose();
     }
 
     [Benchmark(Description = "encode forward")]
-    public void EncodeForward() => _workload!.EncodeForward();
+    public void EncodeForward()
+    {
+        _method = nameof(EncodeForward);
+        _workload!.EncodeForward();
+    }
 
     [Benchmark(Description = "encode forward+backward")]
     public void EncodeForwardBackward()
     {
+        _method = nameof(EncodeForwardBackward);
         if (!Case.ForwardOnly)
             _workload!.EncodeForwardBackward();
     }
@@ -72,6 +78,7 @@ public class ZoneBenchmarks
     [Benchmark(Description = "encode + assign + loss fwd+bwd")]
     public void EncodeAssignLoss()
     {
+        _method = nameof(EncodeAssignLoss);
         if (!Case.ForwardOnly)
             _workload!.EncodeThenAssignLoss();
     }
@@ -210,17 +217,17 @@ public sealed class PeakMemoryColumn : ZoneColumn
 {
     public override string ColumnName => "Peak backend MiB";
 
-    public override string Legend => "IBackend.Memory.PeakBytes over all benchmarks of the case, in MiB";
+    public override string Legend => "IBackend.Memory.PeakBytes over the benchmark's process (inputs included), in MiB";
 
-    internal static void Record(ZoneCase zoneCase, long peakBytes)
+    internal static void Record(ZoneCase zoneCase, string method, long peakBytes)
     {
         Directory.CreateDirectory(Folder);
-        File.WriteAllText(PathOf(zoneCase), peakBytes.ToString(CultureInfo.InvariantCulture));
+        File.WriteAllText(PathOf(zoneCase, method), peakBytes.ToString(CultureInfo.InvariantCulture));
     }
 
     protected override string Value(Summary summary, BenchmarkCase benchmarkCase, ZoneCase zoneCase)
     {
-        string path = PathOf(zoneCase);
+        string path = PathOf(zoneCase, benchmarkCase.Descriptor.WorkloadMethod.Name);
         return File.Exists(path) && long.TryParse(File.ReadAllText(path), CultureInfo.InvariantCulture, out long bytes)
             ? (bytes / (1024.0 * 1024.0)).ToString("F1", CultureInfo.InvariantCulture)
             : "-";
@@ -228,7 +235,7 @@ public sealed class PeakMemoryColumn : ZoneColumn
 
     private static string Folder => Path.Combine(Path.GetTempPath(), "lzn-zone-benchmarks");
 
-    private static string PathOf(ZoneCase zoneCase) => Path.Combine(Folder, zoneCase.ToString().Replace(' ', '_') + ".txt");
+    private static string PathOf(ZoneCase zoneCase, string method) => Path.Combine(Folder, $"{zoneCase.ToString().Replace(' ', '_')}_{method}.txt");
 }
 
 /// <summary>The parts of a custom column that do not depend on what it shows.</summary>
