@@ -4,6 +4,4 @@ using LZN.Cli.Commands;
 var root = new RootCommand("lzn: Latent Zoning Networks on a native CUDA core, with a CPU backend everywhere else.");
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(SelfTestCommand.Create());
-root.Subcommands.Add(ZonesCommand.Create());
-root.Subcommands.Add(BenchCommand.Create());
 return root.Parse(args).Invoke();
