@@ -145,20 +145,22 @@ public static class NativeLibraries
         }
         catch (DllNotFoundException ex)
         {
-            attempts.Add($"{path}: {FirstLine(ex.Message)}");
+            attempts.Add($"{path}: {LoaderReason(ex.Message)}");
         }
         catch (BadImageFormatException ex)
         {
-            attempts.Add($"{path}: wrong format ({FirstLine(ex.Message)})");
+            attempts.Add($"{path}: wrong format ({LoaderReason(ex.Message)})");
         }
         handle = IntPtr.Zero;
         return false;
     }
 
-    private static string FirstLine(string message)
+    // .NET prefixes the loader's own error (dlerror: "cannot open shared object file ...") with a
+    // generic paragraph; the last line is the part worth showing.
+    private static string LoaderReason(string message)
     {
-        int newline = message.IndexOf('\n', StringComparison.Ordinal);
-        return (newline < 0 ? message : message[..newline]).Trim();
+        string[] lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return lines.Length == 0 ? message : lines[^1];
     }
 }
 
