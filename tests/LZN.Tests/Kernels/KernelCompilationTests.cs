@@ -76,6 +76,16 @@ public class KernelCompilationTests
     }
 
     [Test]
+    public void AnUnknownArchitectureIsAnNvrtcErrorNamingTheCall()
+    {
+        NvrtcRequirement.EnsureLoaded();
+        var compiler = new KernelCompiler(cache: null);
+        var error = Assert.Throws<NvrtcException>(() => compiler.Compile("elementwise.cu", new KernelTarget(12, KernelImageKind.Ptx)))!;
+        Assert.That(error.Result, Is.EqualTo(nvrtcResult.NVRTC_ERROR_INVALID_OPTION));
+        Assert.That(error.Message, Does.Contain("nvrtcCompileProgram").And.Contain("NVRTC_ERROR_INVALID_OPTION"));
+    }
+
+    [Test]
     public void SupportedArchitecturesIncludeHopper()
     {
         NvrtcRequirement.EnsureLoaded();

@@ -65,6 +65,16 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>The device this backend runs on.</summary>
     internal CudaDeviceProperties Properties { get; }
 
+    /// <summary>cuBLAS's math mode as the library reports it (CUBLAS_DEFAULT_MATH: fp32, no TF32).</summary>
+    internal cublasMath_t CublasMathMode
+    {
+        get
+        {
+            Cublas.ThrowIfFailed(Cublas.cublasGetMathMode(_cublas.Handle, out var mode));
+            return mode;
+        }
+    }
+
     /// <summary>The allocator, for tests of its caching.</summary>
     internal CudaAllocator Allocator => _allocator;
 
