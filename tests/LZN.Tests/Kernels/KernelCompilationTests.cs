@@ -53,6 +53,14 @@ public class KernelCompilationTests
     }
 
     [Test]
+    public void CubinModeProducesAnElfImageForSm90()
+    {
+        NvrtcRequirement.EnsureLoaded();
+        byte[] cubin = new KernelCompiler(cache: null).Compile("random.cu", new KernelTarget(90, KernelImageKind.Cubin));
+        Assert.That(cubin[..4], Is.EqualTo("\u007fELF"u8.ToArray()));
+    }
+
+    [Test]
     public void ABrokenSourceThrowsNvrtcCompileExceptionWithFileNameOptionsAndLog()
     {
         NvrtcRequirement.EnsureLoaded();
