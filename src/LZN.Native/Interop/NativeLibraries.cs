@@ -145,23 +145,19 @@ public static class NativeLibraries
         }
         catch (DllNotFoundException ex)
         {
-            attempts.Add($"{path}: {LoaderReason(ex.Message)}");
+            attempts.Add($"{path}: {LoaderMessage(ex.Message)}");
         }
         catch (BadImageFormatException ex)
         {
-            attempts.Add($"{path}: wrong format ({LoaderReason(ex.Message)})");
+            attempts.Add($"{path}: wrong format ({LoaderMessage(ex.Message)})");
         }
         handle = IntPtr.Zero;
         return false;
     }
 
-    // .NET prefixes the loader's own error (dlerror: "cannot open shared object file ...") with a
-    // generic paragraph; the last line is the part worth showing.
-    private static string LoaderReason(string message)
-    {
-        string[] lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return lines.Length == 0 ? message : lines[^1];
-    }
+    // .NET's message starts with generic advice; the loader's own error (dlerror) is its last line.
+    private static string LoaderMessage(string message) =>
+        message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? message;
 }
 
 /// <summary>Where a logical library loaded from, or why it did not.</summary>
