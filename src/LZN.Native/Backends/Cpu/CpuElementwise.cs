@@ -112,11 +112,11 @@ public sealed partial class CpuBackend
                 TensorPrimitives.Multiply(xs, t, ys);
                 continue;
             }
-            // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+            // 0.5 x (1 + tanh(z)) = x sigmoid(2z), z = sqrt(2/pi) (x + 0.044715 x^3): the same function without
+            // the cancellation in 1 + tanh(z) for negative x.
             GeluInner(xs, t);
-            TensorPrimitives.Tanh(t, t);
-            TensorPrimitives.Add(t, 1f, t);
-            TensorPrimitives.Multiply(t, 0.5f, t);
+            TensorPrimitives.Multiply(t, 2f, t);
+            TensorPrimitives.Sigmoid(t, t);
             TensorPrimitives.Multiply(xs, t, ys);
         }
     }
@@ -147,45 +147,53 @@ public sealed partial class CpuBackend
             var derivative = scratch.Slice(0, count);
             var t = scratch.Slice(ActivationTile, count);
             var u = scratch.Slice(2 * ActivationTile, count);
+            // 1 - s is evaluated as sigmoid(-x), and 1 - tanh^2 as 4 s (1 - s), so no derivative loses digits to
+            // cancellation where the activation saturates.
             switch (kind)
             {
                 case ActivationKind.Sigmoid:
                     // s (1 - s)
-                    TensorPrimitives.Sigmoid(xs, t);
-                    TensorPrimitives.Subtract(1f, t, u);
+                    SigmoidPair(xs, t, u);
                     TensorPrimitives.Multiply(t, u, derivative);
                     break;
                 case ActivationKind.Silu:
                     // s (1 + x (1 - s))
-                    TensorPrimitives.Sigmoid(xs, t);
-                    TensorPrimitives.Subtract(1f, t, u);
+                    SigmoidPair(xs, t, u);
                     TensorPrimitives.MultiplyAdd(xs, u, 1f, u);
                     TensorPrimitives.Multiply(t, u, derivative);
                     break;
                 case ActivationKind.Tanh:
-                    // 1 - tanh^2
-                    TensorPrimitives.Tanh(xs, t);
-                    TensorPrimitives.Multiply(t, t, t);
-                    TensorPrimitives.Subtract(1f, t, derivative);
+                    // 1 - tanh(x)^2 = 4 s (1 - s), s = sigmoid(2x)
+                    TensorPrimitives.Multiply(xs, 2f, derivative);
+                    SigmoidPair(derivative, t, u);
+                    TensorPrimitives.Multiply(t, u, derivative);
+                    TensorPrimitives.Multiply(derivative, 4f, derivative);
                     break;
                 default:
-                    // 0.5 (1 + th) + 0.5 x (1 - th^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), th = tanh(inner)
-                    GeluInner(xs, t);
-                    TensorPrimitives.Tanh(t, t);
-                    TensorPrimitives.Multiply(t, t, u);
-                    TensorPrimitives.Subtract(1f, u, u);
+                    // 0.5 (1 + th) + 0.5 x (1 - th^2) z' = s + 2 x s (1 - s) z', th = tanh(z), s = sigmoid(2z),
+                    // z' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+                    GeluInner(xs, derivative);
+                    TensorPrimitives.Multiply(derivative, 2f, derivative);
+                    SigmoidPair(derivative, t, u);
+                    TensorPrimitives.Multiply(u, t, u);
                     TensorPrimitives.Multiply(u, xs, u);
                     TensorPrimitives.Multiply(xs, xs, derivative);
                     TensorPrimitives.Multiply(derivative, 3 * GeluCubic, derivative);
                     TensorPrimitives.Add(derivative, 1f, derivative);
-                    TensorPrimitives.Multiply(derivative, 0.5f * SqrtTwoOverPi, derivative);
-                    TensorPrimitives.Multiply(u, derivative, u);
-                    TensorPrimitives.Add(t, 1f, t);
-                    TensorPrimitives.MultiplyAdd(t, 0.5f, u, derivative);
+                    TensorPrimitives.Multiply(derivative, 2 * SqrtTwoOverPi, derivative);
+                    TensorPrimitives.MultiplyAdd(u, derivative, t, derivative);
                     break;
             }
             TensorPrimitives.Multiply(dy.Slice(start, count), derivative, dx.Slice(start, count));
         }
+    }
+
+    /// <summary>s = sigmoid(x) and oneMinus = 1 - s = sigmoid(-x), each to full relative precision.</summary>
+    private static void SigmoidPair(ReadOnlySpan<float> x, Span<float> s, Span<float> oneMinus)
+    {
+        TensorPrimitives.Negate(x, oneMinus);
+        TensorPrimitives.Sigmoid(oneMinus, oneMinus);
+        TensorPrimitives.Sigmoid(x, s);
     }
 
     /// <summary>inner = sqrt(2/pi) (x + 0.044715 x^3), evaluated in the same order as <see cref="Activations"/>.</summary>

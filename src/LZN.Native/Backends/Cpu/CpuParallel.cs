@@ -6,16 +6,19 @@ internal static class CpuParallel
     /// <summary>Elements below which threading costs more than it saves.</summary>
     public const int Threshold = 1 << 16;
 
-    /// <summary>Runs body(start, count) over [0, length) in chunks: one chunk when small, a few per core when large.</summary>
-    public static void ForChunks(int length, Action<int, int> body)
+    /// <summary>
+    /// Runs body(start, count) over [0, length) in chunks: one chunk below <paramref name="threshold"/> elements,
+    /// a few per core above it. Costly per-element work (RNG) passes a lower threshold.
+    /// </summary>
+    public static void ForChunks(int length, Action<int, int> body, int threshold = Threshold)
     {
-        if (length < Threshold || Environment.ProcessorCount == 1)
+        if (length < threshold || Environment.ProcessorCount == 1)
         {
             body(0, length);
             return;
         }
         // Chunks are multiples of 64 elements so every vector loop but the last sees no tail.
-        int chunk = Math.Max(Threshold / 4, (length / (4 * Environment.ProcessorCount) + 63) & ~63);
+        int chunk = Math.Max(threshold / 4, (length / (4 * Environment.ProcessorCount) + 63) & ~63);
         int chunks = (length + chunk - 1) / chunk;
         Parallel.For(0, chunks, index =>
         {

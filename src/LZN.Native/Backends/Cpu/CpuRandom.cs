@@ -6,6 +6,9 @@ namespace LZN.Native.Backends.Cpu;
 /// </summary>
 public sealed partial class CpuBackend
 {
+    /// <summary>Ten Philox rounds (plus log/cos for normals) per element: fills pay for threads far sooner than arithmetic.</summary>
+    private const int RandomParallelThreshold = 1 << 12;
+
     public void FillNormal(FloatBuffer destination, ulong seed, ulong offset, float mean, float std)
     {
         var cd = Cast(destination);
@@ -15,7 +18,7 @@ public sealed partial class CpuBackend
             ulong first = offset + (ulong)start;
             for (int i = 0; i < span.Length; i++)
                 span[i] = mean + std * Philox.Normal(seed, first + (ulong)i);
-        });
+        }, RandomParallelThreshold);
     }
 
     public void FillUniform(FloatBuffer destination, ulong seed, ulong offset, float low, float high)
@@ -28,6 +31,6 @@ public sealed partial class CpuBackend
             ulong first = offset + (ulong)start;
             for (int i = 0; i < span.Length; i++)
                 span[i] = low + width * Philox.Uniform(seed, first + (ulong)i);
-        });
+        }, RandomParallelThreshold);
     }
 }

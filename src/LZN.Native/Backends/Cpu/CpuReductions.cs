@@ -35,8 +35,8 @@ public sealed partial class CpuBackend
         {
             int firstCol = stripe * stripeWidth;
             int width = Math.Min(stripeWidth, cols - firstCol);
-            var partial = new float[width];
-            var total = new double[width];
+            var partial = new float[width]; // [width] float sum of up to ColumnSumRowBlock rows
+            var total = new double[width]; // [width]
             var source = cx.Span;
             for (int firstRow = 0; firstRow < rows; firstRow += ColumnSumRowBlock)
             {
@@ -102,7 +102,7 @@ public sealed partial class CpuBackend
             return BlockedSum(x.Span, squares);
         int chunk = Math.Max(CpuParallel.Threshold / 4, length / (4 * Environment.ProcessorCount));
         int chunks = (length + chunk - 1) / chunk;
-        var partials = new double[chunks];
+        var partials = new double[chunks]; // [chunks]
         Parallel.For(0, chunks, index =>
         {
             int start = index * chunk;

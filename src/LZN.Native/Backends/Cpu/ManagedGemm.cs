@@ -4,11 +4,11 @@ using System.Runtime.Intrinsics;
 
 namespace LZN.Native.Backends.Cpu;
 
-/// <summary>A matrix read through strides: element (row, col) is at Array[Offset + row * RowStride + col * ColStride].</summary>
-internal readonly record struct StridedMatrix(float[] Array, int Offset, int RowStride, int ColStride)
-{
-    public float this[int row, int col] => Array[Offset + row * RowStride + col * ColStride];
-}
+/// <summary>
+/// A matrix read through strides: element (row, col) is at Array[Offset + row * RowStride + col * ColStride];
+/// (lda, 1) for a row-major operand, (1, lda) for a transposed one.
+/// </summary>
+internal readonly record struct StridedMatrix(float[] Array, int Offset, int RowStride, int ColStride);
 
 /// <summary>
 /// The GEMM used when OpenBLAS is missing (or forced): C += alpha * op(A) * op(B), Goto/BLIS style.
@@ -35,7 +35,9 @@ internal static unsafe class ManagedGemm
 
     private static readonly bool Wide = Vector512.IsHardwareAccelerated;
 
-    private static readonly int Nr = Wide ? 32 : 16;
+    private const int MaxNr = 32;
+
+    private static readonly int Nr = Wide ? MaxNr : 16;
 
     /// <summary>The vector width the micro-kernel runs on, for descriptions.</summary>
     public static string InstructionSet => Wide ? "Vector512" : Vector256.IsHardwareAccelerated ? "Vector256" : "Vector256 (emulated)";
@@ -47,6 +49,7 @@ internal static unsafe class ManagedGemm
         int nr = Nr;
         bool parallel = allowParallel && Environment.ProcessorCount > 1 && (long)m * n * k >= ParallelVolume;
         int maxPanels = CeilDiv(Math.Min(n, Nc), nr);
+        // [maxPanels][Kc][nr], 64-byte aligned for whole-cache-line vector loads.
         float* packedB = (float*)NativeMemory.AlignedAlloc((nuint)((long)Kc * maxPanels * nr * sizeof(float)), 64);
         try
         {
@@ -99,6 +102,7 @@ internal static unsafe class ManagedGemm
     private readonly record struct Block(StridedMatrix A, float[] C, int COffset, int Ldc, int M, int Nc, int Jc, int Pc, int Kc,
         float Alpha, IntPtr PackedB);
 
+    /// <summary>One task's packed A block: [Mc / Mr][Kc][Mr].</summary>
     private static IntPtr AllocatePackedA() => (IntPtr)NativeMemory.AlignedAlloc((nuint)(Mc * Kc * sizeof(float)), 64);
 
     private static int CeilDiv(int value, int divisor) => (value + divisor - 1) / divisor;
@@ -114,7 +118,7 @@ internal static unsafe class ManagedGemm
         float* packedA = (float*)scratch;
         float* packedB = (float*)block.PackedB;
         PackA(block.A, ic, mc, block.Pc, block.Kc, packedA);
-        float* tile = stackalloc float[Mr * 32];
+        float* tile = stackalloc float[Mr * MaxNr]; // [Mr, nr] edge-tile scratch
         fixed (float* cArray = block.C)
         {
             for (int panel = firstPanel; panel < lastPanel; panel++)
@@ -152,14 +156,22 @@ internal static unsafe class ManagedGemm
         {
             int rows = Math.Min(Mr, mc - ir);
             float* panel = packed + ir * kc;
-            for (int p = 0; p < kc; p++)
+            if (rows < Mr)
+                new Span<float>(panel, kc * Mr).Clear();
+            if (a.ColStride == 1)
             {
-                int r = 0;
-                for (; r < rows; r++)
-                    panel[p * Mr + r] = a[ic + ir + r, pc + p];
-                for (; r < Mr; r++)
-                    panel[p * Mr + r] = 0;
+                // Row-major A: each row's kc values are contiguous; scatter them down the panel.
+                for (int r = 0; r < rows; r++)
+                {
+                    var source = a.Array.AsSpan(a.Offset + (ic + ir + r) * a.RowStride + pc, kc);
+                    for (int p = 0; p < kc; p++)
+                        panel[p * Mr + r] = source[p];
+                }
+                continue;
             }
+            // Transposed A (RowStride 1): the panel's Mr values at each depth are contiguous in memory.
+            for (int p = 0; p < kc; p++)
+                a.Array.AsSpan(a.Offset + (pc + p) * a.ColStride + ic + ir, rows).CopyTo(new Span<float>(panel + p * Mr, rows));
         }
     }
 
@@ -170,17 +182,21 @@ internal static unsafe class ManagedGemm
         {
             int columns = Math.Min(nr, nc - column);
             float* panel = packed + (long)(column / nr) * kc * nr;
-            for (int p = 0; p < kc; p++)
+            if (columns < nr)
+                new Span<float>(panel, kc * nr).Clear();
+            if (b.ColStride == 1)
             {
-                var destination = new Span<float>(panel + p * nr, nr);
-                if (b.ColStride == 1)
-                    b.Array.AsSpan(b.Offset + (pc + p) * b.RowStride + jc + column, columns).CopyTo(destination);
-                else
-                {
-                    for (int col = 0; col < columns; col++)
-                        destination[col] = b[pc + p, jc + column + col];
-                }
-                destination[columns..].Clear();
+                // Row-major B: each depth's nr values are contiguous.
+                for (int p = 0; p < kc; p++)
+                    b.Array.AsSpan(b.Offset + (pc + p) * b.RowStride + jc + column, columns).CopyTo(new Span<float>(panel + p * nr, columns));
+                continue;
+            }
+            // Transposed B (RowStride 1): each column's kc values are contiguous; scatter them across the panel.
+            for (int col = 0; col < columns; col++)
+            {
+                var source = b.Array.AsSpan(b.Offset + (jc + column + col) * b.ColStride + pc, kc);
+                for (int p = 0; p < kc; p++)
+                    panel[p * nr + col] = source[p];
             }
         }
     }
