@@ -60,7 +60,8 @@ function Invoke-Test {
     [xml] $report = Get-Content -Raw $trx.FullName
     $counters = $report.TestRun.ResultSummary.Counters
     $failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
-    $skipped = [int]$counters.notExecuted
+    # Ignored tests appear as results with outcome NotExecuted; the notExecuted counter stays 0.
+    $skipped = [int]$counters.total - [int]$counters.executed
     Write-Host "$($counters.passed) passed, $failed failed, $skipped skipped"
     if ($testExit -ne 0 -or $failed -ne 0) { exit 1 }
 }
