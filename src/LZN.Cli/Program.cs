@@ -1,1 +1,7 @@
-return 0;
+using System.CommandLine;
+using LZN.Cli.Commands;
+
+var root = new RootCommand("lzn: Latent Zoning Networks on a native CUDA core, with a CPU backend everywhere else.");
+root.Subcommands.Add(InfoCommand.Create());
+root.Subcommands.Add(SelfTestCommand.Create());
+return root.Parse(args).Invoke();

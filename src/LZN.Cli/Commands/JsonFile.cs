@@ -1,0 +1,34 @@
+using System.Text.Json;
+
+namespace LZN.Cli.Commands;
+
+/// <summary>
+/// Writes a JSON report through Utf8JsonWriter (no reflection, so the trimmed single-file build keeps working),
+/// to a temporary file renamed into place.
+/// </summary>
+internal static class JsonFile
+{
+    public static void Write(string path, Action<Utf8JsonWriter> writeBody)
+    {
+        string fullPath = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(fullPath)!);
+        string temporary = fullPath + ".tmp";
+        using (var stream = File.Create(temporary))
+        using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            writer.WriteStartObject();
+            writeBody(writer);
+            writer.WriteEndObject();
+        }
+        File.Move(temporary, fullPath, overwrite: true);
+    }
+
+    /// <summary>JSON has no NaN or infinity; a non-finite measurement is written as null.</summary>
+    public static void WriteNumberOrNull(Utf8JsonWriter writer, string name, double value)
+    {
+        if (double.IsFinite(value))
+            writer.WriteNumber(name, value);
+        else
+            writer.WriteNull(name);
+    }
+}
