@@ -8,15 +8,16 @@ internal static class CpuZoneRows
     /// <summary>Below this many elements of work a single thread beats the Parallel.For hand-off.</summary>
     private const long ParallelThreshold = 1 << 15;
 
-    private static void ForRows(int rows, long workPerRow, Action<int> body)
+    /// <summary>body(i) for i in [0, count): Parallel.For when the work is large enough, else a plain loop.</summary>
+    private static void ForEach(int count, long workPerItem, Action<int> body)
     {
-        if (rows > 1 && rows * workPerRow >= ParallelThreshold)
+        if (count > 1 && count * workPerItem >= ParallelThreshold)
         {
-            Parallel.For(0, rows, body);
+            Parallel.For(0, count, body);
             return;
         }
-        for (int r = 0; r < rows; r++)
-            body(r);
+        for (int i = 0; i < count; i++)
+            body(i);
     }
 
     /// <summary>
@@ -27,7 +28,7 @@ internal static class CpuZoneRows
     {
         float[] values = logits.Array;
         int offset = logits.Offset;
-        ForRows(rows, cols, r =>
+        ForEach(rows, cols, r =>
         {
             var row = values.AsSpan(offset + r * cols, cols);
             float max = CpuSoftmaxMath.AddAndMax(row, bias);
@@ -50,7 +51,7 @@ internal static class CpuZoneRows
     {
         float[] values = logits.Array;
         int offset = logits.Offset;
-        ForRows(rows, cols, r =>
+        ForEach(rows, cols, r =>
         {
             var row = values.AsSpan(offset + r * cols, cols);
             float sum = CpuSoftmaxMath.ExpAndSum(row, bias, lse.Array[lse.Offset + r]);
@@ -84,8 +85,7 @@ internal static class CpuZoneRows
     public static float[] RowDots(CpuFloatBuffer a, CpuFloatBuffer b, int rows, int cols)
     {
         var dots = new float[rows];
-        for (int r = 0; r < rows; r++)
-            dots[r] = TensorPrimitives.Dot(a.Span.Slice(r * cols, cols), b.Span.Slice(r * cols, cols));
+        ForEach(rows, cols, r => dots[r] = TensorPrimitives.Dot(a.Array.AsSpan(a.Offset + r * cols, cols), b.Array.AsSpan(b.Offset + r * cols, cols)));
         return dots;
     }
 
@@ -99,7 +99,7 @@ internal static class CpuZoneRows
     {
         float[] p = probabilities.Array, ds = gradDotAnchors.Array;
         int pOffset = probabilities.Offset, dsOffset = gradDotAnchors.Offset;
-        ForRows(rows, cols, r =>
+        ForEach(rows, cols, r =>
         {
             var pRow = p.AsSpan(pOffset + r * cols, cols);
             var dsRow = ds.AsSpan(dsOffset + r * cols, cols);
@@ -122,17 +122,21 @@ internal static class CpuZoneRows
         });
     }
 
-    /// <summary>sums[j] += sum over rows of x[rows, cols] (fp32 within a tile, double across tiles).</summary>
+    /// <summary>sums[j] += sum over rows of x[rows, cols] (fp32 within a tile, double across tiles), by column blocks.</summary>
     public static void AccumulateColumnSums(CpuFloatBuffer x, int rows, int cols, double[] sums)
     {
-        var tileSums = new float[cols];
-        for (int r = 0; r < rows; r++)
+        const int block = 512;
+        int blocks = (cols + block - 1) / block;
+        ForEach(blocks, (long)rows * block, b =>
         {
-            var row = x.Span.Slice(r * cols, cols);
-            TensorPrimitives.Add(row, tileSums, tileSums);
-        }
-        for (int j = 0; j < cols; j++)
-            sums[j] += tileSums[j];
+            int first = b * block, width = Math.Min(block, cols - first);
+            Span<float> blockSums = stackalloc float[width];
+            blockSums.Clear();
+            for (int r = 0; r < rows; r++)
+                TensorPrimitives.Add(x.Array.AsSpan(x.Offset + r * cols + first, width), blockSums, blockSums);
+            for (int j = 0; j < width; j++)
+                sums[first + j] += blockSums[j];
+        });
     }
 
     /// <summary>y_j += (scale * weights_j) x_j for rows x, y [rows, cols].</summary>
