@@ -231,6 +231,55 @@ public class ZoneKernelTests(BackendCase backendCase) : ZoneBackendFixture(backe
         }
     }
 
+    /// <summary>A class absent from the batch has log-prior -inf: probability exactly 0, no NaN forward or backward.</summary>
+    [Test]
+    public void AnAbsentClassGetsNoProbabilityAndNoNaN()
+    {
+        const int rows = 6, anchorCount = 4, dim = 5, absent = 2;
+        const double time = 0.3;
+        var problem = Problem(anchorCount, dim, priors: true, seed: 91);
+        problem.LogPriors![absent] = double.NegativeInfinity;
+        var points = Round(PointsNearAnchors(problem.Anchors, anchorCount, dim, rows, time, seed: 92));
+        var expected = ZoneOracle.Velocity(problem, points, rows, time);
+        var pointsExpected = new double[rows * dim];
+        var anchorsExpected = new double[anchorCount * dim];
+        var priorsExpected = new double[anchorCount];
+        var velocityGrad = Round(Normal(rows * dim, seed: 93));
+        ZoneOracle.VelocityBackward(problem, points, rows, time, expected, velocityGrad, null, null, pointsExpected, anchorsExpected, priorsExpected);
+
+        using var anchors = Upload(problem.Anchors);
+        using var logPriors = Upload(problem.LogPriors);
+        using var x = Upload(points);
+        using var next = Poisoned((long)rows * dim);
+        using var mean = Poisoned((long)rows * dim);
+        using var lse = Poisoned(rows);
+        using var probabilities = Poisoned((long)rows * anchorCount);
+        Backend.Zones.Step(new ZoneStepArgs
+        {
+            Rows = rows, AnchorCount = anchorCount, Dim = dim, Time = (float)time, StepSize = StepSize, Points = x, Anchors = anchors,
+            LogPriors = logPriors, NextPoints = next, WeightedMean = mean, LogSumExp = lse, Probabilities = probabilities,
+        });
+        using var g = Upload(velocityGrad);
+        using var pointsGrad = Backend.AllocateFloat((long)rows * dim);
+        using var anchorsGrad = Backend.AllocateFloat((long)anchorCount * dim);
+        using var priorsGrad = Backend.AllocateFloat(anchorCount);
+        Backend.Zones.StepBackward(new ZoneBackwardArgs
+        {
+            Rows = rows, AnchorCount = anchorCount, Dim = dim, Time = (float)time, Points = x, Anchors = anchors, LogPriors = logPriors,
+            WeightedMean = mean, LogSumExp = lse, VelocityGrad = g, PointsGrad = pointsGrad, AnchorsGrad = anchorsGrad, LogPriorsGrad = priorsGrad,
+        });
+
+        var p = Download(probabilities);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Enumerable.Range(0, rows).Select(i => p[i * anchorCount + absent]), Is.All.Zero, "absent class");
+            Assert.That(RelativeError(Download(mean), expected.Mean), Is.LessThanOrEqualTo(2e-5), "weighted mean");
+            Assert.That(RelativeError(Download(pointsGrad), pointsExpected), Is.LessThanOrEqualTo(1e-4), "dx");
+            Assert.That(RelativeError(Download(anchorsGrad), anchorsExpected), Is.LessThanOrEqualTo(1e-4), "dA");
+            Assert.That(RelativeError(Download(priorsGrad), priorsExpected), Is.LessThanOrEqualTo(1e-4), "db");
+        }
+    }
+
     internal static OracleProblem Problem(int anchorCount, int dim, bool priors, int seed)
     {
         var anchors = Round(Normal(anchorCount * dim, seed));
