@@ -28,7 +28,7 @@ internal static class DpmSolverPlusPlus
         using var scratch = backend.AllocateFloat(rowElements); // [rows, dim] the unused Euler output of Step
         var means = new FloatBuffer[Math.Min(order, steps)]; // history m_i, m_{i-1}, m_{i-2}, each [rows, dim]
         for (int h = 0; h < means.Length; h++)
-            means[h] = backend.AllocateFloat(rowElements);
+            means[h] = backend.AllocateFloat(rowElements); // [rows, dim]
         var lambdas = new double[3]; // lambda at the evaluations held in means
         try
         {

@@ -23,7 +23,7 @@ internal sealed class EncodeStart : IDisposable
         _epsilon = epsilon;
         _noiseScale = noiseScale;
         var backend = queries.Backend;
-        Points = backend.AllocateFloat(queries.Length);
+        Points = backend.AllocateFloat(queries.Length); // [rows, dim]
         backend.Copy(queries, Points);
         if (noise is null)
             backend.ScaleShift(Points, (float)(1 - epsilon), 0f);

@@ -19,9 +19,9 @@ internal sealed class EulerFlow : IDisposable
         if (keep)
         {
             var backend = anchors.Backend;
-            Points = backend.AllocateFloat((long)steps * rows * anchors.Dim);
-            Means = backend.AllocateFloat((long)steps * rows * anchors.Dim);
-            LogSumExp = backend.AllocateFloat((long)steps * rows);
+            Points = backend.AllocateFloat((long)steps * rows * anchors.Dim); // [steps, rows, dim]
+            Means = backend.AllocateFloat((long)steps * rows * anchors.Dim); // [steps, rows, dim]
+            LogSumExp = backend.AllocateFloat((long)steps * rows); // [steps, rows]
         }
     }
 

@@ -1,6 +1,6 @@
 using LZN.Native.Backends;
-using LZN.Tests.Backends;
 using LZN.Native.Zones;
+using LZN.Tests.Backends;
 using LZN.Tests.Zones.Reference;
 using static LZN.Tests.Zones.ZoneKernelTests;
 using static LZN.Tests.Zones.ZoneTestData;
