@@ -4,4 +4,5 @@ using LZN.Cli.Commands;
 var root = new RootCommand("lzn: Latent Zoning Networks on a native CUDA core, with a CPU backend everywhere else.");
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(SelfTestCommand.Create());
+root.Subcommands.Add(ZonesCommand.Create());
 return root.Parse(args).Invoke();
