@@ -28,71 +28,78 @@ public static class IdxFile
 
     private const byte UnsignedByteType = 0x08;
 
-    public static IdxImages ReadImages(string path)
+    public static IdxImages ReadImages(string path) => Read(path, expectedDimensions: 3, (sizes, pixels) =>
     {
-        byte[] bytes = ReadDecompressed(path);
-        int[] sizes = ParseHeader(bytes, path, expectedDimensions: 3);
-        int count = sizes[0], height = sizes[1], width = sizes[2];
-        if (height == 0 || width == 0)
-            throw new IdxFormatException(path, $"images of size {height}x{width} hold no pixels.");
-        byte[] pixels = Payload(bytes, path, headerLength: 16, (long)count * height * width, $"{count} images of {height}x{width}");
-        return new IdxImages(count, height, width, pixels);
-    }
+        if (sizes[1] == 0 || sizes[2] == 0)
+            throw new IdxFormatException(path, $"images of size {sizes[1]}x{sizes[2]} hold no pixels.");
+        return new IdxImages(sizes[0], sizes[1], sizes[2], pixels);
+    });
 
-    public static byte[] ReadLabels(string path)
-    {
-        byte[] bytes = ReadDecompressed(path);
-        int[] sizes = ParseHeader(bytes, path, expectedDimensions: 1);
-        return Payload(bytes, path, headerLength: 8, sizes[0], $"{sizes[0]} labels");
-    }
+    public static byte[] ReadLabels(string path) => Read(path, expectedDimensions: 1, (_, labels) => labels);
 
-    /// <summary>The file's bytes, decompressed when they start with the gzip magic 1f 8b.</summary>
-    private static byte[] ReadDecompressed(string path)
+    /// <summary>
+    /// Streams the file (through a GZipStream when it starts with the gzip magic 1f 8b): header first, then a
+    /// payload buffer of exactly the declared size, so a 47 MB image file is never held twice.
+    /// </summary>
+    private static T Read<T>(string path, int expectedDimensions, Func<int[], byte[], T> build)
     {
-        byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new IdxFormatException(path, $"cannot read the file ({ex.Message}).");
-        }
-        if (bytes.Length < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b)
-            return bytes;
-        try
-        {
-            using var gzip = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress);
-            using var output = new MemoryStream(capacity: bytes.Length * 4);
-            gzip.CopyTo(output);
-            return output.ToArray();
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+            Span<byte> magic = stackalloc byte[2];
+            int magicRead = file.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
+            file.Position = 0;
+            bool gzip = magicRead == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+            using Stream stream = gzip ? new GZipStream(file, CompressionMode.Decompress) : file;
+            int[] sizes = ReadHeader(stream, path, expectedDimensions);
+            long length = 1;
+            foreach (int size in sizes)
+                length *= size;
+            string what = expectedDimensions == 3 ? $"{sizes[0]} images of {sizes[1]}x{sizes[2]}" : $"{sizes[0]} labels";
+            if (length > Array.MaxLength)
+                throw new IdxFormatException(path, $"the header declares {what}, more than one array can hold.");
+            var payload = new byte[length];
+            int read = stream.ReadAtLeast(payload, payload.Length, throwOnEndOfStream: false);
+            if (read < payload.Length)
+                throw new IdxFormatException(path, $"truncated: the header declares {what} ({length} bytes), the file holds {read}.");
+            long trailing = CountRemaining(stream);
+            if (trailing > 0)
+                throw new IdxFormatException(path, $"{trailing} unexpected bytes after the {what} the header declares.");
+            return build(sizes, payload);
         }
         catch (InvalidDataException ex)
         {
             throw new IdxFormatException(path, $"corrupt gzip data ({ex.Message}).");
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new IdxFormatException(path, $"cannot read the file ({ex.Message}).");
+        }
     }
 
-    private static int[] ParseHeader(byte[] bytes, string path, int expectedDimensions)
+    private static int[] ReadHeader(Stream stream, string path, int expectedDimensions)
     {
         int headerLength = 4 + 4 * expectedDimensions;
-        if (bytes.Length < 4)
-            throw new IdxFormatException(path, $"truncated: {bytes.Length} bytes cannot hold the 4-byte IDX magic.");
-        int magic = BinaryPrimitives.ReadInt32BigEndian(bytes);
+        Span<byte> header = stackalloc byte[headerLength];
+        int read = stream.ReadAtLeast(header[..4], 4, throwOnEndOfStream: false);
+        if (read < 4)
+            throw new IdxFormatException(path, $"truncated: {read} bytes cannot hold the 4-byte IDX magic.");
+        int magic = BinaryPrimitives.ReadInt32BigEndian(header);
         int expectedMagic = expectedDimensions == 3 ? ImageMagic : LabelMagic;
         string kind = expectedDimensions == 3 ? "image" : "label";
-        if (bytes[0] != 0 || bytes[1] != 0)
+        if (header[0] != 0 || header[1] != 0)
             throw new IdxFormatException(path, $"not an IDX file (magic 0x{magic:X8}; an IDX {kind} file starts with 0x{expectedMagic:X8}).");
-        if (bytes[2] != UnsignedByteType)
-            throw new IdxFormatException(path, $"element type 0x{bytes[2]:X2} is not supported; {kind} files must hold unsigned bytes (0x08).");
-        if (bytes[3] != expectedDimensions)
-            throw new IdxFormatException(path, $"has {bytes[3]} dimensions; an IDX {kind} file has {expectedDimensions} (magic 0x{expectedMagic:X8}).");
-        if (bytes.Length < headerLength)
-            throw new IdxFormatException(path, $"truncated header: {bytes.Length} bytes, the header needs {headerLength}.");
+        if (header[2] != UnsignedByteType)
+            throw new IdxFormatException(path, $"element type 0x{header[2]:X2} is not supported; {kind} files must hold unsigned bytes (0x08).");
+        if (header[3] != expectedDimensions)
+            throw new IdxFormatException(path, $"has {header[3]} dimensions; an IDX {kind} file has {expectedDimensions} (magic 0x{expectedMagic:X8}).");
+        read += stream.ReadAtLeast(header[4..], headerLength - 4, throwOnEndOfStream: false);
+        if (read < headerLength)
+            throw new IdxFormatException(path, $"truncated header: {read} bytes, the header needs {headerLength}.");
         var sizes = new int[expectedDimensions];
         for (int d = 0; d < expectedDimensions; d++)
         {
-            uint size = BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(4 + 4 * d));
+            uint size = BinaryPrimitives.ReadUInt32BigEndian(header[(4 + 4 * d)..]);
             if (size > int.MaxValue)
                 throw new IdxFormatException(path, $"dimension {d} has an impossible size {size}.");
             sizes[d] = (int)size;
@@ -100,13 +107,13 @@ public static class IdxFile
         return sizes;
     }
 
-    private static byte[] Payload(byte[] bytes, string path, int headerLength, long expectedLength, string what)
+    private static long CountRemaining(Stream stream)
     {
-        long actual = bytes.Length - headerLength;
-        if (actual < expectedLength)
-            throw new IdxFormatException(path, $"truncated: the header declares {what} ({expectedLength} bytes), the file holds {actual}.");
-        if (actual > expectedLength)
-            throw new IdxFormatException(path, $"{actual - expectedLength} unexpected bytes after the {what} the header declares.");
-        return bytes[headerLength..];
+        var buffer = new byte[4096];
+        long count = 0;
+        int read;
+        while ((read = stream.Read(buffer)) > 0)
+            count += read;
+        return count;
     }
 }
