@@ -42,6 +42,29 @@ public static class ImageGrid
         }
     }
 
+    /// <summary>
+    /// Writes a preview of a dataset: row k holds the first <paramref name="perClass"/> images of class k
+    /// (in dataset order); a class with fewer images leaves its remaining cells black.
+    /// </summary>
+    public static void WriteClassGrid(string path, ImageDataset dataset, int perClass, int scale = 1)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(perClass);
+        int size = dataset.Shape.Size;
+        var cells = new float[dataset.ClassCount * perClass * size]; // [classCount * perClass, size]
+        cells.AsSpan().Fill(-1f);
+        var filled = new int[dataset.ClassCount];
+        for (int n = 0; n < dataset.Count; n++)
+        {
+            int label = dataset.Labels[n];
+            if (filled[label] == perClass)
+                continue;
+            dataset.Image(n).CopyTo(cells.AsSpan((label * perClass + filled[label]) * size, size));
+            filled[label]++;
+        }
+        WritePng(path, cells, dataset.ClassCount, perClass, dataset.Shape, scale);
+    }
+
     /// <summary>Pixel size of a grid: cells of (size * scale) with 1-pixel separators between them.</summary>
     public static (int Width, int Height) GridSize(int rows, int columns, ImageShape shape, int scale) =>
         (columns * shape.Width * scale + (columns - 1), rows * shape.Height * scale + (rows - 1));

@@ -69,6 +69,21 @@ public class ImageGridTests
     }
 
     [Test]
+    public void ClassGridPutsEachClassOnItsOwnRow()
+    {
+        // Labels 1, 0, 1, 1: class 0 has one image (second cell black), class 1 keeps its first two.
+        var dataset = ImageDataset.FromBytes("four", new ImageShape(1, 1, 1), pixels: [10, 20, 30, 40], labels: [1, 0, 1, 1]);
+        string path = Path.Combine(_folder, "classes.png");
+
+        ImageGrid.WriteClassGrid(path, dataset, perClass: 2);
+
+        using var png = Image.Load<L8>(path);
+        Assert.That((png.Width, png.Height), Is.EqualTo((3, 3)));
+        Assert.That(new[] { png[0, 0].PackedValue, png[2, 0].PackedValue, png[0, 2].PackedValue, png[2, 2].PackedValue },
+            Is.EqualTo(new byte[] { 20, 0, 10, 30 }));
+    }
+
+    [Test]
     public void MapsValuesToBytesWithClampingAndNaNAsBlack()
     {
         Assert.That(new[] { -1f, 0f, 1f, -3f, 7f, float.NaN, 0.5f }.Select(ImageGrid.ToByte),
