@@ -16,7 +16,7 @@ public static class FashionMnist
 
     /// <summary>
     /// The published gzip files and their MD5 sums. Only downloads are checked against these: repackaged
-    /// copies (Debian's files are recompressed) hold the same data under different sums.
+    /// copies (Debian's files are recompressed) carry other sums for their .gz bytes.
     /// </summary>
     public static readonly IReadOnlyList<DatasetFile> Files =
     [
