@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace LZN.Native.IO;
 
@@ -9,6 +10,9 @@ internal static class SafetensorsHeader
 
     public static List<Entry> Parse(ReadOnlyMemory<byte> header, string sourceName, out IReadOnlyDictionary<string, string> metadata)
     {
+        // JsonDocument checks UTF-8 only when a string is decoded; check it all up front for one clear message.
+        if (!Utf8.IsValid(header.Span))
+            throw new SafetensorsFormatException(sourceName, "the header is not valid JSON (it is not valid UTF-8).");
         JsonDocument document;
         try
         {

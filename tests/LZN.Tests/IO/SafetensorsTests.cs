@@ -124,6 +124,7 @@ public class SafetensorsTests
         yield return Case("ANonObjectHeader", "[1, 2]", eight, "is a JSON Array, not an object");
         yield return Case("AnUnknownDType", """{"t":{"dtype":"BF16","shape":[4],"data_offsets":[0,8]}}""", eight, "tensor 't': dtype 'BF16' is not supported");
         yield return Case("ALowercaseDType", """{"t":{"dtype":"f32","shape":[2],"data_offsets":[0,8]}}""", eight, "dtype 'f32' is not supported");
+        yield return Case("ANumericDType", """{"t":{"dtype":"0","shape":[2],"data_offsets":[0,8]}}""", eight, "dtype '0' is not supported");
         yield return Case("AMissingShape", """{"t":{"dtype":"F32","data_offsets":[0,8]}}""", eight, "tensor 't': 'shape' is missing");
         yield return Case("ANegativeDimension", """{"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}""", eight, "not a non-negative 32-bit integer");
         yield return Case("AnUnknownField", """{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":1}}""", eight, "unknown field 'extra'");
@@ -154,6 +155,18 @@ public class SafetensorsTests
 
         Assert.That(error.Message, Does.StartWith(path + ": ").And.Contain(fault));
         Assert.That(error.FilePath, Is.EqualTo(path));
+    }
+
+    [Test]
+    public void RejectsAHeaderThatIsNotUtf8()
+    {
+        string path = Path.Combine(_folder, "latin1.safetensors");
+        byte[] header = [.. "{\"\u00e9\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}"u8];
+        header[2] = 0xE9; // a lone Latin-1 byte where UTF-8 needs a two-byte sequence
+        byte[] bytes = [.. BitConverter.GetBytes((ulong)header.Length), .. header];
+        File.WriteAllBytes(path, bytes);
+
+        Assert.That(() => Safetensors.Read(path), Throws.TypeOf<SafetensorsFormatException>().With.Message.Contains("not valid JSON"));
     }
 
     [Test]
