@@ -52,7 +52,7 @@ public sealed class BatchSchedule
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
-        var order = new int[count];
+        var order = new int[count]; // [count]
         for (int i = 0; i < count; i++)
             order[i] = i;
         ulong epochCounter = (ulong)epoch << 32;

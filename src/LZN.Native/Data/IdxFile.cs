@@ -52,13 +52,17 @@ public static class IdxFile
             bool gzip = magicRead == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
             using Stream stream = gzip ? new GZipStream(file, CompressionMode.Decompress) : file;
             int[] sizes = ReadHeader(stream, path, expectedDimensions);
-            long length = 1;
+            UInt128 length = 1; // three sizes below 2^31 multiply to below 2^93
             foreach (int size in sizes)
-                length *= size;
+                length *= (uint)size;
             string what = expectedDimensions == 3 ? $"{sizes[0]} images of {sizes[1]}x{sizes[2]}" : $"{sizes[0]} labels";
-            if (length > Array.MaxLength)
+            if (length > (UInt128)Array.MaxLength)
                 throw new IdxFormatException(path, $"the header declares {what}, more than one array can hold.");
-            var payload = new byte[length];
+            long available = file.Length - (4 + 4 * expectedDimensions);
+            // A raw file's size bounds its payload: report truncation before allocating what a bad header claims.
+            if (!gzip && (long)length > available)
+                throw new IdxFormatException(path, $"truncated: the header declares {what} ({length} bytes), the file holds {available}.");
+            var payload = new byte[(long)length]; // [count, height, width] or [count]
             int read = stream.ReadAtLeast(payload, payload.Length, throwOnEndOfStream: false);
             if (read < payload.Length)
                 throw new IdxFormatException(path, $"truncated: the header declares {what} ({length} bytes), the file holds {read}.");
@@ -96,7 +100,7 @@ public static class IdxFile
         read += stream.ReadAtLeast(header[4..], headerLength - 4, throwOnEndOfStream: false);
         if (read < headerLength)
             throw new IdxFormatException(path, $"truncated header: {read} bytes, the header needs {headerLength}.");
-        var sizes = new int[expectedDimensions];
+        var sizes = new int[expectedDimensions]; // [dimensions]
         for (int d = 0; d < expectedDimensions; d++)
         {
             uint size = BinaryPrimitives.ReadUInt32BigEndian(header[(4 + 4 * d)..]);

@@ -57,10 +57,10 @@ public sealed class ImageDataset
     /// </summary>
     public static ImageDataset FromBytes(string name, ImageShape shape, ReadOnlySpan<byte> pixels, ReadOnlySpan<byte> labels, int? classCount = null)
     {
-        var images = new float[pixels.Length];
+        var images = new float[pixels.Length]; // [count, shape.Size]
         for (int i = 0; i < pixels.Length; i++)
             images[i] = ScalePixel(pixels[i]);
-        var intLabels = new int[labels.Length];
+        var intLabels = new int[labels.Length]; // [count]
         int largest = -1;
         for (int i = 0; i < labels.Length; i++)
         {

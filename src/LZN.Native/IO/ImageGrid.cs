@@ -53,7 +53,7 @@ public static class ImageGrid
         int size = dataset.Shape.Size;
         var cells = new float[dataset.ClassCount * perClass * size]; // [classCount * perClass, size]
         cells.AsSpan().Fill(-1f);
-        var filled = new int[dataset.ClassCount];
+        var filled = new int[dataset.ClassCount]; // [classCount] cells used per row
         for (int n = 0; n < dataset.Count; n++)
         {
             int label = dataset.Labels[n];
@@ -75,7 +75,7 @@ public static class ImageGrid
 
     private static byte[] Render(ReadOnlySpan<float> images, int rows, int columns, ImageShape shape, int scale, int width, int height)
     {
-        var rgb = new byte[width * height * 3];
+        var rgb = new byte[width * height * 3]; // [height, width, 3]
         rgb.AsSpan().Fill(SeparatorLevel);
         int planeSize = shape.Height * shape.Width;
         for (int row = 0; row < rows; row++)

@@ -103,7 +103,7 @@ internal static class SafetensorsHeader
     {
         if (element is not { ValueKind: JsonValueKind.Array } array)
             throw new SafetensorsFormatException(sourceName, fault("'shape' is missing or not an array."));
-        var shape = new int[array.GetArrayLength()];
+        var shape = new int[array.GetArrayLength()]; // [rank]
         int i = 0;
         foreach (var item in array.EnumerateArray())
         {

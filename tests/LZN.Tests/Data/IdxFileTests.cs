@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using LZN.Native.Data;
 
 namespace LZN.Tests.Data;
@@ -94,6 +95,26 @@ public class IdxFileTests
 
         var error = Assert.Throws<IdxFormatException>(() => IdxFile.ReadImages(path));
         Assert.That(error.Message, Does.StartWith(path).And.Contain("truncated").And.Contain("36 bytes").And.Contain("holds 31"));
+    }
+
+    [Test]
+    public void AHeaderClaimingHugeSizesFailsWithoutAllocatingThem()
+    {
+        byte[] raw = IdxTestFiles.ImageBytes(count: 2, height: 2, width: 2);
+        BinaryPrimitives.WriteInt32BigEndian(raw.AsSpan(4), 100_000_000); // 400 MB claimed, 8 bytes present
+        string rawPath = WriteFile("huge-raw", raw);
+        byte[] beyondArrays = IdxTestFiles.ImageBytes(count: 2, height: 2, width: 2);
+        BinaryPrimitives.WriteInt32BigEndian(beyondArrays.AsSpan(8), 100_000);
+        BinaryPrimitives.WriteInt32BigEndian(beyondArrays.AsSpan(12), 100_000);
+        string gzipPath = WriteFile("huge.gz", IdxTestFiles.Gzip(beyondArrays));
+
+        long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<IdxFormatException>(() => IdxFile.ReadImages(rawPath));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+
+        Assert.That(error.Message, Does.Contain("truncated").And.Contain("holds 8"));
+        Assert.That(allocated, Is.LessThan(1 << 20), "the claimed 400 MB must not be allocated");
+        Assert.That(() => IdxFile.ReadImages(gzipPath), Throws.TypeOf<IdxFormatException>().With.Message.Contains("more than one array can hold"));
     }
 
     [Test]
