@@ -61,6 +61,11 @@ public sealed class DatasetDownloader(HttpClient client, Uri baseUri, Action<str
         {
             throw new DatasetDownloadException($"{url}: download failed ({ex.Message}).", ex);
         }
+        catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // HttpClient reports its own timeout as a cancellation nobody asked for.
+            throw new DatasetDownloadException($"{url}: no complete answer within {client.Timeout.TotalSeconds:0.#} s.", ex);
+        }
         string actual = Convert.ToHexStringLower(hash.GetHashAndReset());
         if (!string.Equals(actual, expectedMd5, StringComparison.OrdinalIgnoreCase))
             throw new DatasetDownloadException($"{url}: MD5 mismatch (expected {expectedMd5}, got {actual}); the file was discarded.");

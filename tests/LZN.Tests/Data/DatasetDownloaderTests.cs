@@ -105,6 +105,21 @@ public class DatasetDownloaderTests
     }
 
     [Test]
+    public void ATimeoutIsADownloadErrorAndLeavesNoFile()
+    {
+        string target = Path.Combine(_root, "cache", "toy");
+        File.Copy(Path.Combine(_mirror, "train-labels-idx1-ubyte.gz"), Path.Combine(_mirror, "slow.gz"));
+        _server.SlowDelay = TimeSpan.FromSeconds(1);
+        using var impatient = new HttpClient { Timeout = TimeSpan.FromMilliseconds(200) };
+        var files = new[] { new DatasetFile("slow.gz", "00000000000000000000000000000000") };
+
+        var error = Assert.ThrowsAsync<DatasetDownloadException>(() => new DatasetDownloader(impatient, _server.BaseUri).DownloadAsync(files, target));
+
+        Assert.That(error!.Message, Does.Contain("slow.gz").And.Contain("no complete answer within 0.2 s"));
+        Assert.That(Leftovers(target), Is.Empty);
+    }
+
+    [Test]
     public async Task FilesAlreadyPresentWithTheRightSumAreNotFetchedAgain()
     {
         string target = Path.Combine(_root, "cache", "toy");

@@ -25,6 +25,9 @@ internal sealed class LoopbackFileServer : IDisposable
 
     public int Requests => Volatile.Read(ref _requests);
 
+    /// <summary>How long the server waits before answering a request for a file whose name starts with "slow".</summary>
+    public TimeSpan SlowDelay { get; set; } = TimeSpan.FromSeconds(5);
+
     private static int FreePort()
     {
         var probe = new TcpListener(IPAddress.Loopback, 0);
@@ -48,18 +51,33 @@ internal sealed class LoopbackFileServer : IDisposable
                 return;
             }
             Interlocked.Increment(ref _requests);
-            string path = Path.Combine(_folder, Path.GetFileName(context.Request.Url!.AbsolutePath));
-            using var response = context.Response;
-            if (File.Exists(path))
+            try
             {
-                byte[] bytes = await File.ReadAllBytesAsync(path);
-                response.ContentLength64 = bytes.Length;
-                await response.OutputStream.WriteAsync(bytes);
+                await AnswerAsync(context);
             }
-            else
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or IOException)
             {
-                response.StatusCode = 404;
+                // The client gave up (a timeout test) or the server is stopping; serve the next request.
             }
+        }
+    }
+
+    private async Task AnswerAsync(HttpListenerContext context)
+    {
+        string name = Path.GetFileName(context.Request.Url!.AbsolutePath);
+        string path = Path.Combine(_folder, name);
+        if (name.StartsWith("slow", StringComparison.Ordinal))
+            await Task.Delay(SlowDelay);
+        using var response = context.Response;
+        if (File.Exists(path))
+        {
+            byte[] bytes = await File.ReadAllBytesAsync(path);
+            response.ContentLength64 = bytes.Length;
+            await response.OutputStream.WriteAsync(bytes);
+        }
+        else
+        {
+            response.StatusCode = 404;
         }
     }
 
