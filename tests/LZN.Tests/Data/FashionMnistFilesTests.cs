@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics.Tensors;
 using LZN.Native.Data;
 
 namespace LZN.Tests.Data;
@@ -53,7 +54,7 @@ public class FashionMnistFilesTests
     [Test]
     public void PixelsSpanMinusOneToOne()
     {
-        Assert.That(_train.Images.Min(), Is.EqualTo(-1f));
-        Assert.That(_train.Images.Max(), Is.EqualTo(1f));
+        Assert.That(TensorPrimitives.Min(_train.Images), Is.EqualTo(-1f));
+        Assert.That(TensorPrimitives.Max(_train.Images), Is.EqualTo(1f));
     }
 }
