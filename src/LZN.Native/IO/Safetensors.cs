@@ -46,6 +46,8 @@ public static class Safetensors
         var entries = SafetensorsHeader.Parse(bytes[8..dataStart], sourceName, out var metadata);
         CheckLayout(entries, data.Length, sourceName);
         var tensors = entries
+            .OrderBy(e => e.Begin)
+            .ThenBy(e => e.End)
             .Select(e => new SafeTensor(e.Name, e.DType, e.Shape, data[(int)e.Begin..(int)e.End].ToArray()))
             .ToList();
         return new SafetensorsFile(sourceName, tensors, metadata);
@@ -53,14 +55,15 @@ public static class Safetensors
 
     /// <summary>
     /// Writes tensors and metadata atomically (temporary file, then rename: an existing file survives a failed write).
-    /// Tensors are laid out by element size, largest first, then by name, as the reference writer does, so each
-    /// tensor starts aligned to its element size; the header is padded with spaces to a multiple of 8 bytes.
+    /// Tensors are laid out as the reference writer lays them out: by dtype in the order I64, F64, F32, I32, U8
+    /// (descending alignment), then by name, so each tensor starts aligned to its element size; the header is
+    /// padded with spaces to a multiple of 8 bytes. Empty metadata is left out of the header.
     /// </summary>
     public static void Write(string path, IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         var ordered = tensors
-            .OrderByDescending(t => SafeTensor.SizeOf(t.DType))
+            .OrderByDescending(t => ReferenceRank(t.DType))
             .ThenBy(t => t.Name, StringComparer.Ordinal)
             .ToList();
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -82,6 +85,17 @@ public static class Safetensors
                 stream.Write(tensor.Data);
         });
     }
+
+    /// <summary>The dtype's position in the reference implementation's Dtype enum (U8 = 1 ... I64 = 13).</summary>
+    private static int ReferenceRank(TensorDType dtype) => dtype switch
+    {
+        TensorDType.U8 => 1,
+        TensorDType.I32 => 9,
+        TensorDType.F32 => 11,
+        TensorDType.F64 => 12,
+        TensorDType.I64 => 13,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown dtype"),
+    };
 
     private static byte[] BuildHeader(List<SafeTensor> ordered, IReadOnlyDictionary<string, string>? metadata)
     {

@@ -83,6 +83,54 @@ public class SafetensorsTests
     }
 
     [Test]
+    public void WritesTheReferenceImplementationsBytes()
+    {
+        // Expected bytes from huggingface/safetensors' own tests (tensor.rs: test_serialization_forced_alignement, test_empty).
+        byte[] forcedAlignment =
+        [
+            72, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 48, 34, 58, 123, 34, 100, 116,
+            121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34, 58,
+            91, 49, 44, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102,
+            115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 32, 32, 32, 32, 32,
+            32, 32, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0,
+            160, 64,
+        ];
+        byte[] empty = [8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32];
+        byte[] emptyWithMetadata =
+        [
+            40, 0, 0, 0, 0, 0, 0, 0, 123, 34, 95, 95, 109, 101, 116, 97, 100, 97, 116, 97, 95,
+            95, 34, 58, 123, 34, 102, 114, 97, 109, 101, 119, 111, 114, 107, 34, 58, 34, 112,
+            116, 34, 125, 125, 32, 32, 32, 32, 32,
+        ];
+        string path = Path.Combine(_folder, "reference.safetensors");
+
+        Safetensors.Write(path, [SafeTensor.FromFloat32("attn0", [0f, 1f, 2f, 3f, 4f, 5f], 1, 1, 2, 3)]);
+        Assert.That(File.ReadAllBytes(path), Is.EqualTo(forcedAlignment));
+        Safetensors.Write(path, []);
+        Assert.That(File.ReadAllBytes(path), Is.EqualTo(empty));
+        Safetensors.Write(path, [], new Dictionary<string, string> { ["framework"] = "pt" });
+        Assert.That(File.ReadAllBytes(path), Is.EqualTo(emptyWithMetadata));
+        Assert.That(Safetensors.Read(path).Metadata["framework"], Is.EqualTo("pt"));
+    }
+
+    [Test]
+    public void OrdersTensorsByDTypeLikeTheReferenceThenByName()
+    {
+        string path = Path.Combine(_folder, "order.safetensors");
+        Safetensors.Write(path,
+        [
+            SafeTensor.FromUInt8("a", [1], 1),
+            SafeTensor.FromInt32("b", [2], 1),
+            SafeTensor.FromFloat32("d", [3f], 1),
+            SafeTensor.FromFloat32("c", [4f], 1),
+            SafeTensor.FromFloat64("e", [5.0], 1),
+            SafeTensor.FromInt64("f", [6], 1),
+        ]);
+
+        Assert.That(Safetensors.Read(path).Tensors.Select(t => t.Name), Is.EqualTo(new[] { "f", "e", "c", "d", "b", "a" }));
+    }
+
+    [Test]
     public void ReadsAHandMadeFileWithTensorsInAnyHeaderOrder()
     {
         // Offsets, not header order, place the data; the header may carry trailing spaces.
@@ -91,6 +139,7 @@ public class SafetensorsTests
 
         var file = Safetensors.Read(path);
 
+        Assert.That(file.Tensors.Select(t => t.Name), Is.EqualTo(new[] { "x", "y" }), "data order");
         Assert.That(file.Expect("x", TensorDType.I32).ToInt32(), Is.EqualTo(new[] { 1 }));
         Assert.That(file.Expect("y", TensorDType.I32, 1).ToInt32(), Is.EqualTo(new[] { 2 }));
         Assert.That(file.Metadata, Is.Empty);
