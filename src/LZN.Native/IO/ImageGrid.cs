@@ -69,7 +69,7 @@ public static class ImageGrid
     public static (int Width, int Height) GridSize(int rows, int columns, ImageShape shape, int scale) =>
         (columns * shape.Width * scale + (columns - 1), rows * shape.Height * scale + (rows - 1));
 
-    /// <summary>Maps a model value in [-1, 1] to a byte, rounding to nearest.</summary>
+    /// <summary>Maps a model value in [-1, 1] to a byte, rounding to nearest (halves to even).</summary>
     public static byte ToByte(float value) =>
         float.IsNaN(value) ? (byte)0 : (byte)MathF.Round((Math.Clamp(value, -1f, 1f) + 1f) * 127.5f);
 
