@@ -1,0 +1,64 @@
+namespace LZN.Native.Data;
+
+/// <summary>Which half of an MNIST-style folder to read.</summary>
+public enum DatasetSplit
+{
+    Train,
+    Test,
+}
+
+/// <summary>
+/// Reads a folder of MNIST-style files: train-images-idx3-ubyte, train-labels-idx1-ubyte,
+/// t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or with a .gz suffix. Any image size works;
+/// the class count is the largest training label + 1.
+/// </summary>
+public static class MnistFolder
+{
+    public static readonly IReadOnlyList<string> FileStems =
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+
+    /// <summary>True when every one of the four files is present (raw or .gz).</summary>
+    public static bool IsComplete(string folder) => FileStems.All(stem => FindFile(folder, stem) is not null);
+
+    /// <summary>Loads both splits; the test split shares the training split's class count.</summary>
+    public static (ImageDataset Train, ImageDataset Test) Load(string folder)
+    {
+        var train = Load(folder, DatasetSplit.Train);
+        var test = Load(folder, DatasetSplit.Test, train.ClassCount);
+        if (test.Shape != train.Shape)
+            throw new IdxFormatException(folder, $"training images are {train.Shape} but test images are {test.Shape}.");
+        return (train, test);
+    }
+
+    public static ImageDataset Load(string folder, DatasetSplit split, int? classCount = null)
+    {
+        string prefix = split == DatasetSplit.Train ? "train" : "t10k";
+        string imagePath = RequireFile(folder, $"{prefix}-images-idx3-ubyte");
+        string labelPath = RequireFile(folder, $"{prefix}-labels-idx1-ubyte");
+        var images = IdxFile.ReadImages(imagePath);
+        byte[] labels = IdxFile.ReadLabels(labelPath);
+        if (labels.Length != images.Count)
+            throw new IdxFormatException(labelPath, $"holds {labels.Length} labels but {imagePath} holds {images.Count} images.");
+        if (classCount is int known)
+        {
+            int outside = Array.FindIndex(labels, label => label >= known);
+            if (outside >= 0)
+                throw new IdxFormatException(labelPath, $"label {labels[outside]} at index {outside} is outside the training classes [0, {known}).");
+        }
+        var shape = new ImageShape(images.Height, images.Width, Channels: 1);
+        return ImageDataset.FromBytes(imagePath, shape, images.Pixels, labels, classCount);
+    }
+
+    /// <summary>The raw file if present, else the .gz one, else null.</summary>
+    public static string? FindFile(string folder, string stem)
+    {
+        string raw = Path.Combine(folder, stem);
+        if (File.Exists(raw))
+            return raw;
+        string compressed = raw + ".gz";
+        return File.Exists(compressed) ? compressed : null;
+    }
+
+    private static string RequireFile(string folder, string stem) =>
+        FindFile(folder, stem) ?? throw new FileNotFoundException($"{folder}: neither {stem} nor {stem}.gz is there.", Path.Combine(folder, stem));
+}

@@ -1,0 +1,63 @@
+using System.Globalization;
+
+namespace LZN.Native.IO;
+
+/// <summary>
+/// Writes a file through a temporary sibling and a rename, so a reader (or a crash) sees either the old
+/// complete file or the new complete file, never a half-written one. A failed write removes its temporary
+/// file and leaves any existing file untouched.
+/// </summary>
+public static class AtomicFile
+{
+    public static void Write(string path, Action<Stream> writeContent)
+    {
+        ArgumentNullException.ThrowIfNull(writeContent);
+        string fullPath = Path.GetFullPath(path);
+        string temporary = TemporaryPath(fullPath);
+        try
+        {
+            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+            {
+                writeContent(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, fullPath, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    public static async Task WriteAsync(string path, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(writeContent);
+        string fullPath = Path.GetFullPath(path);
+        string temporary = TemporaryPath(fullPath);
+        try
+        {
+            var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16, useAsync: true);
+            await using (stream.ConfigureAwait(false))
+            {
+                await writeContent(stream, cancellationToken).ConfigureAwait(false);
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, fullPath, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    /// <summary>A unique name beside the target (same folder, so the rename stays on one file system).</summary>
+    private static string TemporaryPath(string fullPath)
+    {
+        string? folder = Path.GetDirectoryName(fullPath);
+        if (!string.IsNullOrEmpty(folder))
+            Directory.CreateDirectory(folder);
+        string suffix = string.Create(CultureInfo.InvariantCulture, $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        return fullPath + suffix;
+    }
+}
