@@ -100,6 +100,12 @@ public interface IBackend : IDisposable
     /// <summary>The fused latent-flow kernels of this backend.</summary>
     IZoneKernels Zones { get; }
 
+    /// <summary>Fused Adam/AdamW and EMA updates.</summary>
+    IOptimizerKernels Optimizer { get; }
+
+    /// <summary>Rectified-flow training pair, L2 loss with gradient, and the adaptive sampler's error norm.</summary>
+    IFlowMatchingKernels FlowMatching { get; }
+
     // ---- random numbers ---------------------------------------------------------------------
 
     /// <summary>

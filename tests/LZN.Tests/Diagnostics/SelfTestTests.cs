@@ -40,6 +40,8 @@ public class SelfTestTests
         public string Description => "faulty CPU";
         public MemoryStats Memory => _inner.Memory;
         public IZoneKernels Zones => _inner.Zones;
+        public IOptimizerKernels Optimizer => _inner.Optimizer;
+        public IFlowMatchingKernels FlowMatching => _inner.FlowMatching;
         public void ResetPeakMemory() => _inner.ResetPeakMemory();
         public FloatBuffer AllocateFloat(long length) => _inner.AllocateFloat(length);
         public IntBuffer AllocateInt(long length) => _inner.AllocateInt(length);

@@ -44,6 +44,8 @@ public class KernelCompilationTests
     [TestCase("elementwise.cu", "fill_float", "fill_int", "axpby", "multiply", "scale_shift", "activation_forward", "activation_backward", "add_row_vector")]
     [TestCase("reduce.cu", "sum_partials", "sum_final", "column_sums", "row_sums", "softmax_rows")]
     [TestCase("random.cu", "fill_normal", "fill_uniform")]
+    [TestCase("optim.cu", "adam_step", "ema_update")]
+    [TestCase("flow_matching.cu", "rf_training_pair", "rf_squared_error_partials", "rf_scaled_error_partials", "rf_sum_partials")]
     public void BackendKernelsAreExportedUnmangled(string file, params string[] functions)
     {
         NvrtcRequirement.EnsureLoaded();

@@ -59,6 +59,10 @@ public sealed partial class CpuBackend : IBackend
 
     public IZoneKernels Zones { get; }
 
+    public IOptimizerKernels Optimizer { get; } = new CpuOptimizerKernels();
+
+    public IFlowMatchingKernels FlowMatching { get; } = new CpuFlowMatchingKernels();
+
     private static CpuGemmProvider RequireOpenBlas()
     {
         NativeLibraries.Require(NativeLibraries.OpenBlas);

@@ -65,6 +65,10 @@ public sealed partial class CudaBackend : IBackend
 
     public IZoneKernels Zones { get; }
 
+    public IOptimizerKernels Optimizer => field ??= new CudaOptimizerKernels(this);
+
+    public IFlowMatchingKernels FlowMatching => field ??= new CudaFlowMatchingKernels(this);
+
     /// <summary>The device this backend runs on.</summary>
     internal CudaDeviceProperties Properties { get; }
 
