@@ -26,6 +26,7 @@ public static partial class SelfTest
         rows.AddRange(Reductions(context));
         rows.AddRange(RandomNumbers(backend, (ulong)seed));
         rows.AddRange(Zones(context));
+        rows.AddRange(Training(context));
         return rows;
     }
 
