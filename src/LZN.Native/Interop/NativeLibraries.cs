@@ -97,11 +97,24 @@ public static class NativeLibraries
         };
     }
 
-    private static LoadResult Load(string logicalName)
+    /// <summary>
+    /// One uncached load attempt of a logical library from the given folders (then, when asked, the
+    /// loader path): the same search as <see cref="TryLoad"/>, for tests and diagnostics.
+    /// </summary>
+    internal static LoadResult Probe(string logicalName, IReadOnlyList<string> folders, bool includeLoaderPath)
+    {
+        if (!IsKnown(logicalName))
+            throw new ArgumentException($"Unknown native library '{logicalName}'.", nameof(logicalName));
+        return Load(logicalName, folders, includeLoaderPath);
+    }
+
+    private static LoadResult Load(string logicalName) => Load(logicalName, SearchFolders(logicalName), includeLoaderPath: true);
+
+    private static LoadResult Load(string logicalName, IReadOnlyList<string> folders, bool includeLoaderPath)
     {
         var attempts = new List<string>();
         var fileNames = FileNames(logicalName);
-        foreach (string folder in SearchFolders(logicalName))
+        foreach (string folder in folders)
         {
             foreach (string fileName in fileNames)
             {
@@ -115,7 +128,7 @@ public static class NativeLibraries
                     return new LoadResult(logicalName, handle, path, attempts);
             }
         }
-        foreach (string fileName in fileNames)
+        foreach (string fileName in includeLoaderPath ? fileNames : [])
         {
             if (TryLoadPath(fileName, attempts, out var handle))
                 return new LoadResult(logicalName, handle, fileName + " (loader path)", attempts);

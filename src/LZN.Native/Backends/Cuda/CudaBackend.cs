@@ -1,0 +1,221 @@
+using System.Diagnostics.CodeAnalysis;
+using LZN.Native.Interop;
+using LZN.Native.Interop.Cuda;
+using LZN.Native.Kernels;
+
+namespace LZN.Native.Backends.Cuda;
+
+/// <summary>
+/// The CUDA backend: one device, its primary context, one stream on which every operation is queued
+/// (cuBLAS is bound to it), a caching allocator, and NVRTC-compiled kernels from kernels/*.cu.
+/// Errors surface at every synchronisation, and after every launch in Debug builds or with
+/// LZN_CUDA_SYNC_LAUNCHES=1. Any thread may call; the context is made current on entry.
+/// </summary>
+public sealed partial class CudaBackend : IBackend
+{
+    /// <summary>cuBLAS workspace: the size NVIDIA recommends for Hopper.</summary>
+    private const long CublasWorkspaceBytes = 32L << 20;
+
+    private readonly PrimaryContext _context;
+    private readonly CudaStream _stream;
+    private readonly CublasHandle _cublas;
+    private readonly DeviceMemory _cublasWorkspace;
+    private readonly CudaAllocator _allocator;
+    private readonly KernelCompiler _compiler;
+    private readonly KernelTarget _kernelTarget;
+    private readonly bool _synchronizeLaunches;
+    private readonly object _kernelLock = new();
+    private readonly Dictionary<string, CudaModule> _modules = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string File, string Function), CudaKernel> _kernels = [];
+    private bool _disposed;
+
+    private CudaBackend(CudaDeviceProperties properties, PrimaryContext context)
+    {
+        Properties = properties;
+        _context = context;
+        _context.MakeCurrent();
+        _stream = CudaStream.Create();
+        _allocator = new CudaAllocator(() => _stream.Synchronize());
+        _cublas = CublasHandle.Create();
+        Cublas.ThrowIfFailed(Cublas.cublasSetStream_v2(_cublas.Handle, _stream.Handle));
+        // Pure fp32: TF32 tensor cores give relative errors near 1 on the latent-flow logits.
+        Cublas.ThrowIfFailed(Cublas.cublasSetMathMode(_cublas.Handle, cublasMath_t.CUBLAS_DEFAULT_MATH));
+        _cublasWorkspace = DeviceMemory.TryAllocate(CublasWorkspaceBytes)
+            ?? throw new CudaException(CUresult.CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc_v2(cuBLAS workspace)");
+        Cublas.ThrowIfFailed(Cublas.cublasSetWorkspace_v2(_cublas.Handle, _cublasWorkspace.Address, (nuint)CublasWorkspaceBytes));
+        _compiler = new KernelCompiler(new KernelCache(KernelCache.DefaultFolder()));
+        _kernelTarget = ChooseTarget(properties.Architecture);
+        _synchronizeLaunches = Environment.GetEnvironmentVariable("LZN_CUDA_SYNC_LAUNCHES") == "1";
+#if DEBUG
+        _synchronizeLaunches = true;
+#endif
+        Zones = new CudaZoneKernels(this);
+        Description = $"CUDA {properties.Name} (sm_{properties.Architecture}, {properties.MultiprocessorCount} SMs, "
+            + $"{properties.TotalMemoryBytes / (1L << 30)} GiB), cuBLAS {_cublas.Version}, NVRTC {KernelCompiler.NvrtcVersion.Major}.{KernelCompiler.NvrtcVersion.Minor}";
+    }
+
+    public BackendKind Kind => BackendKind.Cuda;
+
+    public string Description { get; }
+
+    public MemoryStats Memory => _allocator.Stats;
+
+    public IZoneKernels Zones { get; }
+
+    /// <summary>The device this backend runs on.</summary>
+    internal CudaDeviceProperties Properties { get; }
+
+    /// <summary>The allocator, for tests of its caching.</summary>
+    internal CudaAllocator Allocator => _allocator;
+
+    /// <summary>
+    /// Opens device <paramref name="ordinal"/>, or returns false with the exact reason CUDA is unusable:
+    /// libcuda missing (with the resolver's trace), cuInit failing (with the driver's error name),
+    /// no device, an ordinal out of range, NVRTC or cuBLAS missing, or a failure while setting up.
+    /// </summary>
+    public static bool TryCreate(int ordinal, [NotNullWhen(true)] out CudaBackend? backend, out string? reason)
+    {
+        backend = null;
+        reason = CudaAvailability.Check(ordinal);
+        if (reason is not null)
+            return false;
+        PrimaryContext? context = null;
+        try
+        {
+            var properties = CudaDeviceProperties.Query(ordinal);
+            context = PrimaryContext.Retain(ordinal);
+            backend = new CudaBackend(properties, context);
+            return true;
+        }
+        catch (Exception ex) when (ex is CudaException or CublasException or NvrtcException or NativeLibraryNotFoundException or EntryPointNotFoundException)
+        {
+            // Releasing the last reference to the primary context destroys whatever the failed setup created in it.
+            context?.Dispose();
+            reason = $"CUDA device {ordinal} could not be set up: {ex.Message}";
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Milliseconds the work queued by <paramref name="work"/> takes on this backend's stream, measured
+    /// with CUDA events recorded before and after it (for benchmarks: host overhead outside the
+    /// stream is not counted, and the call blocks until the work is done).
+    /// </summary>
+    public float TimeMilliseconds(Action work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        Bind();
+        using var start = CudaEvent.Create();
+        using var end = CudaEvent.Create();
+        start.Record(_stream);
+        work();
+        Bind();
+        end.Record(_stream);
+        end.Synchronize();
+        return end.MillisecondsSince(start);
+    }
+
+    /// <summary>
+    /// The kernel <paramref name="functionName"/> of embedded file <paramref name="sourceFile"/>; the module
+    /// is compiled (or read from the disk cache) once per backend per file, and functions are cached.
+    /// </summary>
+    internal CudaKernel Kernel(string sourceFile, string functionName)
+    {
+        lock (_kernelLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_kernels.TryGetValue((sourceFile, functionName), out var kernel))
+                return kernel;
+            Bind();
+            if (!_modules.TryGetValue(sourceFile, out var module))
+            {
+                byte[] image = _compiler.Compile(sourceFile, _kernelTarget);
+                module = CudaModule.Load(image, $"{sourceFile} for {_kernelTarget}");
+                _modules.Add(sourceFile, module);
+            }
+            kernel = new CudaKernel(module.Function(functionName), functionName);
+            _kernels.Add((sourceFile, functionName), kernel);
+            return kernel;
+        }
+    }
+
+    /// <summary>Queues a kernel on the backend stream; the launch status is checked, and with synchronous launches its execution too.</summary>
+    internal unsafe void Launch(CudaKernel kernel, (uint X, uint Y, uint Z) grid, (uint X, uint Y, uint Z) block,
+        uint sharedMemoryBytes, void** arguments)
+    {
+        Bind();
+        var result = CudaDriver.cuLaunchKernel(kernel.Function, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z,
+            sharedMemoryBytes, _stream.Handle, arguments, null);
+        if (result != CUresult.CUDA_SUCCESS)
+            throw new CudaException(result, $"cuLaunchKernel({kernel.Name}, grid {grid}, block {block}, {sharedMemoryBytes} B shared)");
+        if (_synchronizeLaunches)
+        {
+            result = CudaDriver.cuStreamSynchronize(_stream.Handle);
+            if (result != CUresult.CUDA_SUCCESS)
+                throw new CudaException(result, $"cuStreamSynchronize after {kernel.Name}");
+        }
+    }
+
+    /// <summary>Device address of element 0 of a CUDA buffer (0 for null).</summary>
+    internal static ulong Pointer(FloatBuffer? buffer) => buffer switch
+    {
+        null => 0,
+        CudaFloatBuffer { IsDisposed: false } cuda => cuda.Address,
+        CudaFloatBuffer => throw new ObjectDisposedException(nameof(CudaFloatBuffer)),
+        _ => throw new ArgumentException($"Buffer belongs to the {buffer.Backend.Kind} backend, not the CUDA backend.", nameof(buffer)),
+    };
+
+    /// <summary>Device address of element 0 of a CUDA buffer (0 for null).</summary>
+    internal static ulong Pointer(IntBuffer? buffer) => buffer switch
+    {
+        null => 0,
+        CudaIntBuffer { IsDisposed: false } cuda => cuda.Address,
+        CudaIntBuffer => throw new ObjectDisposedException(nameof(CudaIntBuffer)),
+        _ => throw new ArgumentException($"Buffer belongs to the {buffer.Backend.Kind} backend, not the CUDA backend.", nameof(buffer)),
+    };
+
+    internal void ReturnBlock(DeviceMemory block, long bytes) => _allocator.Return(block, bytes);
+
+    /// <summary>Makes this backend's context current on the calling thread (a thread-local driver write).</summary>
+    private void Bind()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _context.MakeCurrent();
+    }
+
+    // CUBIN for the device's own architecture when this NVRTC knows it; otherwise PTX for the newest
+    // architecture it knows that the device can run, which the driver JIT-compiles at load.
+    private static KernelTarget ChooseTarget(int deviceArchitecture)
+    {
+        var supported = KernelCompiler.SupportedArchitectures;
+        if (supported.Contains(deviceArchitecture))
+            return new KernelTarget(deviceArchitecture, KernelImageKind.Cubin);
+        int best = supported.Where(architecture => architecture <= deviceArchitecture).DefaultIfEmpty(0).Max();
+        if (best == 0)
+            throw new NvrtcException(nvrtcResult.NVRTC_ERROR_INVALID_OPTION,
+                $"choosing a target for sm_{deviceArchitecture} (NVRTC supports {string.Join(", ", supported)})");
+        return new KernelTarget(best, KernelImageKind.Ptx);
+    }
+
+    public void Dispose()
+    {
+        lock (_kernelLock)
+        {
+            if (_disposed)
+                return;
+            _context.MakeCurrent();
+            // Teardown continues past a failed synchronisation: the error was reported by the operation that caused it.
+            CudaDriver.cuStreamSynchronize(_stream.Handle);
+            _disposed = true;
+            foreach (var module in _modules.Values)
+                module.Dispose();
+            _modules.Clear();
+            _kernels.Clear();
+            _allocator.Dispose();
+            _cublas.Dispose();
+            _cublasWorkspace.Dispose();
+            _stream.Dispose();
+            _context.Dispose();
+        }
+    }
+}
