@@ -11,6 +11,8 @@
 //   shared memory; thread (tx, ty) = (tid % 16, tid / 16) owns owner rows ty + 16q and streamed rows tx + 16c;
 // - the weights (probabilities or their gradients) go through shared memory into a [64 x dims] accumulator
 //   held in registers: per 64-dim chunk, thread owns owner rows ty + 16q and dims 4 tx .. 4 tx + 3;
+// - global -> shared staging is asynchronous (cp.async, sm_80+) and double-buffered: the next chunk streams
+//   in while the current one is multiplied, at no register cost;
 // - CHUNKS 64-dim chunks are held per block (template: 1, 2 or 4); wider dims are split over gridDim.z
 //   ("dim groups", each recomputing the dot products); the streamed tiles are split over gridDim.y so that
 //   small batches still fill the GPU, each split writing partials that a combine kernel merges.
@@ -18,121 +20,7 @@
 // helpers alike, so recomputed logits equal the forward's bit for bit and D_i = g_i . m_i equals g_i . a_k
 // exactly when the softmax is one-hot (then ds vanishes exactly instead of being rounding noise times 1/t).
 
-#define ZONE_THREADS 256
-#define ZONE_TILE 64                                        // owner rows per block, streamed rows per tile
-#define ZONE_KCHUNK 32                                      // dims per dot-product chunk
-#define ZONE_CHUNK_STRIDE (ZONE_KCHUNK + 4)                 // float4 rows of a warp land in distinct banks
-#define ZONE_DCHUNK 64                                      // dims per accumulator chunk
-#define ZONE_WIDE_STRIDE (ZONE_DCHUNK + 4)
-#define ZONE_CHUNK_FLOATS (ZONE_TILE * ZONE_CHUNK_STRIDE)   // one staged [64 x 32] chunk
-#define ZONE_WIDE_FLOATS (ZONE_TILE * ZONE_WIDE_STRIDE)     // one staged [64 x 64] tile
-
-// ----------------------------------------------------------------------------------------------------
-// device helpers
-
-__device__ __forceinline__ float zone_neg_inf() { return __int_as_float(0xff800000); }
-
-__device__ __forceinline__ int zone_ceil_div(int a, int b) { return (a + b - 1) / b; }
-
-// The one logit expression (forward, backward and target log-prob use it, so they agree bit for bit).
-__device__ __forceinline__ float zone_logit(float dot, float sqNorm, float logPrior, float scale, float halfC) {
-    return fmaf(scale, fmaf(-halfC, sqNorm, dot), logPrior);
-}
-
-__device__ __forceinline__ float zone_component(const float4& v, int i) {
-    return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
-}
-
-// Sum over the 16 lanes that share ty (lanes 0-15 and 16-31 of a warp hold different ty).
-__device__ __forceinline__ float zone_sum16(float v) {
-    for (int offset = 8; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
-
-__device__ __forceinline__ float zone_max16(float v) {
-    for (int offset = 8; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-    return v;
-}
-
-// Stages rows rowStart.. (64) and dims k0.. (32) of a row-major [rowCount, dim] matrix into a
-// [64 x ZONE_CHUNK_STRIDE] shared tile, zero outside the matrix (zeros leave the fmaf chains unchanged).
-__device__ __forceinline__ void zone_stage_chunk(float* dst, const float* src, int rowStart, int rowCount, int dim, int k0) {
-    for (int e = threadIdx.x; e < ZONE_TILE * ZONE_KCHUNK; e += ZONE_THREADS) {
-        const int r = e / ZONE_KCHUNK, k = e % ZONE_KCHUNK;
-        const int row = rowStart + r, col = k0 + k;
-        dst[r * ZONE_CHUNK_STRIDE + k] = (row < rowCount && col < dim) ? src[(long long)row * dim + col] : 0.0f;
-    }
-}
-
-// Same for a [64 x 64] tile (rows rowStart.., dims d0..) into [64 x ZONE_WIDE_STRIDE].
-__device__ __forceinline__ void zone_stage_wide(float* dst, const float* src, int rowStart, int rowCount, int dim, int d0) {
-    for (int e = threadIdx.x; e < ZONE_TILE * ZONE_DCHUNK; e += ZONE_THREADS) {
-        const int r = e / ZONE_DCHUNK, k = e % ZONE_DCHUNK;
-        const int row = rowStart + r, col = d0 + k;
-        dst[r * ZONE_WIDE_STRIDE + k] = (row < rowCount && col < dim) ? src[(long long)row * dim + col] : 0.0f;
-    }
-}
-
-// acc[q][c] += sum_k left[ty + 16q][k] * right[tx + 16c][k] over one staged chunk, k ascending.
-__device__ __forceinline__ void zone_dot_chunk(float (&acc)[4][4], const float* left, const float* right) {
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll 1  // unrolling hoists every chunk load and costs the backward ~60 registers (sm_90 ptxas)
-    for (int k = 0; k < ZONE_KCHUNK; k += 4) {
-        float4 l[4], r[4];
-#pragma unroll
-        for (int q = 0; q < 4; q++) l[q] = *reinterpret_cast<const float4*>(left + (ty + 16 * q) * ZONE_CHUNK_STRIDE + k);
-#pragma unroll
-        for (int c = 0; c < 4; c++) r[c] = *reinterpret_cast<const float4*>(right + (tx + 16 * c) * ZONE_CHUNK_STRIDE + k);
-#pragma unroll
-        for (int q = 0; q < 4; q++)
-#pragma unroll
-            for (int c = 0; c < 4; c++) {
-                acc[q][c] = fmaf(l[q].x, r[c].x, acc[q][c]);
-                acc[q][c] = fmaf(l[q].y, r[c].y, acc[q][c]);
-                acc[q][c] = fmaf(l[q].z, r[c].z, acc[q][c]);
-                acc[q][c] = fmaf(l[q].w, r[c].w, acc[q][c]);
-            }
-    }
-}
-
-// acc[q][u] += sum_j weights[ty + 16q][j] * values[j][4 tx + u]; weights [64 x 64], values [64 x 64].
-__device__ __forceinline__ void zone_product_chunk(float (&acc)[4][4], const float* weights, const float* values) {
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll 4
-    for (int j = 0; j < ZONE_TILE; j += 4) {
-        float4 w[4], v[4];
-#pragma unroll
-        for (int q = 0; q < 4; q++) w[q] = *reinterpret_cast<const float4*>(weights + (ty + 16 * q) * ZONE_WIDE_STRIDE + j);
-#pragma unroll
-        for (int u = 0; u < 4; u++) v[u] = *reinterpret_cast<const float4*>(values + (j + u) * ZONE_WIDE_STRIDE + 4 * tx);
-#pragma unroll
-        for (int q = 0; q < 4; q++)
-#pragma unroll
-            for (int u = 0; u < 4; u++) {
-                acc[q][u] = fmaf(zone_component(w[q], 0), zone_component(v[0], u), acc[q][u]);
-                acc[q][u] = fmaf(zone_component(w[q], 1), zone_component(v[1], u), acc[q][u]);
-                acc[q][u] = fmaf(zone_component(w[q], 2), zone_component(v[2], u), acc[q][u]);
-                acc[q][u] = fmaf(zone_component(w[q], 3), zone_component(v[3], u), acc[q][u]);
-            }
-    }
-}
-
-// Writes a thread's accumulator rows (owner rows rowStart + ty + 16q, dims dimStart + 64 ch + 4 tx ..) into
-// partial[split][row][paddedDim]; paddedDim is a multiple of 64, so the float4 stores are aligned.
-template <int CHUNKS>
-__device__ __forceinline__ void zone_store_partial(const float (&acc)[CHUNKS][4][4], float* partial, int split,
-                                                  int rowStart, int rowCount, int paddedDim, int dimStart) {
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll
-    for (int q = 0; q < 4; q++) {
-        const int row = rowStart + ty + 16 * q;
-        if (row >= rowCount) continue;
-        float* out = partial + ((long long)split * rowCount + row) * paddedDim + dimStart + 4 * tx;
-#pragma unroll
-        for (int ch = 0; ch < CHUNKS; ch++)
-            *reinterpret_cast<float4*>(out + ch * ZONE_DCHUNK) = make_float4(acc[ch][q][0], acc[ch][q][1], acc[ch][q][2], acc[ch][q][3]);
-    }
-}
+#include "latent_zone_tiles.cuh"
 
 // ----------------------------------------------------------------------------------------------------
 // per-row helpers
@@ -162,12 +50,13 @@ __device__ void zone_forward_tiles(
     float* __restrict__ partialMax,          // [splits, rows]
     float* __restrict__ partialSum,          // [splits, rows]
     int rows, int anchorCount, int dim, int paddedDim, int tilesPerSplit, float scale, float halfC) {
+    // Two stage slots of (points chunk, anchors chunk) [64, CHUNK_STRIDE] each; the product phase reuses them as
+    // two anchors dim tiles [64, WIDE_STRIDE]. Then the weights [64, WIDE_STRIDE]: exp(logit - running row max).
     extern __shared__ float4 zoneShared[];
     float* shared = reinterpret_cast<float*>(zoneShared);
-    float* xs = shared;                                   // [64, CHUNK_STRIDE] points chunk
-    float* as = shared + ZONE_CHUNK_FLOATS;               // [64, CHUNK_STRIDE] anchors chunk
-    float* values = shared;                               // [64, WIDE_STRIDE] anchors dim chunk (after xs/as)
-    float* weights = shared + 2 * ZONE_CHUNK_FLOATS;      // [64, WIDE_STRIDE] p_ij - row max
+    zone_require_shared(ZONE_FORWARD_SHARED_FLOATS);
+    const int slot = 2 * ZONE_CHUNK_FLOATS;
+    float* weights = shared + 2 * slot;
 
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
     const int rowStart = blockIdx.x * ZONE_TILE;
@@ -183,14 +72,26 @@ __device__ void zone_forward_tiles(
 
     for (int tile = tileBegin; tile < tileEnd; tile++) {
         const int anchorStart = tile * ZONE_TILE;
+        auto stageChunk = [&](int chunk) {
+            float* target = shared + (chunk & 1) * slot;
+            zone_stage_chunk(target, points, rowStart, rows, dim, chunk * ZONE_KCHUNK);
+            zone_stage_chunk(target + ZONE_CHUNK_FLOATS, anchors, anchorStart, anchorCount, dim, chunk * ZONE_KCHUNK);
+            zone_async_commit();
+        };
         float l[4][4] = {};
-        for (int k0 = 0; k0 < dim; k0 += ZONE_KCHUNK) {
+        const int chunks = zone_ceil_div(dim, ZONE_KCHUNK);
+        stageChunk(0);
+        for (int chunk = 0; chunk < chunks; chunk++) {
+            // Chunk + 1 goes to the slot last read before the previous trailing barrier.
+            if (chunk + 1 < chunks) { stageChunk(chunk + 1); zone_async_wait<1>(); } else { zone_async_wait<0>(); }
             __syncthreads();
-            zone_stage_chunk(xs, points, rowStart, rows, dim, k0);
-            zone_stage_chunk(as, anchors, anchorStart, anchorCount, dim, k0);
+            const float* staged = shared + (chunk & 1) * slot;
+            zone_dot_chunk(l, staged, staged + ZONE_CHUNK_FLOATS);
             __syncthreads();
-            zone_dot_chunk(l, xs, as);
         }
+        // The first anchors dim tile streams in while the softmax runs.
+        zone_stage_wide(shared, anchors, anchorStart, anchorCount, dim, dimStart);
+        zone_async_commit();
 #pragma unroll
         for (int c = 0; c < 4; c++) {
             const int j = anchorStart + tx + 16 * c;
@@ -235,11 +136,17 @@ __device__ void zone_forward_tiles(
 #pragma unroll
         for (int ch = 0; ch < CHUNKS; ch++) {
             const int d0 = dimStart + ch * ZONE_DCHUNK;
-            if (d0 >= dim) break;   // uniform over the block
-            __syncthreads();        // weights written, xs/as (aliased by values) no longer read
-            zone_stage_wide(values, anchors, anchorStart, anchorCount, dim, d0);
+            if (d0 >= dim) break;  // uniform over the block
+            if (ch + 1 < CHUNKS && d0 + ZONE_DCHUNK < dim) {
+                zone_stage_wide(shared + ((ch + 1) & 1) * ZONE_WIDE_FLOATS, anchors, anchorStart, anchorCount, dim, d0 + ZONE_DCHUNK);
+                zone_async_commit();
+                zone_async_wait<1>();
+            } else {
+                zone_async_wait<0>();
+            }
+            __syncthreads();  // also publishes the weights
+            zone_product_chunk(acc[ch], weights, shared + (ch & 1) * ZONE_WIDE_FLOATS);
             __syncthreads();
-            zone_product_chunk(acc[ch], weights, values);
         }
     }
 
@@ -376,13 +283,13 @@ __device__ __forceinline__ ZoneRow zone_load_row(int i, int rows, const float* l
 // partialGrad [splits, rows, paddedDim] = sum_j ds_ij a_j, partialDsSum [splits, rows] = sum_j ds_ij.
 template <int CHUNKS>
 __device__ void zone_backward_points_tiles(ZONE_BACKWARD_PARAMS) {
+    // Two stage slots of (points, velocity-gradient, anchors) chunks [64, CHUNK_STRIDE]; the product phase reuses
+    // them as two anchors dim tiles [64, WIDE_STRIDE]. Then the weights [64, WIDE_STRIDE]: ds_ij.
     extern __shared__ float4 zoneShared[];
     float* shared = reinterpret_cast<float*>(zoneShared);
-    float* xs = shared;                                   // [64, CHUNK_STRIDE] points chunk
-    float* gs = shared + ZONE_CHUNK_FLOATS;               // [64, CHUNK_STRIDE] velocity-gradient chunk
-    float* as = shared + 2 * ZONE_CHUNK_FLOATS;           // [64, CHUNK_STRIDE] anchors chunk
-    float* values = shared;                               // [64, WIDE_STRIDE] anchors dim chunk (after the chunks)
-    float* weights = shared + 3 * ZONE_CHUNK_FLOATS;      // [64, WIDE_STRIDE] ds_ij
+    zone_require_shared(ZONE_POINTS_SHARED_FLOATS);
+    const int slot = 3 * ZONE_CHUNK_FLOATS;
+    float* weights = shared + 2 * slot;
 
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
     const int rowStart = blockIdx.x * ZONE_TILE;
@@ -399,16 +306,27 @@ __device__ void zone_backward_points_tiles(ZONE_BACKWARD_PARAMS) {
 
     for (int tile = tileBegin; tile < tileEnd; tile++) {
         const int anchorStart = tile * ZONE_TILE;
+        auto stageChunk = [&](int chunk) {
+            float* target = shared + (chunk & 1) * slot;
+            const int k0 = chunk * ZONE_KCHUNK;
+            zone_stage_chunk(target, points, rowStart, rows, dim, k0);
+            if (velocityGrad) zone_stage_chunk(target + ZONE_CHUNK_FLOATS, velocityGrad, rowStart, rows, dim, k0);
+            zone_stage_chunk(target + 2 * ZONE_CHUNK_FLOATS, anchors, anchorStart, anchorCount, dim, k0);
+            zone_async_commit();
+        };
         float l[4][4] = {}, gl[4][4] = {};
-        for (int k0 = 0; k0 < dim; k0 += ZONE_KCHUNK) {
+        const int chunks = zone_ceil_div(dim, ZONE_KCHUNK);
+        stageChunk(0);
+        for (int chunk = 0; chunk < chunks; chunk++) {
+            if (chunk + 1 < chunks) { stageChunk(chunk + 1); zone_async_wait<1>(); } else { zone_async_wait<0>(); }
             __syncthreads();
-            zone_stage_chunk(xs, points, rowStart, rows, dim, k0);
-            zone_stage_chunk(as, anchors, anchorStart, anchorCount, dim, k0);
-            if (velocityGrad) zone_stage_chunk(gs, velocityGrad, rowStart, rows, dim, k0);
+            const float* staged = shared + (chunk & 1) * slot;
+            zone_dot_chunk(l, staged, staged + 2 * ZONE_CHUNK_FLOATS);
+            if (velocityGrad) zone_dot_chunk(gl, staged + ZONE_CHUNK_FLOATS, staged + 2 * ZONE_CHUNK_FLOATS);
             __syncthreads();
-            zone_dot_chunk(l, xs, as);
-            if (velocityGrad) zone_dot_chunk(gl, gs, as);
         }
+        zone_stage_wide(shared, anchors, anchorStart, anchorCount, dim, dimStart);
+        zone_async_commit();
 #pragma unroll
         for (int c = 0; c < 4; c++) {
             const int j = anchorStart + tx + 16 * c;
@@ -427,10 +345,16 @@ __device__ void zone_backward_points_tiles(ZONE_BACKWARD_PARAMS) {
         for (int ch = 0; ch < CHUNKS; ch++) {
             const int d0 = dimStart + ch * ZONE_DCHUNK;
             if (d0 >= dim) break;
+            if (ch + 1 < CHUNKS && d0 + ZONE_DCHUNK < dim) {
+                zone_stage_wide(shared + ((ch + 1) & 1) * ZONE_WIDE_FLOATS, anchors, anchorStart, anchorCount, dim, d0 + ZONE_DCHUNK);
+                zone_async_commit();
+                zone_async_wait<1>();
+            } else {
+                zone_async_wait<0>();
+            }
             __syncthreads();
-            zone_stage_wide(values, anchors, anchorStart, anchorCount, dim, d0);
+            zone_product_chunk(acc[ch], weights, shared + (ch & 1) * ZONE_WIDE_FLOATS);
             __syncthreads();
-            zone_product_chunk(acc[ch], weights, values);
         }
     }
 
@@ -447,16 +371,15 @@ __device__ void zone_backward_points_tiles(ZONE_BACKWARD_PARAMS) {
 // partialDsSum [splits, anchorCount] = sum_i ds_ij. Thread roles are transposed: ty + 16q are anchors.
 template <int CHUNKS>
 __device__ void zone_backward_anchors_tiles(ZONE_BACKWARD_PARAMS) {
+    // Two stage slots of (anchors, points, velocity-gradient) chunks [64, CHUNK_STRIDE]; the product phase reuses
+    // the region as two slots of (points, velocity-gradient) dim tiles [64, WIDE_STRIDE]. Then the weights
+    // [64 anchors, WIDE_STRIDE]: s ds_ij and -p_ij / t.
     extern __shared__ float4 zoneShared[];
     float* shared = reinterpret_cast<float*>(zoneShared);
-    const int stageFloats = 2 * ZONE_WIDE_FLOATS;         // >= 3 chunks; the chunks and the dim tiles alternate
-    float* as = shared;                                   // [64, CHUNK_STRIDE] anchors chunk
-    float* xs = shared + ZONE_CHUNK_FLOATS;               // [64, CHUNK_STRIDE] points chunk
-    float* gs = shared + 2 * ZONE_CHUNK_FLOATS;           // [64, CHUNK_STRIDE] velocity-gradient chunk
-    float* xValues = shared;                              // [64, WIDE_STRIDE] points dim chunk
-    float* gValues = shared + ZONE_WIDE_FLOATS;           // [64, WIDE_STRIDE] velocity-gradient dim chunk
-    float* dsWeights = shared + stageFloats;              // [64 anchors, WIDE_STRIDE] s ds_ij
-    float* pWeights = dsWeights + ZONE_WIDE_FLOATS;       // [64 anchors, WIDE_STRIDE] -p_ij / t
+    zone_require_shared(ZONE_ANCHORS_SHARED_FLOATS);
+    const int slot = 3 * ZONE_CHUNK_FLOATS, wideSlot = 2 * ZONE_WIDE_FLOATS;
+    float* dsWeights = shared + 2 * wideSlot;  // 2 wide slots > 2 chunk slots
+    float* pWeights = dsWeights + ZONE_WIDE_FLOATS;
 
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
     const int anchorStart = blockIdx.x * ZONE_TILE;
@@ -480,16 +403,28 @@ __device__ void zone_backward_anchors_tiles(ZONE_BACKWARD_PARAMS) {
         ZoneRow row[4];
 #pragma unroll
         for (int c = 0; c < 4; c++) row[c] = zone_load_row(rowStart + tx + 16 * c, rows, logSumExp, rowDots, targets, targetGrad);
+        auto stageChunk = [&](int chunk) {
+            float* target = shared + (chunk & 1) * slot;
+            const int k0 = chunk * ZONE_KCHUNK;
+            zone_stage_chunk(target, anchors, anchorStart, anchorCount, dim, k0);
+            zone_stage_chunk(target + ZONE_CHUNK_FLOATS, points, rowStart, rows, dim, k0);
+            if (velocityGrad) zone_stage_chunk(target + 2 * ZONE_CHUNK_FLOATS, velocityGrad, rowStart, rows, dim, k0);
+            zone_async_commit();
+        };
         float l[4][4] = {}, gl[4][4] = {};
-        for (int k0 = 0; k0 < dim; k0 += ZONE_KCHUNK) {
+        const int chunks = zone_ceil_div(dim, ZONE_KCHUNK);
+        stageChunk(0);
+        for (int chunk = 0; chunk < chunks; chunk++) {
+            if (chunk + 1 < chunks) { stageChunk(chunk + 1); zone_async_wait<1>(); } else { zone_async_wait<0>(); }
             __syncthreads();
-            zone_stage_chunk(as, anchors, anchorStart, anchorCount, dim, k0);
-            zone_stage_chunk(xs, points, rowStart, rows, dim, k0);
-            if (velocityGrad) zone_stage_chunk(gs, velocityGrad, rowStart, rows, dim, k0);
+            const float* staged = shared + (chunk & 1) * slot;
+            zone_dot_chunk(l, staged, staged + ZONE_CHUNK_FLOATS);
+            if (velocityGrad) zone_dot_chunk(gl, staged, staged + 2 * ZONE_CHUNK_FLOATS);
             __syncthreads();
-            zone_dot_chunk(l, as, xs);
-            if (velocityGrad) zone_dot_chunk(gl, as, gs);
         }
+        zone_stage_wide(shared, points, rowStart, rows, dim, dimStart);
+        if (velocityGrad) zone_stage_wide(shared + ZONE_WIDE_FLOATS, velocityGrad, rowStart, rows, dim, dimStart);
+        zone_async_commit();
 #pragma unroll
         for (int q = 0; q < 4; q++) {
             const int j = anchorStart + ty + 16 * q;
@@ -507,12 +442,20 @@ __device__ void zone_backward_anchors_tiles(ZONE_BACKWARD_PARAMS) {
         for (int ch = 0; ch < CHUNKS; ch++) {
             const int d0 = dimStart + ch * ZONE_DCHUNK;
             if (d0 >= dim) break;
+            if (ch + 1 < CHUNKS && d0 + ZONE_DCHUNK < dim) {
+                float* next = shared + ((ch + 1) & 1) * wideSlot;
+                zone_stage_wide(next, points, rowStart, rows, dim, d0 + ZONE_DCHUNK);
+                if (velocityGrad) zone_stage_wide(next + ZONE_WIDE_FLOATS, velocityGrad, rowStart, rows, dim, d0 + ZONE_DCHUNK);
+                zone_async_commit();
+                zone_async_wait<1>();
+            } else {
+                zone_async_wait<0>();
+            }
             __syncthreads();
-            zone_stage_wide(xValues, points, rowStart, rows, dim, d0);
-            if (velocityGrad) zone_stage_wide(gValues, velocityGrad, rowStart, rows, dim, d0);
-            __syncthreads();
+            const float* xValues = shared + (ch & 1) * wideSlot;
             zone_product_chunk(acc[ch], dsWeights, xValues);
-            if (velocityGrad) zone_product_chunk(acc[ch], pWeights, gValues);
+            if (velocityGrad) zone_product_chunk(acc[ch], pWeights, xValues + ZONE_WIDE_FLOATS);
+            __syncthreads();
         }
     }
 

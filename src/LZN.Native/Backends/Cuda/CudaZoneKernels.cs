@@ -19,9 +19,10 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
     private const int ChunkFloats = Tile * (32 + 4);    // ZONE_CHUNK_FLOATS
     private const int WideFloats = Tile * (DimChunk + 4); // ZONE_WIDE_FLOATS
 
-    private const int ForwardSharedBytes = (2 * ChunkFloats + WideFloats) * sizeof(float);
-    private const int PointsSharedBytes = (3 * ChunkFloats + WideFloats) * sizeof(float);
-    private const int AnchorsSharedBytes = 4 * WideFloats * sizeof(float);
+    // Dynamic shared memory of the tile kernels (ZONE_*_SHARED_FLOATS; a kernel given less traps).
+    private const int ForwardSharedBytes = (2 * 2 * ChunkFloats + WideFloats) * sizeof(float);
+    private const int PointsSharedBytes = (2 * 3 * ChunkFloats + WideFloats) * sizeof(float);
+    private const int AnchorsSharedBytes = (2 * 2 * WideFloats + 2 * WideFloats) * sizeof(float);
 
     /// <summary>Threads of the per-row kernels (row dots, combines, probabilities).</summary>
     private const int RowThreads = 128;
