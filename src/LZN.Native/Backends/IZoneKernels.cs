@@ -104,4 +104,16 @@ public readonly record struct ZoneBackwardArgs
 
     /// <summary>dL/db [AnchorCount], accumulated (+=), or null.</summary>
     public FloatBuffer? LogPriorsGrad { get; init; }
+
+    /// <summary>
+    /// Set when the rows are an encode of anchor rows: row i's query q_i is anchor SelfAnchorOffset + i.
+    /// The kernel then also accumulates that query's gradient, per step, into AnchorsGrad row
+    /// SelfAnchorOffset + i: (1/t) g_i + (1 - t) (c/t^2) sum_j ds_ij a_j. It must fuse the first term into
+    /// the weighted-mean product as -(1/t) (P - S)^T G, with S_ij = 1 at j = SelfAnchorOffset + i, so that an
+    /// exactly one-hot row contributes exactly zero: summed separately over an encode from t = 1e-4 the two
+    /// paths are each ~1/eps = 1e4 times the total, and fp32 would keep only three digits of it.
+    /// (This is the adjoint of the flow written in u = x - (1 - t) q, where x_0 and x_K carry no q.)
+    /// Requires AnchorsGrad and SelfAnchorOffset + Rows &lt;= AnchorCount; null for other rows.
+    /// </summary>
+    public int? SelfAnchorOffset { get; init; }
 }

@@ -1,0 +1,160 @@
+using System.Numerics.Tensors;
+
+namespace LZN.Native.Backends.Cpu;
+
+/// <summary>The row-wise SIMD parts of the CPU zone kernels (softmax, its backward, the Euler update).</summary>
+internal static class CpuZoneRows
+{
+    /// <summary>Below this many elements of work a single thread beats the Parallel.For hand-off.</summary>
+    private const long ParallelThreshold = 1 << 15;
+
+    private static void ForRows(int rows, long workPerRow, Action<int> body)
+    {
+        if (rows > 1 && rows * workPerRow >= ParallelThreshold)
+        {
+            Parallel.For(0, rows, body);
+            return;
+        }
+        for (int r = 0; r < rows; r++)
+            body(r);
+    }
+
+    /// <summary>
+    /// logits[rows, cols] (holding (c/t^2) x.a) += bias, then row softmax in place; writes lse[rows] and,
+    /// when asked, log p(i -> target_i) = (logit_tgt - max) - log(sum).
+    /// </summary>
+    public static void SoftmaxRows(CpuFloatBuffer logits, float[] bias, int rows, int cols, CpuFloatBuffer lse, RowTargets? targets)
+    {
+        float[] values = logits.Array;
+        int offset = logits.Offset;
+        ForRows(rows, cols, r =>
+        {
+            var row = values.AsSpan(offset + r * cols, cols);
+            TensorPrimitives.Add(row, bias, row);
+            float max = TensorPrimitives.Max(row);
+            TensorPrimitives.Subtract(row, max, row);
+            float targetShifted = targets is null ? 0f : row[targets.Targets[targets.Offset + r]];
+            TensorPrimitives.Exp(row, row);
+            float sum = TensorPrimitives.Sum(row);
+            float logSum = MathF.Log(sum);
+            TensorPrimitives.Multiply(row, 1f / sum, row);
+            lse.Array[lse.Offset + r] = max + logSum;
+            if (targets is not null)
+                targets.PerRow.Array[targets.PerRow.Offset + r] = targetShifted - logSum;
+        });
+    }
+
+    /// <summary>
+    /// logits[rows, cols] (holding (c/t^2) x.a) becomes p = exp(logit + bias - lse) in place, renormalised to
+    /// sum exactly as the forward's p did: a one-hot row (small t) must come back as exactly 1 and 0, since the
+    /// backward multiplies any residue by 1/t^3 (the vectorised exp(0) is not exactly 1).
+    /// </summary>
+    public static void RecomputeProbabilities(CpuFloatBuffer logits, float[] bias, int rows, int cols, CpuFloatBuffer lse)
+    {
+        float[] values = logits.Array;
+        int offset = logits.Offset;
+        ForRows(rows, cols, r =>
+        {
+            var row = values.AsSpan(offset + r * cols, cols);
+            TensorPrimitives.Add(row, bias, row);
+            TensorPrimitives.Subtract(row, lse.Array[lse.Offset + r], row);
+            TensorPrimitives.Exp(row, row);
+            TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum(row), row);
+        });
+    }
+
+    /// <summary>p[r, firstColumn + r] -= 1 for each row (P - S); returns the overwritten values for <see cref="RestoreSelf"/>.</summary>
+    public static float[] SubtractSelf(CpuFloatBuffer probabilities, int rows, int cols, int firstColumn)
+    {
+        var span = probabilities.Span;
+        var saved = new float[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            ref float value = ref span[r * cols + firstColumn + r];
+            saved[r] = value;
+            value -= 1f;
+        }
+        return saved;
+    }
+
+    /// <summary>Puts back the probabilities <see cref="SubtractSelf"/> changed, bit for bit.</summary>
+    public static void RestoreSelf(CpuFloatBuffer probabilities, int rows, int cols, int firstColumn, float[] saved)
+    {
+        var span = probabilities.Span;
+        for (int r = 0; r < rows; r++)
+            span[r * cols + firstColumn + r] = saved[r];
+    }
+
+    /// <summary>dots[r] = a_r . b_r for a, b [rows, cols].</summary>
+    public static float[] RowDots(CpuFloatBuffer a, CpuFloatBuffer b, int rows, int cols)
+    {
+        var dots = new float[rows];
+        for (int r = 0; r < rows; r++)
+            dots[r] = TensorPrimitives.Dot(a.Span.Slice(r * cols, cols), b.Span.Slice(r * cols, cols));
+        return dots;
+    }
+
+    /// <summary>
+    /// ds = dL/dlogit in place of gradDotAnchors [rows, cols] (holding g.a_j):
+    /// ds_ij = -(p_ij/t)(g_i.a_j - g_i.m_i) when a velocity gradient flows (rowDots = g_i.m_i),
+    /// plus beta_i (delta_{j,tgt} - p_ij) for a target log-probability loss.
+    /// </summary>
+    public static void LogitGradient(CpuFloatBuffer probabilities, CpuFloatBuffer gradDotAnchors, float[]? rowDots, RowTargets? targets,
+        int rows, int cols, float inverseTime)
+    {
+        float[] p = probabilities.Array, ds = gradDotAnchors.Array;
+        int pOffset = probabilities.Offset, dsOffset = gradDotAnchors.Offset;
+        ForRows(rows, cols, r =>
+        {
+            var pRow = p.AsSpan(pOffset + r * cols, cols);
+            var dsRow = ds.AsSpan(dsOffset + r * cols, cols);
+            if (rowDots is null)
+            {
+                dsRow.Clear();
+            }
+            else
+            {
+                TensorPrimitives.Subtract(dsRow, rowDots[r], dsRow);
+                TensorPrimitives.Multiply(dsRow, pRow, dsRow);
+                TensorPrimitives.Multiply(dsRow, -inverseTime, dsRow);
+            }
+            if (targets is not null)
+            {
+                float beta = targets.PerRow.Array[targets.PerRow.Offset + r];
+                TensorPrimitives.MultiplyAdd(pRow, -beta, dsRow, dsRow);
+                dsRow[targets.Targets[targets.Offset + r]] += beta;
+            }
+        });
+    }
+
+    /// <summary>sums[j] += sum over rows of x[rows, cols] (fp32 within a tile, double across tiles).</summary>
+    public static void AccumulateColumnSums(CpuFloatBuffer x, int rows, int cols, double[] sums)
+    {
+        var tileSums = new float[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            var row = x.Span.Slice(r * cols, cols);
+            TensorPrimitives.Add(row, tileSums, tileSums);
+        }
+        for (int j = 0; j < cols; j++)
+            sums[j] += tileSums[j];
+    }
+
+    /// <summary>y_j += (scale * weights_j) x_j for rows x, y [rows, cols].</summary>
+    public static void AddScaledRows(CpuFloatBuffer x, double[] weights, double scale, CpuFloatBuffer y, int rows, int cols)
+    {
+        for (int j = 0; j < rows; j++)
+        {
+            var yRow = y.Span.Slice(j * cols, cols);
+            TensorPrimitives.MultiplyAdd(x.Span.Slice(j * cols, cols), (float)(scale * weights[j]), yRow, yRow);
+        }
+    }
+
+    /// <summary>next = x + stepOverTime (x - m), i.e. x + h v with v = (x - m)/t.</summary>
+    public static void EulerUpdate(CpuFloatBuffer points, CpuFloatBuffer mean, CpuFloatBuffer next, float stepOverTime)
+    {
+        var nextSpan = next.Span;
+        TensorPrimitives.Subtract(points.Span, mean.Span, nextSpan);
+        TensorPrimitives.MultiplyAdd(nextSpan, stepOverTime, points.Span, nextSpan);
+    }
+}

@@ -1,0 +1,152 @@
+using LZN.Native.Backends;
+
+namespace LZN.Native.Zones;
+
+/// <summary>
+/// K explicit Euler steps x_{k+1} = x_k + s v(x_k, t_k), t_k = t_0 + k s (s = +h forward, -h reverse),
+/// and their adjoint by recomputation from the stored points, means and row log-sum-exps
+/// (design/lzn-math.md section 7: the paper's O(n q r) custom checkpointing).
+/// </summary>
+internal sealed class EulerFlow : IDisposable
+{
+    private EulerFlow(ZoneAnchors anchors, int rows, int steps, double startTime, double signedStep, bool keep)
+    {
+        Anchors = anchors;
+        Rows = rows;
+        Steps = steps;
+        StartTime = startTime;
+        SignedStep = signedStep;
+        if (keep)
+        {
+            var backend = anchors.Backend;
+            Points = backend.AllocateFloat((long)steps * rows * anchors.Dim);
+            Means = backend.AllocateFloat((long)steps * rows * anchors.Dim);
+            LogSumExp = backend.AllocateFloat((long)steps * rows);
+        }
+    }
+
+    public ZoneAnchors Anchors { get; }
+
+    public int Rows { get; }
+
+    public int Steps { get; }
+
+    public double StartTime { get; }
+
+    public double SignedStep { get; }
+
+    /// <summary>x_k [Steps, Rows, Dim], the points where the velocities were evaluated (kept trajectories only).</summary>
+    public FloatBuffer? Points { get; }
+
+    /// <summary>m_k [Steps, Rows, Dim].</summary>
+    public FloatBuffer? Means { get; }
+
+    /// <summary>lse_k [Steps, Rows].</summary>
+    public FloatBuffer? LogSumExp { get; }
+
+    public bool HasTrajectory => Points is not null;
+
+    /// <summary>The time of the k-th velocity evaluation, accumulated in double.</summary>
+    public float Time(int step) => (float)(StartTime + step * SignedStep);
+
+    /// <summary>
+    /// Integrates from <paramref name="start"/> [rows, dim] into <paramref name="final"/> [rows, dim];
+    /// optionally records log p(i -> targets_i) [steps, rows] and the probabilities [steps, rows, anchorCount].
+    /// An encode passes <paramref name="firstStep"/> so the first update avoids the fp32 cancellation in x_0 - m_0.
+    /// </summary>
+    public static EulerFlow Run(ZoneAnchors anchors, FloatBuffer start, FloatBuffer final, int rows, int steps,
+        double startTime, double signedStep, bool keepTrajectory,
+        IntBuffer? targets = null, FloatBuffer? targetLogProbs = null, FloatBuffer? probabilities = null, EncodeStart? firstStep = null)
+    {
+        var backend = anchors.Backend;
+        int dim = anchors.Dim;
+        long rowElements = (long)rows * dim;
+        var flow = new EulerFlow(anchors, rows, steps, startTime, signedStep, keepTrajectory);
+        using var pingPong = keepTrajectory ? null : backend.AllocateFloat(2 * rowElements); // [2, rows, dim]
+        using var firstMean = firstStep is not null && !keepTrajectory ? backend.AllocateFloat(rowElements) : null; // [rows, dim] m_0
+        var current = start;
+        for (int k = 0; k < steps; k++)
+        {
+            var here = keepTrajectory ? flow.Points!.Slice(k * rowElements, rowElements) : current;
+            if (keepTrajectory && k == 0)
+                backend.Copy(start, here);
+            var next = k == steps - 1 ? final
+                : keepTrajectory ? flow.Points!.Slice((k + 1) * rowElements, rowElements)
+                : pingPong!.Slice((k % 2) * rowElements, rowElements);
+            backend.Zones.Step(new ZoneStepArgs
+            {
+                Rows = rows,
+                AnchorCount = anchors.Count,
+                Dim = dim,
+                Time = flow.Time(k),
+                StepSize = (float)signedStep,
+                Points = here,
+                Anchors = anchors.Anchors,
+                LogPriors = anchors.LogPriors,
+                NextPoints = next,
+                WeightedMean = flow.Means?.Slice(k * rowElements, rowElements) ?? (k == 0 ? firstMean : null),
+                LogSumExp = flow.LogSumExp?.Slice((long)k * rows, rows),
+                Targets = targets,
+                TargetLogProb = targetLogProbs?.Slice((long)k * rows, rows),
+                Probabilities = probabilities?.Slice((long)k * rows * anchors.Count, (long)rows * anchors.Count),
+            });
+            if (k == 0 && firstStep is not null)
+            {
+                // x_1 = x_0 + (s/t_0)(x_0 - m_0) with the deviation taken from q and z (see EncodeStart).
+                using var deviation = backend.AllocateFloat(rowElements); // [rows, dim]
+                firstStep.Deviation(flow.Means?.Slice(0, rowElements) ?? firstMean!, 1.0, deviation);
+                backend.Copy(here, next);
+                backend.Axpby((float)(signedStep / startTime), deviation, 1f, next);
+            }
+            current = next;
+        }
+        return flow;
+    }
+
+    /// <summary>
+    /// The Euler adjoint: <paramref name="adjoint"/> [rows, dim] holds dL/dx_K on entry and dL/dx_0 on return.
+    /// With lambda_{k+1} = dL/dx_{k+1}, the velocity backward at (x_k, t_k) gets g = s lambda_{k+1} and
+    /// lambda_k = lambda_{k+1} + dx. Target losses enter as beta [steps, rows]; anchor and prior
+    /// gradients accumulate (+=). With <paramref name="selfAnchorOffset"/> the kernels also add the query
+    /// path of anchor-row queries (see ZoneBackwardArgs.SelfAnchorOffset).
+    /// </summary>
+    public void Backward(FloatBuffer adjoint, IntBuffer? targets, FloatBuffer? targetLogProbGrad,
+        FloatBuffer? anchorsGrad, FloatBuffer? logPriorsGrad, int? selfAnchorOffset = null)
+    {
+        if (!HasTrajectory)
+            throw new InvalidOperationException("The forward pass did not keep its trajectory; set KeepTrajectory to take gradients.");
+        var backend = Anchors.Backend;
+        long rowElements = (long)Rows * Anchors.Dim;
+        using var velocityGrad = backend.AllocateFloat(rowElements); // [rows, dim]
+        for (int k = Steps - 1; k >= 0; k--)
+        {
+            backend.Axpby((float)SignedStep, adjoint, 0f, velocityGrad);
+            backend.Zones.StepBackward(new ZoneBackwardArgs
+            {
+                Rows = Rows,
+                AnchorCount = Anchors.Count,
+                Dim = Anchors.Dim,
+                Time = Time(k),
+                Points = Points!.Slice(k * rowElements, rowElements),
+                Anchors = Anchors.Anchors,
+                LogPriors = Anchors.LogPriors,
+                WeightedMean = Means!.Slice(k * rowElements, rowElements),
+                LogSumExp = LogSumExp!.Slice((long)k * Rows, Rows),
+                VelocityGrad = velocityGrad,
+                Targets = targetLogProbGrad is null ? null : targets,
+                TargetLogProbGrad = targetLogProbGrad?.Slice((long)k * Rows, Rows),
+                PointsGrad = adjoint,
+                AnchorsGrad = anchorsGrad,
+                LogPriorsGrad = logPriorsGrad,
+                SelfAnchorOffset = selfAnchorOffset,
+            });
+        }
+    }
+
+    public void Dispose()
+    {
+        Points?.Dispose();
+        Means?.Dispose();
+        LogSumExp?.Dispose();
+    }
+}

@@ -1,0 +1,100 @@
+using LZN.Native.Backends;
+using LZN.Native.Backends.Cpu;
+using LZN.Native.Interop;
+using NUnit.Framework.Internal;
+
+namespace LZN.Tests.Backends;
+
+/// <summary>A named way to build a backend; a factory that cannot run here calls Assert.Ignore.</summary>
+public sealed class BackendCase(string name, Func<IBackend> create)
+{
+    public string Name { get; } = name;
+
+    public IBackend Create() => create();
+
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// The backends every op fixture runs on ([TestFixtureSource(typeof(BackendCases), nameof(BackendCases.All))]).
+/// A backend that needs hardware joins with a category (e.g. "GPU") and a factory that ignores when absent.
+/// </summary>
+public static class BackendCases
+{
+    public static IEnumerable<TestFixtureData> All()
+    {
+        yield return Case("CpuOpenBlas", () =>
+        {
+            if (!OpenBlasInfo.IsAvailable)
+                Assert.Ignore(OpenBlasInfo.Describe());
+            return new CpuBackend(CpuGemmProvider.OpenBlas);
+        });
+        yield return Case("CpuManaged", () => new CpuBackend(CpuGemmProvider.Managed));
+    }
+
+    /// <summary>One fixture argument; <paramref name="category"/> tags every test of that fixture.</summary>
+    public static TestFixtureData Case(string name, Func<IBackend> create, string? category = null)
+    {
+        var data = new TestFixtureData(new BackendCase(name, create)).SetArgDisplayNames(name);
+        if (category is not null)
+            data.Properties.Add(PropertyNames.Category, category);
+        return data;
+    }
+}
+
+/// <summary>Creates the fixture's backend once and offers host-side helpers shared by the op tests.</summary>
+public abstract class BackendTestBase(BackendCase backendCase)
+{
+    private IBackend? _backend;
+
+    protected IBackend Backend => _backend ?? throw new InvalidOperationException("The backend is created in OneTimeSetUp.");
+
+    [OneTimeSetUp]
+    public void CreateBackend() => _backend = backendCase.Create();
+
+    [OneTimeTearDown]
+    public void DisposeBackend() => _backend?.Dispose();
+
+    /// <summary>Uniform values in [-scale, scale) from a seeded generator.</summary>
+    protected static float[] RandomValues(int length, int seed, float scale = 1)
+    {
+        var random = new Random(seed);
+        var values = new float[length];
+        for (int i = 0; i < length; i++)
+            values[i] = scale * (2 * random.NextSingle() - 1);
+        return values;
+    }
+
+    /// <summary>
+    /// Uploads values into the middle of a larger buffer whose margins hold <paramref name="sentinel"/>, and
+    /// returns the owner and a slice over the values, so every op also runs on a view with an offset.
+    /// </summary>
+    protected (FloatBuffer Owner, FloatBuffer View) UploadAsSlice(float[] values, int margin = 5, float sentinel = float.NaN)
+    {
+        var padded = new float[values.Length + 2 * margin];
+        Array.Fill(padded, sentinel);
+        values.CopyTo(padded, margin);
+        var owner = Backend.FromHost(padded);
+        return (owner, owner.Slice(margin, values.Length));
+    }
+
+    /// <summary>Asserts the margins around a slice made by <see cref="UploadAsSlice"/> still hold the sentinel.</summary>
+    protected static void AssertMarginsUntouched(FloatBuffer owner, int margin = 5, float sentinel = float.NaN)
+    {
+        var all = owner.ToArray();
+        var outside = all.AsSpan(0, margin).ToArray().Concat(all.AsSpan(all.Length - margin).ToArray());
+        Assert.That(outside, Is.All.EqualTo(sentinel), "an op wrote outside its slice");
+    }
+
+    /// <summary>|actual - expected| <= absolute + relative |expected|, element by element, with the first failure named.</summary>
+    protected static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected, double relative, double absolute, string what)
+    {
+        Assert.That(actual.Length, Is.EqualTo(expected.Length), what);
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double tolerance = absolute + relative * Math.Abs(expected[i]);
+            if (!(Math.Abs(actual[i] - expected[i]) <= tolerance))
+                Assert.Fail($"{what}: element {i} is {actual[i]:R}, expected {expected[i]:R} (tolerance {tolerance:G3}).");
+        }
+    }
+}
