@@ -273,13 +273,14 @@ __device__ __forceinline__ ZoneRow zone_load_row(int i, int rows, const float* l
         const float *__restrict__ rowDots, const float *__restrict__ velocityGrad,                             \
         const int *__restrict__ targets, const float *__restrict__ targetGrad, float *__restrict__ partialGrad, \
         float *__restrict__ partialDsSum, int rows, int anchorCount, int dim, int paddedDim, int tilesPerSplit, \
-        float time, float scale, float halfC
+        int selfOffset, float time, float scale, float halfC
 #define ZONE_BACKWARD_ARGS                                                                                     \
     points, anchors, sqNorms, logPriors, logSumExp, rowDots, velocityGrad, targets, targetGrad, partialGrad,   \
-        partialDsSum, rows, anchorCount, dim, paddedDim, tilesPerSplit, time, scale, halfC
+        partialDsSum, rows, anchorCount, dim, paddedDim, tilesPerSplit, selfOffset, time, scale, halfC
 
 // Shapes: points [rows, dim], anchors [anchorCount, dim], sqNorms/logPriors [anchorCount], logSumExp/rowDots/
-// targets/targetGrad [rows], velocityGrad [rows, dim] or null (rowDots then null too);
+// targets/targetGrad [rows], velocityGrad [rows, dim] or null (rowDots then null too); selfOffset >= 0 when
+// row i's query is anchor selfOffset + i (ZoneBackwardArgs.SelfAnchorOffset), else -1;
 // partialGrad [splits, rows, paddedDim] = sum_j ds_ij a_j, partialDsSum [splits, rows] = sum_j ds_ij.
 template <int CHUNKS>
 __device__ void zone_backward_points_tiles(ZONE_BACKWARD_PARAMS) {
@@ -367,8 +368,10 @@ __device__ void zone_backward_points_tiles(ZONE_BACKWARD_PARAMS) {
     }
 }
 
-// Same inputs; partialGrad [splits, anchorCount, paddedDim] = sum_i (s ds_ij x_i - p_ij g_i / t),
-// partialDsSum [splits, anchorCount] = sum_i ds_ij. Thread roles are transposed: ty + 16q are anchors.
+// Same inputs; partialGrad [splits, anchorCount, paddedDim] = sum_i (s ds_ij x_i - (p_ij - S_ij) g_i / t),
+// partialDsSum [splits, anchorCount] = sum_i ds_ij. S_ij = 1 where anchor j is row i's own query: its direct
+// path g_i / t joins the product so that a one-hot row adds exactly zero. Thread roles are transposed:
+// ty + 16q are anchors.
 template <int CHUNKS>
 __device__ void zone_backward_anchors_tiles(ZONE_BACKWARD_PARAMS) {
     // Two stage slots of (anchors, points, velocity-gradient) chunks [64, CHUNK_STRIDE]; the product phase reuses
@@ -431,11 +434,12 @@ __device__ void zone_backward_anchors_tiles(ZONE_BACKWARD_PARAMS) {
 #pragma unroll
             for (int c = 0; c < 4; c++) {
                 const bool valid = j < anchorCount && row[c].valid;
+                const bool self = selfOffset >= 0 && j == selfOffset + rowStart + tx + 16 * c;
                 const float p = valid ? expf(zone_logit(l[q][c], sq[q], b[q], scale, halfC) - row[c].lse) : 0.0f;
                 const float ds = valid ? zone_ds(p, gl[q][c], row[c].rowDot, row[c].beta, j == row[c].target, time) : 0.0f;
                 dsSum[q] += ds;
                 dsWeights[(ty + 16 * q) * ZONE_WIDE_STRIDE + tx + 16 * c] = scale * ds;
-                pWeights[(ty + 16 * q) * ZONE_WIDE_STRIDE + tx + 16 * c] = -p / time;
+                pWeights[(ty + 16 * q) * ZONE_WIDE_STRIDE + tx + 16 * c] = valid ? -(p - (self ? 1.0f : 0.0f)) / time : 0.0f;
             }
         }
 #pragma unroll
@@ -480,14 +484,16 @@ ZONE_BACKWARD_KERNEL(zone_backward_anchors_tiles_64, zone_backward_anchors_tiles
 ZONE_BACKWARD_KERNEL(zone_backward_anchors_tiles_128, zone_backward_anchors_tiles, 2)
 ZONE_BACKWARD_KERNEL(zone_backward_anchors_tiles_256, zone_backward_anchors_tiles, 4)
 
-// dx_i += g_i / t + s (sum_s partialGrad - (sum_s partialDsSum) m_i)   (block = one row)
+// dx_i += g_i / t + u_i with u_i = s (sum_s partialGrad - (sum_s partialDsSum) m_i), and with self anchors
+// also dA_{selfOffset + i} += c u_i (the query path through the logits)   (block = one row)
 extern "C" __global__ void zone_backward_points_combine(
     const float* __restrict__ weightedMean,  // [rows, dim]
     const float* __restrict__ velocityGrad,  // [rows, dim] or null
     const float* __restrict__ partialGrad,   // [splits, rows, paddedDim]
     const float* __restrict__ partialDsSum,  // [splits, rows]
     float* __restrict__ pointsGrad,          // [rows, dim], accumulated
-    int rows, int dim, int paddedDim, int splits, float time, float scale) {
+    float* __restrict__ anchorsGrad,         // [anchorCount, dim], accumulated when selfOffset >= 0
+    int rows, int dim, int paddedDim, int splits, int selfOffset, float time, float scale, float c) {
     const int i = blockIdx.x;
     float dsSum = 0.0f;
     for (int s = 0; s < splits; s++) dsSum += partialDsSum[(long long)s * rows + i];
@@ -496,7 +502,9 @@ extern "C" __global__ void zone_backward_points_combine(
         for (int s = 0; s < splits; s++) sum += partialGrad[((long long)s * rows + i) * paddedDim + k];
         const long long e = (long long)i * dim + k;
         const float direct = velocityGrad ? velocityGrad[e] / time : 0.0f;
-        pointsGrad[e] += direct + scale * (sum - dsSum * weightedMean[e]);
+        const float throughLogits = scale * (sum - dsSum * weightedMean[e]);
+        pointsGrad[e] += direct + throughLogits;
+        if (selfOffset >= 0) anchorsGrad[(long long)(selfOffset + i) * dim + k] += c * throughLogits;
     }
 }
 

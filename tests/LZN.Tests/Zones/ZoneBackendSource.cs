@@ -1,5 +1,7 @@
 using LZN.Native.Backends;
 using LZN.Native.Backends.Cpu;
+using LZN.Native.Backends.Cuda;
+using NUnit.Framework.Internal;
 
 namespace LZN.Tests.Zones;
 
@@ -23,6 +25,10 @@ public static class ZoneBackendSource
     public static IEnumerable<TestFixtureData> Fixtures()
     {
         yield return new TestFixtureData(new BackendCase("Cpu", () => new CpuBackend())).SetArgDisplayNames("Cpu");
+        var cuda = new TestFixtureData(new BackendCase("Cuda", () => CudaBackend.TryCreate(0, out var backend, out _) ? backend : null))
+            .SetArgDisplayNames("Cuda");
+        cuda.Properties.Add(PropertyNames.Category, "GPU");
+        yield return cuda;
     }
 }
 

@@ -106,6 +106,8 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
             CheckLength(args.TargetLogProbGrad, rows, nameof(args.TargetLogProbGrad));
             CheckTargets(args.Targets, rows);
         }
+        if (args.SelfAnchorOffset is int offset && (args.AnchorsGrad is null || offset < 0 || offset + rows > anchorCount))
+            throw new ArgumentException($"SelfAnchorOffset {offset} needs AnchorsGrad and anchor rows [{offset}, {offset + rows}) within {anchorCount}.", nameof(args));
         if (args.VelocityGrad is null && args.TargetLogProbGrad is null)
             return;
 
@@ -120,10 +122,11 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
         ulong velocityGrad = CudaBackend.Pointer(args.VelocityGrad), targets = CudaBackend.Pointer(args.Targets);
         ulong targetGrad = CudaBackend.Pointer(args.TargetLogProbGrad);
         ulong mean = CudaBackend.Pointer(args.WeightedMean);
-        int paddedDim = layout.PaddedDim;
+        int paddedDim = layout.PaddedDim, selfOffset = args.SelfAnchorOffset ?? -1;
         float time = args.Time, scale = scales.Cross, halfC = scales.HalfC, c = scales.C;
+        ulong anchorsGrad = CudaBackend.Pointer(args.AnchorsGrad), priorsGrad = CudaBackend.Pointer(args.LogPriorsGrad);
 
-        // dx: row tiles own their accumulators and stream anchor tiles.
+        // dx (and the self anchors' query path): row tiles own their accumulators and stream anchor tiles.
         {
             var tiles = Kernel($"zone_backward_points_tiles_{layout.BlockDims}", PointsSharedBytes);
             int rowTiles = CeilDiv(rows, Tile);
@@ -134,12 +137,15 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
             void** tileArguments = stackalloc void*[]
             {
                 &points, &anchors, &norms, &priors, &lse, &rowDots, &velocityGrad, &targets, &targetGrad, &grad, &dsSum,
-                &rows, &anchorCount, &dim, &paddedDim, &tilesPerSplit, &time, &scale, &halfC,
+                &rows, &anchorCount, &dim, &paddedDim, &tilesPerSplit, &selfOffset, &time, &scale, &halfC,
             };
             _backend.Launch(tiles, ((uint)rowTiles, (uint)splits, (uint)layout.Groups), (TileThreads, 1, 1), PointsSharedBytes, tileArguments);
 
             ulong pointsGrad = CudaBackend.Pointer(args.PointsGrad);
-            void** combineArguments = stackalloc void*[] { &mean, &velocityGrad, &grad, &dsSum, &pointsGrad, &rows, &dim, &paddedDim, &splits, &time, &scale };
+            void** combineArguments = stackalloc void*[]
+            {
+                &mean, &velocityGrad, &grad, &dsSum, &pointsGrad, &anchorsGrad, &rows, &dim, &paddedDim, &splits, &selfOffset, &time, &scale, &c,
+            };
             _backend.Launch(_backend.Kernel(Source, "zone_backward_points_combine"), ((uint)rows, 1, 1), (RowThreads, 1, 1), 0, combineArguments);
         }
 
@@ -155,11 +161,10 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
             void** tileArguments = stackalloc void*[]
             {
                 &points, &anchors, &norms, &priors, &lse, &rowDots, &velocityGrad, &targets, &targetGrad, &grad, &dsSum,
-                &rows, &anchorCount, &dim, &paddedDim, &tilesPerSplit, &time, &scale, &halfC,
+                &rows, &anchorCount, &dim, &paddedDim, &tilesPerSplit, &selfOffset, &time, &scale, &halfC,
             };
             _backend.Launch(tiles, ((uint)anchorTiles, (uint)splits, (uint)layout.Groups), (TileThreads, 1, 1), AnchorsSharedBytes, tileArguments);
 
-            ulong anchorsGrad = CudaBackend.Pointer(args.AnchorsGrad), priorsGrad = CudaBackend.Pointer(args.LogPriorsGrad);
             void** combineArguments = stackalloc void*[] { &anchors, &grad, &dsSum, &anchorsGrad, &priorsGrad, &anchorCount, &dim, &paddedDim, &splits, &scale, &c };
             _backend.Launch(_backend.Kernel(Source, "zone_backward_anchors_combine"), ((uint)anchorCount, 1, 1), (RowThreads, 1, 1), 0, combineArguments);
         }
