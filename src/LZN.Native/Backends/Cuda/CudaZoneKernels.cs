@@ -27,9 +27,6 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
     /// <summary>Threads of the per-row kernels (row dots, combines, probabilities).</summary>
     private const int RowThreads = 128;
 
-    /// <summary>Grids aim at this many waves of resident blocks: one wave leaves SMs idle at the tail.</summary>
-    private const int TargetWaves = 2;
-
     private readonly CudaBackend _backend = backend;
     private readonly Dictionary<CudaKernel, int> _residentBlocks = [];
 
@@ -202,15 +199,16 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
     }
 
     /// <summary>
-    /// Splits the streamed tiles so that ownerBlocks x splits blocks make about <see cref="TargetWaves"/> waves;
-    /// every split gets tilesPerSplit tiles except possibly the last, and none is empty.
+    /// Splits the streamed tiles so that ownerBlocks x splits blocks fit in one wave of resident blocks (no tail
+    /// wave; fewer partials to write and merge); with more owner blocks than that, nothing is split. Every split
+    /// gets tilesPerSplit tiles except possibly the last, and none is empty.
     /// </summary>
     private (int Splits, int TilesPerSplit) Split(CudaKernel kernel, int ownerBlocks, int streamedTiles)
     {
         int resident;
         lock (_residentBlocks)
             resident = _residentBlocks[kernel] * _backend.Properties.MultiprocessorCount;
-        int wanted = (int)Math.Clamp(CeilDiv((long)TargetWaves * resident, ownerBlocks), 1, streamedTiles);
+        int wanted = Math.Clamp(resident / ownerBlocks, 1, streamedTiles);
         int tilesPerSplit = CeilDiv(streamedTiles, wanted);
         return (CeilDiv(streamedTiles, tilesPerSplit), tilesPerSplit);
     }
