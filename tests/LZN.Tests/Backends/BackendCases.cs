@@ -1,5 +1,6 @@
 using LZN.Native.Backends;
 using LZN.Native.Backends.Cpu;
+using LZN.Native.Backends.Cuda;
 using LZN.Native.Interop;
 using NUnit.Framework.Internal;
 
@@ -30,6 +31,12 @@ public static class BackendCases
             return new CpuBackend(CpuGemmProvider.OpenBlas);
         });
         yield return Case("CpuManaged", () => new CpuBackend(CpuGemmProvider.Managed));
+        yield return Case("Cuda", () =>
+        {
+            if (!CudaBackend.TryCreate(0, out var cuda, out string? reason))
+                Assert.Ignore($"No CUDA device: {reason}");
+            return cuda;
+        }, category: "GPU");
     }
 
     /// <summary>One fixture argument; <paramref name="category"/> tags every test of that fixture.</summary>

@@ -1,4 +1,5 @@
 using LZN.Native.Backends;
+using LZN.Tests.Backends;
 using LZN.Native.Zones;
 using LZN.Tests.Zones.Reference;
 using static LZN.Tests.Zones.ZoneKernelTests;
@@ -7,7 +8,7 @@ using static LZN.Tests.Zones.ZoneTestData;
 namespace LZN.Tests.Zones;
 
 /// <summary>Encode, assign, losses and their gradients on a backend against the float64 oracle.</summary>
-[TestFixtureSource(typeof(ZoneBackendSource), nameof(ZoneBackendSource.Fixtures))]
+[TestFixtureSource(typeof(BackendCases), nameof(BackendCases.All))]
 public class ZoneFlowTests(BackendCase backendCase) : ZoneBackendFixture(backendCase)
 {
     private const int Steps = 20;

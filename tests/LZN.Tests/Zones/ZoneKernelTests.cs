@@ -1,11 +1,12 @@
 using LZN.Native.Backends;
+using LZN.Tests.Backends;
 using LZN.Tests.Zones.Reference;
 using static LZN.Tests.Zones.ZoneTestData;
 
 namespace LZN.Tests.Zones;
 
 /// <summary>IZoneKernels.Step and StepBackward against the float64 oracle, one velocity evaluation at a time.</summary>
-[TestFixtureSource(typeof(ZoneBackendSource), nameof(ZoneBackendSource.Fixtures))]
+[TestFixtureSource(typeof(BackendCases), nameof(BackendCases.All))]
 public class ZoneKernelTests(BackendCase backendCase) : ZoneBackendFixture(backendCase)
 {
     private const float StepSize = 0.05f;

@@ -30,12 +30,9 @@ internal static class CpuZoneRows
         ForRows(rows, cols, r =>
         {
             var row = values.AsSpan(offset + r * cols, cols);
-            TensorPrimitives.Add(row, bias, row);
-            float max = TensorPrimitives.Max(row);
-            TensorPrimitives.Subtract(row, max, row);
-            float targetShifted = targets is null ? 0f : row[targets.Targets[targets.Offset + r]];
-            TensorPrimitives.Exp(row, row);
-            float sum = TensorPrimitives.Sum(row);
+            float max = CpuSoftmaxMath.AddAndMax(row, bias);
+            float targetShifted = targets is null ? 0f : row[targets.Targets[targets.Offset + r]] - max;
+            float sum = CpuSoftmaxMath.ExpAndSum(row, default, max);
             float logSum = MathF.Log(sum);
             TensorPrimitives.Multiply(row, 1f / sum, row);
             lse.Array[lse.Offset + r] = max + logSum;
@@ -47,7 +44,7 @@ internal static class CpuZoneRows
     /// <summary>
     /// logits[rows, cols] (holding (c/t^2) x.a) becomes p = exp(logit + bias - lse) in place, renormalised to
     /// sum exactly as the forward's p did: a one-hot row (small t) must come back as exactly 1 and 0, since the
-    /// backward multiplies any residue by 1/t^3 (the vectorised exp(0) is not exactly 1).
+    /// backward multiplies any residue by 1/t^3 (lse = max + log(sum) need not round back to max).
     /// </summary>
     public static void RecomputeProbabilities(CpuFloatBuffer logits, float[] bias, int rows, int cols, CpuFloatBuffer lse)
     {
@@ -56,10 +53,8 @@ internal static class CpuZoneRows
         ForRows(rows, cols, r =>
         {
             var row = values.AsSpan(offset + r * cols, cols);
-            TensorPrimitives.Add(row, bias, row);
-            TensorPrimitives.Subtract(row, lse.Array[lse.Offset + r], row);
-            TensorPrimitives.Exp(row, row);
-            TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum(row), row);
+            float sum = CpuSoftmaxMath.ExpAndSum(row, bias, lse.Array[lse.Offset + r]);
+            TensorPrimitives.Multiply(row, 1f / sum, row);
         });
     }
 
