@@ -7,6 +7,7 @@ using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using LZN.Native.Backends;
 using LZN.Native.Backends.Cpu;
+using LZN.Native.Backends.Cuda;
 using LZN.Native.Zones;
 
 namespace LZN.Benchmarks;
@@ -89,11 +90,9 @@ public sealed record ZoneCase(string Backend, int Rows, int AnchorCount, int Dim
 /// <summary>The backends the zone benchmarks can use.</summary>
 internal static class ZoneBackends
 {
-    /// <summary>
-    /// Device backends by name, each a factory that returns null without its device. The CUDA backend joins
-    /// as ("Cuda", CudaBackend.TryCreate).
-    /// </summary>
-    public static IReadOnlyList<(string Name, Func<IBackend?> TryCreate)> Devices { get; } = [];
+    /// <summary>Device backends by name, each a factory that returns null without its device.</summary>
+    public static IReadOnlyList<(string Name, Func<IBackend?> TryCreate)> Devices { get; } =
+        [("Cuda", () => CudaBackend.TryCreate(0, out var cuda, out _) ? cuda : null)];
 
     public static bool IsAvailable(string name)
     {
