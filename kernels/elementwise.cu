@@ -53,7 +53,8 @@ __device__ inline float activation_derivative(int kind, float x) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// kernels (launched by Backends/Cuda/CudaBackend.Elementwise.cs: 1-D grid = ceil_div(n, block))
+// kernels (launched by Backends/Cuda/CudaBackend.Elementwise.cs, fills by CudaBackend.Memory.cs;
+// 1-D grid = ceil_div(n, block), capped at one resident wave)
 // ------------------------------------------------------------------------------------------------
 
 // out[n] = value

@@ -5,7 +5,8 @@
 #include "common.cuh"
 
 // ------------------------------------------------------------------------------------------------
-// kernels (launched by Backends/Cuda/CudaBackend.Reductions.cs: 1-D grid = ceil_div(n, block))
+// kernels (launched by Backends/Cuda/CudaBackend.Reductions.cs; 1-D grid = ceil_div(n, block),
+// capped at one resident wave)
 // ------------------------------------------------------------------------------------------------
 
 // out[n] = mean + std * N(0, 1)

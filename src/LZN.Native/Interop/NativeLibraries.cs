@@ -145,21 +145,19 @@ public static class NativeLibraries
         }
         catch (DllNotFoundException ex)
         {
-            attempts.Add($"{path}: {FirstLine(ex.Message)}");
+            attempts.Add($"{path}: {LoaderMessage(ex.Message)}");
         }
         catch (BadImageFormatException ex)
         {
-            attempts.Add($"{path}: wrong format ({FirstLine(ex.Message)})");
+            attempts.Add($"{path}: wrong format ({LoaderMessage(ex.Message)})");
         }
         handle = IntPtr.Zero;
         return false;
     }
 
-    private static string FirstLine(string message)
-    {
-        int newline = message.IndexOf('\n', StringComparison.Ordinal);
-        return (newline < 0 ? message : message[..newline]).Trim();
-    }
+    // .NET's message starts with generic advice; the loader's own error (dlerror) is its last line.
+    private static string LoaderMessage(string message) =>
+        message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? message;
 }
 
 /// <summary>Where a logical library loaded from, or why it did not.</summary>

@@ -57,7 +57,7 @@ public sealed class KernelCompiler(KernelCache? cache)
             var result = Nvrtc.nvrtcCompileProgram(program, options.Count, optionTexts.Pointers);
             if (result == nvrtcResult.NVRTC_ERROR_COMPILATION)
                 throw new NvrtcCompileException(fileName, options, ReadLog(program));
-            Nvrtc.ThrowIfFailed(result);
+            Nvrtc.ThrowIfFailed(result, $"nvrtcCompileProgram({fileName}, [{string.Join(' ', options)}])");
             return target.Kind == KernelImageKind.Cubin ? ReadCubin(program) : ReadPtx(program);
         }
         finally

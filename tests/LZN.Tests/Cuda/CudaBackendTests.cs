@@ -1,5 +1,6 @@
 using LZN.Native.Backends;
 using LZN.Native.Backends.Cuda;
+using LZN.Native.Interop.Cuda;
 
 namespace LZN.Tests.Cuda;
 
@@ -104,6 +105,10 @@ public class CudaBackendTests
         Pair.Cuda.GemmStridedBatched(transposeA, transposeB, m, n, k, 1f, a.Cuda, lda, strideA, b.Cuda, ldb, strideB, 0f, c.Cuda, ldc, strideC, batches);
         BackendPair.AssertClose(c, 1e-4, 1e-5, "batched C");
     }
+
+    [Test]
+    public void CublasComputesInPureFp32() =>
+        Assert.That(Pair.Cuda.CublasMathMode, Is.EqualTo(cublasMath_t.CUBLAS_DEFAULT_MATH));
 
     [Test]
     public void GemmRejectsOperandsTooSmallForTheirShape()

@@ -57,6 +57,14 @@ public class KernelCompilationTests
     }
 
     [Test]
+    public void CubinModeProducesAnElfImageForSm90()
+    {
+        NvrtcRequirement.EnsureLoaded();
+        byte[] cubin = new KernelCompiler(cache: null).Compile("random.cu", new KernelTarget(90, KernelImageKind.Cubin));
+        Assert.That(cubin[..4], Is.EqualTo("\u007fELF"u8.ToArray()));
+    }
+
+    [Test]
     public void ABrokenSourceThrowsNvrtcCompileExceptionWithFileNameOptionsAndLog()
     {
         NvrtcRequirement.EnsureLoaded();
@@ -77,6 +85,16 @@ public class KernelCompilationTests
         var compiler = new KernelCompiler(cache: null);
         var error = Assert.Throws<NvrtcCompileException>(() => compiler.Compile("k.cu", source, new Dictionary<string, string>(), Compute90))!;
         Assert.That(error.Log, Does.Contain("common.cuh"));
+    }
+
+    [Test]
+    public void AnUnknownArchitectureIsAnNvrtcErrorNamingTheCall()
+    {
+        NvrtcRequirement.EnsureLoaded();
+        var compiler = new KernelCompiler(cache: null);
+        var error = Assert.Throws<NvrtcException>(() => compiler.Compile("elementwise.cu", new KernelTarget(12, KernelImageKind.Ptx)))!;
+        Assert.That(error.Result, Is.EqualTo(nvrtcResult.NVRTC_ERROR_INVALID_OPTION));
+        Assert.That(error.Message, Does.Contain("nvrtcCompileProgram").And.Contain("NVRTC_ERROR_INVALID_OPTION"));
     }
 
     [Test]

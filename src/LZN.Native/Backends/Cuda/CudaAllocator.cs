@@ -77,9 +77,7 @@ internal sealed class CudaAllocator(Action synchronize) : IDisposable
                 if (block is null)
                 {
                     ReleaseCachedLocked();
-                    block = DeviceMemory.TryAllocate(classBytes)
-                        ?? throw new CudaException(CUresult.CUDA_ERROR_OUT_OF_MEMORY,
-                            $"cuMemAlloc_v2({classBytes} bytes, after releasing the allocator's cache; {_currentBytes} bytes in use)");
+                    block = DeviceMemory.TryAllocate(classBytes) ?? throw OutOfMemory(classBytes);
                 }
                 Interlocked.Increment(ref _driverAllocations);
                 _all.Add(block);
@@ -92,6 +90,14 @@ internal sealed class CudaAllocator(Action synchronize) : IDisposable
             _peakBytes = Math.Max(_peakBytes, _currentBytes);
             return block;
         }
+    }
+
+    private CudaException OutOfMemory(long classBytes)
+    {
+        var (free, total) = DeviceMemoryInfo.Query();
+        return new CudaException(CUresult.CUDA_ERROR_OUT_OF_MEMORY,
+            $"cuMemAlloc_v2({classBytes} bytes) after releasing the allocator's cache: {_currentBytes} bytes in live buffers, "
+            + $"the device has {free} of {total} bytes free");
     }
 
     /// <summary>Returns a block to its class's free list; no driver call, so any thread may return.</summary>

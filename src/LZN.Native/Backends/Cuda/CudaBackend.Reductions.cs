@@ -12,8 +12,6 @@ public sealed partial class CudaBackend
     /// <summary>Column sums: a 32 x 32 block (kernels/reduce.cu, LZN_COLUMN_TILE).</summary>
     private const int ColumnTile = 32;
 
-    private FloatBuffer? _partials; // [MaxPartials]
-
     public void Sum(FloatBuffer x, FloatBuffer result) => SumAll(x, result, squares: false);
 
     public void SumOfSquares(FloatBuffer x, FloatBuffer result) => SumAll(x, result, squares: true);
@@ -23,8 +21,7 @@ public sealed partial class CudaBackend
     {
         CheckAtLeast(1, result.Length, nameof(result));
         ulong input = Cast(x).Address, output = Cast(result).Address;
-        _partials ??= AllocateFloat(MaxPartials);
-        ulong partials = Cast(_partials).Address;
+        ulong partials = _reductionPartials.Address;
         long count = x.Length;
         int partialCount = (int)Math.Min((count + ReduceBlock - 1) / ReduceBlock, MaxPartials);
         if (partialCount > 0)

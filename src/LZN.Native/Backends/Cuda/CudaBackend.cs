@@ -20,6 +20,7 @@ public sealed partial class CudaBackend : IBackend
     private readonly CudaStream _stream;
     private readonly CublasHandle _cublas;
     private readonly DeviceMemory _cublasWorkspace;
+    private readonly DeviceMemory _reductionPartials; // [MaxPartials] floats, outside the buffer statistics
     private readonly CudaAllocator _allocator;
     private readonly KernelCompiler _compiler;
     private readonly KernelTarget _kernelTarget;
@@ -43,6 +44,8 @@ public sealed partial class CudaBackend : IBackend
         _cublasWorkspace = DeviceMemory.TryAllocate(CublasWorkspaceBytes)
             ?? throw new CudaException(CUresult.CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc_v2(cuBLAS workspace)");
         Cublas.ThrowIfFailed(Cublas.cublasSetWorkspace_v2(_cublas.Handle, _cublasWorkspace.Address, (nuint)CublasWorkspaceBytes));
+        _reductionPartials = DeviceMemory.TryAllocate(MaxPartials * sizeof(float))
+            ?? throw new CudaException(CUresult.CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc_v2(reduction partials)");
         _compiler = new KernelCompiler(new KernelCache(KernelCache.DefaultFolder()));
         _kernelTarget = ChooseTarget(properties.Architecture);
         _synchronizeLaunches = Environment.GetEnvironmentVariable("LZN_CUDA_SYNC_LAUNCHES") == "1";
@@ -64,6 +67,16 @@ public sealed partial class CudaBackend : IBackend
 
     /// <summary>The device this backend runs on.</summary>
     internal CudaDeviceProperties Properties { get; }
+
+    /// <summary>cuBLAS's math mode as the library reports it (CUBLAS_DEFAULT_MATH: fp32, no TF32).</summary>
+    internal cublasMath_t CublasMathMode
+    {
+        get
+        {
+            Cublas.ThrowIfFailed(Cublas.cublasGetMathMode(_cublas.Handle, out var mode));
+            return mode;
+        }
+    }
 
     /// <summary>The allocator, for tests of its caching.</summary>
     internal CudaAllocator Allocator => _allocator;
@@ -214,6 +227,7 @@ public sealed partial class CudaBackend : IBackend
             _allocator.Dispose();
             _cublas.Dispose();
             _cublasWorkspace.Dispose();
+            _reductionPartials.Dispose();
             _stream.Dispose();
             _context.Dispose();
         }
