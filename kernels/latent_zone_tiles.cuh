@@ -47,10 +47,12 @@ __device__ __forceinline__ float zone_max16(float v) {
     return v;
 }
 
-// One 4-byte cp.async global -> shared copy; src-size 0 reads nothing and writes the zero used outside a matrix.
+// One cp.async global -> shared copy of BYTES (4 or 16, both addresses aligned to it); src-size 0 reads
+// nothing and writes the zeros used outside a matrix.
+template <int BYTES>
 __device__ __forceinline__ void zone_copy_async(float* dst, const float* src, bool valid) {
     const unsigned address = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(address), "l"(src), "r"(valid ? 4 : 0) : "memory");
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(address), "l"(src), "n"(BYTES), "r"(valid ? BYTES : 0) : "memory");
 }
 
 __device__ __forceinline__ void zone_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
@@ -61,16 +63,28 @@ template <int PENDING>
 __device__ __forceinline__ void zone_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory"); }
 
 // Queues the copy of rows rowStart.. (64) and columns col0.. (COLS) of a row-major [rowCount, dim] matrix into
-// a [64 x STRIDE] shared tile, zero outside the matrix (zeros leave the fmaf chains unchanged). A warp
-// copies 32 consecutive columns of one row.
-template <int COLS, int STRIDE>
-__device__ __forceinline__ void zone_stage(float* dst, const float* src, int rowStart, int rowCount, int dim, int col0) {
-    for (int e = threadIdx.x; e < ZONE_TILE * COLS; e += ZONE_THREADS) {
-        const int r = e / COLS, k = e % COLS;
+// a [64 x STRIDE] shared tile, zero outside the matrix (zeros leave the fmaf chains unchanged). VECTOR floats
+// per copy; consecutive threads take consecutive columns of a row (coalesced).
+template <int COLS, int STRIDE, int VECTOR>
+__device__ __forceinline__ void zone_stage_by(float* dst, const float* src, int rowStart, int rowCount, int dim, int col0) {
+#pragma unroll 1  // unrolled, the copies' addresses would hold registers the accumulators need
+    for (int e = threadIdx.x; e < ZONE_TILE * COLS / VECTOR; e += ZONE_THREADS) {
+        const int r = e / (COLS / VECTOR), k = VECTOR * (e % (COLS / VECTOR));
         const int row = rowStart + r, col = col0 + k;
         const bool valid = row < rowCount && col < dim;
-        zone_copy_async(dst + r * STRIDE + k, valid ? src + (long long)row * dim + col : src, valid);
+        zone_copy_async<4 * VECTOR>(dst + r * STRIDE + k, valid ? src + (long long)row * dim + col : src, valid);
     }
+}
+
+// Whole float4s when the rows allow it: dim % 4 == 0 and a 16-byte aligned matrix keep every quad aligned and
+// entirely inside or outside the matrix (col0 and STRIDE are multiples of 4). Odd dims and offset slices
+// take single floats.
+template <int COLS, int STRIDE>
+__device__ __forceinline__ void zone_stage(float* dst, const float* src, int rowStart, int rowCount, int dim, int col0) {
+    if ((dim & 3) == 0 && (reinterpret_cast<unsigned long long>(src) & 15) == 0)
+        zone_stage_by<COLS, STRIDE, 4>(dst, src, rowStart, rowCount, dim, col0);
+    else
+        zone_stage_by<COLS, STRIDE, 1>(dst, src, rowStart, rowCount, dim, col0);
 }
 
 __device__ __forceinline__ void zone_stage_chunk(float* dst, const float* src, int rowStart, int rowCount, int dim, int k0) {
