@@ -25,8 +25,9 @@
 // ----------------------------------------------------------------------------------------------------
 // per-row helpers
 
-// out[i] = sum_k u[i,k] v[i,k] in dim order (|a_j|^2 with u = v = anchors; D_i = g_i . m_i).
-extern "C" __global__ void zone_row_dots(const float* u, const float* v, float* out, int rows, int dim) {
+// out[i] = sum_k u[i,k] v[i,k], one thread per row, fmaf in dim order like the tiles: D_i = g_i . m_i, which
+// must equal the tiles' g_i . a_k bit for bit when m_i = a_k (one-hot rows).
+extern "C" __global__ void zone_row_dots(const float* __restrict__ u, const float* __restrict__ v, float* __restrict__ out, int rows, int dim) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= rows) return;
     const float* ui = u + (long long)i * dim;
@@ -34,6 +35,17 @@ extern "C" __global__ void zone_row_dots(const float* u, const float* v, float* 
     float sum = 0.0f;
     for (int k = 0; k < dim; k++) sum = fmaf(ui[k], vi[k], sum);
     out[i] = sum;
+}
+
+// sqNorms[j] = |a_j|^2, one warp per anchor (any summation order: every logit reads this one value).
+extern "C" __global__ void zone_squared_norms(const float* __restrict__ anchors, float* __restrict__ sqNorms, int anchorCount, int dim) {
+    const int j = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (j >= anchorCount) return;  // whole warps leave together
+    const float* a = anchors + (long long)j * dim;
+    float sum = 0.0f;
+    for (int k = lane; k < dim; k += 32) sum = fmaf(a[k], a[k], sum);
+    for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    if (lane == 0) sqNorms[j] = sum;
 }
 
 // ----------------------------------------------------------------------------------------------------

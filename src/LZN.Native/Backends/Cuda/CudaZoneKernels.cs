@@ -167,10 +167,18 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
         }
     }
 
-    /// <summary>|a_j|^2 [anchorCount], summed in dim order like every dot product of the tiles.</summary>
-    private FloatBuffer SquaredNorms(FloatBuffer anchors, int anchorCount, int dim) => RowDots(anchors, anchors, anchorCount, dim);
+    /// <summary>|a_j|^2 [anchorCount], one warp per anchor.</summary>
+    private unsafe FloatBuffer SquaredNorms(FloatBuffer anchors, int anchorCount, int dim)
+    {
+        var result = _backend.AllocateFloat(anchorCount); // [anchorCount]
+        ulong input = CudaBackend.Pointer(anchors), output = CudaBackend.Pointer(result);
+        void** arguments = stackalloc void*[] { &input, &output, &anchorCount, &dim };
+        const int warpsPerBlock = RowThreads / 32;
+        _backend.Launch(_backend.Kernel(Source, "zone_squared_norms"), ((uint)CeilDiv(anchorCount, warpsPerBlock), 1, 1), (RowThreads, 1, 1), 0, arguments);
+        return result;
+    }
 
-    /// <summary>out_i = u_i . v_i [rows] for [rows, dim] matrices.</summary>
+    /// <summary>out_i = u_i . v_i [rows] for [rows, dim] matrices, summed in dim order like the tiles' dot products.</summary>
     private unsafe FloatBuffer RowDots(FloatBuffer u, FloatBuffer v, int rows, int dim)
     {
         var result = _backend.AllocateFloat(rows); // [rows]
