@@ -44,6 +44,9 @@ public class KernelCompilationTests
     [TestCase("elementwise.cu", "fill_float", "fill_int", "axpby", "multiply", "scale_shift", "activation_forward", "activation_backward", "add_row_vector")]
     [TestCase("reduce.cu", "sum_partials", "sum_final", "column_sums", "row_sums", "softmax_rows")]
     [TestCase("random.cu", "fill_normal", "fill_uniform")]
+    [TestCase("nn.cu", "im2col", "col2im", "transpose_leading", "group_norm_forward", "group_norm_backward_input",
+        "group_norm_backward_params", "upsample2x_forward", "upsample2x_backward", "add_channel_bias", "channel_bias_backward",
+        "sinusoidal_embedding", "copy_columns", "gather_rows", "one_hot")]
     public void BackendKernelsAreExportedUnmangled(string file, params string[] functions)
     {
         NvrtcRequirement.EnsureLoaded();
