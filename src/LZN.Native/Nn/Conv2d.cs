@@ -5,14 +5,14 @@ namespace LZN.Native.Nn;
 /// <summary>
 /// 2-D convolution by im2col + GEMM over NCHW input [batchSize, C, H, W] -> [batchSize, outC, outH, outW],
 /// weight [outC, C, k, k] (PyTorch's layout), bias [outC]. The batch runs in chunks whose im2col matrix
-/// [C k k, chunk * P] stays within <see cref="ColumnBudget"/> floats; one GEMM per chunk gives
+/// [C k k, chunk * P] stays within <see cref="ColumnBudget"/> floats (64 MiB by default); one GEMM per chunk gives
 /// [outC, chunk, P], transposed to batch-major. Backward recomputes the im2col of each chunk (unless the
 /// whole batch was one chunk, whose columns are still there), and reuses the column buffer for dcolumns.
 /// </summary>
 public sealed class Conv2d : Layer
 {
-    /// <summary>Most floats of the im2col matrix held at once (64 MiB).</summary>
-    public const long ColumnBudget = 1L << 24;
+    /// <summary>Default for the most floats of the im2col matrix held at once (64 MiB).</summary>
+    public const long DefaultColumnBudget = 1L << 24;
 
     private readonly Workspace _output;
     private readonly Workspace _inputGrad;
@@ -22,11 +22,14 @@ public sealed class Conv2d : Layer
     private int _batchSize;
     private bool _columnsHoldInput;
 
-    public Conv2d(IBackend backend, string name, ConvGeometry geometry, int outputChannels, ulong seed, WeightInit init = WeightInit.Kaiming)
+    /// <param name="columnBudget">Most floats of im2col matrix per chunk; at least one image's worth is always used.</param>
+    public Conv2d(IBackend backend, string name, ConvGeometry geometry, int outputChannels, ulong seed, WeightInit init = WeightInit.Kaiming,
+        long columnBudget = DefaultColumnBudget)
         : base(backend, name)
     {
         geometry.Validate();
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
+        ColumnBudget = columnBudget;
         Geometry = geometry;
         OutputChannels = outputChannels;
         int k = geometry.KernelSize;
@@ -40,6 +43,9 @@ public sealed class Conv2d : Layer
     }
 
     public ConvGeometry Geometry { get; }
+
+    /// <summary>Most floats of the im2col matrix held at once.</summary>
+    public long ColumnBudget { get; }
 
     public int OutputChannels { get; }
 
