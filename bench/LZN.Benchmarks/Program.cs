@@ -3,5 +3,7 @@ using LZN.Benchmarks;
 
 if (args.Length > 0 && args[0] == "zones-quick")
     ZoneQuickCheck.Run(args[1..]);
+else if (args.Length > 0 && args[0] == "nn-quick")
+    NnQuickCheck.Run(args[1..]);
 else
     BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
