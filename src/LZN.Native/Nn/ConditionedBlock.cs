@@ -12,10 +12,12 @@ public sealed class ConditionedBlock : Module
     private readonly Workspace _projectionGrad;
     private int _batchSize;
 
-    public ConditionedBlock(IBackend backend, string name, ConvGeometry geometry, int outputChannels, int conditionSize, int groups, ulong seed)
+    /// <param name="sharedColumns">The im2col workspace shared by the model's convolutions (see <see cref="Conv2d"/>).</param>
+    public ConditionedBlock(IBackend backend, string name, ConvGeometry geometry, int outputChannels, int conditionSize, int groups, ulong seed,
+        Workspace? sharedColumns = null)
         : base(backend, name)
     {
-        Conv = new Conv2d(backend, ChildName(name, "conv"), geometry, outputChannels, seed);
+        Conv = new Conv2d(backend, ChildName(name, "conv"), geometry, outputChannels, seed, sharedColumns: sharedColumns);
         Norm = new GroupNorm(backend, ChildName(name, "norm"), outputChannels, geometry.OutputPixels, Math.Min(groups, outputChannels));
         Condition = new Linear(backend, ChildName(name, "condition"), conditionSize, outputChannels, seed, WeightInit.Xavier);
         Act = new Activation(backend, ChildName(name, "act"), ActivationKind.Silu, Conv.OutputSize);

@@ -7,7 +7,9 @@ namespace LZN.Native.Nn;
 /// weight [outC, C, k, k] (PyTorch's layout), bias [outC]. The batch runs in chunks whose im2col matrix
 /// [C k k, chunk * P] stays within <see cref="ColumnBudget"/> floats (64 MiB by default); one GEMM per chunk gives
 /// [outC, chunk, P], transposed to batch-major. Backward recomputes the im2col of each chunk (unless the
-/// whole batch was one chunk, whose columns are still there), and reuses the column buffer for dcolumns.
+/// whole batch was one chunk in a column buffer of its own, whose columns are still there), and reuses the
+/// column buffer for dcolumns. Convolutions of one model may share one column workspace: it is scratch
+/// between the calls, so sharing only costs the recomputation.
 /// </summary>
 public sealed class Conv2d : Layer
 {
@@ -17,14 +19,16 @@ public sealed class Conv2d : Layer
     private readonly Workspace _output;
     private readonly Workspace _inputGrad;
     private readonly Workspace _columns;
+    private readonly bool _ownsColumns;
     private readonly Workspace _transposed;
     private FloatBuffer? _input;
     private int _batchSize;
     private bool _columnsHoldInput;
 
     /// <param name="columnBudget">Most floats of im2col matrix per chunk; at least one image's worth is always used.</param>
+    /// <param name="sharedColumns">A column workspace shared with other convolutions (not disposed here); null for a private one.</param>
     public Conv2d(IBackend backend, string name, ConvGeometry geometry, int outputChannels, ulong seed, WeightInit init = WeightInit.Kaiming,
-        long columnBudget = DefaultColumnBudget)
+        long columnBudget = DefaultColumnBudget, Workspace? sharedColumns = null)
         : base(backend, name)
     {
         geometry.Validate();
@@ -38,7 +42,8 @@ public sealed class Conv2d : Layer
         Initialization.Fill(Weight, init, geometry.ColumnRows, outputChannels * k * k, seed);
         _output = new Workspace(backend);
         _inputGrad = new Workspace(backend);
-        _columns = new Workspace(backend);
+        _ownsColumns = sharedColumns is null;
+        _columns = sharedColumns ?? new Workspace(backend);
         _transposed = new Workspace(backend);
     }
 
@@ -80,7 +85,7 @@ public sealed class Conv2d : Layer
             Backend.Nn.TransposeLeadingAxes(chunkOutput, OutputChannels, count, pixels, output.Slice((long)start * OutputSize, (long)count * OutputSize));
         }
         Backend.Nn.AddChannelBias(output, Bias.Value, batchSize, OutputChannels, pixels);
-        _columnsHoldInput = chunk == batchSize;
+        _columnsHoldInput = _ownsColumns && chunk == batchSize;
         return output;
     }
 
@@ -118,7 +123,8 @@ public sealed class Conv2d : Layer
         Bias.Dispose();
         _output.Dispose();
         _inputGrad.Dispose();
-        _columns.Dispose();
+        if (_ownsColumns)
+            _columns.Dispose();
         _transposed.Dispose();
     }
 }

@@ -56,17 +56,19 @@ public sealed record CnnEncoderConfig(int ImageChannels, int Height, int Width, 
 public sealed class CnnEncoder : Layer
 {
     private readonly Sequential _body;
+    private readonly Workspace _columns;
 
     public CnnEncoder(IBackend backend, string name, CnnEncoderConfig config, ulong seed)
         : base(backend, name)
     {
         Config = config;
+        _columns = new Workspace(backend);
         var layers = new List<Layer>();
         var geometry = new ConvGeometry(config.ImageChannels, config.Height, config.Width, 3, 1, 1);
         for (int stage = 0; stage < config.Channels.Count; stage++)
         {
             int channels = config.Channels[stage];
-            var conv = new Conv2d(backend, ChildName(name, $"conv{stage + 1}"), geometry, channels, seed);
+            var conv = new Conv2d(backend, ChildName(name, $"conv{stage + 1}"), geometry, channels, seed, sharedColumns: _columns);
             int spatial = geometry.OutputPixels;
             layers.Add(conv);
             layers.Add(new GroupNorm(backend, ChildName(name, $"norm{stage + 1}"), channels, spatial, Math.Min(config.Groups, channels)));
@@ -89,5 +91,9 @@ public sealed class CnnEncoder : Layer
 
     public override FloatBuffer Backward(FloatBuffer gradOutput) => _body.Backward(gradOutput);
 
-    protected override void Dispose(bool disposing) => _body.Dispose();
+    protected override void Dispose(bool disposing)
+    {
+        _body.Dispose();
+        _columns.Dispose();
+    }
 }

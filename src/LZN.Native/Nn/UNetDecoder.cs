@@ -31,6 +31,7 @@ public sealed class UNetDecoder : Module
     private readonly ConditionedBlock[] _blocks;
     private readonly Upsample2x _up2;
     private readonly Upsample2x _up1;
+    private readonly Workspace _columns;
     private readonly Workspace _condition;
     private readonly Workspace _conditionGrad;
     private readonly Workspace _concat2;
@@ -48,8 +49,9 @@ public sealed class UNetDecoder : Module
         Config = config;
         int b = config.BaseChannels, h = config.Height, w = config.Width, cond = config.ConditionSize, g = config.Groups;
         Time = new TimeEmbedding(backend, ChildName(name, "time"), config.TimeEmbeddingSize, seed);
+        _columns = new Workspace(backend);
         ConditionedBlock Block(string child, int inChannels, int height, int width, int stride, int outChannels) =>
-            new(backend, ChildName(name, child), new ConvGeometry(inChannels, height, width, 3, stride, 1), outChannels, cond, g, seed);
+            new(backend, ChildName(name, child), new ConvGeometry(inChannels, height, width, 3, stride, 1), outChannels, cond, g, seed, _columns);
         _blocks =
         [
             Block("enc1", config.ImageChannels, h, w, 1, b),
@@ -61,7 +63,8 @@ public sealed class UNetDecoder : Module
         ];
         _up2 = new Upsample2x(backend, ChildName(name, "up2"), 4 * b, h / 4, w / 4);
         _up1 = new Upsample2x(backend, ChildName(name, "up1"), 2 * b, h / 2, w / 2);
-        Output = new Conv2d(backend, ChildName(name, "out"), new ConvGeometry(b, h, w, 3, 1, 1), config.ImageChannels, seed, WeightInit.Xavier);
+        Output = new Conv2d(backend, ChildName(name, "out"), new ConvGeometry(b, h, w, 3, 1, 1), config.ImageChannels, seed, WeightInit.Xavier,
+            sharedColumns: _columns);
         _condition = new Workspace(backend);
         _conditionGrad = new Workspace(backend);
         _concat2 = new Workspace(backend);
@@ -172,6 +175,7 @@ public sealed class UNetDecoder : Module
         _up2.Dispose();
         _up1.Dispose();
         Output.Dispose();
+        _columns.Dispose();
         _condition.Dispose();
         _conditionGrad.Dispose();
         _concat2.Dispose();
