@@ -35,11 +35,16 @@ internal sealed partial class CpuNnKernels : INnKernels
                     continue;
                 }
                 var inRow = plane.Slice(y * g.Width, g.Width);
-                for (int ox = 0; ox < outW; ox++)
+                var (first, end) = ValidOutputs(kj, g.Stride, g.Padding, g.Width, outW);
+                outRow[..first].Clear();
+                outRow[end..].Clear();
+                if (g.Stride == 1)
                 {
-                    int x = ox * g.Stride + kj - g.Padding;
-                    outRow[ox] = x >= 0 && x < g.Width ? inRow[x] : 0f;
+                    inRow.Slice(first + kj - g.Padding, end - first).CopyTo(outRow[first..end]);
+                    continue;
                 }
+                for (int ox = first; ox < end; ox++)
+                    outRow[ox] = inRow[ox * g.Stride + kj - g.Padding];
             }
         });
     }
@@ -70,12 +75,15 @@ internal sealed partial class CpuNnKernels : INnKernels
                         continue;
                     var inRow = plane.Slice(y * g.Width, g.Width);
                     var outRow = run.Slice(oy * outW, outW);
-                    for (int ox = 0; ox < outW; ox++)
+                    var (first, end) = ValidOutputs(kj, g.Stride, g.Padding, g.Width, outW);
+                    if (g.Stride == 1)
                     {
-                        int x = ox * g.Stride + kj - g.Padding;
-                        if (x >= 0 && x < g.Width)
-                            inRow[x] += outRow[ox];
+                        var target = inRow.Slice(first + kj - g.Padding, end - first);
+                        TensorPrimitives.Add(target, outRow[first..end], target);
+                        continue;
                     }
+                    for (int ox = first; ox < end; ox++)
+                        inRow[ox * g.Stride + kj - g.Padding] += outRow[ox];
                 }
             }
         });
@@ -206,6 +214,17 @@ internal sealed partial class CpuNnKernels : INnKernels
                 throw new ArgumentOutOfRangeException(nameof(labels), $"labels[{r}] = {label[r]} is outside [0, {classes}).");
             to[r * classes + label[r]] = 1f;
         }
+    }
+
+    /// <summary>
+    /// The output columns [first, end) whose input column ox * stride + offset - padding lies in [0, size):
+    /// outside them im2col reads zero padding.
+    /// </summary>
+    private static (int First, int End) ValidOutputs(int offset, int stride, int padding, int size, int outputSize)
+    {
+        int first = Math.Max(0, (padding - offset + stride - 1) / stride);
+        int end = Math.Min(outputSize, (size + padding - offset + stride - 1) / stride);
+        return (Math.Min(first, outputSize), Math.Max(end, Math.Min(first, outputSize)));
     }
 
     /// <summary>Runs body over [0, count), Parallel.For when the whole job (count x work per item) is large.</summary>
