@@ -61,6 +61,32 @@ public sealed class ModelTests
     }
 
     [Test]
+    public void ASecondStepAtTheSameBatchSizeAllocatesNoBackendMemory()
+    {
+        const int batchSize = 4;
+        var config = new UNetDecoderConfig(1, 12, 12, LatentSize: 3, ClassCount: 2) { BaseChannels = 4, TimeEmbeddingSize = 4, Groups = 2 };
+        using var backend = new CpuBackend();
+        using var decoder = new UNetDecoder(backend, "decoder", config, seed: 8);
+        using var encoder = new CnnEncoder(backend, "encoder", new CnnEncoderConfig(1, 12, 12, 3) { Channels = [4, 4, 4], Groups = 2 }, seed: 8);
+        using var noisy = backend.FromHost(GradientCheck.Values(batchSize * 144, 9));
+        using var labels = backend.FromHost(new[] { 0, 1, 1, 0 });
+        using var times = backend.FromHost(new[] { 0.1f, 0.4f, 0.6f, 0.9f });
+        using var gradVelocity = backend.FromHost(GradientCheck.Values(batchSize * 144, 10));
+        void Step()
+        {
+            var latent = encoder.Forward(noisy, batchSize);
+            decoder.Forward(noisy, latent, labels, times, batchSize);
+            encoder.Backward(decoder.Backward(gradVelocity).Latent);
+        }
+        Step();
+        long held = backend.Memory.CurrentBytes;
+        backend.ResetPeakMemory();
+        Step();
+        Assert.That(backend.Memory.CurrentBytes, Is.EqualTo(held));
+        Assert.That(backend.Memory.PeakBytes, Is.EqualTo(held), "no temporary backend buffers either");
+    }
+
+    [Test]
     public void ParameterCountsOfTheDefaultModels()
     {
         using var mlp = new MlpEncoder(_backend, "encoder", 784, [512, 256], 64, seed: 1);
