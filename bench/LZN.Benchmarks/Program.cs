@@ -1,3 +1,7 @@
 using BenchmarkDotNet.Running;
+using LZN.Benchmarks;
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+if (args.Length > 0 && args[0] == "nn-quick")
+    NnQuickCheck.Run(args[1..]);
+else
+    BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -40,6 +40,7 @@ public class SelfTestTests
         public string Description => "faulty CPU";
         public MemoryStats Memory => _inner.Memory;
         public IZoneKernels Zones => _inner.Zones;
+        public INnKernels Nn => _inner.Nn;
         public void ResetPeakMemory() => _inner.ResetPeakMemory();
         public FloatBuffer AllocateFloat(long length) => _inner.AllocateFloat(length);
         public IntBuffer AllocateInt(long length) => _inner.AllocateInt(length);

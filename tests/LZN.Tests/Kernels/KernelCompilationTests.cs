@@ -48,6 +48,9 @@ public class KernelCompilationTests
         "zone_forward_combine", "zone_forward_probabilities", "zone_backward_points_tiles_64", "zone_backward_points_tiles_128",
         "zone_backward_points_tiles_256", "zone_backward_points_combine", "zone_backward_anchors_tiles_64",
         "zone_backward_anchors_tiles_128", "zone_backward_anchors_tiles_256", "zone_backward_anchors_combine")]
+    [TestCase("nn.cu", "im2col", "col2im", "transpose_leading", "group_norm_forward", "group_norm_backward_input",
+        "group_norm_backward_params", "upsample2x_forward", "upsample2x_backward", "add_channel_bias", "channel_bias_backward",
+        "sinusoidal_embedding", "copy_columns", "gather_rows", "one_hot")]
     public void BackendKernelsAreExportedUnmangled(string file, params string[] functions)
     {
         NvrtcRequirement.EnsureLoaded();

@@ -59,6 +59,8 @@ public sealed partial class CpuBackend : IBackend
 
     public IZoneKernels Zones { get; }
 
+    public INnKernels Nn { get; } = new CpuNnKernels();
+
     private static CpuGemmProvider RequireOpenBlas()
     {
         NativeLibraries.Require(NativeLibraries.OpenBlas);

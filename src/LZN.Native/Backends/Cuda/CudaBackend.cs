@@ -65,6 +65,8 @@ public sealed partial class CudaBackend : IBackend
 
     public IZoneKernels Zones { get; }
 
+    public INnKernels Nn => field ??= new CudaNnKernels(this);
+
     /// <summary>The device this backend runs on.</summary>
     internal CudaDeviceProperties Properties { get; }
 
