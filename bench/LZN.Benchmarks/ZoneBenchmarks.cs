@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
@@ -8,7 +7,7 @@ using BenchmarkDotNet.Running;
 using LZN.Native.Backends;
 using LZN.Native.Backends.Cpu;
 using LZN.Native.Backends.Cuda;
-using LZN.Native.Zones;
+using LZN.Native.Diagnostics;
 
 namespace LZN.Benchmarks;
 
@@ -17,7 +16,7 @@ namespace LZN.Benchmarks;
 /// (no gradients) followed by assign + cross-entropy assignment loss forward + backward. Columns: effective
 /// TFLOP/s (2 * 2 B N d K flops of the forward velocities over the mean time) and the backend's peak memory.
 /// Run: dotnet run -c Release --project bench/LZN.Benchmarks -- --filter '*ZoneBenchmarks*' --job short
-/// Quick median-of-5 check: dotnet run -c Release --project bench/LZN.Benchmarks -- zones-quick [B N d K ...]
+/// The quick median-of-5 form for device runs is `lzn bench zones` (the same ZoneWorkload from the library).
 /// </summary>
 [Config(typeof(ZoneBenchmarkConfig))]
 public class ZoneBenchmarks
@@ -26,29 +25,26 @@ public class ZoneBenchmarks
     private string _method = "";
 
     [ParamsSource(nameof(Cases))]
-    public ZoneCase Case { get; set; } = null!;
+    public ZoneBenchCase Case { get; set; } = null!;
 
     /// <summary>CPU sizes always; device sizes only when that device's backend can be created here.</summary>
-    public static IEnumerable<ZoneCase> Cases()
+    public static IEnumerable<ZoneBenchCase> Cases()
     {
-        yield return new ZoneCase("Cpu", 256, 2048, 256, 20);
-        yield return new ZoneCase("Cpu", 1024, 1024, 64, 20);
-        yield return new ZoneCase("Cpu", 2048, 2048, 256, 20);
+        foreach (var size in ZoneCase.CpuSizes)
+            yield return new ZoneBenchCase("Cpu", size);
         foreach (var (name, _) in ZoneBackends.Devices)
         {
             if (!ZoneBackends.IsAvailable(name))
                 continue;
-            yield return new ZoneCase(name, 250, 2000, 200, 20);
-            yield return new ZoneCase(name, 1024, 8192, 256, 20);
-            yield return new ZoneCase(name, 8192, 8192, 256, 20);
-            yield return new ZoneCase(name, 32768, 32768, 256, 20, ForwardOnly: true);
+            foreach (var size in ZoneCase.GpuSizes)
+                yield return new ZoneBenchCase(name, size);
         }
     }
 
     [GlobalSetup]
     public void Setup()
     {
-        _workload = new ZoneWorkload(ZoneBackends.Create(Case.Backend), Case);
+        _workload = new ZoneWorkload(ZoneBackends.Create(Case.Backend), Case.Size);
         Console.WriteLine($"// {_workload.Backend.Description}");
     }
 
@@ -72,7 +68,7 @@ public class ZoneBenchmarks
     public void EncodeForwardBackward()
     {
         _method = nameof(EncodeForwardBackward);
-        if (!Case.ForwardOnly)
+        if (!Case.Size.ForwardOnly)
             _workload!.EncodeForwardBackward();
     }
 
@@ -80,18 +76,15 @@ public class ZoneBenchmarks
     public void EncodeAssignLoss()
     {
         _method = nameof(EncodeAssignLoss);
-        if (!Case.ForwardOnly)
+        if (!Case.Size.ForwardOnly)
             _workload!.EncodeThenAssignLoss();
     }
 }
 
-/// <summary>One benchmark size: rows B, anchors N, dim d, steps K on a named backend.</summary>
-public sealed record ZoneCase(string Backend, int Rows, int AnchorCount, int Dim, int Steps, bool ForwardOnly = false)
+/// <summary>A benchmark size on a named backend ("Cpu" or a device such as "Cuda").</summary>
+public sealed record ZoneBenchCase(string Backend, ZoneCase Size)
 {
-    /// <summary>2 * 2 B N d K: the logits and the weighted sum of every forward velocity.</summary>
-    public double ForwardFlops => 4.0 * Rows * AnchorCount * Dim * Steps;
-
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Backend} {Rows}x{AnchorCount}x{Dim}x{Steps}");
+    public override string ToString() => $"{Backend} {Size}";
 }
 
 /// <summary>The backends the zone benchmarks can use.</summary>
@@ -112,78 +105,6 @@ internal static class ZoneBackends
         : Devices.Single(d => d.Name == name).TryCreate() ?? throw new InvalidOperationException($"No {name} device.");
 }
 
-/// <summary>Inputs and the three measured operations for one <see cref="ZoneCase"/>.</summary>
-internal sealed class ZoneWorkload : IDisposable
-{
-    private readonly ZoneCase _case;
-    private readonly FloatBuffer _anchors; // [anchorCount, dim]
-    private readonly FloatBuffer _noise; // [rows, dim]
-    private readonly FloatBuffer _latentsGrad; // [rows, dim]
-    private readonly FloatBuffer _anchorsGrad; // [anchorCount, dim]
-    private readonly FloatBuffer _lossGrad; // [steps, rows]
-    private readonly IntBuffer _targets; // [rows]
-
-    public ZoneWorkload(IBackend backend, ZoneCase zoneCase)
-    {
-        if (zoneCase.Rows > zoneCase.AnchorCount)
-            throw new ArgumentException($"The queries are anchor rows, so B = {zoneCase.Rows} must not exceed N = {zoneCase.AnchorCount}.", nameof(zoneCase));
-        Backend = backend;
-        _case = zoneCase;
-        _anchors = backend.AllocateFloat((long)zoneCase.AnchorCount * zoneCase.Dim);
-        backend.FillNormal(_anchors, seed: 1, offset: 0, mean: 0f, std: 1f);
-        _noise = backend.AllocateFloat((long)zoneCase.Rows * zoneCase.Dim);
-        backend.FillNormal(_noise, seed: 2, offset: 0, mean: 0f, std: 1f);
-        _latentsGrad = backend.AllocateFloat((long)zoneCase.Rows * zoneCase.Dim);
-        backend.FillNormal(_latentsGrad, seed: 3, offset: 0, mean: 0f, std: 1f);
-        _anchorsGrad = backend.AllocateFloat((long)zoneCase.AnchorCount * zoneCase.Dim);
-        _lossGrad = backend.AllocateFloat((long)zoneCase.Steps * zoneCase.Rows);
-        // Row i's target is anchor i mod N, as in representation learning (two views of one batch).
-        _targets = backend.FromHost(Enumerable.Range(0, zoneCase.Rows).Select(i => i % zoneCase.AnchorCount).ToArray());
-    }
-
-    public IBackend Backend { get; }
-
-    private ZoneAnchors Anchors => new(_anchors, _case.AnchorCount, _case.Dim);
-
-    /// <summary>The queries are the first B anchors (every case has B &lt;= N).</summary>
-    private EncodeResult Encode(bool keepTrajectory) => LatentEncoder.EncodeAnchorRows(Anchors, 0, _case.Rows, _noise,
-        new EncodeOptions { Steps = _case.Steps, NoiseScale = 0.45f, KeepTrajectory = keepTrajectory });
-
-    public void EncodeForward()
-    {
-        using var encoded = Encode(keepTrajectory: false);
-        Backend.Synchronize();
-    }
-
-    public void EncodeForwardBackward()
-    {
-        using var encoded = Encode(keepTrajectory: true);
-        LatentEncoder.Backward(encoded, _latentsGrad, new EncodeGradients(Anchors: _anchorsGrad));
-        Backend.Synchronize();
-    }
-
-    public void EncodeThenAssignLoss()
-    {
-        using var encoded = Encode(keepTrajectory: false);
-        using var assigned = ZoneAssigner.Assign(Anchors, encoded.Latents, _case.Rows, _targets,
-            new AssignOptions { Steps = _case.Steps, KeepTrajectory = true });
-        AssignmentLoss.Evaluate(assigned, AssignmentLossKind.CrossEntropy, _lossGrad);
-        ZoneAssigner.Backward(assigned, null, _lossGrad, new AssignGradients(Latents: _latentsGrad, Anchors: _anchorsGrad));
-        Backend.Synchronize();
-    }
-
-    public void Dispose()
-    {
-        _anchors.Dispose();
-        _noise.Dispose();
-        _latentsGrad.Dispose();
-        _anchorsGrad.Dispose();
-        _lossGrad.Dispose();
-        _targets.Dispose();
-        Backend.Dispose();
-    }
-}
-
 /// <summary>Adds the effective TFLOP/s and peak backend memory columns.</summary>
 public sealed class ZoneBenchmarkConfig : ManualConfig
 {
@@ -201,10 +122,10 @@ public sealed class TflopsColumn : ZoneColumn
 
     public override string Legend => "2 * 2 B N d K forward velocity flops over the mean time, in TFLOP/s";
 
-    protected override string Value(Summary summary, BenchmarkCase benchmarkCase, ZoneCase zoneCase)
+    protected override string Value(Summary summary, BenchmarkCase benchmarkCase, ZoneBenchCase zoneCase)
     {
         var statistics = summary[benchmarkCase]?.ResultStatistics;
-        return statistics is null ? "-" : (zoneCase.ForwardFlops / (statistics.Mean * 1e3)).ToString("F3", CultureInfo.InvariantCulture);
+        return statistics is null ? "-" : (zoneCase.Size.ForwardFlops / (statistics.Mean * 1e3)).ToString("F3", CultureInfo.InvariantCulture);
     }
 }
 
@@ -218,13 +139,13 @@ public sealed class PeakMemoryColumn : ZoneColumn
 
     public override string Legend => "IBackend.Memory.PeakBytes over the benchmark's process (inputs included), in MiB";
 
-    internal static void Record(ZoneCase zoneCase, string method, long peakBytes)
+    internal static void Record(ZoneBenchCase zoneCase, string method, long peakBytes)
     {
         Directory.CreateDirectory(Folder);
         File.WriteAllText(PathOf(zoneCase, method), peakBytes.ToString(CultureInfo.InvariantCulture));
     }
 
-    protected override string Value(Summary summary, BenchmarkCase benchmarkCase, ZoneCase zoneCase)
+    protected override string Value(Summary summary, BenchmarkCase benchmarkCase, ZoneBenchCase zoneCase)
     {
         string path = PathOf(zoneCase, benchmarkCase.Descriptor.WorkloadMethod.Name);
         return File.Exists(path) && long.TryParse(File.ReadAllText(path), CultureInfo.InvariantCulture, out long bytes)
@@ -234,7 +155,7 @@ public sealed class PeakMemoryColumn : ZoneColumn
 
     private static string Folder => Path.Combine(Path.GetTempPath(), "lzn-zone-benchmarks");
 
-    private static string PathOf(ZoneCase zoneCase, string method) => Path.Combine(Folder, $"{zoneCase.ToString().Replace(' ', '_')}_{method}.txt");
+    private static string PathOf(ZoneBenchCase zoneCase, string method) => Path.Combine(Folder, $"{zoneCase.ToString().Replace(' ', '_')}_{method}.txt");
 }
 
 /// <summary>The parts of a custom column that do not depend on what it shows.</summary>
@@ -259,49 +180,11 @@ public abstract class ZoneColumn : IColumn
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
 
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style) =>
-        benchmarkCase.Parameters["Case"] is ZoneCase zoneCase ? Value(summary, benchmarkCase, zoneCase) : "-";
+        benchmarkCase.Parameters["Case"] is ZoneBenchCase zoneCase ? Value(summary, benchmarkCase, zoneCase) : "-";
 
-    protected abstract string Value(Summary summary, BenchmarkCase benchmarkCase, ZoneCase zoneCase);
+    protected abstract string Value(Summary summary, BenchmarkCase benchmarkCase, ZoneBenchCase zoneCase);
 
     public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
 
     public bool IsAvailable(Summary summary) => true;
-}
-
-/// <summary>A Stopwatch median-of-5 check of the three zone workloads, without BenchmarkDotNet's job machinery.</summary>
-internal static class ZoneQuickCheck
-{
-    /// <summary>Arguments: groups of "B N d K"; defaults to the two CPU targets (2048^2 x 256 and 1024^2 x 64, K = 20).</summary>
-    public static void Run(string[] arguments)
-    {
-        var sizes = arguments.Length >= 4
-            ? arguments.Chunk(4).Select(g => new ZoneCase("Cpu", Parse(g[0]), Parse(g[1]), Parse(g[2]), Parse(g[3])))
-            : [new ZoneCase("Cpu", 2048, 2048, 256, 20), new ZoneCase("Cpu", 1024, 1024, 64, 20)];
-        foreach (var zoneCase in sizes)
-        {
-            using var workload = new ZoneWorkload(new CpuBackend(), zoneCase);
-            Console.WriteLine($"{zoneCase} on {workload.Backend.Description}");
-            Measure(zoneCase, "encode forward", workload.EncodeForward);
-            Measure(zoneCase, "encode forward+backward", workload.EncodeForwardBackward);
-            Measure(zoneCase, "encode + assign + loss fwd+bwd", workload.EncodeThenAssignLoss);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  peak backend memory {workload.Backend.Memory.PeakBytes / 1048576.0:F1} MiB"));
-        }
-    }
-
-    private static void Measure(ZoneCase zoneCase, string name, Action operation)
-    {
-        operation();
-        var times = new double[5];
-        for (int i = 0; i < times.Length; i++)
-        {
-            var stopwatch = Stopwatch.StartNew();
-            operation();
-            times[i] = stopwatch.Elapsed.TotalMilliseconds;
-        }
-        Array.Sort(times);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  {name}: median {times[2]:F1} ms (min {times[0]:F1}), {zoneCase.ForwardFlops / (times[2] * 1e9):F3} effective TFLOP/s"));
-    }
-
-    private static int Parse(string text) => int.Parse(text, CultureInfo.InvariantCulture);
 }

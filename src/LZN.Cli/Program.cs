@@ -5,4 +5,5 @@ var root = new RootCommand("lzn: Latent Zoning Networks on a native CUDA core, w
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(SelfTestCommand.Create());
 root.Subcommands.Add(ZonesCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 return root.Parse(args).Invoke();

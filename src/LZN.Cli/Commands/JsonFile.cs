@@ -1,26 +1,24 @@
 using System.Text.Json;
+using LZN.Native.IO;
 
 namespace LZN.Cli.Commands;
 
 /// <summary>
 /// Writes a JSON report through Utf8JsonWriter (no reflection, so the trimmed single-file build keeps working),
-/// to a temporary file renamed into place.
+/// through <see cref="AtomicFile"/> (a temporary file renamed into place).
 /// </summary>
 internal static class JsonFile
 {
     public static void Write(string path, Action<Utf8JsonWriter> writeBody)
     {
-        string fullPath = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(fullPath)!);
-        string temporary = fullPath + ".tmp";
-        using (var stream = File.Create(temporary))
-        using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        AtomicFile.Write(path, stream =>
         {
+            using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
             writer.WriteStartObject();
             writeBody(writer);
             writer.WriteEndObject();
-        }
-        File.Move(temporary, fullPath, overwrite: true);
+        });
     }
 
     /// <summary>JSON has no NaN or infinity; a non-finite measurement is written as null.</summary>

@@ -100,6 +100,9 @@ public interface IBackend : IDisposable
     /// <summary>The fused latent-flow kernels of this backend.</summary>
     IZoneKernels Zones { get; }
 
+    /// <summary>The neural-network kernels (im2col, normalisations, embeddings, copies) of this backend.</summary>
+    INnKernels Nn { get; }
+
     /// <summary>Fused Adam/AdamW and EMA updates.</summary>
     IOptimizerKernels Optimizer { get; }
 

@@ -79,4 +79,18 @@ public static class ReferenceOps
         }
         return maxError / Math.Max(scale, 1e-30);
     }
+
+    /// <summary>||actual - expected|| / ||expected|| (NaN anywhere gives infinity): the zone issue's relative error.</summary>
+    public static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
+    {
+        if (actual.Length != expected.Length)
+            throw new ArgumentException($"Lengths differ: {actual.Length} vs {expected.Length}.", nameof(actual));
+        double difference = 0, norm = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            difference += (actual[i] - expected[i]) * (actual[i] - expected[i]);
+            norm += expected[i] * expected[i];
+        }
+        return double.IsNaN(difference) ? double.PositiveInfinity : Math.Sqrt(difference) / Math.Max(Math.Sqrt(norm), 1e-30);
+    }
 }

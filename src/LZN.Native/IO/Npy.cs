@@ -155,23 +155,19 @@ public static partial class Npy
         int padding = (64 - unpadded % 64) % 64;
         string header = dictionary + new string(' ', padding) + "\n";
 
-        string fullPath = Path.GetFullPath(path);
-        string? folder = Path.GetDirectoryName(fullPath);
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(folder))
             Directory.CreateDirectory(folder);
-        string temporary = fullPath + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
+        AtomicFile.Write(path, stream =>
         {
-            stream.Write(Magic);
-            stream.Write([1, 0]);
             Span<byte> length = stackalloc byte[2];
             BinaryPrimitives.WriteUInt16LittleEndian(length, (ushort)header.Length);
+            stream.Write(Magic);
+            stream.Write([1, 0]);
             stream.Write(length);
             stream.Write(Encoding.Latin1.GetBytes(header));
             stream.Write(payload);
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temporary, fullPath, overwrite: true);
+        });
     }
 
     private static string HeaderField(string header, Regex pattern, string name, string sourceName)

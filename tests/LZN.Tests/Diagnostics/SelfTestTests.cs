@@ -11,7 +11,7 @@ public class SelfTestTests
     {
         using var backend = new CpuBackend();
         var rows = SelfTest.Run(backend, seed: 1234);
-        Assert.That(rows, Has.Count.GreaterThanOrEqualTo(28));
+        Assert.That(rows, Has.Count.GreaterThanOrEqualTo(46));
         Assert.That(rows.Where(row => !row.Passed).Select(row => $"{row.Op} {row.Size}: {row.MaxRelativeError:e2}"), Is.Empty);
     }
 
@@ -40,6 +40,7 @@ public class SelfTestTests
         public string Description => "faulty CPU";
         public MemoryStats Memory => _inner.Memory;
         public IZoneKernels Zones => _inner.Zones;
+        public INnKernels Nn => _inner.Nn;
         public IOptimizerKernels Optimizer => _inner.Optimizer;
         public IFlowMatchingKernels FlowMatching => _inner.FlowMatching;
         public void ResetPeakMemory() => _inner.ResetPeakMemory();

@@ -44,6 +44,13 @@ public class KernelCompilationTests
     [TestCase("elementwise.cu", "fill_float", "fill_int", "axpby", "multiply", "scale_shift", "activation_forward", "activation_backward", "add_row_vector")]
     [TestCase("reduce.cu", "sum_partials", "sum_final", "column_sums", "row_sums", "softmax_rows")]
     [TestCase("random.cu", "fill_normal", "fill_uniform")]
+    [TestCase("latent_zone.cu", "zone_row_dots", "zone_squared_norms", "zone_forward_tiles_64", "zone_forward_tiles_128", "zone_forward_tiles_256",
+        "zone_forward_combine", "zone_forward_probabilities", "zone_backward_points_tiles_64", "zone_backward_points_tiles_128",
+        "zone_backward_points_tiles_256", "zone_backward_points_combine", "zone_backward_anchors_tiles_64",
+        "zone_backward_anchors_tiles_128", "zone_backward_anchors_tiles_256", "zone_backward_anchors_combine")]
+    [TestCase("nn.cu", "im2col", "col2im", "transpose_leading", "group_norm_forward", "group_norm_backward_input",
+        "group_norm_backward_params", "upsample2x_forward", "upsample2x_backward", "add_channel_bias", "channel_bias_backward",
+        "sinusoidal_embedding", "copy_columns", "gather_rows", "one_hot")]
     [TestCase("optim.cu", "adam_step", "ema_update")]
     [TestCase("flow_matching.cu", "rf_training_pair", "rf_squared_error_partials", "rf_scaled_error_partials", "rf_sum_partials")]
     public void BackendKernelsAreExportedUnmangled(string file, params string[] functions)

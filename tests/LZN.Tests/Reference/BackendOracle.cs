@@ -1,4 +1,5 @@
 using LZN.Native.Backends;
+using LZN.Native.Diagnostics;
 
 namespace LZN.Tests.Reference;
 
@@ -37,20 +38,9 @@ public static class BackendOracle
         return (values, magnitudes);
     }
 
-    public static double Forward(ActivationKind kind, double x) => kind switch
-    {
-        ActivationKind.Identity => x,
-        ActivationKind.Relu => x > 0 ? x : 0,
-        ActivationKind.Silu => x / (1 + Math.Exp(-x)),
-        ActivationKind.Tanh => Math.Tanh(x),
-        ActivationKind.Sigmoid => 1 / (1 + Math.Exp(-x)),
-        ActivationKind.Gelu => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))),
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
-    };
-
     /// <summary>f'(x) by central differences of the float64 definition (step 1e-5: error ~1e-10).</summary>
     public static double FiniteDifference(ActivationKind kind, double x, double step = 1e-5) =>
-        (Forward(kind, x + step) - Forward(kind, x - step)) / (2 * step);
+        (ReferenceOps.Activation(kind, x + step) - ReferenceOps.Activation(kind, x - step)) / (2 * step);
 
     public static double Sum(ReadOnlySpan<float> values)
     {
@@ -66,22 +56,5 @@ public static class BackendOracle
         foreach (float value in values)
             sum += (double)value * value;
         return sum;
-    }
-
-    public static double[] SoftmaxRows(float[] x, int rows, int cols)
-    {
-        var y = new double[rows * cols];
-        for (int r = 0; r < rows; r++)
-        {
-            double max = double.NegativeInfinity;
-            for (int c = 0; c < cols; c++)
-                max = Math.Max(max, x[r * cols + c]);
-            double sum = 0;
-            for (int c = 0; c < cols; c++)
-                sum += y[r * cols + c] = Math.Exp(x[r * cols + c] - max);
-            for (int c = 0; c < cols; c++)
-                y[r * cols + c] /= sum;
-        }
-        return y;
     }
 }

@@ -1,4 +1,5 @@
 using LZN.Native.Backends;
+using LZN.Native.Diagnostics;
 using LZN.Native.Zones;
 using LZN.Tests.Backends;
 using LZN.Tests.Zones.Reference;

@@ -1,3 +1,4 @@
+using LZN.Native.Diagnostics;
 using LZN.Tests.Zones.Reference;
 using static LZN.Tests.Zones.ZoneKernelTests;
 using static LZN.Tests.Zones.ZoneTestData;

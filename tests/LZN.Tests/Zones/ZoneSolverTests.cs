@@ -1,3 +1,4 @@
+using LZN.Native.Diagnostics;
 using LZN.Native.Zones;
 using LZN.Tests.Backends;
 using LZN.Tests.Zones.Reference;

@@ -59,6 +59,8 @@ public sealed partial class CpuBackend : IBackend
 
     public IZoneKernels Zones { get; }
 
+    public INnKernels Nn { get; } = new CpuNnKernels();
+
     public IOptimizerKernels Optimizer { get; } = new CpuOptimizerKernels();
 
     public IFlowMatchingKernels FlowMatching { get; } = new CpuFlowMatchingKernels();

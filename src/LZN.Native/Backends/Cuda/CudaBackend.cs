@@ -65,6 +65,8 @@ public sealed partial class CudaBackend : IBackend
 
     public IZoneKernels Zones { get; }
 
+    public INnKernels Nn => field ??= new CudaNnKernels(this);
+
     public IOptimizerKernels Optimizer => field ??= new CudaOptimizerKernels(this);
 
     public IFlowMatchingKernels FlowMatching => field ??= new CudaFlowMatchingKernels(this);

@@ -1,3 +1,4 @@
+using LZN.Native.Diagnostics;
 namespace LZN.Tests.Zones.Reference;
 
 /// <summary>

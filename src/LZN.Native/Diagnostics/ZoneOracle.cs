@@ -1,14 +1,14 @@
-namespace LZN.Tests.Zones.Reference;
+namespace LZN.Native.Diagnostics;
 
 /// <summary>One velocity evaluation in float64: p [rows, N], log p [rows, N], m [rows, d], lse [rows], v [rows, d].</summary>
-internal sealed record OracleVelocity(double[] Probabilities, double[] LogProbabilities, double[] Mean, double[] LogSumExp, double[] Velocity);
+public sealed record OracleVelocity(double[] Probabilities, double[] LogProbabilities, double[] Mean, double[] LogSumExp, double[] Velocity);
 
 /// <summary>
-/// The float64 oracle of the latent-zone math (design/lzn-math.md sections 3, 7): naive loops, double
+/// The float64 oracle of the latent-zone math, shared by the tests, `lzn selftest` and `lzn bench zones` (design/lzn-math.md sections 3, 7): naive loops, double
 /// everywhere, logits in the direct form -|x - c a|^2/(2t^2) + b and the backward derived from that form
 /// (not from the expanded attention form the kernels use), so the two are independent.
 /// </summary>
-internal static class ZoneOracle
+public static class ZoneOracle
 {
     public static OracleVelocity Velocity(OracleProblem problem, double[] points, int rows, double time)
     {
@@ -195,10 +195,10 @@ internal static class ZoneOracle
 }
 
 /// <summary>Anchors [N, d] and optional log-priors [N] in float64.</summary>
-internal sealed record OracleProblem(double[] Anchors, int AnchorCount, int Dim, double[]? LogPriors = null);
+public sealed record OracleProblem(double[] Anchors, int AnchorCount, int Dim, double[]? LogPriors = null);
 
 /// <summary>x_0..x_K and the K velocity evaluations of an oracle Euler flow.</summary>
-internal sealed record OracleTrajectory(OracleProblem Problem, int Rows, double StartTime, double SignedStep, double[][] Points, OracleVelocity[] Evaluations)
+public sealed record OracleTrajectory(OracleProblem Problem, int Rows, double StartTime, double SignedStep, double[][] Points, OracleVelocity[] Evaluations)
 {
     public double[] Final => Points[^1];
 }

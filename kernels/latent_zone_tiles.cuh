@@ -1,0 +1,157 @@
+// Tile machinery of kernels/latent_zone.cu (its header comment describes the design): tile constants and
+// the shared-memory layouts' sizes, cp.async staging, the 4x4 register micro-tiles, and small reductions.
+#pragma once
+
+#define ZONE_THREADS 256
+#define ZONE_TILE 64                                        // owner rows per block, streamed rows per tile
+#define ZONE_KCHUNK 32                                      // dims per dot-product chunk
+#define ZONE_CHUNK_STRIDE (ZONE_KCHUNK + 4)                 // float4 rows of a warp land in distinct banks
+#define ZONE_DCHUNK 64                                      // dims per accumulator chunk
+#define ZONE_WIDE_STRIDE (ZONE_DCHUNK + 4)
+#define ZONE_CHUNK_FLOATS (ZONE_TILE * ZONE_CHUNK_STRIDE)   // one staged [64 x 32] chunk
+#define ZONE_WIDE_FLOATS (ZONE_TILE * ZONE_WIDE_STRIDE)     // one staged [64 x 64] tile
+// Dynamic shared memory of the tile kernels (mirrored in CudaZoneKernels.cs): two stage slots, then weights.
+#define ZONE_FORWARD_SHARED_FLOATS (2 * 2 * ZONE_CHUNK_FLOATS + ZONE_WIDE_FLOATS)
+#define ZONE_POINTS_SHARED_FLOATS (2 * 3 * ZONE_CHUNK_FLOATS + ZONE_WIDE_FLOATS)
+#define ZONE_ANCHORS_SHARED_FLOATS (2 * 2 * ZONE_WIDE_FLOATS + 2 * ZONE_WIDE_FLOATS)
+
+__device__ __forceinline__ float zone_neg_inf() { return __int_as_float(0xff800000); }
+
+__device__ __forceinline__ int zone_ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+// A launch with less dynamic shared memory than the layout needs traps (a launch failure at the next
+// synchronisation) instead of corrupting memory.
+__device__ __forceinline__ void zone_require_shared(unsigned floats) {
+    unsigned bytes;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(bytes));
+    if (bytes < floats * sizeof(float)) __trap();
+}
+
+// The one logit expression (forward, backward and target log-prob use it, so they agree bit for bit).
+__device__ __forceinline__ float zone_logit(float dot, float sqNorm, float logPrior, float scale, float halfC) {
+    return fmaf(scale, fmaf(-halfC, sqNorm, dot), logPrior);
+}
+
+__device__ __forceinline__ float zone_component(const float4& v, int i) {
+    return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
+// Sum over the 16 lanes that share ty (lanes 0-15 and 16-31 of a warp hold different ty).
+__device__ __forceinline__ float zone_sum16(float v) {
+    for (int offset = 8; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+__device__ __forceinline__ float zone_max16(float v) {
+    for (int offset = 8; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+
+// One cp.async global -> shared copy of BYTES (4 or 16, both addresses aligned to it); src-size 0 reads
+// nothing and writes the zeros used outside a matrix.
+template <int BYTES>
+__device__ __forceinline__ void zone_copy_async(float* dst, const float* src, bool valid) {
+    const unsigned address = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(address), "l"(src), "n"(BYTES), "r"(valid ? BYTES : 0) : "memory");
+}
+
+__device__ __forceinline__ void zone_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+// Waits until at most PENDING of this thread's committed copy groups are in flight (a barrier then
+// publishes every thread's copies).
+template <int PENDING>
+__device__ __forceinline__ void zone_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory"); }
+
+// Queues the copy of rows rowStart.. (64) and columns col0.. (COLS) of a row-major [rowCount, dim] matrix into
+// a [64 x STRIDE] shared tile, zero outside the matrix (zeros leave the fmaf chains unchanged). VECTOR floats
+// per copy; consecutive threads take consecutive columns of a row (coalesced).
+template <int COLS, int STRIDE, int VECTOR>
+__device__ __forceinline__ void zone_stage_by(float* dst, const float* src, int rowStart, int rowCount, int dim, int col0) {
+#pragma unroll 1  // unrolled, the copies' addresses would hold registers the accumulators need
+    for (int e = threadIdx.x; e < ZONE_TILE * COLS / VECTOR; e += ZONE_THREADS) {
+        const int r = e / (COLS / VECTOR), k = VECTOR * (e % (COLS / VECTOR));
+        const int row = rowStart + r, col = col0 + k;
+        const bool valid = row < rowCount && col < dim;
+        zone_copy_async<4 * VECTOR>(dst + r * STRIDE + k, valid ? src + (long long)row * dim + col : src, valid);
+    }
+}
+
+// Whole float4s when the rows allow it: dim % 4 == 0 and a 16-byte aligned matrix keep every quad aligned and
+// entirely inside or outside the matrix (col0 and STRIDE are multiples of 4). Odd dims and offset slices
+// take single floats.
+template <int COLS, int STRIDE>
+__device__ __forceinline__ void zone_stage(float* dst, const float* src, int rowStart, int rowCount, int dim, int col0) {
+    if ((dim & 3) == 0 && (reinterpret_cast<unsigned long long>(src) & 15) == 0)
+        zone_stage_by<COLS, STRIDE, 4>(dst, src, rowStart, rowCount, dim, col0);
+    else
+        zone_stage_by<COLS, STRIDE, 1>(dst, src, rowStart, rowCount, dim, col0);
+}
+
+__device__ __forceinline__ void zone_stage_chunk(float* dst, const float* src, int rowStart, int rowCount, int dim, int k0) {
+    zone_stage<ZONE_KCHUNK, ZONE_CHUNK_STRIDE>(dst, src, rowStart, rowCount, dim, k0);
+}
+
+__device__ __forceinline__ void zone_stage_wide(float* dst, const float* src, int rowStart, int rowCount, int dim, int d0) {
+    zone_stage<ZONE_DCHUNK, ZONE_WIDE_STRIDE>(dst, src, rowStart, rowCount, dim, d0);
+}
+
+// acc[q][c] += sum_k left[ty + 16q][k] * right[tx + 16c][k] over one staged chunk, k ascending.
+__device__ __forceinline__ void zone_dot_chunk(float (&acc)[4][4], const float* left, const float* right) {
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll 1  // unrolling hoists every chunk load and costs the backward ~60 registers (sm_90 ptxas)
+    for (int k = 0; k < ZONE_KCHUNK; k += 4) {
+        float4 l[4], r[4];
+#pragma unroll
+        for (int q = 0; q < 4; q++) l[q] = *reinterpret_cast<const float4*>(left + (ty + 16 * q) * ZONE_CHUNK_STRIDE + k);
+#pragma unroll
+        for (int c = 0; c < 4; c++) r[c] = *reinterpret_cast<const float4*>(right + (tx + 16 * c) * ZONE_CHUNK_STRIDE + k);
+#pragma unroll
+        for (int q = 0; q < 4; q++)
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                acc[q][c] = fmaf(l[q].x, r[c].x, acc[q][c]);
+                acc[q][c] = fmaf(l[q].y, r[c].y, acc[q][c]);
+                acc[q][c] = fmaf(l[q].z, r[c].z, acc[q][c]);
+                acc[q][c] = fmaf(l[q].w, r[c].w, acc[q][c]);
+            }
+    }
+}
+
+// acc[q][u] += sum_j weights[ty + 16q][j] * values[j][4 tx + u]; weights [64 x 64], values [64 x 64].
+__device__ __forceinline__ void zone_product_chunk(float (&acc)[4][4], const float* weights, const float* values) {
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll 4
+    for (int j = 0; j < ZONE_TILE; j += 4) {
+        float4 w[4], v[4];
+#pragma unroll
+        for (int q = 0; q < 4; q++) w[q] = *reinterpret_cast<const float4*>(weights + (ty + 16 * q) * ZONE_WIDE_STRIDE + j);
+#pragma unroll
+        for (int u = 0; u < 4; u++) v[u] = *reinterpret_cast<const float4*>(values + (j + u) * ZONE_WIDE_STRIDE + 4 * tx);
+#pragma unroll
+        for (int q = 0; q < 4; q++)
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                acc[q][u] = fmaf(zone_component(w[q], 0), zone_component(v[0], u), acc[q][u]);
+                acc[q][u] = fmaf(zone_component(w[q], 1), zone_component(v[1], u), acc[q][u]);
+                acc[q][u] = fmaf(zone_component(w[q], 2), zone_component(v[2], u), acc[q][u]);
+                acc[q][u] = fmaf(zone_component(w[q], 3), zone_component(v[3], u), acc[q][u]);
+            }
+    }
+}
+
+// Writes a thread's accumulator rows (owner rows rowStart + ty + 16q, dims dimStart + 64 ch + 4 tx ..) into
+// partial[split][row][paddedDim]; paddedDim is a multiple of 64, so the float4 stores are aligned.
+template <int CHUNKS>
+__device__ __forceinline__ void zone_store_partial(const float (&acc)[CHUNKS][4][4], float* partial, int split,
+                                                  int rowStart, int rowCount, int paddedDim, int dimStart) {
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        const int row = rowStart + ty + 16 * q;
+        if (row >= rowCount) continue;
+        float* out = partial + ((long long)split * rowCount + row) * paddedDim + dimStart + 4 * tx;
+#pragma unroll
+        for (int ch = 0; ch < CHUNKS; ch++)
+            *reinterpret_cast<float4*>(out + ch * ZONE_DCHUNK) = make_float4(acc[ch][q][0], acc[ch][q][1], acc[ch][q][2], acc[ch][q][3]);
+    }
+}
