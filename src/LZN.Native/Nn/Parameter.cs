@@ -1,4 +1,5 @@
 using LZN.Native.Backends;
+using LZN.Native.Optim;
 
 namespace LZN.Native.Nn;
 
@@ -7,7 +8,7 @@ namespace LZN.Native.Nn;
 /// name (e.g. "encoder.conv1.weight", the safetensors tensor name), a trainable flag and a group tag that
 /// optimisers may key per-group settings on (e.g. "decay" for weights, "no_decay" for biases and norms).
 /// </summary>
-public sealed class Parameter : IDisposable
+public sealed class Parameter : ITrainableParameter, IDisposable
 {
     public Parameter(IBackend backend, string name, int[] shape, string group, bool trainable = true)
     {
