@@ -25,6 +25,7 @@ public static partial class SelfTest
         rows.AddRange(Elementwise(context));
         rows.AddRange(Reductions(context));
         rows.AddRange(RandomNumbers(backend, (ulong)seed));
+        rows.AddRange(Nn(context));
         rows.AddRange(Zones(context));
         rows.AddRange(Training(context));
         return rows;

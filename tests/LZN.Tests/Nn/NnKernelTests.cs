@@ -1,4 +1,5 @@
 using LZN.Native.Backends;
+using LZN.Native.Diagnostics;
 using LZN.Tests.Backends;
 
 namespace LZN.Tests.Nn;

@@ -1,9 +1,9 @@
 using LZN.Native.Backends;
 
-namespace LZN.Tests.Nn;
+namespace LZN.Native.Diagnostics;
 
-/// <summary>Float64 references for the <see cref="INnKernels"/> ops, written as directly as the definitions.</summary>
-internal static class NnReference
+/// <summary>Float64 references for the <see cref="INnKernels"/> ops, written as directly as the definitions (tests and `lzn selftest`).</summary>
+public static class NnReference
 {
     public static double[] Im2Col(float[] input, int batchSize, ConvGeometry g)
     {
