@@ -21,16 +21,9 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
     public void Step(in ZoneStepArgs args)
     {
         int rows = args.Rows, anchorCount = args.AnchorCount, dim = args.Dim;
-        CheckShapes(rows, anchorCount, dim, args.Time, args.Points, args.Anchors, args.LogPriors);
-        CheckLength(args.NextPoints, (long)rows * dim, nameof(args.NextPoints));
-        if (args.WeightedMean is not null) CheckLength(args.WeightedMean, (long)rows * dim, nameof(args.WeightedMean));
-        if (args.LogSumExp is not null) CheckLength(args.LogSumExp, rows, nameof(args.LogSumExp));
-        if (args.Probabilities is not null) CheckLength(args.Probabilities, (long)rows * anchorCount, nameof(args.Probabilities));
+        ZoneArgumentChecks.Step(args);
         if (args.TargetLogProb is not null)
-        {
-            CheckLength(args.TargetLogProb, rows, nameof(args.TargetLogProb));
-            CheckTargets(args.Targets, rows, anchorCount);
-        }
+            CheckTargetRange(args.Targets!, anchorCount);
 
         var scales = new LogitScales(args.Time);
         var anchors = CpuBackend.Cast(args.Anchors);
@@ -65,21 +58,10 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
     public void StepBackward(in ZoneBackwardArgs args)
     {
         int rows = args.Rows, anchorCount = args.AnchorCount, dim = args.Dim;
-        CheckShapes(rows, anchorCount, dim, args.Time, args.Points, args.Anchors, args.LogPriors);
-        CheckLength(args.WeightedMean, (long)rows * dim, nameof(args.WeightedMean));
-        CheckLength(args.LogSumExp, rows, nameof(args.LogSumExp));
-        CheckLength(args.PointsGrad, (long)rows * dim, nameof(args.PointsGrad));
-        if (args.VelocityGrad is not null) CheckLength(args.VelocityGrad, (long)rows * dim, nameof(args.VelocityGrad));
-        if (args.AnchorsGrad is not null) CheckLength(args.AnchorsGrad, (long)anchorCount * dim, nameof(args.AnchorsGrad));
-        if (args.LogPriorsGrad is not null) CheckLength(args.LogPriorsGrad, anchorCount, nameof(args.LogPriorsGrad));
+        ZoneArgumentChecks.Backward(args);
         if (args.TargetLogProbGrad is not null)
-        {
-            CheckLength(args.TargetLogProbGrad, rows, nameof(args.TargetLogProbGrad));
-            CheckTargets(args.Targets, rows, anchorCount);
-        }
+            CheckTargetRange(args.Targets!, anchorCount);
         int? selfOffset = args.SelfAnchorOffset;
-        if (selfOffset is int offset && (args.AnchorsGrad is null || offset < 0 || offset + rows > anchorCount))
-            throw new ArgumentException($"SelfAnchorOffset {offset} needs AnchorsGrad and anchor rows [{offset}, {offset + rows}) within {anchorCount}.", nameof(args));
         if (args.VelocityGrad is null && args.TargetLogProbGrad is null)
             return;
 
@@ -173,34 +155,14 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
         return bias;
     }
 
-    private static void CheckShapes(int rows, int anchorCount, int dim, float time, FloatBuffer points, FloatBuffer anchors, FloatBuffer? logPriors)
+    // The CPU can read targets cheaply, so it also rejects values outside [0, anchorCount).
+    private static void CheckTargetRange(IntBuffer targets, int anchorCount)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(anchorCount);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(dim);
-        if (!(time > 0f && time <= 1f))
-            throw new ArgumentOutOfRangeException(nameof(time), time, "Flow time must lie in (0, 1].");
-        CheckLength(points, (long)rows * dim, nameof(points));
-        CheckLength(anchors, (long)anchorCount * dim, nameof(anchors));
-        if (logPriors is not null) CheckLength(logPriors, anchorCount, nameof(logPriors));
-    }
-
-    private static void CheckTargets(IntBuffer? targets, int rows, int anchorCount)
-    {
-        if (targets is null)
-            throw new ArgumentException("Target log-probabilities need Targets.", nameof(targets));
-        CheckLength(targets, rows, nameof(targets));
         foreach (int target in CpuBackend.Cast(targets).Span)
         {
             if ((uint)target >= (uint)anchorCount)
                 throw new ArgumentOutOfRangeException(nameof(targets), target, $"Target outside [0, {anchorCount}).");
         }
-    }
-
-    private static void CheckLength<T>(DeviceBuffer<T> buffer, long expected, string name) where T : unmanaged
-    {
-        if (buffer.Length != expected)
-            throw new ArgumentException($"{name} has {buffer.Length} elements; expected {expected}.", name);
     }
 }
 

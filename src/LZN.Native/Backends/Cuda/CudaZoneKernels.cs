@@ -33,16 +33,7 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
     public unsafe void Step(in ZoneStepArgs args)
     {
         int rows = args.Rows, anchorCount = args.AnchorCount, dim = args.Dim;
-        CheckShapes(rows, anchorCount, dim, args.Time, args.Points, args.Anchors, args.LogPriors);
-        CheckLength(args.NextPoints, (long)rows * dim, nameof(args.NextPoints));
-        if (args.WeightedMean is not null) CheckLength(args.WeightedMean, (long)rows * dim, nameof(args.WeightedMean));
-        if (args.LogSumExp is not null) CheckLength(args.LogSumExp, rows, nameof(args.LogSumExp));
-        if (args.Probabilities is not null) CheckLength(args.Probabilities, (long)rows * anchorCount, nameof(args.Probabilities));
-        if (args.TargetLogProb is not null)
-        {
-            CheckLength(args.TargetLogProb, rows, nameof(args.TargetLogProb));
-            CheckTargets(args.Targets, rows);
-        }
+        ZoneArgumentChecks.Step(args);
 
         var scales = new Scales(args.Time);
         var layout = new DimLayout(dim);
@@ -91,20 +82,7 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
     public unsafe void StepBackward(in ZoneBackwardArgs args)
     {
         int rows = args.Rows, anchorCount = args.AnchorCount, dim = args.Dim;
-        CheckShapes(rows, anchorCount, dim, args.Time, args.Points, args.Anchors, args.LogPriors);
-        CheckLength(args.WeightedMean, (long)rows * dim, nameof(args.WeightedMean));
-        CheckLength(args.LogSumExp, rows, nameof(args.LogSumExp));
-        CheckLength(args.PointsGrad, (long)rows * dim, nameof(args.PointsGrad));
-        if (args.VelocityGrad is not null) CheckLength(args.VelocityGrad, (long)rows * dim, nameof(args.VelocityGrad));
-        if (args.AnchorsGrad is not null) CheckLength(args.AnchorsGrad, (long)anchorCount * dim, nameof(args.AnchorsGrad));
-        if (args.LogPriorsGrad is not null) CheckLength(args.LogPriorsGrad, anchorCount, nameof(args.LogPriorsGrad));
-        if (args.TargetLogProbGrad is not null)
-        {
-            CheckLength(args.TargetLogProbGrad, rows, nameof(args.TargetLogProbGrad));
-            CheckTargets(args.Targets, rows);
-        }
-        if (args.SelfAnchorOffset is int offset && (args.AnchorsGrad is null || offset < 0 || offset + rows > anchorCount))
-            throw new ArgumentException($"SelfAnchorOffset {offset} needs AnchorsGrad and anchor rows [{offset}, {offset + rows}) within {anchorCount}.", nameof(args));
+        ZoneArgumentChecks.Backward(args);
         if (args.VelocityGrad is null && args.TargetLogProbGrad is null)
             return;
 
@@ -228,32 +206,8 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
     private static uint CheckedGrid(long blocks) =>
         blocks <= int.MaxValue ? (uint)blocks : throw new ArgumentOutOfRangeException(nameof(blocks), blocks, "Grid too large for one launch.");
 
-    private static void CheckShapes(int rows, int anchorCount, int dim, float time, FloatBuffer points, FloatBuffer anchors, FloatBuffer? logPriors)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(anchorCount);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(dim);
-        if (!(time > 0f && time <= 1f))
-            throw new ArgumentOutOfRangeException(nameof(time), time, "Flow time must lie in (0, 1].");
-        CheckLength(points, (long)rows * dim, nameof(points));
-        CheckLength(anchors, (long)anchorCount * dim, nameof(anchors));
-        if (logPriors is not null) CheckLength(logPriors, anchorCount, nameof(logPriors));
-    }
-
-    // Target values stay on the device: the forward writes NaN for a target outside [0, anchorCount),
-    // and the backward gives such a row no delta term.
-    private static void CheckTargets(IntBuffer? targets, int rows)
-    {
-        if (targets is null)
-            throw new ArgumentException("Target log-probabilities need Targets.", nameof(targets));
-        CheckLength(targets, rows, nameof(targets));
-    }
-
-    private static void CheckLength<T>(DeviceBuffer<T> buffer, long expected, string name) where T : unmanaged
-    {
-        if (buffer.Length != expected)
-            throw new ArgumentException($"{name} has {buffer.Length} elements; expected {expected}.", name);
-    }
+    // Target values stay on the device (ZoneArgumentChecks checks only their count): the forward writes NaN
+    // for a target outside [0, anchorCount), and the backward gives such a row no delta term.
 
     /// <summary>Logit coefficients at time t: Cross = s = c/t^2, HalfC = c/2 (logit = s (x.a - (c/2)|a|^2) + b).</summary>
     private readonly struct Scales(float time)
