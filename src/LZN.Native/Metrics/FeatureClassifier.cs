@@ -51,6 +51,9 @@ public sealed partial class FeatureClassifier : IDisposable
 
     public IEnumerable<Parameter> Parameters => _trunk.Parameters.Concat(_head.Parameters);
 
+    /// <summary>Total elements over all parameters.</summary>
+    public long ParameterCount => Parameters.Sum(parameter => parameter.Length);
+
     public void ZeroGrad()
     {
         _trunk.ZeroGrad();

@@ -62,6 +62,15 @@ public sealed class FeatureClassifierTests
     }
 
     [Test]
+    public void DefaultArchitectureHasTheDocumentedSize()
+    {
+        var fashion = new FeatureClassifierConfig(Shape, 10);
+        using var classifier = new FeatureClassifier(_backend, fashion, seed: 1, "shape-check");
+        Assert.That(classifier.ParameterCount, Is.EqualTo(897_354));
+        Assert.That(classifier.Parameters.Select(p => p.Name), Does.Contain("classifier.trunk.fc.weight").And.Contain("classifier.head.weight"));
+    }
+
+    [Test]
     public void FeaturesArePerImageAndPenultimate()
     {
         const int count = 300; // two evaluation batches: 256 + 44
