@@ -72,8 +72,9 @@ public sealed partial class FeatureClassifier
                 Backend.Upload(hostLabels, labels);
                 ZeroGrad();
                 var output = Forward(images, batchSize); // [batchSize, classes]
-                lossSum += loss.LossAndGradient(output, labels, batchSize, classes, gradLogits);
+                loss.Gradient(output, labels, batchSize, classes, gradLogits);
                 Backend.Download(output, logits);
+                lossSum += SoftmaxCrossEntropy.Loss(logits, hostLabels, batchSize, classes);
                 var predicted = ClassificationMetrics.ArgMaxRows(logits, batchSize, classes);
                 for (int row = 0; row < batchSize; row++)
                     correct += predicted[row] == hostLabels[row] ? 1 : 0;

@@ -12,13 +12,21 @@ public sealed class SoftmaxCrossEntropy(IBackend backend) : IDisposable
 {
     private readonly Nn.Workspace _oneHot = new(backend);
 
-    /// <summary>
-    /// Writes dL/dlogits into <paramref name="gradient"/> [rows, classes] and returns L (synchronises).
-    /// </summary>
+    /// <summary>Writes dL/dlogits into <paramref name="gradient"/> [rows, classes] and returns L (reads the logits to the host).</summary>
     /// <param name="logits">[rows, classes]</param>
     /// <param name="labels">[rows] class indices in [0, classes)</param>
     /// <param name="gradient">[rows, classes], overwritten; may not alias the logits</param>
     public double LossAndGradient(FloatBuffer logits, IntBuffer labels, int rows, int classes, FloatBuffer gradient)
+    {
+        Gradient(logits, labels, rows, classes, gradient);
+        return Loss(logits.ToArray(), labels.ToArray(), rows, classes);
+    }
+
+    /// <summary>dL/dlogits = (softmax(logits) - onehot(labels)) / rows into <paramref name="gradient"/>, on the backend (no host transfer).</summary>
+    /// <param name="logits">[rows, classes]</param>
+    /// <param name="labels">[rows] class indices in [0, classes)</param>
+    /// <param name="gradient">[rows, classes], overwritten; may not alias the logits</param>
+    public void Gradient(FloatBuffer logits, IntBuffer labels, int rows, int classes, FloatBuffer gradient)
     {
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(labels);
@@ -30,7 +38,6 @@ public sealed class SoftmaxCrossEntropy(IBackend backend) : IDisposable
         backend.SoftmaxRows(logits, rows, classes, gradient);
         backend.Nn.OneHot(labels, rows, classes, oneHot);
         backend.Axpby(-1f / rows, oneHot, 1f / rows, gradient);
-        return Loss(logits.ToArray(), labels.ToArray(), rows, classes);
     }
 
     /// <summary>L for host logits [rows, classes] and labels [rows], in float64 (the reference for the gradient tests too).</summary>

@@ -50,8 +50,8 @@ public sealed class FashionMnistClassifierRun
         var trainVsTest = evaluator.Evaluate(trainPart.Images, trainPart.Count, test);
         var firstHalf = test.Take(5_000);
         var halfVsTest = evaluator.Evaluate(firstHalf.Images, firstHalf.Count, test);
-        var noise = SyntheticImages.Generate(10_000, 10, test.Shape, seed: 3);
-        var blobsVsTest = evaluator.Evaluate(noise.Images, noise.Count, test);
+        var blobs = SyntheticImages.Generate(10_000, 10, test.Shape, seed: 3);
+        var blobsVsTest = evaluator.Evaluate(blobs.Images, blobs.Count, test);
         TestContext.Out.WriteLine($"FD train[0,10k) vs test: {trainVsTest.Distance:F3}; test[0,5k) vs test: {halfVsTest.Distance:F3}; synthetic blobs vs test: {blobsVsTest.Distance:F1}");
         TestContext.Out.WriteLine($"total {clock.Elapsed.TotalSeconds:F0} s");
 
