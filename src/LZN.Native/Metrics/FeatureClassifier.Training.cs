@@ -74,7 +74,10 @@ public sealed partial class FeatureClassifier
                 var output = Forward(images, batchSize); // [batchSize, classes]
                 loss.Gradient(output, labels, batchSize, classes, gradLogits);
                 Backend.Download(output, logits);
-                lossSum += SoftmaxCrossEntropy.Loss(logits, hostLabels, batchSize, classes);
+                double batchLoss = SoftmaxCrossEntropy.Loss(logits, hostLabels, batchSize, classes);
+                if (!double.IsFinite(batchLoss))
+                    throw new InvalidOperationException($"classifier training diverged: loss {batchLoss} at step {optimizer.Iteration} (epoch {epoch}); lower the learning rate.");
+                lossSum += batchLoss;
                 var predicted = ClassificationMetrics.ArgMaxRows(logits, batchSize, classes);
                 for (int row = 0; row < batchSize; row++)
                     correct += predicted[row] == hostLabels[row] ? 1 : 0;

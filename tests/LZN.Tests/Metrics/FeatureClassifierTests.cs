@@ -141,6 +141,14 @@ public sealed class FeatureClassifierTests
     }
 
     [Test]
+    public void DivergentTrainingStopsWithAnError()
+    {
+        var options = SmallOptions with { Epochs = 1, LearningRate = 1e30, WarmupSteps = 0 };
+        Assert.That(() => FeatureClassifier.Train(_backend, _train.Take(256), options, seed: 12),
+            Throws.InvalidOperationException.With.Message.Contains("diverged"));
+    }
+
+    [Test]
     public void QuantiseMatchesThePngMapping()
     {
         Assert.That(FrechetEvaluator.Quantise([-2f, -1f, 0f, 1f, 5f, float.NaN]),
