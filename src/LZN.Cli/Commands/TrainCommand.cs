@@ -29,11 +29,16 @@ internal static class TrainCommand
         var seed = new Option<ulong?>("--seed") { Description = "seed of every random stream (default 1)" };
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "steps between checkpoints (default 500; 0 = end only)" };
         var logEvery = new Option<int?>("--log-every") { Description = "steps between metrics.jsonl lines" };
+        var encoderRate = new Option<double?>("--lr-encoder") { Description = "encoder learning rate (default: the preset's)" };
+        var decoderRate = new Option<double?>("--lr-decoder") { Description = "decoder learning rate (default: the preset's)" };
+        var labelRate = new Option<double?>("--lr-labels") { Description = "label-anchor learning rate (default: the preset's)" };
+        var warmup = new Option<long?>("--warmup") { Description = "linear warm-up steps (default: the preset's)" };
         var resume = new Option<bool>("--resume") { Description = "continue from the run folder's checkpoint" };
         var output = new Option<string>("--out") { Description = "run folder", DefaultValueFactory = _ => Path.Combine("runs", "joint") };
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
-            task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery, resume, output,
+            task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
+            encoderRate, decoderRate, labelRate, warmup, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -49,6 +54,10 @@ internal static class TrainCommand
                 Seed = result.GetValue(seed) ?? config.Seed,
                 CheckpointEvery = result.GetValue(checkpointEvery) ?? config.CheckpointEvery,
                 LogEvery = result.GetValue(logEvery) ?? config.LogEvery,
+                EncoderLearningRate = result.GetValue(encoderRate) ?? config.EncoderLearningRate,
+                DecoderLearningRate = result.GetValue(decoderRate) ?? config.DecoderLearningRate,
+                LabelLearningRate = result.GetValue(labelRate) ?? config.LabelLearningRate,
+                WarmupSteps = result.GetValue(warmup) ?? config.WarmupSteps,
                 TrainLimit = result.GetValue(trainLimit) ?? 0,
                 Data = dataName,
                 ImageChannels = train.Shape.Channels,
