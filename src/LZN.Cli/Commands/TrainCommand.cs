@@ -121,7 +121,7 @@ internal static class TrainCommand
     {
         TrainingResult? outcome = null;
         AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn { Width = 20 }, new PercentageColumn(), new RemainingTimeColumn())
             .Start(context =>
             {
                 var bar = context.AddTask("training", maxValue: trainer.TotalSteps);
@@ -129,7 +129,7 @@ internal static class TrainCommand
                 outcome = trainer.Run(cancellation, progress =>
                 {
                     bar.Value = progress.Step;
-                    bar.Description = Markup.Escape(Describe(progress));
+                    bar.Description = Markup.Escape(DescribeShort(progress));
                 }, epoch => AnsiConsole.MarkupLine(Markup.Escape(DescribeEpoch(epoch))));
             });
         return outcome!;
@@ -146,6 +146,10 @@ internal static class TrainCommand
     private static string Describe(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
         $"step {p.Step}/{p.TotalSteps} epoch {p.Epoch} loss {p.Losses.Total:F4} (rf {p.Losses.RectifiedFlow:F4}, label {p.Losses.Label:F4}) "
         + $"{p.ItemsPerSecond:F0} items/s ETA {p.Eta:hh\\:mm\\:ss}");
+
+    /// <summary>Fits an 80-column terminal beside the bar, percentage and ETA columns.</summary>
+    private static string DescribeShort(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
+        $"ep {p.Epoch} loss {p.Losses.Total:F3} (rf {p.Losses.RectifiedFlow:F3} lbl {p.Losses.Label:F3}) {p.ItemsPerSecond:F0}/s");
 
     private static string DescribeEpoch(EpochResult e) => string.Create(CultureInfo.InvariantCulture,
         $"epoch {e.Epoch} done at step {e.Step}: mean loss {e.MeanLosses.Total:F4} (rf {e.MeanLosses.RectifiedFlow:F4}, label {e.MeanLosses.Label:F4}), "
