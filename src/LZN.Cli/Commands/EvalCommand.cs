@@ -13,8 +13,10 @@ internal static class EvalCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "a checkpoint.safetensors written by lzn train", Required = true };
         var data = new Option<string?>("--data") { Description = "fashion-mnist | synthetic | a folder (default: the data the checkpoint was trained on)" };
         var testLimit = new Option<int?>("--test-limit") { Description = "evaluate on only the first N test images" };
+        var priorStd = new Option<float>("--prior-std") { Description = "std of the prior noise of the test latents (default 0: the zone's anchor-side start)" };
+        var seed = new Option<ulong>("--seed") { Description = "seed of that noise", DefaultValueFactory = _ => 1 };
         var device = CommonOptions.Device();
-        var command = new Command("eval", "Report a checkpoint's classification accuracy on the test split.") { checkpoint, data, testLimit, device };
+        var command = new Command("eval", "Report a checkpoint's classification accuracy on the test split.") { checkpoint, data, testLimit, priorStd, seed, device };
         command.SetAction(result => CommonOptions.Run(() =>
         {
             var info = Checkpoint.Open(result.GetValue(checkpoint)!);
@@ -27,9 +29,12 @@ internal static class EvalCommand
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
             using var model = new JointModel(backend, info.Config);
             Checkpoint.LoadModel(info, model);
-            double accuracy = model.Accuracy(test.Images, test.Labels);
+            float std = result.GetValue(priorStd);
+            if (!(std >= 0))
+                throw new ArgumentException($"--prior-std {std}: must be non-negative.");
+            double accuracy = model.Accuracy(test.Images, test.Labels, std, result.GetValue(seed));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"test accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} test images, eval batch {info.Config.EvalBatch}, step {info.Step}"));
+                $"test accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} test images, eval batch {info.Config.EvalBatch}, prior std {std}, step {info.Step}"));
             return 0;
         }));
         return command;

@@ -33,12 +33,13 @@ internal static class TrainCommand
         var decoderRate = new Option<double?>("--lr-decoder") { Description = "decoder learning rate (default: the preset's)" };
         var labelRate = new Option<double?>("--lr-labels") { Description = "label-anchor learning rate (default: the preset's)" };
         var warmup = new Option<long?>("--warmup") { Description = "linear warm-up steps (default: the preset's)" };
+        var latentNoise = new Option<float?>("--latent-noise") { Description = "prior noise scale of the training latent flow (default: the preset's)" };
         var resume = new Option<bool>("--resume") { Description = "continue from the run folder's checkpoint" };
         var output = new Option<string>("--out") { Description = "run folder", DefaultValueFactory = _ => Path.Combine("runs", "joint") };
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
             task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, resume, output,
+            encoderRate, decoderRate, labelRate, warmup, latentNoise, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -58,6 +59,7 @@ internal static class TrainCommand
                 DecoderLearningRate = result.GetValue(decoderRate) ?? config.DecoderLearningRate,
                 LabelLearningRate = result.GetValue(labelRate) ?? config.LabelLearningRate,
                 WarmupSteps = result.GetValue(warmup) ?? config.WarmupSteps,
+                LatentNoiseScale = result.GetValue(latentNoise) ?? config.LatentNoiseScale,
                 TrainLimit = result.GetValue(trainLimit) ?? 0,
                 Data = dataName,
                 ImageChannels = train.Shape.Channels,

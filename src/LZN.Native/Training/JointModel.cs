@@ -90,7 +90,7 @@ public sealed class JointModel : IDisposable
         using var noise = _backend.AllocateFloat(latentElements); // [batchSize, dim]
         _backend.FillNormal(noise, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), 0f, 1f);
         using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, batchSize, dim), noise,
-            new EncodeOptions { Steps = Config.LatentSteps, KeepTrajectory = true });
+            new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = Config.LatentNoiseScale, KeepTrajectory = true });
         using var latentsGrad = _backend.AllocateFloat(latentElements); // [batchSize, dim]
 
         // Label loss: reverse flow of each latent through the label anchors, priors = batch class frequencies.
@@ -145,9 +145,10 @@ public sealed class JointModel : IDisposable
     /// <summary>
     /// Classifies images [count, ImageSize] in consecutive groups of <see cref="TrainingConfig.EvalBatch"/>: each group
     /// is encoded with itself as anchors and no prior noise (the zone's anchor-side start), reverse-flowed through
-    /// the label anchors with uniform priors, and labelled by the nearest label anchor.
+    /// the label anchors with uniform priors, and labelled by the nearest label anchor. <paramref name="priorStd"/> > 0
+    /// starts from N(0, priorStd^2) prior noise instead (the paper's std sweep), drawn from Philox under <paramref name="seed"/>.
     /// </summary>
-    public int[] Classify(ReadOnlySpan<float> images, int count)
+    public int[] Classify(ReadOnlySpan<float> images, int count, float priorStd = 0f, ulong seed = 0)
     {
         int imageSize = Config.ImageSize, dim = Config.LatentDim, classes = Config.ClassCount;
         if (images.Length != (long)count * imageSize)
@@ -159,7 +160,11 @@ public sealed class JointModel : IDisposable
             int rows = Math.Min(Config.EvalBatch, count - first);
             using var batch = _backend.FromHost(images.Slice(first * imageSize, rows * imageSize)); // [rows, imageSize]
             var anchors = Encoder.Forward(batch, rows); // [rows, dim]
-            using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, rows, dim), null, new EncodeOptions { Steps = Config.LatentSteps });
+            using var noise = priorStd > 0 ? _backend.AllocateFloat((long)rows * dim) : null; // [rows, dim]
+            if (noise is not null)
+                _backend.FillNormal(noise, Initialization.StreamKey(seed, "eval.latent_noise"), (ulong)first * (ulong)dim, 0f, 1f);
+            using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, rows, dim), noise,
+                new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = priorStd > 0 ? priorStd : 1f });
             using var assigned = ZoneAssigner.Assign(labelZones, encoded.Latents, rows, null, new AssignOptions { Steps = Config.LabelSteps });
             ZoneAssigner.NearestAnchors(labelZones, assigned.FinalPoints, rows).CopyTo(predictions, first);
         }
@@ -167,9 +172,9 @@ public sealed class JointModel : IDisposable
     }
 
     /// <summary>Fraction of <paramref name="labels"/> that <see cref="Classify"/> gets right.</summary>
-    public double Accuracy(ReadOnlySpan<float> images, ReadOnlySpan<int> labels)
+    public double Accuracy(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, float priorStd = 0f, ulong seed = 0)
     {
-        var predictions = Classify(images, labels.Length);
+        var predictions = Classify(images, labels.Length, priorStd, seed);
         int correct = 0;
         for (int i = 0; i < labels.Length; i++)
             correct += predictions[i] == labels[i] ? 1 : 0;
