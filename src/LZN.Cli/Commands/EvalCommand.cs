@@ -15,8 +15,9 @@ internal static class EvalCommand
         var testLimit = new Option<int?>("--test-limit") { Description = "evaluate on only the first N test images" };
         var priorStd = new Option<float>("--prior-std") { Description = "std of the prior noise of the test latents (default 0: the zone's anchor-side start)" };
         var seed = new Option<ulong>("--seed") { Description = "seed of that noise", DefaultValueFactory = _ => 1 };
+        var ema = new Option<bool>("--ema") { Description = "evaluate the EMA weights instead of the trained ones" };
         var device = CommonOptions.Device();
-        var command = new Command("eval", "Report a checkpoint's classification accuracy on the test split.") { checkpoint, data, testLimit, priorStd, seed, device };
+        var command = new Command("eval", "Report a checkpoint's classification accuracy on the test split.") { checkpoint, data, testLimit, priorStd, seed, ema, device };
         command.SetAction(result => CommonOptions.Run(() =>
         {
             var info = Checkpoint.Open(result.GetValue(checkpoint)!);
@@ -28,13 +29,13 @@ internal static class EvalCommand
                 throw new ArgumentException($"{dataName}: test images {test.Shape} with {test.ClassCount} classes do not fit the checkpoint's model ({RunOutputs.Shape(info.Config)}, {info.Config.ClassCount} classes).");
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
             using var model = new JointModel(backend, info.Config);
-            Checkpoint.LoadModel(info, model);
+            Checkpoint.LoadModel(info, model, result.GetValue(ema));
             float std = result.GetValue(priorStd);
             if (!(std >= 0))
                 throw new ArgumentException($"--prior-std {std}: must be non-negative.");
             double accuracy = model.Accuracy(test.Images, test.Labels, std, result.GetValue(seed));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"test accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} test images, eval batch {info.Config.EvalBatch}, prior std {std}, step {info.Step}"));
+                $"test accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} test images, eval batch {info.Config.EvalBatch}, prior std {std}, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
             return 0;
         }));
         return command;

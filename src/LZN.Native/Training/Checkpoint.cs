@@ -72,13 +72,18 @@ public static class Checkpoint
         return new CheckpointInfo(file, config, step);
     }
 
-    /// <summary>Uploads every parameter after checking all of them (name, dtype, shape) first.</summary>
-    public static void LoadModel(CheckpointInfo checkpoint, JointModel model)
+    /// <summary>
+    /// Uploads every parameter after checking all of them (name, dtype, shape) first; with <paramref name="useEma"/>
+    /// the EMA shadows (<c>ema/{name}</c>, stored flat) instead of the trained values.
+    /// </summary>
+    public static void LoadModel(CheckpointInfo checkpoint, JointModel model, bool useEma = false)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         ArgumentNullException.ThrowIfNull(model);
         var uploads = model.Parameters
-            .Select(parameter => (parameter, values: checkpoint.File.Expect(parameter.Name, TensorDType.F32, [.. parameter.Shape]).ToFloat32()))
+            .Select(parameter => (parameter, values: useEma
+                ? checkpoint.File.Expect("ema/" + parameter.Name, TensorDType.F32, checked((int)parameter.Length)).ToFloat32()
+                : checkpoint.File.Expect(parameter.Name, TensorDType.F32, [.. parameter.Shape]).ToFloat32()))
             .ToList();
         foreach (var (parameter, values) in uploads)
             parameter.Backend.Upload(values, parameter.Value);

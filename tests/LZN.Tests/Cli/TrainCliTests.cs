@@ -40,9 +40,9 @@ public class TrainCliTests
             var eval = CliProcess.Run("eval", "--checkpoint", checkpoint, "--device", "cpu");
             Assert.That(eval.ExitCode, Is.EqualTo(0), eval.Output + eval.Error);
             Assert.That(eval.Output, Does.Contain("test accuracy").And.Contain("512 synthetic test images"));
-            var noisy = CliProcess.Run("eval", "--checkpoint", checkpoint, "--device", "cpu", "--prior-std", "0.6", "--test-limit", "100");
+            var noisy = CliProcess.Run("eval", "--checkpoint", checkpoint, "--device", "cpu", "--prior-std", "0.6", "--test-limit", "100", "--ema");
             Assert.That(noisy.ExitCode, Is.EqualTo(0), noisy.Output + noisy.Error);
-            Assert.That(noisy.Output, Does.Contain("100 synthetic test images").And.Contain("prior std 0.6"));
+            Assert.That(noisy.Output, Does.Contain("100 synthetic test images").And.Contain("prior std 0.6").And.Contain("EMA weights"));
 
             string grid = Path.Combine(folder, "class3.png");
             var sample = CliProcess.Run("sample", "--checkpoint", checkpoint, "--class", "3", "--count", "4", "--out", grid, "--device", "cpu");

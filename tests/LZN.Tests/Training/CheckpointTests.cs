@@ -46,6 +46,24 @@ public class CheckpointTests
     }
 
     [Test]
+    public void TheEmaWeightsLoadInsteadOfTheTrainedOnesOnRequest()
+    {
+        using var backend = new CpuBackend();
+        using var trainer = new JointTrainer(backend, TrainingFixtures.Tiny(), TrainingFixtures.Train(), null, _folder);
+        trainer.TrainStep();
+        trainer.TrainStep();
+        trainer.SaveCheckpoint();
+        var info = Checkpoint.Open(trainer.CheckpointPath);
+        using var model = new JointModel(backend, info.Config);
+        Checkpoint.LoadModel(info, model, useEma: true);
+        foreach (var (trained, loaded) in trainer.Model.Parameters.Zip(model.Parameters))
+        {
+            Assert.That(loaded.Value.ToArray(), Is.EqualTo(trainer.Training.Ema!.Shadow(trained.Name).ToArray()), trained.Name);
+            Assert.That(loaded.Value.ToArray(), Is.Not.EqualTo(trained.Value.ToArray()), trained.Name + " moved away from its shadow");
+        }
+    }
+
+    [Test]
     public void ATruncatedFileIsRejectedNamingIt()
     {
         string path = SaveFresh();
