@@ -33,6 +33,8 @@ public sealed class JointTrainer : IDisposable
     private readonly BatchSchedule _schedule;
     private readonly AdamW _optimizer;
     private readonly Ema? _ema;
+    private int[] _permutation = [];
+    private int _permutationEpoch = -1;
 
     public JointTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder)
     {
@@ -102,7 +104,12 @@ public sealed class JointTrainer : IDisposable
     public (JointLosses Losses, TrainingStepResult Result) TrainStep()
     {
         int epoch = (int)(Step / StepsPerEpoch), index = (int)(Step % StepsPerEpoch), batchSize = Config.BatchSize;
-        var indices = BatchSchedule.Permutation(_train.Count, Config.Seed, epoch).AsSpan(index * batchSize, batchSize);
+        if (epoch != _permutationEpoch)
+        {
+            _permutation = BatchSchedule.Permutation(_train.Count, Config.Seed, epoch);
+            _permutationEpoch = epoch;
+        }
+        var indices = _permutation.AsSpan(index * batchSize, batchSize);
         var images = new float[batchSize * Config.ImageSize];
         var labels = new int[batchSize];
         _train.Gather(indices, images, labels);
