@@ -1,0 +1,161 @@
+using System.CommandLine;
+using System.Globalization;
+using LZN.Native.Data;
+using LZN.Native.Training;
+using Spectre.Console;
+
+namespace LZN.Cli.Commands;
+
+/// <summary>`lzn train --task joint`: trains the joint generation + classification model into a run folder.</summary>
+internal static class TrainCommand
+{
+    /// <summary>Exit code after Ctrl-C (128 + SIGINT), once the checkpoint is saved.</summary>
+    public const int InterruptedExitCode = 130;
+
+    public static Command Create()
+    {
+        var task = new Option<string>("--task") { Description = "the task to train: joint (generation + classification)", DefaultValueFactory = _ => "joint" };
+        var data = new Option<string>("--data") { Description = "fashion-mnist | synthetic | a folder of MNIST-style files", DefaultValueFactory = _ => FashionMnist.Name };
+        var device = CommonOptions.Device();
+        var preset = new Option<string>("--preset")
+        {
+            Description = $"model and optimiser preset: {string.Join(", ", TrainingConfig.Presets.Keys)}",
+            DefaultValueFactory = _ => TrainingConfig.DefaultPreset,
+        };
+        var epochs = new Option<int?>("--epochs") { Description = "epochs (default 1)" };
+        var batch = new Option<int?>("--batch") { Description = "batch size (default: the preset's)" };
+        var trainLimit = new Option<int?>("--train-limit") { Description = "use only the first N training images" };
+        var testLimit = new Option<int?>("--test-limit") { Description = "evaluate on only the first N test images" };
+        var seed = new Option<ulong?>("--seed") { Description = "seed of every random stream (default 1)" };
+        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "steps between checkpoints (default 500; 0 = end only)" };
+        var logEvery = new Option<int?>("--log-every") { Description = "steps between metrics.jsonl lines" };
+        var encoderRate = new Option<double?>("--lr-encoder") { Description = "encoder learning rate (default: the preset's)" };
+        var decoderRate = new Option<double?>("--lr-decoder") { Description = "decoder learning rate (default: the preset's)" };
+        var labelRate = new Option<double?>("--lr-labels") { Description = "label-anchor learning rate (default: the preset's)" };
+        var warmup = new Option<long?>("--warmup") { Description = "linear warm-up steps (default: the preset's)" };
+        var latentNoise = new Option<float?>("--latent-noise") { Description = "prior noise scale of the training latent flow (default: the preset's)" };
+        var resume = new Option<bool>("--resume") { Description = "continue from the run folder's checkpoint" };
+        var output = new Option<string>("--out") { Description = "run folder", DefaultValueFactory = _ => Path.Combine("runs", "joint") };
+        var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
+        {
+            task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
+            encoderRate, decoderRate, labelRate, warmup, latentNoise, resume, output,
+        };
+        command.SetAction(result => CommonOptions.Run(() =>
+        {
+            if (result.GetValue(task) != "joint")
+                throw new ArgumentException($"--task {result.GetValue(task)}: only 'joint' is available.");
+            string dataName = result.GetValue(data)!;
+            var (train, test) = DataSources.LoadAsync(dataName).GetAwaiter().GetResult();
+            var config = TrainingConfig.FromPreset(result.GetValue(preset)!);
+            config = config with
+            {
+                Epochs = result.GetValue(epochs) ?? config.Epochs,
+                BatchSize = result.GetValue(batch) ?? config.BatchSize,
+                Seed = result.GetValue(seed) ?? config.Seed,
+                CheckpointEvery = result.GetValue(checkpointEvery) ?? config.CheckpointEvery,
+                LogEvery = result.GetValue(logEvery) ?? config.LogEvery,
+                EncoderLearningRate = result.GetValue(encoderRate) ?? config.EncoderLearningRate,
+                DecoderLearningRate = result.GetValue(decoderRate) ?? config.DecoderLearningRate,
+                LabelLearningRate = result.GetValue(labelRate) ?? config.LabelLearningRate,
+                WarmupSteps = result.GetValue(warmup) ?? config.WarmupSteps,
+                LatentNoiseScale = result.GetValue(latentNoise) ?? config.LatentNoiseScale,
+                TrainLimit = result.GetValue(trainLimit) ?? 0,
+                Data = dataName,
+                ImageChannels = train.Shape.Channels,
+                ImageHeight = train.Shape.Height,
+                ImageWidth = train.Shape.Width,
+                ClassCount = train.ClassCount,
+            };
+            if (config.TrainLimit > 0)
+                train = train.Take(config.TrainLimit);
+            if (result.GetValue(testLimit) is int limit)
+                test = test.Take(limit);
+            string runFolder = result.GetValue(output)!;
+            Directory.CreateDirectory(runFolder);
+            using var backend = CommonOptions.CreateBackend(result.GetValue(device));
+            using var trainer = new JointTrainer(backend, config, train, test, runFolder);
+            if (result.GetValue(resume))
+            {
+                trainer.Resume(Checkpoint.Open(trainer.CheckpointPath));
+                Console.WriteLine($"resuming {trainer.CheckpointPath} at step {trainer.Step} of {trainer.TotalSteps}");
+            }
+            else
+            {
+                File.Delete(Path.Combine(runFolder, JointTrainer.MetricsFileName));
+            }
+            Console.WriteLine($"joint task: preset {config.Preset}, {train.Count} training / {test.Count} test images, batch {config.BatchSize}, "
+                + $"{config.Epochs} epoch(s) = {trainer.TotalSteps} steps, {trainer.Model.Parameters.Sum(p => p.Length):N0} parameters, {backend.Description}");
+
+            using var cancellation = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) =>
+            {
+                e.Cancel = true;
+                cancellation.Cancel();
+            };
+            Console.CancelKeyPress += onCancel;
+            TrainingResult outcome;
+            try
+            {
+                outcome = Console.IsOutputRedirected
+                    ? trainer.Run(cancellation.Token, PrintStep, PrintEpoch)
+                    : RunWithProgressBar(trainer, cancellation.Token);
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+            if (!outcome.Completed)
+            {
+                Console.WriteLine($"interrupted after step {outcome.Step}: checkpoint saved to {trainer.CheckpointPath}; continue with --resume");
+                return InterruptedExitCode;
+            }
+            RunOutputs.WriteSummary(Path.Combine(runFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, backend.Description);
+            RunOutputs.WriteSampleGrid(Path.Combine(runFolder, RunOutputs.SamplesFileName), trainer.Model);
+            Console.WriteLine($"test accuracy {Format(outcome.TestAccuracy ?? 0)} on {test.Count} images (eval batch {config.EvalBatch}), "
+                + $"{outcome.WallSeconds:F1} s; wrote {runFolder}/{{{JointTrainer.MetricsFileName}, {JointTrainer.CheckpointFileName}, {RunOutputs.SummaryFileName}, {RunOutputs.SamplesFileName}}}");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static TrainingResult RunWithProgressBar(JointTrainer trainer, CancellationToken cancellation)
+    {
+        TrainingResult? outcome = null;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn { Width = 20 }, new PercentageColumn(), new RemainingTimeColumn())
+            .Start(context =>
+            {
+                var bar = context.AddTask("training", maxValue: trainer.TotalSteps);
+                bar.Value = trainer.Step;
+                outcome = trainer.Run(cancellation, progress =>
+                {
+                    bar.Value = progress.Step;
+                    bar.Description = Markup.Escape(DescribeShort(progress));
+                }, epoch => AnsiConsole.MarkupLine(Markup.Escape(DescribeEpoch(epoch))));
+            });
+        return outcome!;
+    }
+
+    private static void PrintStep(TrainingProgress progress)
+    {
+        if (progress.IsLogStep)
+            Console.WriteLine(Describe(progress));
+    }
+
+    private static void PrintEpoch(EpochResult epoch) => Console.WriteLine(DescribeEpoch(epoch));
+
+    private static string Describe(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
+        $"step {p.Step}/{p.TotalSteps} epoch {p.Epoch} loss {p.Losses.Total:F4} (rf {p.Losses.RectifiedFlow:F4}, label {p.Losses.Label:F4}) "
+        + $"{p.ItemsPerSecond:F0} items/s ETA {p.Eta:hh\\:mm\\:ss}");
+
+    /// <summary>Fits an 80-column terminal beside the bar, percentage and ETA columns.</summary>
+    private static string DescribeShort(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
+        $"ep {p.Epoch} loss {p.Losses.Total:F3} (rf {p.Losses.RectifiedFlow:F3} lbl {p.Losses.Label:F3}) {p.ItemsPerSecond:F0}/s");
+
+    private static string DescribeEpoch(EpochResult e) => string.Create(CultureInfo.InvariantCulture,
+        $"epoch {e.Epoch} done at step {e.Step}: mean loss {e.MeanLosses.Total:F4} (rf {e.MeanLosses.RectifiedFlow:F4}, label {e.MeanLosses.Label:F4}), "
+        + $"test accuracy {Format(e.TestAccuracy)}, {e.Seconds:F1} s");
+
+    private static string Format(double accuracy) => accuracy.ToString("P2", CultureInfo.InvariantCulture);
+}

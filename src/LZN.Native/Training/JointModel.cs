@@ -1,0 +1,225 @@
+using LZN.Native.Backends;
+using LZN.Native.Nn;
+using LZN.Native.RectifiedFlow;
+using LZN.Native.Zones;
+
+namespace LZN.Native.Training;
+
+/// <summary>The two loss terms of one joint step (both weight 1; the optimised loss is their sum).</summary>
+public readonly record struct JointLosses(double RectifiedFlow, double Label)
+{
+    public double Total => RectifiedFlow + Label;
+}
+
+/// <summary>
+/// The joint generation + classification model (design/lzn-math.md sections 8-10, case study 3): an image encoder
+/// whose outputs are the anchors of a latent flow over the batch, learnable label anchors L [classes, d] with a
+/// label flow, and a rectified-flow U-Net decoder conditioned on (latent, one-hot label).
+/// Every random draw is a Philox stream keyed by the seed and a stream name, at counters derived from the step,
+/// so a step's computation depends only on (seed, step) and the parameters.
+/// </summary>
+public sealed class JointModel : IDisposable
+{
+    /// <summary>Name of the label anchors tensor (checkpoint key).</summary>
+    public const string LabelAnchorsName = "label_anchors";
+
+    /// <summary>Log-prior of a class absent from the batch: log(0) clamped so the flow's softmax stays finite.</summary>
+    public const float AbsentClassLogPrior = -30f;
+
+    private readonly IBackend _backend;
+    private readonly ulong _latentNoiseKey;
+    private readonly ulong _flowKey;
+
+    public JointModel(IBackend backend, TrainingConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        _backend = backend;
+        Config = config;
+        Encoder = config.Encoder == EncoderKind.Mlp
+            ? new MlpEncoder(backend, "encoder", config.ImageSize, config.HiddenSizes, config.LatentDim, config.Seed)
+            : new CnnEncoder(backend, "encoder", new CnnEncoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim), config.Seed);
+        Decoder = new UNetDecoder(backend, "decoder",
+            new UNetDecoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim, config.ClassCount)
+            {
+                BaseChannels = config.DecoderChannels,
+                Groups = config.DecoderGroups,
+            }, config.Seed);
+        LabelAnchors = new Parameter(backend, LabelAnchorsName, [config.ClassCount, config.LatentDim], Parameter.WeightGroup);
+        backend.FillNormal(LabelAnchors.Value, Initialization.StreamKey(config.Seed, LabelAnchorsName), 0, 0f, 1f);
+        _latentNoiseKey = Initialization.StreamKey(config.Seed, "stream.latent_noise");
+        _flowKey = Initialization.StreamKey(config.Seed, "stream.rectified_flow");
+    }
+
+    public TrainingConfig Config { get; }
+
+    public Layer Encoder { get; }
+
+    public UNetDecoder Decoder { get; }
+
+    /// <summary>L [classes, d], initialised N(0, I).</summary>
+    public Parameter LabelAnchors { get; }
+
+    /// <summary>Encoder, decoder, then the label anchors (a fixed order; names are checkpoint keys).</summary>
+    public IEnumerable<Parameter> Parameters => Encoder.Parameters.Concat(Decoder.Parameters).Append(LabelAnchors);
+
+    public void ZeroGrad()
+    {
+        foreach (var parameter in Parameters)
+            parameter.ZeroGrad();
+    }
+
+    /// <summary>
+    /// One joint forward and backward pass at training step <paramref name="step"/>: accumulates (+=) every
+    /// parameter gradient of RF loss + label loss and returns the two terms.
+    /// </summary>
+    /// <param name="images">[batchSize, ImageSize] in [-1, 1].</param>
+    /// <param name="labels">[batchSize] on the device.</param>
+    /// <param name="hostLabels">The same labels on the host (for the batch's class log-priors).</param>
+    public JointLosses Backward(FloatBuffer images, IntBuffer labels, ReadOnlySpan<int> hostLabels, long step)
+    {
+        int batchSize = hostLabels.Length, dim = Config.LatentDim, imageSize = Config.ImageSize, classes = Config.ClassCount;
+        if (batchSize < 2)
+            throw new ArgumentException("a joint step needs at least two images (the batch is its own set of anchors).", nameof(hostLabels));
+        ArgumentOutOfRangeException.ThrowIfNegative(step);
+        long latentElements = (long)batchSize * dim;
+
+        // Image -> anchors -> latents through the flow over the batch's own anchors.
+        var anchors = Encoder.Forward(images, batchSize); // [batchSize, dim], encoder-owned
+        using var noise = _backend.AllocateFloat(latentElements); // [batchSize, dim]
+        _backend.FillNormal(noise, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), 0f, 1f);
+        using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, batchSize, dim), noise,
+            new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = Config.LatentNoiseScale, KeepTrajectory = true });
+        using var latentsGrad = _backend.AllocateFloat(latentElements); // [batchSize, dim]
+
+        // Label loss: reverse flow of each latent through the label anchors, priors = batch class frequencies.
+        using var logPriors = _backend.FromHost(BatchLogPriors(hostLabels, classes)); // [classes]
+        double labelLoss;
+        using (var assigned = ZoneAssigner.Assign(new ZoneAnchors(LabelAnchors.Value, classes, dim, logPriors), encoded.Latents, batchSize,
+            labels, new AssignOptions { Steps = Config.LabelSteps, KeepTrajectory = true }))
+        {
+            using var beta = _backend.AllocateFloat((long)Config.LabelSteps * batchSize); // [labelSteps, batchSize]
+            labelLoss = AssignmentLoss.Evaluate(assigned, AssignmentLossKind.Probability, beta);
+            ZoneAssigner.Backward(assigned, null, beta, new AssignGradients(Latents: latentsGrad, Anchors: LabelAnchors.Grad));
+        }
+
+        // Rectified-flow loss of the decoder conditioned on (latent, label).
+        var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)batchSize + (long)batchSize * imageSize)));
+        long imageElements = (long)batchSize * imageSize;
+        using var flowNoise = _backend.AllocateFloat(imageElements); // [batchSize, imageSize]
+        using var times = _backend.AllocateFloat(batchSize); // [batchSize]
+        using var noisy = _backend.AllocateFloat(imageElements); // [batchSize, imageSize]
+        using var target = _backend.AllocateFloat(imageElements); // [batchSize, imageSize]
+        using var predictionGrad = _backend.AllocateFloat(imageElements); // [batchSize, imageSize]
+        using var flowLoss = _backend.AllocateFloat(1); // [1]
+        objective.BuildBatch(batchSize, imageSize, images, flowNoise, times, noisy, target);
+        var prediction = Decoder.Forward(noisy, encoded.Latents, labels, times, batchSize);
+        objective.Loss(prediction, target, flowLoss, predictionGrad);
+        var decoderGrads = Decoder.Backward(predictionGrad);
+        _backend.Axpby(1f, decoderGrads.Latent, 1f, latentsGrad);
+
+        // Both latent gradients flow back through the latent flow into the anchors and the encoder.
+        using var anchorsGrad = _backend.AllocateFloat(latentElements); // [batchSize, dim]
+        LatentEncoder.Backward(encoded, latentsGrad, new EncodeGradients(Anchors: anchorsGrad));
+        Encoder.Backward(anchorsGrad);
+        return new JointLosses(flowLoss.ReadScalar(), labelLoss);
+    }
+
+    /// <summary>b_c = log(count_c / batchSize); classes absent from the batch get <see cref="AbsentClassLogPrior"/>.</summary>
+    public static float[] BatchLogPriors(ReadOnlySpan<int> labels, int classCount)
+    {
+        var counts = new int[classCount];
+        foreach (int label in labels)
+        {
+            if ((uint)label >= (uint)classCount)
+                throw new ArgumentOutOfRangeException(nameof(labels), label, $"label outside [0, {classCount}).");
+            counts[label]++;
+        }
+        var priors = new float[classCount];
+        for (int c = 0; c < classCount; c++)
+            priors[c] = counts[c] == 0 ? AbsentClassLogPrior : (float)Math.Log((double)counts[c] / labels.Length);
+        return priors;
+    }
+
+    /// <summary>
+    /// Classifies images [count, ImageSize] in consecutive groups of <see cref="TrainingConfig.EvalBatch"/>: each group
+    /// is encoded with itself as anchors and no prior noise (the zone's anchor-side start), reverse-flowed through
+    /// the label anchors with uniform priors, and labelled by the nearest label anchor. <paramref name="priorStd"/> > 0
+    /// starts from N(0, priorStd^2) prior noise instead (the paper's std sweep), drawn from Philox under <paramref name="seed"/>.
+    /// </summary>
+    public int[] Classify(ReadOnlySpan<float> images, int count, float priorStd = 0f, ulong seed = 0)
+    {
+        int imageSize = Config.ImageSize, dim = Config.LatentDim, classes = Config.ClassCount;
+        if (images.Length != (long)count * imageSize)
+            throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
+        var predictions = new int[count];
+        var labelZones = new ZoneAnchors(LabelAnchors.Value, classes, dim);
+        for (int first = 0; first < count; first += Config.EvalBatch)
+        {
+            int rows = Math.Min(Config.EvalBatch, count - first);
+            using var batch = _backend.FromHost(images.Slice(first * imageSize, rows * imageSize)); // [rows, imageSize]
+            var anchors = Encoder.Forward(batch, rows); // [rows, dim]
+            using var noise = priorStd > 0 ? _backend.AllocateFloat((long)rows * dim) : null; // [rows, dim]
+            if (noise is not null)
+                _backend.FillNormal(noise, Initialization.StreamKey(seed, "eval.latent_noise"), (ulong)first * (ulong)dim, 0f, 1f);
+            using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, rows, dim), noise,
+                new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = priorStd > 0 ? priorStd : 1f });
+            using var assigned = ZoneAssigner.Assign(labelZones, encoded.Latents, rows, null, new AssignOptions { Steps = Config.LabelSteps });
+            ZoneAssigner.NearestAnchors(labelZones, assigned.FinalPoints, rows).CopyTo(predictions, first);
+        }
+        return predictions;
+    }
+
+    /// <summary>Fraction of <paramref name="labels"/> that <see cref="Classify"/> gets right.</summary>
+    public double Accuracy(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, float priorStd = 0f, ulong seed = 0)
+    {
+        var predictions = Classify(images, labels.Length, priorStd, seed);
+        int correct = 0;
+        for (int i = 0; i < labels.Length; i++)
+            correct += predictions[i] == labels[i] ? 1 : 0;
+        return labels.Length == 0 ? 0 : (double)correct / labels.Length;
+    }
+
+    /// <summary>
+    /// Conditional generation: each class's latent comes from the label flow forward from L_c with N(0, I) prior
+    /// noise, then the decoder's Euler rectified-flow sampler turns N(0, I) images into samples. All draws come
+    /// from Philox under <paramref name="seed"/>. Returns [classes.Length, ImageSize].
+    /// </summary>
+    public float[] Generate(ReadOnlySpan<int> classes, ulong seed)
+    {
+        int rows = classes.Length, dim = Config.LatentDim, imageSize = Config.ImageSize;
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
+        var hostAnchors = LabelAnchors.Value.ToArray(); // [classCount, dim]
+        var queries = new float[rows * dim];
+        for (int i = 0; i < rows; i++)
+        {
+            if ((uint)classes[i] >= (uint)Config.ClassCount)
+                throw new ArgumentOutOfRangeException(nameof(classes), classes[i], $"class outside [0, {Config.ClassCount}).");
+            hostAnchors.AsSpan(classes[i] * dim, dim).CopyTo(queries.AsSpan(i * dim));
+        }
+        using var queryBuffer = _backend.FromHost(queries); // [rows, dim]
+        using var latentNoise = _backend.AllocateFloat((long)rows * dim); // [rows, dim]
+        _backend.FillNormal(latentNoise, Initialization.StreamKey(seed, "sample.latent_noise"), 0, 0f, 1f);
+        using var encoded = LatentEncoder.Encode(new ZoneAnchors(LabelAnchors.Value, Config.ClassCount, dim), queryBuffer, rows, latentNoise,
+            new EncodeOptions { Steps = Config.LabelSteps });
+        using var labels = _backend.FromHost(classes); // [rows]
+        using var x = _backend.AllocateFloat((long)rows * imageSize); // [rows, imageSize]
+        _backend.FillNormal(x, Initialization.StreamKey(seed, "sample.image_noise"), 0, 0f, 1f);
+        using var times = _backend.AllocateFloat(rows); // [rows]
+        var latents = encoded.Latents;
+        EulerSampler.Sample(_backend, (point, time, velocity) =>
+        {
+            _backend.Fill(times, time);
+            _backend.Copy(Decoder.Forward(point, latents, labels, times, rows), velocity);
+        }, x, Config.SampleSteps);
+        return x.ToArray();
+    }
+
+    public void Dispose()
+    {
+        Encoder.Dispose();
+        Decoder.Dispose();
+        LabelAnchors.Dispose();
+    }
+}

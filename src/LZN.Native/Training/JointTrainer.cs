@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using LZN.Native.Backends;
+using LZN.Native.Data;
+using LZN.Native.Optim;
+
+namespace LZN.Native.Training;
+
+/// <summary>Reported after every training step (<see cref="Step"/> = steps completed so far).</summary>
+public sealed record TrainingProgress(long Step, long TotalSteps, int Epoch, JointLosses Losses, double GradientNorm,
+    double LearningRateFactor, bool Applied, double ItemsPerSecond, TimeSpan Eta, bool IsLogStep);
+
+/// <summary>One finished epoch: mean losses over its steps run in this process, test accuracy after it.</summary>
+public sealed record EpochResult(int Epoch, long Step, JointLosses MeanLosses, double TestAccuracy, double Seconds);
+
+/// <summary>How <see cref="JointTrainer.Run"/> ended.</summary>
+public sealed record TrainingResult(long Step, bool Completed, IReadOnlyList<EpochResult> Epochs, double? TestAccuracy, double WallSeconds);
+
+/// <summary>
+/// The joint-task training loop: batches from <see cref="BatchSchedule"/> (epoch permutation keyed by the seed),
+/// one <see cref="JointModel.Backward"/> per step, AdamW over three parameter groups (encoder, decoder, label
+/// anchors) with clipping, warm-up and EMA, metrics.jsonl, checkpoints every <see cref="TrainingConfig.CheckpointEvery"/>
+/// steps, at the end and on cancellation (after the current step). Because every random draw is keyed by
+/// (seed, step), a resumed run repeats an uninterrupted one exactly.
+/// </summary>
+public sealed class JointTrainer : IDisposable
+{
+    public const string CheckpointFileName = "checkpoint.safetensors";
+    public const string MetricsFileName = "metrics.jsonl";
+
+    private readonly IBackend _backend;
+    private readonly ImageDataset _train;
+    private readonly ImageDataset? _test;
+    private readonly BatchSchedule _schedule;
+    private readonly AdamW _optimizer;
+    private readonly Ema? _ema;
+    private int[] _permutation = [];
+    private int _permutationEpoch = -1;
+
+    public JointTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentException.ThrowIfNullOrEmpty(runFolder);
+        config.Validate();
+        if (train.Shape.Channels != config.ImageChannels || train.Shape.Height != config.ImageHeight
+            || train.Shape.Width != config.ImageWidth || train.ClassCount > config.ClassCount)
+        {
+            throw new ArgumentException($"the training data ({train.Shape.Channels}x{train.Shape.Height}x{train.Shape.Width}, {train.ClassCount} classes) "
+                + $"does not fit the config ({config.ImageChannels}x{config.ImageHeight}x{config.ImageWidth}, {config.ClassCount} classes).", nameof(train));
+        }
+        if (train.Count < config.BatchSize)
+            throw new ArgumentException($"{train.Count} training images are fewer than one batch of {config.BatchSize}.", nameof(train));
+        _backend = backend;
+        _train = train;
+        _test = test;
+        Config = config;
+        RunFolder = runFolder;
+        _schedule = new BatchSchedule(train.Count, config.BatchSize, config.Seed);
+        Model = new JointModel(backend, config);
+        ParameterGroup Group(string name, IEnumerable<Nn.Parameter> parameters, double learningRate) =>
+            new(name, [.. parameters], new ParameterGroupOptions { LearningRate = learningRate, WeightDecay = config.WeightDecay });
+        _optimizer = new AdamW(backend,
+        [
+            Group("encoder", Model.Encoder.Parameters, config.EncoderLearningRate),
+            Group("decoder", Model.Decoder.Parameters, config.DecoderLearningRate),
+            Group("label_anchors", [Model.LabelAnchors], config.LabelLearningRate),
+        ]);
+        _ema = config.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.EmaDecay) : null;
+        Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), new LinearWarmup(config.WarmupSteps), _ema);
+    }
+
+    public TrainingConfig Config { get; }
+
+    public JointModel Model { get; }
+
+    public TrainingStep Training { get; }
+
+    public string RunFolder { get; }
+
+    public string CheckpointPath => Path.Combine(RunFolder, CheckpointFileName);
+
+    /// <summary>Completed steps (the next step's index).</summary>
+    public long Step { get; private set; }
+
+    public int StepsPerEpoch => _schedule.BatchesPerEpoch;
+
+    public long TotalSteps => (long)Config.Epochs * StepsPerEpoch;
+
+    /// <summary>Continues from a checkpoint written by a run with a matching config (epochs may differ).</summary>
+    public void Resume(CheckpointInfo checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        if (Config.ResumeMismatch(checkpoint.Config) is string mismatch)
+            throw new IO.SafetensorsFormatException(checkpoint.Path, $"cannot resume: {mismatch}.");
+        Checkpoint.LoadModel(checkpoint, Model);
+        Checkpoint.LoadTraining(checkpoint, Training);
+        Step = checkpoint.Step;
+    }
+
+    public void SaveCheckpoint() => Checkpoint.Save(CheckpointPath, Model, Training, Step);
+
+    /// <summary>Runs step <see cref="Step"/> (zero gradients, joint backward, optimiser step) and advances.</summary>
+    public (JointLosses Losses, TrainingStepResult Result) TrainStep()
+    {
+        int epoch = (int)(Step / StepsPerEpoch), index = (int)(Step % StepsPerEpoch), batchSize = Config.BatchSize;
+        if (epoch != _permutationEpoch)
+        {
+            _permutation = BatchSchedule.Permutation(_train.Count, Config.Seed, epoch);
+            _permutationEpoch = epoch;
+        }
+        var indices = _permutation.AsSpan(index * batchSize, batchSize);
+        var images = new float[batchSize * Config.ImageSize];
+        var labels = new int[batchSize];
+        _train.Gather(indices, images, labels);
+        using var imageBuffer = _backend.FromHost(images); // [batchSize, imageSize]
+        using var labelBuffer = _backend.FromHost(labels); // [batchSize]
+        _optimizer.ZeroGradients();
+        var losses = Model.Backward(imageBuffer, labelBuffer, labels, Step);
+        using var total = _backend.FromHost([(float)losses.Total]); // [1]
+        var result = Training.Apply(total);
+        Step++;
+        return (losses, result);
+    }
+
+    /// <summary>Test accuracy of the current parameters on the test split (0 when there is none).</summary>
+    public double Evaluate() => _test is null ? 0 : Model.Accuracy(_test.Images, _test.Labels);
+
+    /// <summary>
+    /// Trains until <see cref="TotalSteps"/> or cancellation (checked after each step: the step finishes, a
+    /// checkpoint is saved and the result says Completed = false).
+    /// </summary>
+    public TrainingResult Run(CancellationToken cancellation, Action<TrainingProgress>? onProgress = null, Action<EpochResult>? onEpoch = null)
+    {
+        var wall = Stopwatch.StartNew();
+        var epochs = new List<EpochResult>();
+        double? accuracy = null;
+        long startStep = Step;
+        using var metrics = new MetricsWriter(Path.Combine(RunFolder, MetricsFileName));
+        var epochClock = Stopwatch.StartNew();
+        double rfSum = 0, labelSum = 0;
+        int epochSteps = 0;
+        while (Step < TotalSteps)
+        {
+            var stepClock = Stopwatch.StartNew();
+            var (losses, result) = TrainStep();
+            rfSum += losses.RectifiedFlow;
+            labelSum += losses.Label;
+            epochSteps++;
+            double seconds = stepClock.Elapsed.TotalSeconds;
+            double perStep = wall.Elapsed.TotalSeconds / (Step - startStep);
+            var progress = new TrainingProgress(Step, TotalSteps, (int)((Step - 1) / StepsPerEpoch), losses, result.GradientNorm,
+                result.LearningRateFactor, result.Applied, Config.BatchSize / Math.Max(seconds, 1e-9),
+                TimeSpan.FromSeconds(perStep * (TotalSteps - Step)), Step % Config.LogEvery == 0 || Step == TotalSteps);
+            if (progress.IsLogStep)
+                metrics.Step(progress);
+            onProgress?.Invoke(progress);
+
+            if (Step % StepsPerEpoch == 0)
+            {
+                accuracy = Evaluate();
+                var epochResult = new EpochResult((int)(Step / StepsPerEpoch) - 1, Step,
+                    new JointLosses(rfSum / epochSteps, labelSum / epochSteps), accuracy.Value, epochClock.Elapsed.TotalSeconds);
+                epochs.Add(epochResult);
+                metrics.Epoch(epochResult);
+                onEpoch?.Invoke(epochResult);
+                rfSum = labelSum = 0;
+                epochSteps = 0;
+                epochClock.Restart();
+            }
+            if (cancellation.IsCancellationRequested)
+            {
+                SaveCheckpoint();
+                return new TrainingResult(Step, false, epochs, accuracy, wall.Elapsed.TotalSeconds);
+            }
+            if (Config.CheckpointEvery > 0 && Step % Config.CheckpointEvery == 0)
+                SaveCheckpoint();
+        }
+        accuracy ??= Evaluate();
+        SaveCheckpoint();
+        return new TrainingResult(Step, true, epochs, accuracy, wall.Elapsed.TotalSeconds);
+    }
+
+    public void Dispose()
+    {
+        _ema?.Dispose();
+        _optimizer.Dispose();
+        Model.Dispose();
+    }
+}

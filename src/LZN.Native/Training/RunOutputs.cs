@@ -1,0 +1,77 @@
+using System.Text.Json;
+using LZN.Native.Data;
+using LZN.Native.IO;
+
+namespace LZN.Native.Training;
+
+/// <summary>What a finished (or interrupted) run leaves in its folder besides metrics.jsonl and the checkpoint.</summary>
+public static class RunOutputs
+{
+    public const string SummaryFileName = "summary.json";
+    public const string SamplesFileName = "samples.png";
+
+    /// <summary>Samples per class in the end-of-run grid (one class per row).</summary>
+    public const int SamplesPerClass = 8;
+
+    /// <summary>Fixed seed of the end-of-run sample grid, so grids of different runs are comparable.</summary>
+    public const ulong SampleSeed = 12345;
+
+    /// <summary>
+    /// summary.json: test_accuracy (0..1, with the eval batch size), epochs, steps, train_examples, test_examples,
+    /// wall_seconds, device, preset, seed, completed and the last epoch's mean losses.
+    /// </summary>
+    public static void WriteSummary(string path, TrainingConfig config, TrainingResult result, int trainExamples, int testExamples, string device)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(result);
+        AtomicFile.Write(path, stream =>
+        {
+            using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            writer.WriteStartObject();
+            writer.WriteNumber("test_accuracy", result.TestAccuracy ?? 0);
+            writer.WriteNumber("eval_batch", config.EvalBatch);
+            writer.WriteNumber("epochs", (double)result.Step / Math.Max(1, trainExamples / config.BatchSize));
+            writer.WriteNumber("steps", result.Step);
+            writer.WriteNumber("train_examples", trainExamples);
+            writer.WriteNumber("test_examples", testExamples);
+            writer.WriteNumber("wall_seconds", result.WallSeconds);
+            writer.WriteString("device", device);
+            writer.WriteString("preset", config.Preset);
+            writer.WriteString("seed", config.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            writer.WriteNumber("batch_size", config.BatchSize);
+            writer.WriteBoolean("completed", result.Completed);
+            if (result.Epochs.Count > 0)
+            {
+                var last = result.Epochs[^1];
+                writer.WriteNumber("last_epoch_rf_loss", last.MeanLosses.RectifiedFlow);
+                writer.WriteNumber("last_epoch_label_loss", last.MeanLosses.Label);
+            }
+            writer.WriteEndObject();
+        });
+    }
+
+    /// <summary>A PNG grid of class-conditional samples: row c holds <paramref name="perClass"/> samples of class c.</summary>
+    public static void WriteSampleGrid(string path, JointModel model, int perClass = SamplesPerClass, ulong seed = SampleSeed, int scale = 2)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        int classes = model.Config.ClassCount;
+        var wanted = new int[classes * perClass];
+        for (int i = 0; i < wanted.Length; i++)
+            wanted[i] = i / perClass;
+        var samples = model.Generate(wanted, seed);
+        ImageGrid.WritePng(path, samples, classes, perClass, Shape(model.Config), scale);
+    }
+
+    /// <summary>Samples of one class in a grid of up to 8 columns.</summary>
+    public static void WriteClassSamples(string path, JointModel model, int classIndex, int count, ulong seed, int scale = 2)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        int columns = Math.Min(count, SamplesPerClass), rows = (count + columns - 1) / columns;
+        var wanted = Enumerable.Repeat(classIndex, rows * columns).ToArray();
+        var samples = model.Generate(wanted, seed);
+        ImageGrid.WritePng(path, samples, rows, columns, Shape(model.Config), scale);
+    }
+
+    public static ImageShape Shape(TrainingConfig config) => new(config.ImageHeight, config.ImageWidth, config.ImageChannels);
+}

@@ -1,0 +1,82 @@
+using System.Text.Json;
+using LZN.Native.IO;
+using LZN.Native.Training;
+
+namespace LZN.Tests.Cli;
+
+/// <summary>`lzn train --data synthetic` end to end, then `lzn eval` and `lzn sample` on its checkpoint.</summary>
+public class TrainCliTests
+{
+    [Test]
+    public void TrainWritesTheRunFolderAndEvalAndSampleReadTheCheckpoint()
+    {
+        string folder = Directory.CreateTempSubdirectory("lzn-cli-train-").FullName;
+        try
+        {
+            string run = Path.Combine(folder, "run");
+            var train = CliProcess.Run("train", "--task", "joint", "--data", "synthetic", "--preset", "tiny", "--epochs", "1",
+                "--device", "cpu", "--out", run);
+            Assert.That(train.ExitCode, Is.EqualTo(0), train.Output + train.Error);
+            Assert.That(train.Output, Does.Contain("test accuracy"));
+
+            using (var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, RunOutputs.SummaryFileName))))
+            {
+                var root = summary.RootElement;
+                Assert.That(root.GetProperty("test_accuracy").GetDouble(), Is.InRange(0.0, 1.0));
+                Assert.That(root.GetProperty("epochs").GetDouble(), Is.EqualTo(1));
+                Assert.That(root.GetProperty("train_examples").GetInt32(), Is.EqualTo(2048));
+                Assert.That(root.GetProperty("wall_seconds").GetDouble(), Is.GreaterThan(0));
+                Assert.That(root.GetProperty("device").GetString(), Does.StartWith("CPU"));
+            }
+            var lines = File.ReadAllLines(Path.Combine(run, JointTrainer.MetricsFileName));
+            Assert.That(lines.Count(line => line.Contains("\"kind\":\"step\"", StringComparison.Ordinal)), Is.GreaterThan(0));
+            Assert.That(lines.Count(line => line.Contains("\"kind\":\"epoch\"", StringComparison.Ordinal)), Is.EqualTo(1));
+            foreach (string line in lines)
+                using (JsonDocument.Parse(line)) { }
+            AssertPng(Path.Combine(run, RunOutputs.SamplesFileName));
+            string checkpoint = Path.Combine(run, JointTrainer.CheckpointFileName);
+            Assert.That(Checkpoint.Open(checkpoint).Step, Is.EqualTo(2048 / 32));
+
+            var eval = CliProcess.Run("eval", "--checkpoint", checkpoint, "--device", "cpu");
+            Assert.That(eval.ExitCode, Is.EqualTo(0), eval.Output + eval.Error);
+            Assert.That(eval.Output, Does.Contain("test accuracy").And.Contain("512 synthetic test images"));
+            var noisy = CliProcess.Run("eval", "--checkpoint", checkpoint, "--device", "cpu", "--prior-std", "0.6", "--test-limit", "100", "--ema");
+            Assert.That(noisy.ExitCode, Is.EqualTo(0), noisy.Output + noisy.Error);
+            Assert.That(noisy.Output, Does.Contain("100 synthetic test images").And.Contain("prior std 0.6").And.Contain("EMA weights"));
+
+            string grid = Path.Combine(folder, "class3.png");
+            var sample = CliProcess.Run("sample", "--checkpoint", checkpoint, "--class", "3", "--count", "4", "--out", grid, "--device", "cpu");
+            Assert.That(sample.ExitCode, Is.EqualTo(0), sample.Output + sample.Error);
+            AssertPng(grid);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
+    public void EvalOfACorruptCheckpointIsAClearErrorNamingTheFile()
+    {
+        string folder = Directory.CreateTempSubdirectory("lzn-cli-eval-").FullName;
+        try
+        {
+            string path = Path.Combine(folder, "broken.safetensors");
+            File.WriteAllBytes(path, [1, 2, 3]);
+            var eval = CliProcess.Run("eval", "--checkpoint", path, "--device", "cpu");
+            Assert.That(eval.ExitCode, Is.EqualTo(2));
+            Assert.That(eval.Error, Does.Contain(path));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static void AssertPng(string path)
+    {
+        Assert.That(File.Exists(path), Is.True, path);
+        var header = File.ReadAllBytes(path).AsSpan(0, 8).ToArray();
+        Assert.That(header, Is.EqualTo(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }), path);
+    }
+}

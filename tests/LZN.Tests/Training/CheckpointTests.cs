@@ -1,0 +1,138 @@
+using LZN.Native.Backends;
+using LZN.Native.Backends.Cpu;
+using LZN.Native.IO;
+using LZN.Native.Training;
+
+namespace LZN.Tests.Training;
+
+/// <summary>Checkpoints: a round trip restores model and optimiser state; corrupt or mismatching files are rejected naming the file.</summary>
+public class CheckpointTests
+{
+    private string _folder = "";
+
+    [SetUp]
+    public void CreateFolder() => _folder = TrainingFixtures.TemporaryFolder("lzn-checkpoint-");
+
+    [TearDown]
+    public void DeleteFolder() => Directory.Delete(_folder, recursive: true);
+
+    [Test]
+    public void ARoundTripRestoresEveryParameterTheOptimiserAndTheStep()
+    {
+        using var backend = new CpuBackend();
+        var config = TrainingFixtures.Tiny();
+        using var trainer = new JointTrainer(backend, config, TrainingFixtures.Train(), null, _folder);
+        trainer.TrainStep();
+        trainer.TrainStep();
+        trainer.SaveCheckpoint();
+
+        var info = Checkpoint.Open(trainer.CheckpointPath);
+        Assert.That(info.Step, Is.EqualTo(2));
+        Assert.That(info.Config, Is.EqualTo(config).Using<TrainingConfig>((a, b) => a.ToJson() == b.ToJson()));
+        Assert.That(info.File.Metadata["rng"], Is.EqualTo(Checkpoint.RngDescription));
+        using var restored = new JointTrainer(backend, info.Config, TrainingFixtures.Train(), null, _folder);
+        restored.Resume(info);
+        Assert.That(restored.Step, Is.EqualTo(2));
+        Assert.That(restored.Training.Optimizer.Iteration, Is.EqualTo(2));
+        Assert.That(restored.Training.Ema!.UpdateCount, Is.EqualTo(2));
+        foreach (var (original, copy) in trainer.Model.Parameters.Zip(restored.Model.Parameters))
+        {
+            Assert.That(copy.Name, Is.EqualTo(original.Name));
+            Assert.That(copy.Value.ToArray(), Is.EqualTo(original.Value.ToArray()), original.Name);
+            Assert.That(restored.Training.Optimizer.Moments(copy.Name).First.ToArray(),
+                Is.EqualTo(trainer.Training.Optimizer.Moments(original.Name).First.ToArray()), original.Name);
+            Assert.That(restored.Training.Ema.Shadow(copy.Name).ToArray(), Is.EqualTo(trainer.Training.Ema!.Shadow(original.Name).ToArray()), original.Name);
+        }
+    }
+
+    [Test]
+    public void TheEmaWeightsLoadInsteadOfTheTrainedOnesOnRequest()
+    {
+        using var backend = new CpuBackend();
+        using var trainer = new JointTrainer(backend, TrainingFixtures.Tiny(), TrainingFixtures.Train(), null, _folder);
+        trainer.TrainStep();
+        trainer.TrainStep();
+        trainer.SaveCheckpoint();
+        var info = Checkpoint.Open(trainer.CheckpointPath);
+        using var model = new JointModel(backend, info.Config);
+        Checkpoint.LoadModel(info, model, useEma: true);
+        foreach (var (trained, loaded) in trainer.Model.Parameters.Zip(model.Parameters))
+        {
+            Assert.That(loaded.Value.ToArray(), Is.EqualTo(trainer.Training.Ema!.Shadow(trained.Name).ToArray()), trained.Name);
+            Assert.That(loaded.Value.ToArray(), Is.Not.EqualTo(trained.Value.ToArray()), trained.Name + " moved away from its shadow");
+        }
+    }
+
+    [Test]
+    public void ATruncatedFileIsRejectedNamingIt()
+    {
+        string path = SaveFresh();
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes.AsSpan(0, bytes.Length - 100).ToArray());
+        var error = Assert.Throws<SafetensorsFormatException>(() => Checkpoint.Open(path));
+        Assert.That(error!.Message, Does.Contain(path));
+    }
+
+    [Test]
+    public void AFileWithoutTheCheckpointMetadataIsRejectedNamingIt()
+    {
+        string path = Path.Combine(_folder, "plain.safetensors");
+        Safetensors.Write(path, [SafeTensor.FromFloat32("x", [1f, 2f], 2)]);
+        var error = Assert.Throws<SafetensorsFormatException>(() => Checkpoint.Open(path));
+        Assert.That(error!.Message, Does.Contain(path).And.Contain("format"));
+    }
+
+    [Test]
+    public void ACheckpointOfAnotherShapeIsRejectedNamingTheTensor()
+    {
+        string path = SaveFresh();
+        var info = Checkpoint.Open(path);
+        using var backend = new CpuBackend();
+        using var other = new JointModel(backend, info.Config with { LatentDim = info.Config.LatentDim + 1 });
+        var error = Assert.Throws<SafetensorsFormatException>(() => Checkpoint.LoadModel(info, other));
+        Assert.That(error!.Message, Does.Contain(path).And.Contain("encoder.fc2.weight"));
+    }
+
+    [Test]
+    public void ResumingWithAnotherConfigIsRejectedNamingTheField()
+    {
+        string path = SaveFresh();
+        using var backend = new CpuBackend();
+        using var trainer = new JointTrainer(backend, TrainingFixtures.Tiny() with { DecoderLearningRate = 0.5 }, TrainingFixtures.Train(), null, _folder);
+        var error = Assert.Throws<SafetensorsFormatException>(() => trainer.Resume(Checkpoint.Open(path)));
+        Assert.That(error!.Message, Does.Contain(path).And.Contain("decoder_lr"));
+    }
+
+    [Test]
+    public void AMissingOptimiserTensorIsRejectedNamingTheFile()
+    {
+        string path = SaveFresh();
+        var file = Safetensors.Read(path);
+        string damaged = Path.Combine(_folder, "damaged.safetensors");
+        Safetensors.Write(damaged, file.Tensors.Where(tensor => tensor.Name != "adam/m/label_anchors"), file.Metadata);
+        using var backend = new CpuBackend();
+        using var trainer = new JointTrainer(backend, TrainingFixtures.Tiny(), TrainingFixtures.Train(), null, _folder);
+        var error = Assert.Throws<SafetensorsFormatException>(() => trainer.Resume(Checkpoint.Open(damaged)));
+        Assert.That(error!.Message, Does.Contain(damaged).And.Contain("adam/m/label_anchors"));
+    }
+
+    [Test]
+    public void TheConfigSurvivesJsonExactly()
+    {
+        foreach (string preset in TrainingConfig.Presets.Keys)
+        {
+            var config = TrainingConfig.FromPreset(preset) with { Seed = ulong.MaxValue, TrainLimit = 7 };
+            Assert.That(TrainingConfig.FromJson(config.ToJson()).ToJson(), Is.EqualTo(config.ToJson()), preset);
+            Assert.That(config.ResumeMismatch(TrainingConfig.FromJson(config.ToJson()) with { Epochs = 9 }), Is.Null, preset);
+        }
+    }
+
+    private string SaveFresh()
+    {
+        using var backend = new CpuBackend();
+        using var trainer = new JointTrainer(backend, TrainingFixtures.Tiny(), TrainingFixtures.Train(), null, _folder);
+        trainer.TrainStep();
+        trainer.SaveCheckpoint();
+        return trainer.CheckpointPath;
+    }
+}
