@@ -9,13 +9,23 @@ out=publish/device
 rm -rf "$out"
 dotnet publish src/LZN.Cli -c Release -r linux-x64 --self-contained \
     -p:PublishTrimmed=true -p:PublishSingleFile=true -o "$out" --nologo >/dev/null
+# The GPU machine has no internet: Fashion-MNIST travels with the binary when it is installed here.
+for folder in "${LZN_DATA:-}" /usr/share/datasets/fashion-mnist; do
+    if [ -n "$folder" ] && [ -f "$folder/train-images-idx3-ubyte.gz" ]; then
+        mkdir -p "$out/fashion-mnist"
+        cp "$folder"/*-ubyte.gz "$out/fashion-mnist/"
+        break
+    fi
+done
+rm -f "$out"/*.pdb
 size=$(du -sh "$out" | cut -f1)
-echo "published $out/lzn ($size)"
+echo "published $out/lzn ($size in all)"
 cat <<CALL
 
 Run on the GPU machine with the device tool:
-  run(command: "bash tools/device-run.sh", carry: ["$out"], timeout_s: 420)
+  run(command: "bash tools/device-run.sh", carry: ["$out"], timeout_s: 600)
 
-It writes under \$OUT: device.log (everything), info.txt, selftest.json, bench-zones.json,
-and prints the self-test and benchmark tables last.
+It writes under \$OUT: device.log (everything), selftest.json, bench-zones.json and, when
+Fashion-MNIST travelled along, run/summary.json and run/samples.png from a one-epoch joint training
+on 10,000 images; it prints the self-test, benchmark and training summaries last.
 CALL
