@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using LZN.Native.Backends;
 using LZN.Native.Data;
+using LZN.Native.Metrics;
 using LZN.Native.Training;
 
 namespace LZN.Cli.Commands;
@@ -16,13 +18,22 @@ internal static class EvalCommand
         var priorStd = new Option<float>("--prior-std") { Description = "std of the prior noise of the test latents (default 0: the zone's anchor-side start)" };
         var seed = new Option<ulong>("--seed") { Description = "seed of that noise", DefaultValueFactory = _ => 1 };
         var ema = new Option<bool>("--ema") { Description = "evaluate the EMA weights instead of the trained ones" };
+        var fd = new Option<bool>("--fd")
+        {
+            Description = "also report the Frechet distance of class-balanced samples to the test split (docs/metrics.md: the project's "
+                + "feature classifier, trained once on the training split and cached)",
+        };
+        var fdSamples = new Option<int>("--fd-samples") { Description = "generated samples for --fd (the protocol uses 10000)", DefaultValueFactory = _ => 10_000 };
         var device = CommonOptions.Device();
-        var command = new Command("eval", "Report a checkpoint's classification accuracy on the test split.") { checkpoint, data, testLimit, priorStd, seed, ema, device };
+        var command = new Command("eval", "Report a checkpoint's classification accuracy (and, with --fd, its sample quality) on the test split.")
+        {
+            checkpoint, data, testLimit, priorStd, seed, ema, fd, fdSamples, device,
+        };
         command.SetAction(result => CommonOptions.Run(() =>
         {
             var info = Checkpoint.Open(result.GetValue(checkpoint)!);
             string dataName = result.GetValue(data) ?? info.Config.Data;
-            var (_, test) = DataSources.LoadAsync(dataName).GetAwaiter().GetResult();
+            var (train, test) = DataSources.LoadAsync(dataName).GetAwaiter().GetResult();
             if (result.GetValue(testLimit) is int limit)
                 test = test.Take(limit);
             if (test.Shape != RunOutputs.Shape(info.Config) || test.ClassCount > info.Config.ClassCount)
@@ -36,8 +47,36 @@ internal static class EvalCommand
             double accuracy = model.Accuracy(test.Images, test.Labels, std, result.GetValue(seed));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"test accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} test images, eval batch {info.Config.EvalBatch}, prior std {std}, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
+            if (result.GetValue(fd))
+                ReportFrechetDistance(backend, model, dataName, train, test, result.GetValue(fdSamples), result.GetValue(seed));
             return 0;
         }));
         return command;
     }
+
+    /// <summary>The FD protocol of docs/metrics.md: class-balanced samples vs the test split, in the feature classifier's space.</summary>
+    private static void ReportFrechetDistance(IBackend backend, JointModel model, string dataName, ImageDataset train, ImageDataset test,
+        int sampleCount, ulong seed)
+    {
+        if (sampleCount < 2)
+            throw new ArgumentException($"--fd-samples {sampleCount}: a covariance needs at least 2 samples.");
+        var progress = new Progress<EpochSummary>(epoch => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"feature classifier epoch {epoch.Epoch}: loss {epoch.MeanLoss:F4}, train accuracy {epoch.TrainAccuracy:P2}")));
+        using var classifier = FeatureClassifierCache.GetOrTrain(backend, DatasetId(dataName), train, new FeatureClassifierOptions(), seed: 1, progress: progress);
+        const int chunk = 500;
+        var generated = new float[(long)sampleCount * train.Shape.Size];
+        for (int first = 0; first < sampleCount; first += chunk)
+        {
+            int rows = Math.Min(chunk, sampleCount - first);
+            var classes = Enumerable.Range(first, rows).Select(i => i % model.Config.ClassCount).ToArray();
+            model.Generate(classes, seed + (ulong)first).CopyTo(generated.AsSpan(first * train.Shape.Size));
+        }
+        var fd = new FrechetEvaluator(classifier).Evaluate(generated, sampleCount, test);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"frechet distance {fd.Distance:F3}: {fd.GeneratedCount} class-balanced samples vs {fd.RealCount} {fd.RealData} images, features of {fd.FeatureNetId} ({fd.FeatureDim}-wide {fd.FeatureLayer})"));
+    }
+
+    // The cache key names the data; a folder is named by its last component.
+    private static string DatasetId(string dataName) =>
+        Directory.Exists(dataName) ? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dataName))) : dataName;
 }

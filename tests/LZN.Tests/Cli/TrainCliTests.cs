@@ -44,6 +44,16 @@ public class TrainCliTests
             Assert.That(noisy.ExitCode, Is.EqualTo(0), noisy.Output + noisy.Error);
             Assert.That(noisy.Output, Does.Contain("100 synthetic test images").And.Contain("prior std 0.6").And.Contain("EMA weights"));
 
+            // The feature classifier is trained once and cached; keep that cache inside the test folder.
+            var cache = new Dictionary<string, string?> { ["XDG_CACHE_HOME"] = Path.Combine(folder, "cache") };
+            var withFd = CliProcess.Run(cache, "eval", "--checkpoint", checkpoint, "--device", "cpu", "--fd", "--fd-samples", "200");
+            Assert.That(withFd.ExitCode, Is.EqualTo(0), withFd.Output + withFd.Error);
+            var fdLine = withFd.Output.Split('\n').Single(line => line.StartsWith("frechet distance ", StringComparison.Ordinal));
+            double distance = double.Parse(fdLine["frechet distance ".Length..fdLine.IndexOf(':', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.That(distance, Is.GreaterThanOrEqualTo(0).And.LessThan(double.PositiveInfinity));
+            Assert.That(fdLine, Does.Contain("200 class-balanced samples").And.Contain("features of synthetic-"));
+            Assert.That(Directory.GetFiles(Path.Combine(folder, "cache", "lzn", "classifiers"), "synthetic-*.safetensors"), Has.Length.EqualTo(1));
+
             string grid = Path.Combine(folder, "class3.png");
             var sample = CliProcess.Run("sample", "--checkpoint", checkpoint, "--class", "3", "--count", "4", "--out", grid, "--device", "cpu");
             Assert.That(sample.ExitCode, Is.EqualTo(0), sample.Output + sample.Error);
