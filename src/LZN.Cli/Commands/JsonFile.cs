@@ -11,7 +11,6 @@ internal static class JsonFile
 {
     public static void Write(string path, Action<Utf8JsonWriter> writeBody)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         AtomicFile.Write(path, stream =>
         {
             using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });

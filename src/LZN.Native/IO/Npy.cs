@@ -155,9 +155,6 @@ public static partial class Npy
         int padding = (64 - unpadded % 64) % 64;
         string header = dictionary + new string(' ', padding) + "\n";
 
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(folder))
-            Directory.CreateDirectory(folder);
         AtomicFile.Write(path, stream =>
         {
             Span<byte> length = stackalloc byte[2];

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using LZN.Native.IO;
 
 namespace LZN.Native.Kernels;
 
@@ -161,34 +162,13 @@ public sealed class KernelCache
         BinaryPrimitives.WriteInt64LittleEndian(span[44..52], payload.Length);
         SHA256.HashData(payload).CopyTo(span[52..84]);
         payload.CopyTo(span[HeaderBytes..]);
-        string temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.WriteAllBytes(temporary, entry);
-            File.Move(temporary, path, overwrite: true);
+            AtomicFile.Write(path, stream => stream.Write(entry));
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            TryDelete(temporary);
-        }
-        catch (UnauthorizedAccessException)
-        {
-            TryDelete(temporary);
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
+            // AtomicFile removed its temporary file; the next run recompiles.
         }
     }
 }
