@@ -17,6 +17,8 @@ internal static class EvalCommand
         var testLimit = new Option<int?>("--test-limit") { Description = "evaluate on only the first N test images" };
         var priorStd = new Option<float>("--prior-std") { Description = "std of the prior noise of the test latents (default 0: the zone's anchor-side start)" };
         var seed = new Option<ulong>("--seed") { Description = "seed of that noise", DefaultValueFactory = _ => 1 };
+        var evalBatch = new Option<int?>("--eval-batch") { Description = "test images encoded together, each other's anchors (default: the checkpoint's config)" };
+        var split = new Option<string>("--split") { Description = "test | train: the split to classify (train shows how well the model fits)", DefaultValueFactory = _ => "test" };
         var ema = new Option<bool>("--ema") { Description = "evaluate the EMA weights instead of the trained ones" };
         var fd = new Option<bool>("--fd")
         {
@@ -27,26 +29,36 @@ internal static class EvalCommand
         var device = CommonOptions.Device();
         var command = new Command("eval", "Report a checkpoint's classification accuracy (and, with --fd, its sample quality) on the test split.")
         {
-            checkpoint, data, testLimit, priorStd, seed, ema, fd, fdSamples, device,
+            checkpoint, data, testLimit, priorStd, seed, evalBatch, split, ema, fd, fdSamples, device,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
             var info = Checkpoint.Open(result.GetValue(checkpoint)!);
             string dataName = result.GetValue(data) ?? info.Config.Data;
             var (train, test) = DataSources.LoadAsync(dataName).GetAwaiter().GetResult();
+            string splitName = result.GetValue(split)!;
+            test = splitName switch
+            {
+                "test" => test,
+                "train" => train,
+                _ => throw new ArgumentException($"--split {splitName}: expected test or train."),
+            };
             if (result.GetValue(testLimit) is int limit)
                 test = test.Take(limit);
             if (test.Shape != RunOutputs.Shape(info.Config) || test.ClassCount > info.Config.ClassCount)
                 throw new ArgumentException($"{dataName}: test images {test.Shape} with {test.ClassCount} classes do not fit the checkpoint's model ({RunOutputs.Shape(info.Config)}, {info.Config.ClassCount} classes).");
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
-            using var model = new JointModel(backend, info.Config);
+            int? evalBatchSize = result.GetValue(evalBatch);
+            if (evalBatchSize is < 2)
+                throw new ArgumentException($"--eval-batch {evalBatchSize}: needs at least 2 images (they are each other's anchors).");
+            using var model = new JointModel(backend, info.Config with { EvalBatch = evalBatchSize ?? info.Config.EvalBatch });
             Checkpoint.LoadModel(info, model, result.GetValue(ema));
             float std = result.GetValue(priorStd);
             if (!(std >= 0))
                 throw new ArgumentException($"--prior-std {std}: must be non-negative.");
             double accuracy = model.Accuracy(test.Images, test.Labels, std, result.GetValue(seed));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"test accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} test images, eval batch {info.Config.EvalBatch}, prior std {std}, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
+                $"{splitName} accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} {splitName} images, eval batch {model.Config.EvalBatch}, prior std {std}, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
             if (result.GetValue(fd))
                 ReportFrechetDistance(backend, model, dataName, train, test, result.GetValue(fdSamples), result.GetValue(seed));
             return 0;
