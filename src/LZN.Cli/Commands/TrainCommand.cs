@@ -77,8 +77,13 @@ internal static class TrainCommand
             using var trainer = new JointTrainer(backend, config, train, test, runFolder);
             if (result.GetValue(resume))
             {
-                trainer.Resume(Checkpoint.Open(trainer.CheckpointPath));
+                var repair = trainer.Resume(Checkpoint.Open(trainer.CheckpointPath));
                 Console.WriteLine($"resuming {trainer.CheckpointPath} at step {trainer.Step} of {trainer.TotalSteps}");
+                if (repair.Changed)
+                {
+                    Console.WriteLine($"{trainer.MetricsPath}: dropped {repair.DroppedLines} line(s) logged after the checkpoint"
+                        + (repair.DroppedTornLine ? " and a torn last line" : ""));
+                }
             }
             else
             {

@@ -87,15 +87,23 @@ public sealed class JointTrainer : IDisposable
 
     public long TotalSteps => (long)Config.Epochs * StepsPerEpoch;
 
-    /// <summary>Continues from a checkpoint written by a run with a matching config (epochs may differ).</summary>
-    public void Resume(CheckpointInfo checkpoint)
+    public string MetricsPath => Path.Combine(RunFolder, MetricsFileName);
+
+    /// <summary>
+    /// Continues from a checkpoint written by a run with a matching config (epochs may differ), after trimming
+    /// metrics.jsonl to the checkpoint's step (<see cref="MetricsRepair.TrimToStep"/>): a run that crashed past its
+    /// last checkpoint would otherwise log the repeated steps twice.
+    /// </summary>
+    public MetricsRepairResult Resume(CheckpointInfo checkpoint)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         if (Config.ResumeMismatch(checkpoint.Config) is string mismatch)
             throw new IO.SafetensorsFormatException(checkpoint.Path, $"cannot resume: {mismatch}.");
         Checkpoint.LoadModel(checkpoint, Model);
         Checkpoint.LoadTraining(checkpoint, Training);
+        var repair = MetricsRepair.TrimToStep(MetricsPath, checkpoint.Step);
         Step = checkpoint.Step;
+        return repair;
     }
 
     public void SaveCheckpoint() => Checkpoint.Save(CheckpointPath, Model, Training, Step);
@@ -136,7 +144,7 @@ public sealed class JointTrainer : IDisposable
         var epochs = new List<EpochResult>();
         double? accuracy = null;
         long startStep = Step;
-        using var metrics = new MetricsWriter(Path.Combine(RunFolder, MetricsFileName));
+        using var metrics = new MetricsWriter(MetricsPath);
         var epochClock = Stopwatch.StartNew();
         double rfSum = 0, labelSum = 0;
         int epochSteps = 0;
