@@ -36,6 +36,13 @@ public sealed class JointTrainer : IDisposable
     private int[] _permutation = [];
     private int _permutationEpoch = -1;
 
+    // The batch of a step, reused by every step (the batch size is fixed by the config).
+    private readonly float[] _hostImages; // [batchSize, imageSize]
+    private readonly int[] _hostLabels; // [batchSize]
+    private readonly FloatBuffer _images; // [batchSize, imageSize]
+    private readonly IntBuffer _labels; // [batchSize]
+    private readonly FloatBuffer _loss; // [1]
+
     public JointTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder)
     {
         ArgumentNullException.ThrowIfNull(backend);
@@ -68,6 +75,11 @@ public sealed class JointTrainer : IDisposable
         ]);
         _ema = config.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.EmaDecay) : null;
         Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), new LinearWarmup(config.WarmupSteps), _ema);
+        _hostImages = new float[config.BatchSize * config.ImageSize];
+        _hostLabels = new int[config.BatchSize];
+        _images = backend.AllocateFloat(_hostImages.Length);
+        _labels = backend.AllocateInt(_hostLabels.Length);
+        _loss = backend.AllocateFloat(1);
     }
 
     public TrainingConfig Config { get; }
@@ -117,16 +129,14 @@ public sealed class JointTrainer : IDisposable
             _permutation = BatchSchedule.Permutation(_train.Count, Config.Seed, epoch);
             _permutationEpoch = epoch;
         }
-        var indices = _permutation.AsSpan(index * batchSize, batchSize);
-        var images = new float[batchSize * Config.ImageSize];
-        var labels = new int[batchSize];
-        _train.Gather(indices, images, labels);
-        using var imageBuffer = _backend.FromHost(images); // [batchSize, imageSize]
-        using var labelBuffer = _backend.FromHost(labels); // [batchSize]
+        // Gather and the uploads overwrite the whole batch (an upload has read its span when it returns).
+        _train.Gather(_permutation.AsSpan(index * batchSize, batchSize), _hostImages, _hostLabels);
+        _backend.Upload(_hostImages, _images);
+        _backend.Upload(_hostLabels, _labels);
         _optimizer.ZeroGradients();
-        var losses = Model.Backward(imageBuffer, labelBuffer, labels, Step);
-        using var total = _backend.FromHost([(float)losses.Total]); // [1]
-        var result = Training.Apply(total);
+        var losses = Model.Backward(_images, _labels, _hostLabels, Step);
+        _backend.Upload([(float)losses.Total], _loss);
+        var result = Training.Apply(_loss);
         Step++;
         return (losses, result);
     }
@@ -191,6 +201,9 @@ public sealed class JointTrainer : IDisposable
 
     public void Dispose()
     {
+        _loss.Dispose();
+        _labels.Dispose();
+        _images.Dispose();
         _ema?.Dispose();
         _optimizer.Dispose();
         Model.Dispose();
