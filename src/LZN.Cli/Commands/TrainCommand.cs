@@ -9,7 +9,7 @@ namespace LZN.Cli.Commands;
 /// <summary>`lzn train --task joint`: trains the joint generation + classification model into a run folder.</summary>
 internal static class TrainCommand
 {
-    /// <summary>Exit code after Ctrl-C (128 + SIGINT), once the checkpoint is saved.</summary>
+    /// <summary>Exit code after Ctrl-C (128 + SIGINT): once the checkpoint is saved, or at once on a second Ctrl-C.</summary>
     public const int InterruptedExitCode = 130;
 
     public static Command Create()
@@ -77,8 +77,13 @@ internal static class TrainCommand
             using var trainer = new JointTrainer(backend, config, train, test, runFolder);
             if (result.GetValue(resume))
             {
-                trainer.Resume(Checkpoint.Open(trainer.CheckpointPath));
+                var repair = trainer.Resume(Checkpoint.Open(trainer.CheckpointPath));
                 Console.WriteLine($"resuming {trainer.CheckpointPath} at step {trainer.Step} of {trainer.TotalSteps}");
+                if (repair.Changed)
+                {
+                    Console.WriteLine($"{trainer.MetricsPath}: dropped {repair.DroppedLines} line(s) logged after the checkpoint"
+                        + (repair.DroppedTornLine ? " and a torn last line" : ""));
+                }
             }
             else
             {
@@ -87,19 +92,23 @@ internal static class TrainCommand
             Console.WriteLine($"joint task: preset {config.Preset}, {train.Count} training / {test.Count} test images, batch {config.BatchSize}, "
                 + $"{config.Epochs} epoch(s) = {trainer.TotalSteps} steps, {trainer.Model.Parameters.Sum(p => p.Length):N0} parameters, {backend.Description}");
 
-            using var cancellation = new CancellationTokenSource();
+            using var interrupts = new InterruptController();
+            // The second Ctrl-C leaves e.Cancel false, so the runtime ends the process by SIGINT (exit code 130).
             ConsoleCancelEventHandler onCancel = (_, e) =>
             {
-                e.Cancel = true;
-                cancellation.Cancel();
+                if (interrupts.Interrupt() == InterruptAction.StopAfterStep)
+                {
+                    e.Cancel = true;
+                    Console.Error.WriteLine(InterruptController.StopNotice);
+                }
             };
             Console.CancelKeyPress += onCancel;
             TrainingResult outcome;
             try
             {
                 outcome = Console.IsOutputRedirected
-                    ? trainer.Run(cancellation.Token, PrintStep, PrintEpoch)
-                    : RunWithProgressBar(trainer, cancellation.Token);
+                    ? trainer.Run(interrupts.Token, PrintStep, PrintEpoch)
+                    : RunWithProgressBar(trainer, interrupts.Token);
             }
             finally
             {

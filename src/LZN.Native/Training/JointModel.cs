@@ -29,6 +29,7 @@ public sealed class JointModel : IDisposable
     private readonly IBackend _backend;
     private readonly ulong _latentNoiseKey;
     private readonly ulong _flowKey;
+    private JointStepWorkspace? _workspace;
 
     public JointModel(IBackend backend, TrainingConfig config)
     {
@@ -72,7 +73,8 @@ public sealed class JointModel : IDisposable
 
     /// <summary>
     /// One joint forward and backward pass at training step <paramref name="step"/>: accumulates (+=) every
-    /// parameter gradient of RF loss + label loss and returns the two terms.
+    /// parameter gradient of RF loss + label loss and returns the two terms. The step's buffers are owned by the
+    /// model and reused by the next step of the same batch size.
     /// </summary>
     /// <param name="images">[batchSize, ImageSize] in [-1, 1].</param>
     /// <param name="labels">[batchSize] on the device.</param>
@@ -84,62 +86,74 @@ public sealed class JointModel : IDisposable
             throw new ArgumentException("a joint step needs at least two images (the batch is its own set of anchors).", nameof(hostLabels));
         ArgumentOutOfRangeException.ThrowIfNegative(step);
         long latentElements = (long)batchSize * dim;
+        var work = Workspace(batchSize);
 
         // Image -> anchors -> latents through the flow over the batch's own anchors.
         var anchors = Encoder.Forward(images, batchSize); // [batchSize, dim], encoder-owned
-        using var noise = _backend.AllocateFloat(latentElements); // [batchSize, dim]
-        _backend.FillNormal(noise, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), 0f, 1f);
-        using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, batchSize, dim), noise,
+        _backend.FillNormal(work.LatentNoise, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), 0f, 1f);
+        using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, batchSize, dim), work.LatentNoise,
             new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = Config.LatentNoiseScale, KeepTrajectory = true });
-        using var latentsGrad = _backend.AllocateFloat(latentElements); // [batchSize, dim]
+        _backend.Fill(work.LatentsGrad, 0f);
 
         // Label loss: reverse flow of each latent through the label anchors, priors = batch class frequencies.
-        using var logPriors = _backend.FromHost(BatchLogPriors(hostLabels, classes)); // [classes]
+        FillBatchLogPriors(hostLabels, work.HostClassCounts, work.HostLogPriors);
+        _backend.Upload(work.HostLogPriors, work.LogPriors);
         double labelLoss;
-        using (var assigned = ZoneAssigner.Assign(new ZoneAnchors(LabelAnchors.Value, classes, dim, logPriors), encoded.Latents, batchSize,
+        using (var assigned = ZoneAssigner.Assign(new ZoneAnchors(LabelAnchors.Value, classes, dim, work.LogPriors), encoded.Latents, batchSize,
             labels, new AssignOptions { Steps = Config.LabelSteps, KeepTrajectory = true }))
         {
-            using var beta = _backend.AllocateFloat((long)Config.LabelSteps * batchSize); // [labelSteps, batchSize]
-            labelLoss = AssignmentLoss.Evaluate(assigned, AssignmentLossKind.Probability, beta);
-            ZoneAssigner.Backward(assigned, null, beta, new AssignGradients(Latents: latentsGrad, Anchors: LabelAnchors.Grad));
+            labelLoss = AssignmentLoss.Evaluate(assigned, AssignmentLossKind.Probability, work.Beta);
+            ZoneAssigner.Backward(assigned, null, work.Beta, new AssignGradients(Latents: work.LatentsGrad, Anchors: LabelAnchors.Grad));
         }
 
         // Rectified-flow loss of the decoder conditioned on (latent, label).
         var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)batchSize + (long)batchSize * imageSize)));
-        long imageElements = (long)batchSize * imageSize;
-        using var flowNoise = _backend.AllocateFloat(imageElements); // [batchSize, imageSize]
-        using var times = _backend.AllocateFloat(batchSize); // [batchSize]
-        using var noisy = _backend.AllocateFloat(imageElements); // [batchSize, imageSize]
-        using var target = _backend.AllocateFloat(imageElements); // [batchSize, imageSize]
-        using var predictionGrad = _backend.AllocateFloat(imageElements); // [batchSize, imageSize]
-        using var flowLoss = _backend.AllocateFloat(1); // [1]
-        objective.BuildBatch(batchSize, imageSize, images, flowNoise, times, noisy, target);
-        var prediction = Decoder.Forward(noisy, encoded.Latents, labels, times, batchSize);
-        objective.Loss(prediction, target, flowLoss, predictionGrad);
-        var decoderGrads = Decoder.Backward(predictionGrad);
-        _backend.Axpby(1f, decoderGrads.Latent, 1f, latentsGrad);
+        objective.BuildBatch(batchSize, imageSize, images, work.FlowNoise, work.Times, work.Noisy, work.Target);
+        var prediction = Decoder.Forward(work.Noisy, encoded.Latents, labels, work.Times, batchSize);
+        objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad);
+        var decoderGrads = Decoder.Backward(work.PredictionGrad);
+        _backend.Axpby(1f, decoderGrads.Latent, 1f, work.LatentsGrad);
 
         // Both latent gradients flow back through the latent flow into the anchors and the encoder.
-        using var anchorsGrad = _backend.AllocateFloat(latentElements); // [batchSize, dim]
-        LatentEncoder.Backward(encoded, latentsGrad, new EncodeGradients(Anchors: anchorsGrad));
-        Encoder.Backward(anchorsGrad);
-        return new JointLosses(flowLoss.ReadScalar(), labelLoss);
+        _backend.Fill(work.AnchorsGrad, 0f);
+        LatentEncoder.Backward(encoded, work.LatentsGrad, new EncodeGradients(Anchors: work.AnchorsGrad));
+        Encoder.Backward(work.AnchorsGrad);
+        return new JointLosses(work.FlowLoss.ReadScalar(), labelLoss);
+    }
+
+    /// <summary>The step buffers for <paramref name="batchSize"/>, replaced when the batch size changes.</summary>
+    private JointStepWorkspace Workspace(int batchSize)
+    {
+        if (_workspace?.BatchSize != batchSize)
+        {
+            _workspace?.Dispose();
+            _workspace = null;
+            _workspace = new JointStepWorkspace(_backend, Config, batchSize);
+        }
+        return _workspace;
     }
 
     /// <summary>b_c = log(count_c / batchSize); classes absent from the batch get <see cref="AbsentClassLogPrior"/>.</summary>
     public static float[] BatchLogPriors(ReadOnlySpan<int> labels, int classCount)
     {
-        var counts = new int[classCount];
+        var priors = new float[classCount];
+        FillBatchLogPriors(labels, new int[classCount], priors);
+        return priors;
+    }
+
+    /// <summary><see cref="BatchLogPriors"/> into <paramref name="priors"/> [classes], counting in <paramref name="counts"/> [classes].</summary>
+    private static void FillBatchLogPriors(ReadOnlySpan<int> labels, Span<int> counts, Span<float> priors)
+    {
+        int classCount = priors.Length;
+        counts.Clear();
         foreach (int label in labels)
         {
             if ((uint)label >= (uint)classCount)
                 throw new ArgumentOutOfRangeException(nameof(labels), label, $"label outside [0, {classCount}).");
             counts[label]++;
         }
-        var priors = new float[classCount];
         for (int c = 0; c < classCount; c++)
             priors[c] = counts[c] == 0 ? AbsentClassLogPrior : (float)Math.Log((double)counts[c] / labels.Length);
-        return priors;
     }
 
     /// <summary>
@@ -218,6 +232,7 @@ public sealed class JointModel : IDisposable
 
     public void Dispose()
     {
+        _workspace?.Dispose();
         Encoder.Dispose();
         Decoder.Dispose();
         LabelAnchors.Dispose();

@@ -36,6 +36,13 @@ public sealed class JointTrainer : IDisposable
     private int[] _permutation = [];
     private int _permutationEpoch = -1;
 
+    // The batch of a step, reused by every step (the batch size is fixed by the config).
+    private readonly float[] _hostImages; // [batchSize, imageSize]
+    private readonly int[] _hostLabels; // [batchSize]
+    private readonly FloatBuffer _images; // [batchSize, imageSize]
+    private readonly IntBuffer _labels; // [batchSize]
+    private readonly FloatBuffer _loss; // [1]
+
     public JointTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder)
     {
         ArgumentNullException.ThrowIfNull(backend);
@@ -68,6 +75,11 @@ public sealed class JointTrainer : IDisposable
         ]);
         _ema = config.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.EmaDecay) : null;
         Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), new LinearWarmup(config.WarmupSteps), _ema);
+        _hostImages = new float[config.BatchSize * config.ImageSize];
+        _hostLabels = new int[config.BatchSize];
+        _images = backend.AllocateFloat(_hostImages.Length);
+        _labels = backend.AllocateInt(_hostLabels.Length);
+        _loss = backend.AllocateFloat(1);
     }
 
     public TrainingConfig Config { get; }
@@ -87,15 +99,23 @@ public sealed class JointTrainer : IDisposable
 
     public long TotalSteps => (long)Config.Epochs * StepsPerEpoch;
 
-    /// <summary>Continues from a checkpoint written by a run with a matching config (epochs may differ).</summary>
-    public void Resume(CheckpointInfo checkpoint)
+    public string MetricsPath => Path.Combine(RunFolder, MetricsFileName);
+
+    /// <summary>
+    /// Continues from a checkpoint written by a run with a matching config (epochs may differ), after trimming
+    /// metrics.jsonl to the checkpoint's step (<see cref="MetricsRepair.TrimToStep"/>): a run that crashed past its
+    /// last checkpoint would otherwise log the repeated steps twice.
+    /// </summary>
+    public MetricsRepairResult Resume(CheckpointInfo checkpoint)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         if (Config.ResumeMismatch(checkpoint.Config) is string mismatch)
             throw new IO.SafetensorsFormatException(checkpoint.Path, $"cannot resume: {mismatch}.");
         Checkpoint.LoadModel(checkpoint, Model);
         Checkpoint.LoadTraining(checkpoint, Training);
+        var repair = MetricsRepair.TrimToStep(MetricsPath, checkpoint.Step);
         Step = checkpoint.Step;
+        return repair;
     }
 
     public void SaveCheckpoint() => Checkpoint.Save(CheckpointPath, Model, Training, Step);
@@ -109,16 +129,14 @@ public sealed class JointTrainer : IDisposable
             _permutation = BatchSchedule.Permutation(_train.Count, Config.Seed, epoch);
             _permutationEpoch = epoch;
         }
-        var indices = _permutation.AsSpan(index * batchSize, batchSize);
-        var images = new float[batchSize * Config.ImageSize];
-        var labels = new int[batchSize];
-        _train.Gather(indices, images, labels);
-        using var imageBuffer = _backend.FromHost(images); // [batchSize, imageSize]
-        using var labelBuffer = _backend.FromHost(labels); // [batchSize]
+        // Gather and the uploads overwrite the whole batch (an upload has read its span when it returns).
+        _train.Gather(_permutation.AsSpan(index * batchSize, batchSize), _hostImages, _hostLabels);
+        _backend.Upload(_hostImages, _images);
+        _backend.Upload(_hostLabels, _labels);
         _optimizer.ZeroGradients();
-        var losses = Model.Backward(imageBuffer, labelBuffer, labels, Step);
-        using var total = _backend.FromHost([(float)losses.Total]); // [1]
-        var result = Training.Apply(total);
+        var losses = Model.Backward(_images, _labels, _hostLabels, Step);
+        _backend.Upload([(float)losses.Total], _loss);
+        var result = Training.Apply(_loss);
         Step++;
         return (losses, result);
     }
@@ -136,7 +154,7 @@ public sealed class JointTrainer : IDisposable
         var epochs = new List<EpochResult>();
         double? accuracy = null;
         long startStep = Step;
-        using var metrics = new MetricsWriter(Path.Combine(RunFolder, MetricsFileName));
+        using var metrics = new MetricsWriter(MetricsPath);
         var epochClock = Stopwatch.StartNew();
         double rfSum = 0, labelSum = 0;
         int epochSteps = 0;
@@ -183,6 +201,9 @@ public sealed class JointTrainer : IDisposable
 
     public void Dispose()
     {
+        _loss.Dispose();
+        _labels.Dispose();
+        _images.Dispose();
         _ema?.Dispose();
         _optimizer.Dispose();
         Model.Dispose();

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using LZN.Native.Backends;
 using LZN.Native.Backends.Cpu;
 using LZN.Native.Training;
@@ -6,7 +7,8 @@ namespace LZN.Tests.Training;
 
 /// <summary>
 /// Resume determinism: 2k steps straight equal k steps, a checkpoint, a fresh process state and k more steps, in every
-/// loss and every parameter bit; a cancellation (the Ctrl-C path) finishes its step and leaves a resumable checkpoint.
+/// loss and every parameter bit; a cancellation (the Ctrl-C path) finishes its step and leaves a resumable checkpoint;
+/// a resume after a crash past the last checkpoint logs every step once.
 /// </summary>
 public class ResumeTests
 {
@@ -89,4 +91,52 @@ public class ResumeTests
         foreach (var (saved, loaded) in trainer.Model.Parameters.Zip(resumed.Model.Parameters))
             Assert.That(loaded.Value.ToArray(), Is.EqualTo(saved.Value.ToArray()), saved.Name);
     }
+
+    [Test]
+    public void AResumeAfterACrashPastTheCheckpointLogsEveryStepOnceInOrder()
+    {
+        using var backend = new CpuBackend();
+        var config = TrainingFixtures.Tiny(Epochs) with { CheckpointEvery = 4 };
+        string straight = Path.Combine(_folder, "straight"), crashed = Path.Combine(_folder, "crashed");
+        using (var trainer = new JointTrainer(backend, config, TrainingFixtures.Train(), TrainingFixtures.Test(), straight))
+            trainer.Run(CancellationToken.None);
+
+        // The process dies after logging step 6, two steps past the checkpoint at step 4, in the middle of writing line 7.
+        using (var first = new JointTrainer(backend, config, TrainingFixtures.Train(), TrainingFixtures.Test(), crashed))
+        {
+            var crash = Assert.Throws<InvalidOperationException>(() => first.Run(CancellationToken.None, progress =>
+            {
+                if (progress.Step == StopAfter)
+                    throw new InvalidOperationException("simulated crash");
+            }));
+            Assert.That(crash.Message, Is.EqualTo("simulated crash"));
+        }
+        string metrics = Path.Combine(crashed, JointTrainer.MetricsFileName);
+        File.AppendAllText(metrics, "{\"kind\":\"step\",\"step\":7,\"epo");
+        using (var second = new JointTrainer(backend, config, TrainingFixtures.Train(), TrainingFixtures.Test(), crashed))
+        {
+            var repair = second.Resume(Checkpoint.Open(second.CheckpointPath));
+            Assert.That(second.Step, Is.EqualTo(4));
+            Assert.That(repair, Is.EqualTo(new MetricsRepairResult(KeptLines: 5, DroppedLines: 2, DroppedTornLine: true)));
+            second.Run(CancellationToken.None);
+        }
+
+        var lines = MetricsLines(metrics);
+        Assert.That(lines.Where(line => line.Kind == "step").Select(line => line.Step), Is.EqualTo(Enumerable.Range(1, 2 * StopAfter)));
+        Assert.That(lines.Where(line => line.Kind == "epoch").Select(line => line.Step), Is.EqualTo(new[] { 4, 8, 12 }));
+        Assert.That(lines.Select(line => line.Step), Is.Ordered);
+        Assert.That(lines.Select(line => (line.Kind, line.Step, line.Loss)), Is.EqualTo(MetricsLines(Path.Combine(straight, JointTrainer.MetricsFileName))
+            .Select(line => (line.Kind, line.Step, line.Loss))), "the same lines and losses as the uninterrupted run");
+    }
+
+    private static List<(string Kind, long Step, double Loss)> MetricsLines(string path) =>
+    [
+        .. File.ReadAllLines(path).Select(line =>
+        {
+            using var document = JsonDocument.Parse(line);
+            var root = document.RootElement;
+            string kind = root.GetProperty("kind").GetString()!;
+            return (kind, root.GetProperty("step").GetInt64(), root.GetProperty(kind == "step" ? "loss" : "mean_loss").GetDouble());
+        }),
+    ];
 }

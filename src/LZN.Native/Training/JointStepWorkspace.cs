@@ -1,0 +1,95 @@
+using LZN.Native.Backends;
+
+namespace LZN.Native.Training;
+
+/// <summary>
+/// The buffers of one <see cref="JointModel.Backward"/> at one batch size, allocated once and reused by every step of
+/// that size. The step fully overwrites each of them before reading it, except the two gradients it accumulates
+/// into (+=), <see cref="LatentsGrad"/> and <see cref="AnchorsGrad"/>, which it clears first.
+/// </summary>
+internal sealed class JointStepWorkspace : IDisposable
+{
+    public JointStepWorkspace(IBackend backend, TrainingConfig config, int batchSize)
+    {
+        BatchSize = batchSize;
+        long latentElements = (long)batchSize * config.LatentDim, imageElements = (long)batchSize * config.ImageSize;
+        HostClassCounts = new int[config.ClassCount]; // [classes]
+        HostLogPriors = new float[config.ClassCount]; // [classes]
+        try
+        {
+            LatentNoise = backend.AllocateFloat(latentElements); // [batchSize, dim]
+            LatentsGrad = backend.AllocateFloat(latentElements); // [batchSize, dim]
+            AnchorsGrad = backend.AllocateFloat(latentElements); // [batchSize, dim]
+            LogPriors = backend.AllocateFloat(config.ClassCount); // [classes]
+            Beta = backend.AllocateFloat((long)config.LabelSteps * batchSize); // [labelSteps, batchSize]
+            FlowNoise = backend.AllocateFloat(imageElements); // [batchSize, imageSize]
+            Times = backend.AllocateFloat(batchSize); // [batchSize]
+            Noisy = backend.AllocateFloat(imageElements); // [batchSize, imageSize]
+            Target = backend.AllocateFloat(imageElements); // [batchSize, imageSize]
+            PredictionGrad = backend.AllocateFloat(imageElements); // [batchSize, imageSize]
+            FlowLoss = backend.AllocateFloat(1); // [1]
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public int BatchSize { get; }
+
+    /// <summary>Class counts of the batch [classes] (host).</summary>
+    public int[] HostClassCounts { get; }
+
+    /// <summary>Class log-priors of the batch [classes] (host, uploaded into <see cref="LogPriors"/>).</summary>
+    public float[] HostLogPriors { get; }
+
+    /// <summary>Prior noise of the latent flow [batchSize, dim].</summary>
+    public FloatBuffer LatentNoise { get; }
+
+    /// <summary>dLoss/dlatents [batchSize, dim]: label flow + decoder, accumulated.</summary>
+    public FloatBuffer LatentsGrad { get; }
+
+    /// <summary>dLoss/danchors [batchSize, dim] through the latent flow, accumulated.</summary>
+    public FloatBuffer AnchorsGrad { get; }
+
+    /// <summary>Class log-priors of the batch [classes] on the device.</summary>
+    public FloatBuffer LogPriors { get; }
+
+    /// <summary>dLoss/dlogP of the label assignment [labelSteps, batchSize].</summary>
+    public FloatBuffer Beta { get; }
+
+    /// <summary>Rectified-flow x0 [batchSize, imageSize].</summary>
+    public FloatBuffer FlowNoise { get; }
+
+    /// <summary>Rectified-flow times [batchSize].</summary>
+    public FloatBuffer Times { get; }
+
+    /// <summary>Rectified-flow x_t [batchSize, imageSize].</summary>
+    public FloatBuffer Noisy { get; }
+
+    /// <summary>Rectified-flow target x1 - x0 [batchSize, imageSize].</summary>
+    public FloatBuffer Target { get; }
+
+    /// <summary>dLoss/dprediction [batchSize, imageSize].</summary>
+    public FloatBuffer PredictionGrad { get; }
+
+    /// <summary>Rectified-flow loss [1].</summary>
+    public FloatBuffer FlowLoss { get; }
+
+    /// <summary>Also called by a constructor that failed part-way, so any buffer may still be null.</summary>
+    public void Dispose()
+    {
+        FlowLoss?.Dispose();
+        PredictionGrad?.Dispose();
+        Target?.Dispose();
+        Noisy?.Dispose();
+        Times?.Dispose();
+        FlowNoise?.Dispose();
+        Beta?.Dispose();
+        LogPriors?.Dispose();
+        AnchorsGrad?.Dispose();
+        LatentsGrad?.Dispose();
+        LatentNoise?.Dispose();
+    }
+}

@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using LZN.Native.Training;
+
+namespace LZN.Tests.Cli;
+
+/// <summary>
+/// SIGINT (Ctrl-C) on a running `lzn train`: one stops after the current step with a checkpoint, a second exits at
+/// once without saving; both with exit code 130. Steps of batch 256 take long enough that the second signal lands
+/// while the first one's step is still running.
+/// </summary>
+[Platform(Exclude = "Win")]
+public partial class TrainInterruptCliTests
+{
+    private const int SigInt = 2;
+
+    /// <summary>128 + SIGINT, as <see cref="Process.ExitCode"/> reports both interrupt paths.</summary>
+    private const int InterruptedExitCode = 130;
+
+    private string _folder = "";
+
+    [SetUp]
+    public void CreateFolder() => _folder = Directory.CreateTempSubdirectory("lzn-cli-interrupt-").FullName;
+
+    [TearDown]
+    public void DeleteFolder() => Directory.Delete(_folder, recursive: true);
+
+    [Test]
+    public void OneInterruptFinishesTheStepSavesACheckpointAndExits130()
+    {
+        string run = Path.Combine(_folder, "run");
+        using var train = new RunningTrain(run);
+        train.WaitFor(train.FirstStep, "the first step line");
+
+        train.Interrupt();
+        int exitCode = train.WaitForExit();
+
+        Assert.That(exitCode, Is.EqualTo(InterruptedExitCode), train.Describe());
+        Assert.That(train.Error, Does.Contain(InterruptController.StopNotice));
+        Assert.That(train.Output, Does.Contain("interrupted after step"));
+        Assert.That(Checkpoint.Open(Path.Combine(run, JointTrainer.CheckpointFileName)).Step, Is.GreaterThanOrEqualTo(1));
+    }
+
+    [Test]
+    public void ASecondInterruptExitsAtOnceWithoutSaving()
+    {
+        string run = Path.Combine(_folder, "run");
+        using var train = new RunningTrain(run);
+        train.WaitFor(train.FirstStep, "the first step line");
+
+        train.Interrupt();
+        train.WaitFor(train.Notice, "the stop notice");
+        train.Interrupt();
+        int exitCode = train.WaitForExit();
+
+        Assert.That(exitCode, Is.EqualTo(InterruptedExitCode), train.Describe());
+        Assert.That(train.Output, Does.Not.Contain("interrupted after step"), train.Describe());
+        Assert.That(File.Exists(Path.Combine(run, JointTrainer.CheckpointFileName)), Is.False, "no checkpoint: the second Ctrl-C does not wait for it");
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int processId, int signal);
+
+    /// <summary>`lzn train` on synthetic data in a child process, with its output collected line by line.</summary>
+    private sealed class RunningTrain : IDisposable
+    {
+        private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+        private readonly Process _process;
+        private readonly List<string> _output = [], _error = [];
+
+        public RunningTrain(string runFolder)
+        {
+            var start = new ProcessStartInfo("dotnet")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (string argument in (string[])["exec", Path.Combine(AppContext.BaseDirectory, "lzn.dll"), "train", "--task", "joint",
+                "--data", "synthetic", "--preset", "tiny", "--epochs", "50", "--batch", "256", "--checkpoint-every", "0", "--log-every", "1",
+                "--device", "cpu", "--out", runFolder])
+            {
+                start.ArgumentList.Add(argument);
+            }
+            _process = new Process { StartInfo = start };
+            _process.OutputDataReceived += (_, e) => Collect(_output, e.Data, line => line.StartsWith("step ", StringComparison.Ordinal), FirstStep);
+            _process.ErrorDataReceived += (_, e) => Collect(_error, e.Data, line => line == InterruptController.StopNotice, Notice);
+            _process.Start();
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+        }
+
+        public TaskCompletionSource FirstStep { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Notice { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public string Output => Joined(_output);
+
+        public string Error => Joined(_error);
+
+        public void WaitFor(TaskCompletionSource signal, string what)
+        {
+            if (!signal.Task.Wait(Patience))
+                Assert.Fail($"no {what} within {Patience.TotalMinutes} minutes. {Describe()}");
+        }
+
+        public void Interrupt() => Assert.That(Kill(_process.Id, SigInt), Is.Zero, $"kill -INT failed: errno {Marshal.GetLastPInvokeError()}");
+
+        public int WaitForExit()
+        {
+            if (!_process.WaitForExit(Patience))
+                Assert.Fail($"lzn train did not exit within {Patience.TotalMinutes} minutes. {Describe()}");
+            _process.WaitForExit();
+            return _process.ExitCode;
+        }
+
+        public string Describe() => $"stdout:\n{Output}\nstderr:\n{Error}";
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+                _process.Kill(entireProcessTree: true);
+            _process.Dispose();
+        }
+
+        private static void Collect(List<string> lines, string? line, Func<string, bool> isSignal, TaskCompletionSource signal)
+        {
+            if (line is null)
+                return;
+            lock (lines)
+                lines.Add(line);
+            if (isSignal(line))
+                signal.TrySetResult();
+        }
+
+        private static string Joined(List<string> lines)
+        {
+            lock (lines)
+                return string.Join('\n', lines);
+        }
+    }
+}
