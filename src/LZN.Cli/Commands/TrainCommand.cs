@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using LZN.Native.Data;
 using LZN.Native.Training;
+using LZN.Native.Zones;
 using Spectre.Console;
 
 namespace LZN.Cli.Commands;
@@ -33,13 +34,15 @@ internal static class TrainCommand
         var decoderRate = new Option<double?>("--lr-decoder") { Description = "decoder learning rate (default: the preset's)" };
         var labelRate = new Option<double?>("--lr-labels") { Description = "label-anchor learning rate (default: the preset's)" };
         var warmup = new Option<long?>("--warmup") { Description = "linear warm-up steps (default: the preset's)" };
+        var lrDecay = new Option<string?>("--lr-decay") { Description = "constant | cosine: learning rate after the warm-up (default: the preset's)" };
+        var labelLoss = new Option<string?>("--label-loss") { Description = "prob | ce: the label loss (prob = the reference's; default: the preset's)" };
         var latentNoise = new Option<float?>("--latent-noise") { Description = "prior noise scale of the training latent flow (default: the preset's)" };
         var resume = new Option<bool>("--resume") { Description = "continue from the run folder's checkpoint" };
         var output = new Option<string>("--out") { Description = "run folder", DefaultValueFactory = _ => Path.Combine("runs", "joint") };
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
             task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, latentNoise, resume, output,
+            encoderRate, decoderRate, labelRate, warmup, lrDecay, labelLoss, latentNoise, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -60,6 +63,20 @@ internal static class TrainCommand
                 LabelLearningRate = result.GetValue(labelRate) ?? config.LabelLearningRate,
                 WarmupSteps = result.GetValue(warmup) ?? config.WarmupSteps,
                 LatentNoiseScale = result.GetValue(latentNoise) ?? config.LatentNoiseScale,
+                LearningRateDecay = result.GetValue(lrDecay) switch
+                {
+                    null => config.LearningRateDecay,
+                    "constant" => LearningRateDecay.Constant,
+                    "cosine" => LearningRateDecay.Cosine,
+                    var other => throw new ArgumentException($"--lr-decay {other}: expected constant or cosine."),
+                },
+                LabelLoss = result.GetValue(labelLoss) switch
+                {
+                    null => config.LabelLoss,
+                    "prob" => AssignmentLossKind.Probability,
+                    "ce" => AssignmentLossKind.CrossEntropy,
+                    var other => throw new ArgumentException($"--label-loss {other}: expected prob or ce."),
+                },
                 TrainLimit = result.GetValue(trainLimit) ?? 0,
                 Data = dataName,
                 ImageChannels = train.Shape.Channels,

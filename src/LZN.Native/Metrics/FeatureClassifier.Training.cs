@@ -52,7 +52,7 @@ public sealed partial class FeatureClassifier
             new("no_decay", [.. parameters.Where(p => p.Group != Parameter.WeightGroup)],
                 new ParameterGroupOptions { LearningRate = options.LearningRate }),
         };
-        var warmup = new LinearWarmup(options.WarmupSteps);
+        var warmup = new LearningRateSchedule(options.WarmupSteps);
         using var optimizer = new AdamW(Backend, groups);
         using var loss = new SoftmaxCrossEntropy(Backend);
         using var images = Backend.AllocateFloat((long)batchSize * size); // [batchSize, size]

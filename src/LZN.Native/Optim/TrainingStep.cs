@@ -8,14 +8,14 @@ namespace LZN.Native.Optim;
 /// <param name="Loss">The loss read back with the norm.</param>
 /// <param name="GradientNorm">The global norm of the active groups' gradients, before clipping.</param>
 /// <param name="GradientScale">The clipping factor applied (1 when not clipped or skipped).</param>
-/// <param name="LearningRateFactor">The warm-up factor applied (0 when skipped).</param>
+/// <param name="LearningRateFactor">The schedule's factor applied (0 when skipped).</param>
 public readonly record struct TrainingStepResult(bool Applied, float Loss, double GradientNorm, float GradientScale, double LearningRateFactor);
 
 /// <summary>
 /// One optimisation step after the backward pass: reads the loss and the global gradient norm in one host
 /// transfer; a step whose loss or norm is NaN/Inf (a squared norm overflowing float counts) is skipped,
 /// counted in <see cref="SkippedSteps"/>, and changes nothing; otherwise the gradients are clipped to the
-/// global norm, the warm-up factor of the update index (<see cref="AdamW.Iteration"/>) scales every
+/// global norm, the schedule's factor of the update index (<see cref="AdamW.Iteration"/>) scales every
 /// group's learning rate, AdamW steps and the EMA, if any, is updated.
 /// Frozen groups are outside the norm, the update and the clipping.
 /// </summary>
@@ -23,14 +23,14 @@ public sealed class TrainingStep
 {
     private readonly IBackend _backend;
 
-    public TrainingStep(IBackend backend, AdamW optimizer, GradientClipper? clipper = null, LinearWarmup? warmup = null, Ema? ema = null)
+    public TrainingStep(IBackend backend, AdamW optimizer, GradientClipper? clipper = null, LearningRateSchedule? schedule = null, Ema? ema = null)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(optimizer);
         _backend = backend;
         Optimizer = optimizer;
         Clipper = clipper;
-        Warmup = warmup;
+        Schedule = schedule;
         Ema = ema;
     }
 
@@ -38,7 +38,7 @@ public sealed class TrainingStep
 
     public GradientClipper? Clipper { get; }
 
-    public LinearWarmup? Warmup { get; }
+    public LearningRateSchedule? Schedule { get; }
 
     public Ema? Ema { get; }
 
@@ -65,7 +65,7 @@ public sealed class TrainingStep
             return new TrainingStepResult(false, lossValue, norm, 1f, 0);
         }
         float scale = Clipper?.Scale(norm) ?? 1f;
-        double factor = Warmup?.Factor(Optimizer.Iteration) ?? 1.0;
+        double factor = Schedule?.Factor(Optimizer.Iteration) ?? 1.0;
         Optimizer.Step(factor, scale);
         Ema?.Update();
         return new TrainingStepResult(true, lossValue, norm, scale, factor);

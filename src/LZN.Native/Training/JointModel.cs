@@ -102,7 +102,7 @@ public sealed class JointModel : IDisposable
         using (var assigned = ZoneAssigner.Assign(new ZoneAnchors(LabelAnchors.Value, classes, dim, work.LogPriors), encoded.Latents, batchSize,
             labels, new AssignOptions { Steps = Config.LabelSteps, KeepTrajectory = true }))
         {
-            labelLoss = AssignmentLoss.Evaluate(assigned, AssignmentLossKind.Probability, work.Beta);
+            labelLoss = AssignmentLoss.Evaluate(assigned, Config.LabelLoss, work.Beta);
             ZoneAssigner.Backward(assigned, null, work.Beta, new AssignGradients(Latents: work.LatentsGrad, Anchors: LabelAnchors.Grad));
         }
 

@@ -74,7 +74,7 @@ public sealed class JointTrainer : IDisposable
             Group("label_anchors", [Model.LabelAnchors], config.LabelLearningRate),
         ]);
         _ema = config.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.EmaDecay) : null;
-        Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), new LinearWarmup(config.WarmupSteps), _ema);
+        Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), new LearningRateSchedule(config.WarmupSteps, config.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0), _ema);
         _hostImages = new float[config.BatchSize * config.ImageSize];
         _hostLabels = new int[config.BatchSize];
         _images = backend.AllocateFloat(_hostImages.Length);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using LZN.Native.Zones;
 
 namespace LZN.Native.Training;
 
@@ -12,6 +13,16 @@ public enum EncoderKind
 
     /// <summary>Three conv3x3 stages (32/64/128 channels) and a linear head.</summary>
     Cnn,
+}
+
+/// <summary>How the learning rate moves after the warm-up.</summary>
+public enum LearningRateDecay
+{
+    /// <summary>Full rate until the end (the reference's schedule, made for hundreds of thousands of steps).</summary>
+    Constant,
+
+    /// <summary>Cosine decay to 0 at the last step of the run (<see cref="Optim.LearningRateSchedule"/>).</summary>
+    Cosine,
 }
 
 /// <summary>
@@ -54,6 +65,15 @@ public sealed record TrainingConfig
     public double ClipNorm { get; init; } = 1.0;
 
     public double EmaDecay { get; init; } = 0.999;
+
+    /// <summary>Learning-rate decay after the warm-up; the cosine's horizon is the run's last step (Epochs x steps per epoch).</summary>
+    public LearningRateDecay LearningRateDecay { get; init; } = LearningRateDecay.Constant;
+
+    /// <summary>
+    /// The label loss: the reference's prob variant -mean max_k P_k(target), or cross-entropy -mean log max_k P_k(target),
+    /// whose gradient does not vanish on images the flow sends to the wrong class.
+    /// </summary>
+    public AssignmentLossKind LabelLoss { get; init; } = AssignmentLossKind.Probability;
 
     /// <summary>Euler steps of the image latent flow (encode) during training and evaluation.</summary>
     public int LatentSteps { get; init; } = 20;
@@ -149,6 +169,8 @@ public sealed record TrainingConfig
             throw new ArgumentException("training config: CheckpointEvery, TrainLimit and WarmupSteps cannot be negative.");
         if (!(LatentNoiseScale >= 0))
             throw new ArgumentException("training config: LatentNoiseScale cannot be negative.");
+        if (!Enum.IsDefined(LearningRateDecay) || !Enum.IsDefined(LabelLoss))
+            throw new ArgumentException("training config: LearningRateDecay or LabelLoss is not a defined value.");
         if (!(EmaDecay is >= 0 and <= 1) || !(ClipNorm > 0))
             throw new ArgumentException("training config: EmaDecay must lie in [0, 1] and ClipNorm must be positive.");
     }
@@ -198,6 +220,8 @@ public sealed record TrainingConfig
             writer.WriteNumber("warmup_steps", WarmupSteps);
             writer.WriteNumber("clip_norm", ClipNorm);
             writer.WriteNumber("ema_decay", EmaDecay);
+            writer.WriteString("lr_decay", LearningRateDecay == LearningRateDecay.Cosine ? "cosine" : "constant");
+            writer.WriteString("label_loss", LabelLoss == AssignmentLossKind.CrossEntropy ? "ce" : "prob");
             writer.WriteNumber("latent_steps", LatentSteps);
             writer.WriteNumber("latent_noise_scale", LatentNoiseScale);
             writer.WriteNumber("label_steps", LabelSteps);
@@ -238,6 +262,7 @@ public sealed record TrainingConfig
             int Int(string name) => Field(name).TryGetInt32(out int value) ? value : throw new FormatException($"training config: '{name}' is not an integer.");
             long Long(string name) => Field(name).TryGetInt64(out long value) ? value : throw new FormatException($"training config: '{name}' is not an integer.");
             double Double(string name) => Field(name).TryGetDouble(out double value) ? value : throw new FormatException($"training config: '{name}' is not a number.");
+            string OptionalString(string name, string absent) => root.TryGetProperty(name, out _) ? String(name) : absent;
             string String(string name) => Field(name).ValueKind == JsonValueKind.String ? Field(name).GetString()! : throw new FormatException($"training config: '{name}' is not a string.");
             var hidden = Field("hidden_sizes");
             if (hidden.ValueKind != JsonValueKind.Array)
@@ -265,6 +290,18 @@ public sealed record TrainingConfig
                 WarmupSteps = Long("warmup_steps"),
                 ClipNorm = Double("clip_norm"),
                 EmaDecay = Double("ema_decay"),
+                LearningRateDecay = OptionalString("lr_decay", "constant") switch
+                {
+                    "constant" => LearningRateDecay.Constant,
+                    "cosine" => LearningRateDecay.Cosine,
+                    var other => throw new FormatException($"training config: unknown lr_decay '{other}'."),
+                },
+                LabelLoss = OptionalString("label_loss", "prob") switch
+                {
+                    "prob" => AssignmentLossKind.Probability,
+                    "ce" => AssignmentLossKind.CrossEntropy,
+                    var other => throw new FormatException($"training config: unknown label_loss '{other}'."),
+                },
                 LatentSteps = Int("latent_steps"),
                 LatentNoiseScale = (float)Double("latent_noise_scale"),
                 LabelSteps = Int("label_steps"),

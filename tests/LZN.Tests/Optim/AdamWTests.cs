@@ -90,12 +90,26 @@ public class AdamWTests(BackendCase backendCase) : BackendTestBase(backendCase)
     }
 
     [Test]
-    public void LinearWarmupRisesToOne()
+    public void ScheduleWarmsUpLinearly()
     {
-        var warmup = new LinearWarmup(4);
+        var warmup = new LearningRateSchedule(4);
         Assert.That(Enumerable.Range(0, 6).Select(n => warmup.Factor(n)), Is.EqualTo(new[] { 0.25, 0.5, 0.75, 1, 1, 1 }));
-        Assert.That(new LinearWarmup(0).Factor(0), Is.EqualTo(1.0));
-        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new LinearWarmup(-1));
+        Assert.That(new LearningRateSchedule(0).Factor(0), Is.EqualTo(1.0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new LearningRateSchedule(-1));
+    }
+
+    [Test]
+    public void CosineDecayFollowsTheClosedFormAfterTheWarmup()
+    {
+        var schedule = new LearningRateSchedule(warmupSteps: 2, decaySteps: 8);
+        double[] expected = [.. Enumerable.Range(0, 11).Select(n =>
+            Math.Min(1.0, (n + 1) / 2.0) * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1.0, n / 8.0))))];
+        Assert.That(Enumerable.Range(0, 11).Select(n => schedule.Factor(n)), Is.EqualTo(expected).Within(1e-15));
+        Assert.That(schedule.Factor(4), Is.EqualTo(0.5).Within(1e-15), "half way the rate is halved");
+        Assert.That(schedule.Factor(8), Is.EqualTo(0.0).Within(1e-15));
+        Assert.That(schedule.Factor(100), Is.EqualTo(0.0).Within(1e-15), "after the horizon the rate stays 0");
+        Assert.That(schedule.Factor(1), Is.LessThan(1.0).And.GreaterThan(0.9), "the decay starts during the warm-up");
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new LearningRateSchedule(0, -1));
     }
 
     private static double[] ToDouble(float[] values) => Array.ConvertAll(values, v => (double)v);

@@ -21,7 +21,7 @@ public class TrainingStepTests(BackendCase backendCase) : BackendTestBase(backen
         using var model = new OptimTestModel(Backend);
         using var optimizer = new AdamW(Backend, model.Groups(Encoder, Decoder));
         using var ema = new Ema(Backend, model.Parameters, 0.99);
-        var step = new TrainingStep(Backend, optimizer, new GradientClipper(1.0), new LinearWarmup(10), ema);
+        var step = new TrainingStep(Backend, optimizer, new GradientClipper(1.0), new LearningRateSchedule(10), ema);
         using var loss = Backend.FromHost(new[] { 1f });
         model.LoadGradients(0);
         Assert.That(step.Apply(loss).Applied, Is.True);
@@ -46,7 +46,7 @@ public class TrainingStepTests(BackendCase backendCase) : BackendTestBase(backen
     {
         using var model = new OptimTestModel(Backend);
         using var optimizer = new AdamW(Backend, model.Groups(Encoder, Decoder));
-        var step = new TrainingStep(Backend, optimizer, new GradientClipper(1.0), new LinearWarmup(4));
+        var step = new TrainingStep(Backend, optimizer, new GradientClipper(1.0), new LearningRateSchedule(4));
         using var loss = Backend.FromHost(new[] { 0.5f });
         model.LoadGradients(0, scale: 10);
         double norm = Math.Sqrt(Enumerable.Range(0, 3).Sum(p => OptimTestModel.Gradient(p, 0, 10).Sum(g => (double)g * g)));
@@ -165,7 +165,7 @@ public class TrainingStepTests(BackendCase backendCase) : BackendTestBase(backen
             Model = new OptimTestModel(backend);
             Optimizer = new AdamW(backend, Model.Groups(Encoder, Decoder));
             Ema = new Ema(backend, Model.Parameters, 0.95);
-            Step = new TrainingStep(backend, Optimizer, new GradientClipper(3.0), new LinearWarmup(3), Ema);
+            Step = new TrainingStep(backend, Optimizer, new GradientClipper(3.0), new LearningRateSchedule(3), Ema);
             _loss = backend.AllocateFloat(1); // [1]
         }
 

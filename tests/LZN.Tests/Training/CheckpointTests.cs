@@ -2,6 +2,7 @@ using LZN.Native.Backends;
 using LZN.Native.Backends.Cpu;
 using LZN.Native.IO;
 using LZN.Native.Training;
+using LZN.Native.Zones;
 
 namespace LZN.Tests.Training;
 
@@ -125,6 +126,35 @@ public class CheckpointTests
             Assert.That(TrainingConfig.FromJson(config.ToJson()).ToJson(), Is.EqualTo(config.ToJson()), preset);
             Assert.That(config.ResumeMismatch(TrainingConfig.FromJson(config.ToJson()) with { Epochs = 9 }), Is.Null, preset);
         }
+    }
+
+    [Test]
+    public void LabelLossAndDecaySurviveJsonAndOlderConfigsReadAsTheReferenceSettings()
+    {
+        var config = TrainingConfig.FromPreset("tiny") with { LabelLoss = AssignmentLossKind.CrossEntropy, LearningRateDecay = LearningRateDecay.Cosine };
+        var back = TrainingConfig.FromJson(config.ToJson());
+        Assert.That((back.LabelLoss, back.LearningRateDecay), Is.EqualTo((AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine)));
+        Assert.That(config.ResumeMismatch(back with { LabelLoss = AssignmentLossKind.Probability }), Does.StartWith("label_loss"));
+
+        var older = System.Text.Json.Nodes.JsonNode.Parse(config.ToJson())!.AsObject();
+        older.Remove("label_loss");
+        older.Remove("lr_decay");
+        var read = TrainingConfig.FromJson(older.ToJsonString());
+        Assert.That((read.LabelLoss, read.LearningRateDecay), Is.EqualTo((AssignmentLossKind.Probability, LearningRateDecay.Constant)));
+
+        older["label_loss"] = "hinge";
+        Assert.That(() => TrainingConfig.FromJson(older.ToJsonString()), Throws.TypeOf<FormatException>().With.Message.Contains("label_loss 'hinge'"));
+    }
+
+    [Test]
+    public void CosineDecayBringsTheLastStepsRateToNearZero()
+    {
+        using var backend = new CpuBackend();
+        using var trainer = new JointTrainer(backend, TrainingFixtures.Tiny(epochs: 2) with { WarmupSteps = 0, LearningRateDecay = LearningRateDecay.Cosine },
+            TrainingFixtures.Train(), null, _folder);
+        var factors = Enumerable.Range(0, (int)trainer.TotalSteps).Select(_ => trainer.TrainStep().Result.LearningRateFactor).ToArray();
+        double[] expected = [.. Enumerable.Range(0, factors.Length).Select(n => 0.5 * (1 + Math.Cos(Math.PI * n / factors.Length)))];
+        Assert.That(factors, Is.EqualTo(expected).Within(1e-12));
     }
 
     private string SaveFresh()
