@@ -36,13 +36,15 @@ internal static class TrainCommand
         var warmup = new Option<long?>("--warmup") { Description = "linear warm-up steps (default: the preset's)" };
         var lrDecay = new Option<string?>("--lr-decay") { Description = "constant | cosine: learning rate after the warm-up (default: the preset's)" };
         var labelLoss = new Option<string?>("--label-loss") { Description = "prob | ce: the label loss (prob = the reference's; default: the preset's)" };
+        var flip = new Option<bool?>("--flip") { Description = "true | false: random horizontal flips of the training images (default: the preset's)" };
+        var shift = new Option<int?>("--shift") { Description = "random translation of the training images by up to N pixels (default: the preset's)" };
         var latentNoise = new Option<float?>("--latent-noise") { Description = "prior noise scale of the training latent flow (default: the preset's)" };
         var resume = new Option<bool>("--resume") { Description = "continue from the run folder's checkpoint" };
         var output = new Option<string>("--out") { Description = "run folder", DefaultValueFactory = _ => Path.Combine("runs", "joint") };
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
             task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, lrDecay, labelLoss, latentNoise, resume, output,
+            encoderRate, decoderRate, labelRate, warmup, lrDecay, labelLoss, flip, shift, latentNoise, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -63,6 +65,8 @@ internal static class TrainCommand
                 LabelLearningRate = result.GetValue(labelRate) ?? config.LabelLearningRate,
                 WarmupSteps = result.GetValue(warmup) ?? config.WarmupSteps,
                 LatentNoiseScale = result.GetValue(latentNoise) ?? config.LatentNoiseScale,
+                AugmentFlip = result.GetValue(flip) ?? config.AugmentFlip,
+                AugmentShift = result.GetValue(shift) ?? config.AugmentShift,
                 LearningRateDecay = result.GetValue(lrDecay) switch
                 {
                     null => config.LearningRateDecay,

@@ -37,6 +37,7 @@ public sealed class JointTrainer : IDisposable
     private int _permutationEpoch = -1;
 
     // The batch of a step, reused by every step (the batch size is fixed by the config).
+    private readonly ulong _augmentKey;
     private readonly float[] _hostImages; // [batchSize, imageSize]
     private readonly int[] _hostLabels; // [batchSize]
     private readonly FloatBuffer _images; // [batchSize, imageSize]
@@ -75,6 +76,7 @@ public sealed class JointTrainer : IDisposable
         ]);
         _ema = config.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.EmaDecay) : null;
         Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), new LearningRateSchedule(config.WarmupSteps, config.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0), _ema);
+        _augmentKey = Nn.Initialization.StreamKey(config.Seed, "stream.augment");
         _hostImages = new float[config.BatchSize * config.ImageSize];
         _hostLabels = new int[config.BatchSize];
         _images = backend.AllocateFloat(_hostImages.Length);
@@ -131,6 +133,7 @@ public sealed class JointTrainer : IDisposable
         }
         // Gather and the uploads overwrite the whole batch (an upload has read its span when it returns).
         _train.Gather(_permutation.AsSpan(index * batchSize, batchSize), _hostImages, _hostLabels);
+        Config.Augmentation.Apply(_hostImages, batchSize, _train.Shape, _augmentKey, checked((ulong)Step * (ulong)batchSize));
         _backend.Upload(_hostImages, _images);
         _backend.Upload(_hostLabels, _labels);
         _optimizer.ZeroGradients();

@@ -75,6 +75,15 @@ public sealed record TrainingConfig
     /// </summary>
     public AssignmentLossKind LabelLoss { get; init; } = AssignmentLossKind.Probability;
 
+    /// <summary>Training images are flipped horizontally at random (<see cref="Data.ImageAugmentation"/>).</summary>
+    public bool AugmentFlip { get; init; }
+
+    /// <summary>Training images are translated by up to this many pixels each way (0 = none).</summary>
+    public int AugmentShift { get; init; }
+
+    /// <summary>The training-time augmentation these settings describe.</summary>
+    public Data.ImageAugmentation Augmentation => new(AugmentFlip, AugmentShift);
+
     /// <summary>Euler steps of the image latent flow (encode) during training and evaluation.</summary>
     public int LatentSteps { get; init; } = 20;
 
@@ -165,8 +174,8 @@ public sealed record TrainingConfig
             throw new ArgumentException("training config: BatchSize must be at least 2 (the batch is its own set of anchors).");
         if (HiddenSizes.Any(size => size <= 0))
             throw new ArgumentException("training config: HiddenSizes must all be positive.");
-        if (CheckpointEvery < 0 || TrainLimit < 0 || WarmupSteps < 0)
-            throw new ArgumentException("training config: CheckpointEvery, TrainLimit and WarmupSteps cannot be negative.");
+        if (CheckpointEvery < 0 || TrainLimit < 0 || WarmupSteps < 0 || AugmentShift < 0)
+            throw new ArgumentException("training config: CheckpointEvery, TrainLimit, WarmupSteps and AugmentShift cannot be negative.");
         if (!(LatentNoiseScale >= 0))
             throw new ArgumentException("training config: LatentNoiseScale cannot be negative.");
         if (!Enum.IsDefined(LearningRateDecay) || !Enum.IsDefined(LabelLoss))
@@ -222,6 +231,8 @@ public sealed record TrainingConfig
             writer.WriteNumber("ema_decay", EmaDecay);
             writer.WriteString("lr_decay", LearningRateDecay == LearningRateDecay.Cosine ? "cosine" : "constant");
             writer.WriteString("label_loss", LabelLoss == AssignmentLossKind.CrossEntropy ? "ce" : "prob");
+            writer.WriteBoolean("augment_flip", AugmentFlip);
+            writer.WriteNumber("augment_shift", AugmentShift);
             writer.WriteNumber("latent_steps", LatentSteps);
             writer.WriteNumber("latent_noise_scale", LatentNoiseScale);
             writer.WriteNumber("label_steps", LabelSteps);
@@ -262,6 +273,9 @@ public sealed record TrainingConfig
             int Int(string name) => Field(name).TryGetInt32(out int value) ? value : throw new FormatException($"training config: '{name}' is not an integer.");
             long Long(string name) => Field(name).TryGetInt64(out long value) ? value : throw new FormatException($"training config: '{name}' is not an integer.");
             double Double(string name) => Field(name).TryGetDouble(out double value) ? value : throw new FormatException($"training config: '{name}' is not a number.");
+            bool OptionalBool(string name) => root.TryGetProperty(name, out var value)
+                && (value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean() : throw new FormatException($"training config: '{name}' is not a boolean."));
+            int OptionalInt(string name) => root.TryGetProperty(name, out _) ? Int(name) : 0;
             string OptionalString(string name, string absent) => root.TryGetProperty(name, out _) ? String(name) : absent;
             string String(string name) => Field(name).ValueKind == JsonValueKind.String ? Field(name).GetString()! : throw new FormatException($"training config: '{name}' is not a string.");
             var hidden = Field("hidden_sizes");
@@ -302,6 +316,8 @@ public sealed record TrainingConfig
                     "ce" => AssignmentLossKind.CrossEntropy,
                     var other => throw new FormatException($"training config: unknown label_loss '{other}'."),
                 },
+                AugmentFlip = OptionalBool("augment_flip"),
+                AugmentShift = OptionalInt("augment_shift"),
                 LatentSteps = Int("latent_steps"),
                 LatentNoiseScale = (float)Double("latent_noise_scale"),
                 LabelSteps = Int("label_steps"),

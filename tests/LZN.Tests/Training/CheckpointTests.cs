@@ -129,18 +129,25 @@ public class CheckpointTests
     }
 
     [Test]
-    public void LabelLossAndDecaySurviveJsonAndOlderConfigsReadAsTheReferenceSettings()
+    public void RecipeFieldsSurviveJsonAndOlderConfigsReadAsTheReferenceSettings()
     {
-        var config = TrainingConfig.FromPreset("tiny") with { LabelLoss = AssignmentLossKind.CrossEntropy, LearningRateDecay = LearningRateDecay.Cosine };
+        var config = TrainingConfig.FromPreset("tiny") with
+        {
+            LabelLoss = AssignmentLossKind.CrossEntropy, LearningRateDecay = LearningRateDecay.Cosine, AugmentFlip = true, AugmentShift = 3,
+        };
         var back = TrainingConfig.FromJson(config.ToJson());
-        Assert.That((back.LabelLoss, back.LearningRateDecay), Is.EqualTo((AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine)));
+        Assert.That((back.LabelLoss, back.LearningRateDecay, back.AugmentFlip, back.AugmentShift),
+            Is.EqualTo((AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine, true, 3)));
         Assert.That(config.ResumeMismatch(back with { LabelLoss = AssignmentLossKind.Probability }), Does.StartWith("label_loss"));
 
         var older = System.Text.Json.Nodes.JsonNode.Parse(config.ToJson())!.AsObject();
         older.Remove("label_loss");
         older.Remove("lr_decay");
+        older.Remove("augment_flip");
+        older.Remove("augment_shift");
         var read = TrainingConfig.FromJson(older.ToJsonString());
-        Assert.That((read.LabelLoss, read.LearningRateDecay), Is.EqualTo((AssignmentLossKind.Probability, LearningRateDecay.Constant)));
+        Assert.That((read.LabelLoss, read.LearningRateDecay, read.AugmentFlip, read.AugmentShift),
+            Is.EqualTo((AssignmentLossKind.Probability, LearningRateDecay.Constant, false, 0)));
 
         older["label_loss"] = "hinge";
         Assert.That(() => TrainingConfig.FromJson(older.ToJsonString()), Throws.TypeOf<FormatException>().With.Message.Contains("label_loss 'hinge'"));

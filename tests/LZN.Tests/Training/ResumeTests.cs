@@ -2,6 +2,7 @@ using System.Text.Json;
 using LZN.Native.Backends;
 using LZN.Native.Backends.Cpu;
 using LZN.Native.Training;
+using LZN.Native.Zones;
 
 namespace LZN.Tests.Training;
 
@@ -24,11 +25,19 @@ public class ResumeTests
     [TearDown]
     public void DeleteFolder() => Directory.Delete(_folder, recursive: true);
 
-    [Test]
-    public void AnInterruptedAndResumedRunRepeatsTheUninterruptedOneExactly()
+    [TestCase(false, TestName = "AnInterruptedAndResumedRunRepeatsTheUninterruptedOneExactly(reference settings)")]
+    [TestCase(true, TestName = "AnInterruptedAndResumedRunRepeatsTheUninterruptedOneExactly(augmentation, cosine decay, CE label loss)")]
+    public void AnInterruptedAndResumedRunRepeatsTheUninterruptedOneExactly(bool shortRunRecipe)
     {
         using var backend = new CpuBackend();
         var config = TrainingFixtures.Tiny(Epochs);
+        if (shortRunRecipe)
+        {
+            config = config with
+            {
+                AugmentFlip = true, AugmentShift = 2, LearningRateDecay = LearningRateDecay.Cosine, LabelLoss = AssignmentLossKind.CrossEntropy,
+            };
+        }
 
         var straightLosses = new List<JointLosses>();
         float[][] straightParameters;
