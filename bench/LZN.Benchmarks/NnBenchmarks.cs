@@ -10,7 +10,7 @@ namespace LZN.Benchmarks;
 /// One training step's network work at batch 128 on 28x28x1: the CNN and MLP encoders (forward + backward
 /// to the parameters) and the U-Net decoder (forward + backward to parameters, image and latent), d = 64,
 /// 10 classes. Run: dotnet run -c Release --project bench/LZN.Benchmarks -- --filter '*NnBenchmarks*' --job short
-/// Quick median-of-5 check: dotnet run -c Release --project bench/LZN.Benchmarks -- nn-quick [batchSize]
+/// Quick median-of-5 check: dotnet run -c Release --project bench/LZN.Benchmarks -- nn-quick [batchSize [decoderBaseChannels]]
 /// </summary>
 public class NnBenchmarks
 {
@@ -53,13 +53,14 @@ internal sealed class NnWorkload : IDisposable
     private readonly FloatBuffer _times; // [batchSize]
     private readonly FloatBuffer _velocityGrad; // [batchSize, 784]
 
-    public NnWorkload(IBackend backend, int batchSize)
+    /// <param name="decoderBaseChannels">The U-Net's base channels (the config's default is 32; the mlp-small preset uses 16).</param>
+    public NnWorkload(IBackend backend, int batchSize, int decoderBaseChannels = 32)
     {
         Backend = backend;
         _batchSize = batchSize;
         _mlp = new MlpEncoder(backend, "mlp", 784, [512, 256], LatentSize, seed: 1);
         _cnn = new CnnEncoder(backend, "cnn", new CnnEncoderConfig(1, 28, 28, LatentSize), seed: 1);
-        _decoder = new UNetDecoder(backend, "decoder", new UNetDecoderConfig(1, 28, 28, LatentSize, ClassCount), seed: 1);
+        _decoder = new UNetDecoder(backend, "decoder", new UNetDecoderConfig(1, 28, 28, LatentSize, ClassCount) { BaseChannels = decoderBaseChannels }, seed: 1);
         _images = backend.AllocateFloat(batchSize * 784L);
         _latentGrad = backend.AllocateFloat((long)batchSize * LatentSize);
         _latent = backend.AllocateFloat((long)batchSize * LatentSize);
@@ -117,10 +118,11 @@ internal static class NnQuickCheck
     public static void Run(string[] arguments)
     {
         int batchSize = arguments.Length > 0 ? int.Parse(arguments[0], CultureInfo.InvariantCulture) : 128;
+        int baseChannels = arguments.Length > 1 ? int.Parse(arguments[1], CultureInfo.InvariantCulture) : 32;
         foreach (string name in NnBenchmarks.Backends())
         {
-            using var workload = new NnWorkload(ZoneBackends.Create(name), batchSize);
-            Console.WriteLine($"batch {batchSize} on {workload.Backend.Description}");
+            using var workload = new NnWorkload(ZoneBackends.Create(name), batchSize, baseChannels);
+            Console.WriteLine($"batch {batchSize}, decoder base channels {baseChannels}, on {workload.Backend.Description}");
             Measure("MLP encoder fwd+bwd", workload.MlpStep);
             Measure("CNN encoder fwd+bwd", workload.CnnStep);
             Measure("U-Net decoder fwd+bwd", workload.DecoderStep);

@@ -82,6 +82,13 @@ public sealed class LayerGradientTests
     }
 
     [Test]
+    public void Conv2dDefaultColumnBudgetIsTheCpusCacheSizedOne()
+    {
+        using var layer = new Conv2d(_backend, "conv", new ConvGeometry(2, 6, 6, 3, 1, 1), 3, seed: 4);
+        Assert.That(layer.ColumnBudget, Is.EqualTo(Conv2d.CpuColumnBudget));
+    }
+
+    [Test]
     public void Upsample2xGradients()
     {
         using var layer = new Upsample2x(_backend, "up", 2, 3, 2);

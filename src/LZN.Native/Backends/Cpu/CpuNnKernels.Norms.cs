@@ -1,11 +1,12 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using static LZN.Native.Backends.NnArgumentChecks;
 
 namespace LZN.Native.Backends.Cpu;
 
 // Layer and group normalisation. Statistics accumulate in double (two passes: mean, then squared
-// deviations), so they match the float64 oracle to float rounding; the per-element passes are
-// TensorPrimitives multiply-adds with per-channel coefficients.
+// deviations; SIMD over floats widened to double lanes), so they match the float64 oracle to float
+// rounding; the per-element passes are TensorPrimitives multiply-adds with per-channel coefficients.
 internal sealed partial class CpuNnKernels
 {
     public void LayerNormForward(FloatBuffer x, FloatBuffer gamma, FloatBuffer beta, int rows, int dim, float epsilon,
@@ -178,27 +179,53 @@ internal sealed partial class CpuNnKernels
     private static (float Mean, float Rstd) Statistics(ReadOnlySpan<float> values, float epsilon)
     {
         double mean = Sum(values) / values.Length;
-        double squares = 0;
-        foreach (float value in values)
+        var center = new Vector<double>(mean);
+        var squares = Vector<double>.Zero;
+        int i = 0;
+        for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
         {
-            double deviation = value - mean;
-            squares += deviation * deviation;
+            Vector.Widen(new Vector<float>(values[i..]), out var low, out var high);
+            var lowDeviation = low - center;
+            var highDeviation = high - center;
+            squares += lowDeviation * lowDeviation + highDeviation * highDeviation;
         }
-        return ((float)mean, (float)(1 / Math.Sqrt(squares / values.Length + epsilon)));
+        double sum = Vector.Sum(squares);
+        for (; i < values.Length; i++)
+        {
+            double deviation = values[i] - mean;
+            sum += deviation * deviation;
+        }
+        return ((float)mean, (float)(1 / Math.Sqrt(sum / values.Length + epsilon)));
     }
 
+    // Sum and Dot widen float vectors to double lanes: double accuracy at SIMD speed.
     private static double Sum(ReadOnlySpan<float> values)
     {
-        double sum = 0;
-        foreach (float value in values)
-            sum += value;
+        var lanes = Vector<double>.Zero;
+        int i = 0;
+        for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+        {
+            Vector.Widen(new Vector<float>(values[i..]), out var low, out var high);
+            lanes += low + high;
+        }
+        double sum = Vector.Sum(lanes);
+        for (; i < values.Length; i++)
+            sum += values[i];
         return sum;
     }
 
     private static double Dot(ReadOnlySpan<float> left, ReadOnlySpan<float> right)
     {
-        double sum = 0;
-        for (int i = 0; i < left.Length; i++)
+        var lanes = Vector<double>.Zero;
+        int i = 0;
+        for (; i <= left.Length - Vector<float>.Count; i += Vector<float>.Count)
+        {
+            Vector.Widen(new Vector<float>(left[i..]), out var leftLow, out var leftHigh);
+            Vector.Widen(new Vector<float>(right[i..]), out var rightLow, out var rightHigh);
+            lanes += leftLow * rightLow + leftHigh * rightHigh;
+        }
+        double sum = Vector.Sum(lanes);
+        for (; i < left.Length; i++)
             sum += (double)left[i] * right[i];
         return sum;
     }

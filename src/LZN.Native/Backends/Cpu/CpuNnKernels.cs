@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics.Tensors;
 using static LZN.Native.Backends.NnArgumentChecks;
 
@@ -19,12 +20,18 @@ internal sealed partial class CpuNnKernels : INnKernels
         int k = g.KernelSize, outH = g.OutputHeight, outW = g.OutputWidth, pixels = g.OutputPixels;
         long rowLength = (long)batchSize * pixels;
         // One work item per (column row, image): it writes one P-long run of its row.
+        bool samePadding = IsSamePadding(g);
         For(g.ColumnRows * batchSize, pixels, item =>
         {
             int row = item / batchSize, n = item % batchSize;
             int c = row / (k * k), ki = row / k % k, kj = row % k;
             var plane = source.Span.Slice((n * g.Channels + c) * g.Height * g.Width, g.Height * g.Width);
             var run = target.Span.Slice((int)(row * rowLength + (long)n * pixels), pixels);
+            if (samePadding)
+            {
+                ShiftedCopy(plane, run, g, ki, kj);
+                return;
+            }
             for (int oy = 0; oy < outH; oy++)
             {
                 int y = oy * g.Stride + ki - g.Padding;
@@ -58,16 +65,23 @@ internal sealed partial class CpuNnKernels : INnKernels
         int k = g.KernelSize, outH = g.OutputHeight, outW = g.OutputWidth, pixels = g.OutputPixels;
         long rowLength = (long)batchSize * pixels;
         // One work item per input plane (n, c): it scatters the k * k column rows of channel c into its own plane.
+        bool samePadding = IsSamePadding(g);
         For(batchSize * g.Channels, (long)k * k * pixels, item =>
         {
             int n = item / g.Channels, c = item % g.Channels;
             var plane = target.Span.Slice(item * g.Height * g.Width, g.Height * g.Width);
             plane.Clear();
+            var masked = samePadding ? ArrayPool<float>.Shared.Rent(pixels) : null; // [P] a run with its wrapped columns zeroed
             for (int ki = 0; ki < k; ki++)
             for (int kj = 0; kj < k; kj++)
             {
                 int row = (c * k + ki) * k + kj;
                 var run = source.Span.Slice((int)(row * rowLength + (long)n * pixels), pixels);
+                if (masked is not null)
+                {
+                    ShiftedAdd(run, plane, masked.AsSpan(0, pixels), g, ki, kj);
+                    continue;
+                }
                 for (int oy = 0; oy < outH; oy++)
                 {
                     int y = oy * g.Stride + ki - g.Padding;
@@ -86,6 +100,8 @@ internal sealed partial class CpuNnKernels : INnKernels
                         inRow[ox * g.Stride + kj - g.Padding] += outRow[ox];
                 }
             }
+            if (masked is not null)
+                ArrayPool<float>.Shared.Return(masked);
         });
     }
 
@@ -214,6 +230,69 @@ internal sealed partial class CpuNnKernels : INnKernels
                 throw new ArgumentOutOfRangeException(nameof(labels), $"labels[{r}] = {label[r]} is outside [0, {classes}).");
             to[r * classes + label[r]] = 1f;
         }
+    }
+
+    /// <summary>
+    /// Stride 1 with "same" padding (output size = input size): a column run is then the flattened input plane
+    /// shifted by (ki - padding) rows and (kj - padding) columns, so it moves as one block instead of row by row.
+    /// </summary>
+    private static bool IsSamePadding(in ConvGeometry g) =>
+        g.Stride == 1 && g.OutputHeight == g.Height && g.OutputWidth == g.Width;
+
+    /// <summary>
+    /// The shifted block of a same-padding im2col run: run[j] = plane[j + shift] for the flattened positions j
+    /// in [start, start + length) that lie in the valid output rows; the columns [0, first) and [end, W) of those
+    /// rows are where the flat shift wraps across a row edge (they read zero padding).
+    /// </summary>
+    private static (int Start, int Length, int Shift, int First, int End, int FirstRow, int EndRow) ShiftedBlock(in ConvGeometry g, int ki, int kj)
+    {
+        int width = g.Width, rowShift = ki - g.Padding, columnShift = kj - g.Padding;
+        int firstRow = Math.Max(0, -rowShift), endRow = Math.Min(g.Height, g.Height - rowShift);
+        int first = Math.Max(0, -columnShift), end = Math.Min(width, width - columnShift);
+        if (firstRow >= endRow || first >= end)
+            return (0, 0, 0, 0, 0, 0, 0);
+        int start = firstRow * width + first;
+        return (start, (endRow - 1) * width + end - start, rowShift * width + columnShift, first, end, firstRow, endRow);
+    }
+
+    /// <summary>Same-padding im2col of one (column row, image) run: one block copy, then the padding zeros.</summary>
+    private static void ShiftedCopy(ReadOnlySpan<float> plane, Span<float> run, in ConvGeometry g, int ki, int kj)
+    {
+        var (start, length, shift, first, end, firstRow, endRow) = ShiftedBlock(g, ki, kj);
+        int width = g.Width;
+        plane.Slice(start + shift, length).CopyTo(run.Slice(start, length));
+        run[..(firstRow * width)].Clear();
+        run[(endRow * width)..].Clear();
+        for (int oy = firstRow; oy < endRow; oy++)
+        {
+            run.Slice(oy * width, first).Clear();
+            run.Slice(oy * width + end, width - end).Clear();
+        }
+    }
+
+    /// <summary>
+    /// Same-padding col2im of one run into its plane: one block add. The wrapped columns must add nothing, so
+    /// they are zeroed in a copy (<paramref name="masked"/>, [P]) unless the run has none.
+    /// </summary>
+    private static void ShiftedAdd(ReadOnlySpan<float> run, Span<float> plane, Span<float> masked, in ConvGeometry g, int ki, int kj)
+    {
+        var (start, length, shift, first, end, firstRow, endRow) = ShiftedBlock(g, ki, kj);
+        if (length == 0)
+            return;
+        int width = g.Width;
+        var block = run.Slice(start, length);
+        if (first > 0 || end < width)
+        {
+            block.CopyTo(masked.Slice(start, length));
+            for (int oy = firstRow; oy < endRow; oy++)
+            {
+                masked.Slice(oy * width, first).Clear();
+                masked.Slice(oy * width + end, width - end).Clear();
+            }
+            block = masked.Slice(start, length);
+        }
+        var target = plane.Slice(start + shift, length);
+        TensorPrimitives.Add(target, block, target);
     }
 
     /// <summary>
