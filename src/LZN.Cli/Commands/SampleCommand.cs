@@ -18,6 +18,8 @@ internal static class SampleCommand
         command.SetAction(result => CommonOptions.Run(() =>
         {
             var info = Checkpoint.Open(result.GetValue(checkpoint)!);
+            if (info.Config.RectifiedFlowWeight == 0)
+                throw new ArgumentException($"{info.Path}: trained with rf_weight 0, so its decoder was never trained and cannot sample.");
             int wanted = result.GetValue(classIndex);
             if (wanted < 0 || wanted >= info.Config.ClassCount)
                 throw new ArgumentException($"--class {wanted}: the checkpoint's model has classes 0..{info.Config.ClassCount - 1}.");

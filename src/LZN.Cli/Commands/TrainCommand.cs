@@ -36,6 +36,8 @@ internal static class TrainCommand
         var warmup = new Option<long?>("--warmup") { Description = "linear warm-up steps (default: the preset's)" };
         var lrDecay = new Option<string?>("--lr-decay") { Description = "constant | cosine: learning rate after the warm-up (default: the preset's)" };
         var labelLoss = new Option<string?>("--label-loss") { Description = "prob | ce: the label loss (prob = the reference's; default: the preset's)" };
+        var rfWeight = new Option<double?>("--rf-weight") { Description = "weight of the rectified-flow (decoder) loss; 0 trains a classifier only (default 1)" };
+        var labelWeight = new Option<double?>("--label-weight") { Description = "weight of the label loss; 0 trains a generator only (default 1)" };
         var flip = new Option<bool?>("--flip") { Description = "true | false: random horizontal flips of the training images (default: the preset's)" };
         var shift = new Option<int?>("--shift") { Description = "random translation of the training images by up to N pixels (default: the preset's)" };
         var latentNoise = new Option<float?>("--latent-noise") { Description = "prior noise scale of the training latent flow (default: the preset's)" };
@@ -44,7 +46,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
             task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, lrDecay, labelLoss, flip, shift, latentNoise, resume, output,
+            encoderRate, decoderRate, labelRate, warmup, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -65,6 +67,8 @@ internal static class TrainCommand
                 LabelLearningRate = result.GetValue(labelRate) ?? config.LabelLearningRate,
                 WarmupSteps = result.GetValue(warmup) ?? config.WarmupSteps,
                 LatentNoiseScale = result.GetValue(latentNoise) ?? config.LatentNoiseScale,
+                RectifiedFlowWeight = result.GetValue(rfWeight) ?? config.RectifiedFlowWeight,
+                LabelWeight = result.GetValue(labelWeight) ?? config.LabelWeight,
                 AugmentFlip = result.GetValue(flip) ?? config.AugmentFlip,
                 AugmentShift = result.GetValue(shift) ?? config.AugmentShift,
                 LearningRateDecay = result.GetValue(lrDecay) switch
@@ -141,9 +145,13 @@ internal static class TrainCommand
                 return InterruptedExitCode;
             }
             RunOutputs.WriteSummary(Path.Combine(runFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, backend.Description);
-            RunOutputs.WriteSampleGrid(Path.Combine(runFolder, RunOutputs.SamplesFileName), trainer.Model);
+            // With the decoder's loss switched off the decoder never trained: its "samples" would be noise.
+            bool samples = config.RectifiedFlowWeight > 0;
+            if (samples)
+                RunOutputs.WriteSampleGrid(Path.Combine(runFolder, RunOutputs.SamplesFileName), trainer.Model);
             Console.WriteLine($"test accuracy {Format(outcome.TestAccuracy ?? 0)} on {test.Count} images (eval batch {config.EvalBatch}), "
-                + $"{outcome.WallSeconds:F1} s; wrote {runFolder}/{{{JointTrainer.MetricsFileName}, {JointTrainer.CheckpointFileName}, {RunOutputs.SummaryFileName}, {RunOutputs.SamplesFileName}}}");
+                + $"{outcome.WallSeconds:F1} s; wrote {runFolder}/{{{JointTrainer.MetricsFileName}, {JointTrainer.CheckpointFileName}, {RunOutputs.SummaryFileName}"
+                + (samples ? $", {RunOutputs.SamplesFileName}}}" : "} (no samples: --rf-weight 0)"));
             return 0;
         }));
         return command;

@@ -5,10 +5,14 @@ using LZN.Native.Zones;
 
 namespace LZN.Native.Training;
 
-/// <summary>The two loss terms of one joint step (both weight 1; the optimised loss is their sum).</summary>
-public readonly record struct JointLosses(double RectifiedFlow, double Label)
+/// <summary>
+/// The two loss terms of one joint step (unweighted) and the weights the optimised loss applies to them
+/// (1 and 1 in the reference's joint task; a term with weight 0 is not computed and reads 0).
+/// </summary>
+public readonly record struct JointLosses(double RectifiedFlow, double Label, double RectifiedFlowWeight = 1, double LabelWeight = 1)
 {
-    public double Total => RectifiedFlow + Label;
+    /// <summary>The optimised loss: RectifiedFlowWeight x RectifiedFlow + LabelWeight x Label.</summary>
+    public double Total => RectifiedFlowWeight * RectifiedFlow + LabelWeight * Label;
 }
 
 /// <summary>
@@ -98,27 +102,35 @@ public sealed class JointModel : IDisposable
         // Label loss: reverse flow of each latent through the label anchors, priors = batch class frequencies.
         FillBatchLogPriors(hostLabels, work.HostClassCounts, work.HostLogPriors);
         _backend.Upload(work.HostLogPriors, work.LogPriors);
-        double labelLoss;
-        using (var assigned = ZoneAssigner.Assign(new ZoneAnchors(LabelAnchors.Value, classes, dim, work.LogPriors), encoded.Latents, batchSize,
-            labels, new AssignOptions { Steps = Config.LabelSteps, KeepTrajectory = true }))
+        double labelLoss = 0;
+        if (Config.LabelWeight > 0)
         {
+            using var assigned = ZoneAssigner.Assign(new ZoneAnchors(LabelAnchors.Value, classes, dim, work.LogPriors), encoded.Latents, batchSize,
+            labels, new AssignOptions { Steps = Config.LabelSteps, KeepTrajectory = true });
             labelLoss = AssignmentLoss.Evaluate(assigned, Config.LabelLoss, work.Beta);
+            if (Config.LabelWeight != 1)
+                _backend.ScaleShift(work.Beta, (float)Config.LabelWeight, 0f);
             ZoneAssigner.Backward(assigned, null, work.Beta, new AssignGradients(Latents: work.LatentsGrad, Anchors: LabelAnchors.Grad));
         }
 
         // Rectified-flow loss of the decoder conditioned on (latent, label).
-        var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)batchSize + (long)batchSize * imageSize)));
-        objective.BuildBatch(batchSize, imageSize, images, work.FlowNoise, work.Times, work.Noisy, work.Target);
-        var prediction = Decoder.Forward(work.Noisy, encoded.Latents, labels, work.Times, batchSize);
-        objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad);
-        var decoderGrads = Decoder.Backward(work.PredictionGrad);
-        _backend.Axpby(1f, decoderGrads.Latent, 1f, work.LatentsGrad);
+        double flowLoss = 0;
+        if (Config.RectifiedFlowWeight > 0)
+        {
+            var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)batchSize + (long)batchSize * imageSize)));
+            objective.BuildBatch(batchSize, imageSize, images, work.FlowNoise, work.Times, work.Noisy, work.Target);
+            var prediction = Decoder.Forward(work.Noisy, encoded.Latents, labels, work.Times, batchSize);
+            objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad, (float)Config.RectifiedFlowWeight);
+            var decoderGrads = Decoder.Backward(work.PredictionGrad);
+            _backend.Axpby(1f, decoderGrads.Latent, 1f, work.LatentsGrad);
+            flowLoss = work.FlowLoss.ReadScalar();
+        }
 
         // Both latent gradients flow back through the latent flow into the anchors and the encoder.
         _backend.Fill(work.AnchorsGrad, 0f);
         LatentEncoder.Backward(encoded, work.LatentsGrad, new EncodeGradients(Anchors: work.AnchorsGrad));
         Encoder.Backward(work.AnchorsGrad);
-        return new JointLosses(work.FlowLoss.ReadScalar(), labelLoss);
+        return new JointLosses(flowLoss, labelLoss, Config.RectifiedFlowWeight, Config.LabelWeight);
     }
 
     /// <summary>The step buffers for <paramref name="batchSize"/>, replaced when the batch size changes.</summary>

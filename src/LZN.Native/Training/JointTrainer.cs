@@ -181,7 +181,7 @@ public sealed class JointTrainer : IDisposable
             {
                 accuracy = Evaluate();
                 var epochResult = new EpochResult((int)(Step / StepsPerEpoch) - 1, Step,
-                    new JointLosses(rfSum / epochSteps, labelSum / epochSteps), accuracy.Value, epochClock.Elapsed.TotalSeconds);
+                    new JointLosses(rfSum / epochSteps, labelSum / epochSteps, Config.RectifiedFlowWeight, Config.LabelWeight), accuracy.Value, epochClock.Elapsed.TotalSeconds);
                 epochs.Add(epochResult);
                 metrics.Epoch(epochResult);
                 onEpoch?.Invoke(epochResult);

@@ -75,6 +75,12 @@ public sealed record TrainingConfig
     /// </summary>
     public AssignmentLossKind LabelLoss { get; init; } = AssignmentLossKind.Probability;
 
+    /// <summary>Weight of the rectified-flow (decoder) loss; 0 skips the decoder (a classifier only, no samples).</summary>
+    public double RectifiedFlowWeight { get; init; } = 1;
+
+    /// <summary>Weight of the label loss; 0 skips the label flow (generation only, label anchors stay at their initial values).</summary>
+    public double LabelWeight { get; init; } = 1;
+
     /// <summary>Training images are flipped horizontally at random (<see cref="Data.ImageAugmentation"/>).</summary>
     public bool AugmentFlip { get; init; }
 
@@ -178,6 +184,9 @@ public sealed record TrainingConfig
             throw new ArgumentException("training config: CheckpointEvery, TrainLimit, WarmupSteps and AugmentShift cannot be negative.");
         if (!(LatentNoiseScale >= 0))
             throw new ArgumentException("training config: LatentNoiseScale cannot be negative.");
+        if (!(RectifiedFlowWeight >= 0 && double.IsFinite(RectifiedFlowWeight)) || !(LabelWeight >= 0 && double.IsFinite(LabelWeight))
+            || RectifiedFlowWeight + LabelWeight == 0)
+            throw new ArgumentException("training config: RectifiedFlowWeight and LabelWeight must be finite, non-negative and not both 0.");
         if (!Enum.IsDefined(LearningRateDecay) || !Enum.IsDefined(LabelLoss))
             throw new ArgumentException("training config: LearningRateDecay or LabelLoss is not a defined value.");
         if (!(EmaDecay is >= 0 and <= 1) || !(ClipNorm > 0))
@@ -231,6 +240,8 @@ public sealed record TrainingConfig
             writer.WriteNumber("ema_decay", EmaDecay);
             writer.WriteString("lr_decay", LearningRateDecay == LearningRateDecay.Cosine ? "cosine" : "constant");
             writer.WriteString("label_loss", LabelLoss == AssignmentLossKind.CrossEntropy ? "ce" : "prob");
+            writer.WriteNumber("rf_weight", RectifiedFlowWeight);
+            writer.WriteNumber("label_weight", LabelWeight);
             writer.WriteBoolean("augment_flip", AugmentFlip);
             writer.WriteNumber("augment_shift", AugmentShift);
             writer.WriteNumber("latent_steps", LatentSteps);
@@ -275,6 +286,7 @@ public sealed record TrainingConfig
             double Double(string name) => Field(name).TryGetDouble(out double value) ? value : throw new FormatException($"training config: '{name}' is not a number.");
             bool OptionalBool(string name) => root.TryGetProperty(name, out var value)
                 && (value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean() : throw new FormatException($"training config: '{name}' is not a boolean."));
+            double OptionalDouble(string name, double absent) => root.TryGetProperty(name, out _) ? Double(name) : absent;
             int OptionalInt(string name) => root.TryGetProperty(name, out _) ? Int(name) : 0;
             string OptionalString(string name, string absent) => root.TryGetProperty(name, out _) ? String(name) : absent;
             string String(string name) => Field(name).ValueKind == JsonValueKind.String ? Field(name).GetString()! : throw new FormatException($"training config: '{name}' is not a string.");
@@ -316,6 +328,8 @@ public sealed record TrainingConfig
                     "ce" => AssignmentLossKind.CrossEntropy,
                     var other => throw new FormatException($"training config: unknown label_loss '{other}'."),
                 },
+                RectifiedFlowWeight = OptionalDouble("rf_weight", 1),
+                LabelWeight = OptionalDouble("label_weight", 1),
                 AugmentFlip = OptionalBool("augment_flip"),
                 AugmentShift = OptionalInt("augment_shift"),
                 LatentSteps = Int("latent_steps"),

@@ -66,6 +66,37 @@ public class TrainCliTests
     }
 
     [Test]
+    public void RecipeOptionsReachTheCheckpointAndAClassifierOnlyRunWritesNoSamples()
+    {
+        string folder = Directory.CreateTempSubdirectory("lzn-cli-recipe-").FullName;
+        try
+        {
+            string run = Path.Combine(folder, "run");
+            var train = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--train-limit", "256", "--test-limit", "64",
+                "--device", "cpu", "--rf-weight", "0", "--label-loss", "ce", "--lr-decay", "cosine", "--flip", "true", "--shift", "2", "--out", run);
+            Assert.That(train.ExitCode, Is.EqualTo(0), train.Output + train.Error);
+            Assert.That(train.Output, Does.Contain("no samples: --rf-weight 0"));
+            Assert.That(File.Exists(Path.Combine(run, RunOutputs.SamplesFileName)), Is.False);
+            string checkpoint = Path.Combine(run, JointTrainer.CheckpointFileName);
+            var config = Checkpoint.Open(checkpoint).Config;
+            Assert.That((config.RectifiedFlowWeight, config.LabelLoss, config.LearningRateDecay, config.AugmentFlip, config.AugmentShift),
+                Is.EqualTo((0.0, LZN.Native.Zones.AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine, true, 2)));
+
+            var sample = CliProcess.Run("sample", "--checkpoint", checkpoint, "--class", "1", "--count", "2", "--out", Path.Combine(folder, "x.png"), "--device", "cpu");
+            Assert.That(sample.ExitCode, Is.EqualTo(2));
+            Assert.That(sample.Error, Does.Contain(checkpoint).And.Contain("rf_weight 0"));
+
+            var bad = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--label-loss", "hinge", "--device", "cpu", "--out", Path.Combine(folder, "bad"));
+            Assert.That(bad.ExitCode, Is.EqualTo(2));
+            Assert.That(bad.Error, Does.Contain("--label-loss hinge: expected prob or ce"));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
     public void EvalOfACorruptCheckpointIsAClearErrorNamingTheFile()
     {
         string folder = Directory.CreateTempSubdirectory("lzn-cli-eval-").FullName;
