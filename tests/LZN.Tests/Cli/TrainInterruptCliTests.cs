@@ -6,8 +6,8 @@ namespace LZN.Tests.Cli;
 
 /// <summary>
 /// SIGINT (Ctrl-C) on a running `lzn train`: one stops after the current step with a checkpoint, a second exits at
-/// once without saving; both with exit code 130. Steps of batch 256 take long enough that the second signal lands
-/// while the first one's step is still running.
+/// once without saving; both with exit code 130. The second test uses `mlp-small` steps of batch 256 (~0.5 s) so that
+/// the second signal usually lands while the first one's step is still running.
 /// </summary>
 [Platform(Exclude = "Win")]
 public partial class TrainInterruptCliTests
@@ -44,18 +44,30 @@ public partial class TrainInterruptCliTests
     [Test]
     public void ASecondInterruptExitsAtOnceWithoutSaving()
     {
-        string run = Path.Combine(_folder, "run");
-        using var train = new RunningTrain(run);
-        train.WaitFor(train.FirstStep, "the first step line");
+        // The second signal races the end of the step the first one lets finish: if the step ends (and the clean stop
+        // saves) before the signal lands, that attempt is the clean stop, not a failure; a fresh attempt follows.
+        // With ~0.5 s steps the race is lost a few percent of the time, so three attempts make a false failure rare.
+        const int attempts = 3;
+        for (int attempt = 1; attempt <= attempts; attempt++)
+        {
+            string run = Path.Combine(_folder, $"run{attempt}");
+            using var train = new RunningTrain(run, "mlp-small");
+            train.WaitFor(train.FirstStep, "the first step line");
 
-        train.Interrupt();
-        train.WaitFor(train.Notice, "the stop notice");
-        train.Interrupt();
-        int exitCode = train.WaitForExit();
+            train.Interrupt();
+            train.WaitFor(train.Notice, "the stop notice");
+            train.Interrupt();
+            int exitCode = train.WaitForExit();
 
-        Assert.That(exitCode, Is.EqualTo(InterruptedExitCode), train.Describe());
-        Assert.That(train.Output, Does.Not.Contain("interrupted after step"), train.Describe());
-        Assert.That(File.Exists(Path.Combine(run, JointTrainer.CheckpointFileName)), Is.False, "no checkpoint: the second Ctrl-C does not wait for it");
+            Assert.That(exitCode, Is.EqualTo(InterruptedExitCode), train.Describe());
+            bool saved = File.Exists(Path.Combine(run, JointTrainer.CheckpointFileName));
+            if (!saved && !train.Output.Contains("interrupted after step", StringComparison.Ordinal))
+                return;
+            Assert.That(saved && train.Output.Contains("interrupted after step", StringComparison.Ordinal), Is.True,
+                $"attempt {attempt}: neither an immediate exit nor a clean stop. {train.Describe()}");
+            TestContext.Out.WriteLine($"attempt {attempt}: the step ended before the second signal (a clean stop); trying again");
+        }
+        Assert.Fail($"in {attempts} attempts the second Ctrl-C never exited before the clean stop finished");
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
@@ -68,7 +80,7 @@ public partial class TrainInterruptCliTests
         private readonly Process _process;
         private readonly List<string> _output = [], _error = [];
 
-        public RunningTrain(string runFolder)
+        public RunningTrain(string runFolder, string preset = "tiny")
         {
             var start = new ProcessStartInfo("dotnet")
             {
@@ -77,7 +89,7 @@ public partial class TrainInterruptCliTests
                 UseShellExecute = false,
             };
             foreach (string argument in (string[])["exec", Path.Combine(AppContext.BaseDirectory, "lzn.dll"), "train", "--task", "joint",
-                "--data", "synthetic", "--preset", "tiny", "--epochs", "50", "--batch", "256", "--checkpoint-every", "0", "--log-every", "1",
+                "--data", "synthetic", "--preset", preset, "--epochs", "50", "--batch", "256", "--checkpoint-every", "0", "--log-every", "1",
                 "--device", "cpu", "--out", runFolder])
             {
                 start.ArgumentList.Add(argument);
