@@ -17,15 +17,7 @@ public class JointGradientTests
     // difference for one fc1 weight reads 2.25 / 2.43 / within 5% of the analytic 2.57 (fp32 rounding stays small).
     private const float Epsilon = 5e-4f;
 
-    private static TrainingConfig Small => TrainingConfig.FromPreset("tiny") with
-    {
-        BatchSize = 8,
-        HiddenSizes = [16],
-        LatentDim = 8,
-        LatentSteps = 8,
-        LabelSteps = 20,
-        Data = DataSources.Synthetic,
-    };
+    private static TrainingConfig Small => TrainingFixtures.SmallJoint;
 
     [TestCase(JointModel.LabelAnchorsName, false)]
     [TestCase("encoder.fc2.weight", false)]

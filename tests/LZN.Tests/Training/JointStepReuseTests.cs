@@ -11,15 +11,7 @@ namespace LZN.Tests.Training;
 /// </summary>
 public class JointStepReuseTests
 {
-    private static TrainingConfig Small => TrainingConfig.FromPreset("tiny") with
-    {
-        BatchSize = 8,
-        HiddenSizes = [16],
-        LatentDim = 8,
-        LatentSteps = 8,
-        LabelSteps = 20,
-        Data = DataSources.Synthetic,
-    };
+    private static TrainingConfig Small => TrainingFixtures.SmallJoint;
 
     [Test]
     public void ConsecutiveIdenticalCallsGiveIdenticalLossesAndGradients()

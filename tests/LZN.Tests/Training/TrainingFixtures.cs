@@ -16,6 +16,17 @@ internal static class TrainingFixtures
         EvalBatch = 64,
     };
 
+    /// <summary>A joint model small enough for central differences and step-by-step comparisons (batch 8, d = 8).</summary>
+    public static TrainingConfig SmallJoint => TrainingConfig.FromPreset("tiny") with
+    {
+        BatchSize = 8,
+        HiddenSizes = [16],
+        LatentDim = 8,
+        LatentSteps = 8,
+        LabelSteps = 20,
+        Data = DataSources.Synthetic,
+    };
+
     public static ImageDataset Train(int count = 128) => SyntheticImages.Generate(count, classCount: 10, DataSources.SyntheticShape, seed: 1);
 
     public static ImageDataset Test(int count = 64) => SyntheticImages.Generate(count, classCount: 10, DataSources.SyntheticShape, seed: 2);
