@@ -199,6 +199,9 @@ public sealed record TrainingConfig
             throw new ArgumentException("training config: LearningRateDecay or LabelLoss is not a defined value.");
         if (!(EmaDecay is >= 0 and <= 1) || !(ClipNorm > 0))
             throw new ArgumentException("training config: EmaDecay must lie in [0, 1] and ClipNorm must be positive.");
+        if (DecoderChannels % DecoderGroups != 0)
+            throw new ArgumentException(
+                $"training config: DecoderChannels ({DecoderChannels}) must be a multiple of DecoderGroups ({DecoderGroups}), the decoder's GroupNorm groups.");
     }
 
     /// <summary>
