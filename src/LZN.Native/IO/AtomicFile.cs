@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 
 namespace LZN.Native.IO;
@@ -48,6 +49,57 @@ public static class AtomicFile
         finally
         {
             File.Delete(temporary);
+        }
+    }
+
+    /// <summary>
+    /// Deletes the temporary siblings of <paramref name="path"/> whose writer process is gone: a process killed
+    /// mid-write (a second Ctrl-C, SIGKILL) never runs its cleanup. Temporaries of live processes are kept, since
+    /// they may still be writing. Returns the number deleted.
+    /// </summary>
+    public static int RemoveAbandonedTemporaries(string path)
+    {
+        string fullPath = Path.GetFullPath(path);
+        string? folder = Path.GetDirectoryName(fullPath);
+        if (string.IsNullOrEmpty(folder) || !Directory.Exists(folder))
+            return 0;
+        string prefix = Path.GetFileName(fullPath) + ".tmp-";
+        int removed = 0;
+        foreach (string candidate in Directory.EnumerateFiles(folder, prefix + "*"))
+        {
+            if (WriterProcessId(Path.GetFileName(candidate).AsSpan(prefix.Length)) is int writer && !IsRunning(writer))
+            {
+                File.Delete(candidate);
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    /// <summary>The PID in a "PID-GUID" suffix written by <see cref="TemporaryPath"/>; null for any other name.</summary>
+    private static int? WriterProcessId(ReadOnlySpan<char> suffix)
+    {
+        int dash = suffix.IndexOf('-');
+        return dash > 0 && suffix.Length - dash - 1 == 32 && Guid.TryParseExact(suffix[(dash + 1)..], "N", out _)
+            && int.TryParse(suffix[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out int processId)
+            ? processId
+            : null;
+    }
+
+    private static bool IsRunning(int processId)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(processId);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
         }
     }
 

@@ -64,6 +64,7 @@ public sealed class JointTrainer : IDisposable
         _test = test;
         Config = config;
         RunFolder = runFolder;
+        IO.AtomicFile.RemoveAbandonedTemporaries(CheckpointPath);
         _schedule = new BatchSchedule(train.Count, config.BatchSize, config.Seed);
         Model = new JointModel(backend, config);
         ParameterGroup Group(string name, IEnumerable<Nn.Parameter> parameters, double learningRate) =>

@@ -55,4 +55,23 @@ public class AtomicFileTests
         Assert.That(File.ReadAllBytes(path), Is.EqualTo(new byte[] { 6 }));
         Assert.That(Directory.GetFiles(_folder), Has.Length.EqualTo(1));
     }
+
+    [Test]
+    public void TemporariesOfDeadWritersAreRemovedAndEverythingElseIsKept()
+    {
+        string path = Path.Combine(_folder, "checkpoint.safetensors");
+        File.WriteAllBytes(path, [1]);
+        // No process can have PID int.MaxValue (Linux caps PIDs at 2^22).
+        string abandoned = $"{path}.tmp-{int.MaxValue}-{Guid.NewGuid():N}";
+        string ours = $"{path}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        string notOurs = $"{path}.tmp-notes";
+        string otherTarget = Path.Combine(_folder, $"summary.json.tmp-{int.MaxValue}-{Guid.NewGuid():N}");
+        foreach (string file in new[] { abandoned, ours, notOurs, otherTarget })
+            File.WriteAllBytes(file, [2]);
+
+        Assert.That(AtomicFile.RemoveAbandonedTemporaries(path), Is.EqualTo(1));
+
+        Assert.That(Directory.GetFiles(_folder).Order(), Is.EqualTo(new[] { path, ours, notOurs, otherTarget }.Order()));
+        Assert.That(AtomicFile.RemoveAbandonedTemporaries(Path.Combine(_folder, "missing", "x.bin")), Is.Zero);
+    }
 }

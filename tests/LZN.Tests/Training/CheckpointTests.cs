@@ -47,6 +47,21 @@ public class CheckpointTests
     }
 
     [Test]
+    public void ATrainerRemovesTheCheckpointTemporaryOfAKilledRunAndKeepsTheCheckpoint()
+    {
+        using var backend = new CpuBackend();
+        string checkpoint = Path.Combine(_folder, JointTrainer.CheckpointFileName);
+        File.WriteAllBytes(checkpoint, [1, 2, 3]);
+        // What a second Ctrl-C during a save leaves: a half-written sibling of a process that no longer runs.
+        File.WriteAllBytes($"{checkpoint}.tmp-{int.MaxValue}-{Guid.NewGuid():N}", [4]);
+
+        using var trainer = new JointTrainer(backend, TrainingFixtures.Tiny(), TrainingFixtures.Train(), null, _folder);
+
+        Assert.That(Directory.GetFiles(_folder), Is.EqualTo(new[] { checkpoint }));
+        Assert.That(File.ReadAllBytes(checkpoint), Is.EqualTo(new byte[] { 1, 2, 3 }));
+    }
+
+    [Test]
     public void TheEmaWeightsLoadInsteadOfTheTrainedOnesOnRequest()
     {
         using var backend = new CpuBackend();
