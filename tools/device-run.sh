@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (see tools/device-check.sh): info, the CUDA self-test against float64
-# references, the quick zone benchmarks and a one-epoch joint training. Full output goes to $OUT; a short
-# summary prints last. The step limits add up to 570 s, inside one device call; a healthy run takes far less.
+# references, the quick zone and training-step benchmarks and a one-epoch joint training. Full output goes to $OUT; a short
+# summary prints last. The step limits add up to 565 s, inside one device call; a healthy run takes far less.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
@@ -19,10 +19,11 @@ step() {
     [ "$code" -eq 0 ] || { echo "== $name exited with $code" | tee -a "$log"; status=1; }
 }
 
-step "nvidia-smi" 20 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-step "lzn info" 40 "$lzn" info
-step "lzn selftest --device cuda" 120 "$lzn" selftest --device cuda --json "$OUT/selftest.json"
-step "lzn bench zones --device cuda" 240 "$lzn" bench zones --device cuda --json "$OUT/bench-zones.json"
+step "nvidia-smi" 15 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+step "lzn info" 30 "$lzn" info
+step "lzn selftest --device cuda" 100 "$lzn" selftest --device cuda --json "$OUT/selftest.json"
+step "lzn bench zones --device cuda" 180 "$lzn" bench zones --device cuda --json "$OUT/bench-zones.json"
+step "lzn bench train --device cuda" 90 "$lzn" bench train --device cuda --json "$OUT/bench-train.json"
 if [ -d publish/device/fashion-mnist ]; then
     step "lzn train (1 epoch, 10k images, cuda)" 150 "$lzn" train --task joint --device cuda --data publish/device/fashion-mnist \
         --train-limit 10000 --epochs 1 --out "$OUT/run"

@@ -2,10 +2,11 @@ using System.CommandLine;
 using System.Globalization;
 using LZN.Native.Backends;
 using LZN.Native.Diagnostics;
+using LZN.Native.Training;
 
 namespace LZN.Cli.Commands;
 
-/// <summary>`lzn bench zones`: the quick zone benchmark for device runs (BenchmarkDotNet's suite lives in bench/).</summary>
+/// <summary>`lzn bench zones|train`: the quick benchmarks for device runs (BenchmarkDotNet's suite lives in bench/).</summary>
 internal static class BenchCommand
 {
     /// <summary>The accuracy every benchmark size must keep: relative error of the encode latents vs float64.</summary>
@@ -14,7 +15,82 @@ internal static class BenchCommand
     public static Command Create() => new("bench", "Quick benchmarks (warm-up, median of 5; CUDA events on a GPU).")
     {
         Zones(),
+        Train(),
     };
+
+    private static Command Train()
+    {
+        var device = CommonOptions.Device();
+        var json = new Option<FileInfo?>("--json") { Description = "also write the results as JSON to this file" };
+        var presets = new Option<string[]>("--preset")
+        {
+            Description = $"preset to time (repeatable; default: {string.Join(", ", BenchPresets)})",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var batch = new Option<int?>("--batch") { Description = "batch size (default: the preset's)" };
+        var steps = new Option<int>("--steps") { Description = "timed steps, and as many profiled ones (medians reported)", DefaultValueFactory = _ => 5 };
+        var command = new Command("train", "One joint training step per preset: median step time, the per-phase split, and the implied 60k-image epoch time.")
+        {
+            device, json, presets, batch, steps,
+        };
+        command.SetAction(result => CommonOptions.Run(() =>
+        {
+            int stepCount = result.GetValue(steps);
+            if (stepCount < 1)
+                throw new ArgumentException($"--steps {stepCount}: must be at least 1.");
+            string[] names = result.GetValue(presets) is { Length: > 0 } requested ? requested : BenchPresets;
+            var configs = names.Select(name =>
+            {
+                var config = TrainingConfig.FromPreset(name);
+                return result.GetValue(batch) is int size ? config with { BatchSize = size } : config;
+            }).ToList();
+            using var backend = CommonOptions.CreateBackend(result.GetValue(device));
+            Console.WriteLine($"training-step benchmark on {backend.Description}; synthetic 28x28 images, 10 classes; "
+                + $"epoch = {TrainingBenchmark.FashionMnistTrainImages:N0} images, training steps only (no evaluation)");
+            Console.WriteLine($"{"preset",-10} {"batch",6} {"step median ms",15} {"step min ms",12} {"epoch s",9}");
+            var results = new List<TrainingBenchmarkResult>();
+            foreach (var config in configs)
+            {
+                var measured = TrainingBenchmark.Run(backend, config, stepCount);
+                results.Add(measured);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{measured.Preset,-10} {measured.BatchSize,6} {measured.MedianStepMilliseconds,15:F2} {measured.MinStepMilliseconds,12:F2} {measured.EpochSeconds,9:F1}"));
+                foreach (var phase in measured.Phases)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {phase.Phase,-34} {phase.MedianMilliseconds,10:F2} ms"));
+            }
+            if (result.GetValue(json) is { } file)
+                WriteTrainingJson(file.FullName, backend.Description, results);
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>The presets `bench train` times by default (tiny is for tests).</summary>
+    private static readonly string[] BenchPresets = ["mlp-small", "mlp", "cnn"];
+
+    private static void WriteTrainingJson(string path, string backend, IReadOnlyList<TrainingBenchmarkResult> results) =>
+        JsonFile.Write(path, writer =>
+        {
+            writer.WriteString("backend", backend);
+            writer.WriteStartArray("results");
+            foreach (var result in results)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("preset", result.Preset);
+                writer.WriteNumber("batch", result.BatchSize);
+                writer.WriteNumber("steps", result.Steps);
+                writer.WriteNumber("step_median_ms", result.MedianStepMilliseconds);
+                writer.WriteNumber("step_min_ms", result.MinStepMilliseconds);
+                writer.WriteNumber("epoch_images", result.EpochImages);
+                writer.WriteNumber("epoch_seconds", result.EpochSeconds);
+                writer.WriteStartObject("phases_median_ms");
+                foreach (var phase in result.Phases)
+                    writer.WriteNumber(phase.Phase, phase.MedianMilliseconds);
+                writer.WriteEndObject();
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+        });
 
     private static Command Zones()
     {

@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using LZN.Native.IO;
 
@@ -5,7 +6,8 @@ namespace LZN.Cli.Commands;
 
 /// <summary>
 /// Writes a JSON report through Utf8JsonWriter (no reflection, so the trimmed single-file build keeps working),
-/// through <see cref="AtomicFile"/> (a temporary file renamed into place).
+/// through <see cref="AtomicFile"/> (a temporary file renamed into place). Reports are files, never embedded in
+/// HTML, so '+' and non-ASCII text are written as themselves rather than as \u escapes.
 /// </summary>
 internal static class JsonFile
 {
@@ -13,7 +15,7 @@ internal static class JsonFile
     {
         AtomicFile.Write(path, stream =>
         {
-            using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
             writer.WriteStartObject();
             writeBody(writer);
             writer.WriteEndObject();

@@ -15,6 +15,19 @@ public readonly record struct JointLosses(double RectifiedFlow, double Label, do
     public double Total => RectifiedFlowWeight * RectifiedFlow + LabelWeight * Label;
 }
 
+/// <summary>The phases of a joint training step, as <see cref="StepPhaseTimer"/> reports them.</summary>
+public static class PhaseNames
+{
+    public const string Data = "data (gather, augment, upload)";
+    public const string EncoderForward = "encoder fwd";
+    public const string LatentFlowForward = "latent flow fwd";
+    public const string LabelFlow = "label flow fwd+bwd + loss";
+    public const string Decoder = "decoder rf fwd+bwd";
+    public const string LatentFlowBackward = "latent flow bwd";
+    public const string EncoderBackward = "encoder bwd";
+    public const string Optimizer = "clip + adamw + ema";
+}
+
 /// <summary>
 /// The joint generation + classification model (design/lzn-math.md sections 8-10, case study 3): an image encoder
 /// whose outputs are the anchors of a latent flow over the batch, learnable label anchors L [classes, d] with a
@@ -59,6 +72,9 @@ public sealed class JointModel : IDisposable
 
     public TrainingConfig Config { get; }
 
+    /// <summary>When set, <see cref="Backward"/> marks its phases on it (`lzn bench train`); null in training.</summary>
+    public StepPhaseTimer? PhaseTimer { get; set; }
+
     public Layer Encoder { get; }
 
     public UNetDecoder Decoder { get; }
@@ -94,10 +110,12 @@ public sealed class JointModel : IDisposable
 
         // Image -> anchors -> latents through the flow over the batch's own anchors.
         var anchors = Encoder.Forward(images, batchSize); // [batchSize, dim], encoder-owned
+        PhaseTimer?.Mark(PhaseNames.EncoderForward);
         _backend.FillNormal(work.LatentNoise, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), 0f, 1f);
         using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, batchSize, dim), work.LatentNoise,
             new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = Config.LatentNoiseScale, KeepTrajectory = true });
         _backend.Fill(work.LatentsGrad, 0f);
+        PhaseTimer?.Mark(PhaseNames.LatentFlowForward);
 
         // Label loss: reverse flow of each latent through the label anchors, priors = batch class frequencies.
         FillBatchLogPriors(hostLabels, work.HostClassCounts, work.HostLogPriors);
@@ -111,6 +129,7 @@ public sealed class JointModel : IDisposable
             if (Config.LabelWeight != 1)
                 _backend.ScaleShift(work.Beta, (float)Config.LabelWeight, 0f);
             ZoneAssigner.Backward(assigned, null, work.Beta, new AssignGradients(Latents: work.LatentsGrad, Anchors: LabelAnchors.Grad));
+            PhaseTimer?.Mark(PhaseNames.LabelFlow);
         }
 
         // Rectified-flow loss of the decoder conditioned on (latent, label).
@@ -124,12 +143,15 @@ public sealed class JointModel : IDisposable
             var decoderGrads = Decoder.Backward(work.PredictionGrad);
             _backend.Axpby(1f, decoderGrads.Latent, 1f, work.LatentsGrad);
             flowLoss = work.FlowLoss.ReadScalar();
+            PhaseTimer?.Mark(PhaseNames.Decoder);
         }
 
         // Both latent gradients flow back through the latent flow into the anchors and the encoder.
         _backend.Fill(work.AnchorsGrad, 0f);
         LatentEncoder.Backward(encoded, work.LatentsGrad, new EncodeGradients(Anchors: work.AnchorsGrad));
+        PhaseTimer?.Mark(PhaseNames.LatentFlowBackward);
         Encoder.Backward(work.AnchorsGrad);
+        PhaseTimer?.Mark(PhaseNames.EncoderBackward);
         return new JointLosses(flowLoss, labelLoss, Config.RectifiedFlowWeight, Config.LabelWeight);
     }
 

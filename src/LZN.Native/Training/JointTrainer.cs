@@ -138,9 +138,11 @@ public sealed class JointTrainer : IDisposable
         _backend.Upload(_hostImages, _images);
         _backend.Upload(_hostLabels, _labels);
         _optimizer.ZeroGradients();
+        Model.PhaseTimer?.Mark(PhaseNames.Data);
         var losses = Model.Backward(_images, _labels, _hostLabels, Step);
         _backend.Upload([(float)losses.Total], _loss);
         var result = Training.Apply(_loss);
+        Model.PhaseTimer?.Mark(PhaseNames.Optimizer);
         Step++;
         return (losses, result);
     }

@@ -124,4 +124,32 @@ public class CliTests
             File.Delete(json);
         }
     }
+
+    [Test]
+    public void BenchTrainWritesStepTimesPhasesAndTheEpochTheyImply()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"lzn-bench-train-{Guid.NewGuid():N}.json");
+        try
+        {
+            var result = CliProcess.Run("bench", "train", "--device", "cpu", "--preset", "tiny", "--steps", "2", "--json", json);
+            Assert.That(result.ExitCode, Is.Zero, result.Output + result.Error);
+            Assert.That(result.Output, Does.Contain("tiny").And.Contain("decoder rf fwd+bwd"));
+            using var document = JsonDocument.Parse(File.ReadAllText(json));
+            var row = document.RootElement.GetProperty("results").EnumerateArray().Single();
+            Assert.That(row.GetProperty("preset").GetString(), Is.EqualTo("tiny"));
+            double step = row.GetProperty("step_median_ms").GetDouble();
+            Assert.That(step, Is.GreaterThan(0));
+            Assert.That(row.GetProperty("epoch_seconds").GetDouble(), Is.EqualTo(60_000 / 32 * step / 1000).Within(1e-9));
+            Assert.That(row.GetProperty("phases_median_ms").EnumerateObject().Select(p => p.Name),
+                Does.Contain("encoder fwd").And.Contain("label flow fwd+bwd + loss").And.Contain("clip + adamw + ema"));
+
+            var unknown = CliProcess.Run("bench", "train", "--device", "cpu", "--preset", "huge");
+            Assert.That(unknown.ExitCode, Is.EqualTo(2));
+            Assert.That(unknown.Error, Does.Contain("unknown preset 'huge'"));
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
 }

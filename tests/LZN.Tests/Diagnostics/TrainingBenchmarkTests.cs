@@ -1,0 +1,63 @@
+using LZN.Native.Backends;
+using LZN.Native.Backends.Cpu;
+using LZN.Native.Diagnostics;
+using LZN.Native.Training;
+using LZN.Tests.Training;
+
+namespace LZN.Tests.Diagnostics;
+
+/// <summary>`lzn bench train`'s measurement: every phase of a joint step is timed, and timing changes no result.</summary>
+public class TrainingBenchmarkTests
+{
+    [Test]
+    public void EveryPhaseOfAJointStepIsTimedInStepOrder()
+    {
+        using var backend = new CpuBackend();
+        var result = TrainingBenchmark.Run(backend, TrainingFixtures.Tiny(), steps: 2, epochImages: 320);
+
+        Assert.That(result.Phases.Select(p => p.Phase), Is.EqualTo(new[]
+        {
+            PhaseNames.Data, PhaseNames.EncoderForward, PhaseNames.LatentFlowForward, PhaseNames.LabelFlow,
+            PhaseNames.Decoder, PhaseNames.LatentFlowBackward, PhaseNames.EncoderBackward, PhaseNames.Optimizer,
+        }));
+        Assert.That(result.Phases.Select(p => p.MedianMilliseconds), Is.All.GreaterThanOrEqualTo(0));
+        Assert.That(result.Phases.Single(p => p.Phase == PhaseNames.Decoder).MedianMilliseconds, Is.GreaterThan(0));
+        Assert.That(result.MinStepMilliseconds, Is.GreaterThan(0).And.LessThanOrEqualTo(result.MedianStepMilliseconds));
+        Assert.That(result.StepsPerEpoch, Is.EqualTo(320 / TrainingFixtures.Tiny().BatchSize));
+        Assert.That(result.EpochSeconds, Is.EqualTo(result.StepsPerEpoch * result.MedianStepMilliseconds / 1000).Within(1e-12));
+    }
+
+    [Test]
+    public void AClassifierOnlyStepHasNoDecoderPhase()
+    {
+        using var backend = new CpuBackend();
+        var result = TrainingBenchmark.Run(backend, TrainingFixtures.Tiny() with { RectifiedFlowWeight = 0 }, steps: 1, epochImages: 320);
+        Assert.That(result.Phases.Select(p => p.Phase), Does.Not.Contain(PhaseNames.Decoder).And.Contain(PhaseNames.LabelFlow));
+    }
+
+    [Test]
+    public void AProfiledStepComputesExactlyWhatAPlainStepComputes()
+    {
+        using var backend = new CpuBackend();
+        string folder = TrainingFixtures.TemporaryFolder("lzn-phase-");
+        try
+        {
+            using var plain = new JointTrainer(backend, TrainingFixtures.Tiny(), TrainingFixtures.Train(), null, Path.Combine(folder, "plain"));
+            using var profiled = new JointTrainer(backend, TrainingFixtures.Tiny(), TrainingFixtures.Train(), null, Path.Combine(folder, "profiled"));
+            var timer = new StepPhaseTimer(backend);
+            profiled.Model.PhaseTimer = timer;
+            for (int step = 0; step < 2; step++)
+            {
+                timer.Start();
+                Assert.That(profiled.TrainStep().Losses, Is.EqualTo(plain.TrainStep().Losses));
+            }
+            Assert.That(timer.Phases, Has.Count.EqualTo(8));
+            foreach (var (a, b) in plain.Model.Parameters.Zip(profiled.Model.Parameters))
+                Assert.That(b.Value.ToArray(), Is.EqualTo(a.Value.ToArray()), a.Name);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}
