@@ -42,12 +42,14 @@ internal static class TrainCommand
         var shift = new Option<int?>("--shift") { Description = "random translation of the training images by up to N pixels (default: the preset's)" };
         var latentNoise = new Option<float?>("--latent-noise") { Description = "prior noise scale of the training latent flow (default: the preset's)" };
         var decoderChannels = new Option<int?>("--decoder-channels") { Description = "U-Net base channels of the decoder (default: the preset's)" };
+        var latentSteps = new Option<int?>("--latent-steps") { Description = "Euler steps of the image latent flow (default: the preset's)" };
+        var labelSteps = new Option<int?>("--label-steps") { Description = "Euler steps of the label flow (default: the preset's; 100 in the reference)" };
         var resume = new Option<bool>("--resume") { Description = "continue from the run folder's checkpoint" };
         var output = new Option<string>("--out") { Description = "run folder", DefaultValueFactory = _ => Path.Combine("runs", "joint") };
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
             task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderChannels, resume, output,
+            encoderRate, decoderRate, labelRate, warmup, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderChannels, latentSteps, labelSteps, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -69,6 +71,8 @@ internal static class TrainCommand
                 WarmupSteps = result.GetValue(warmup) ?? config.WarmupSteps,
                 LatentNoiseScale = result.GetValue(latentNoise) ?? config.LatentNoiseScale,
                 DecoderChannels = result.GetValue(decoderChannels) ?? config.DecoderChannels,
+                LatentSteps = result.GetValue(latentSteps) ?? config.LatentSteps,
+                LabelSteps = result.GetValue(labelSteps) ?? config.LabelSteps,
                 RectifiedFlowWeight = result.GetValue(rfWeight) ?? config.RectifiedFlowWeight,
                 LabelWeight = result.GetValue(labelWeight) ?? config.LabelWeight,
                 AugmentFlip = result.GetValue(flip) ?? config.AugmentFlip,
