@@ -23,8 +23,7 @@ public class JointStepBenchmarks
     [Params("mlp-small", "cnn")]
     public string Preset { get; set; } = "";
 
-    public static IEnumerable<string> Backends() =>
-        new[] { "Cpu" }.Concat(ZoneBackends.Devices.Select(device => device.Name).Where(ZoneBackends.IsAvailable));
+    public static IEnumerable<string> Backends() => ZoneBackends.Available();
 
     [GlobalSetup]
     public void Setup()

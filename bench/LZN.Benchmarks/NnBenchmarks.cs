@@ -19,8 +19,7 @@ public class NnBenchmarks
     [ParamsSource(nameof(Backends))]
     public string Backend { get; set; } = "";
 
-    public static IEnumerable<string> Backends() =>
-        new[] { "Cpu" }.Concat(ZoneBackends.Devices.Select(device => device.Name).Where(ZoneBackends.IsAvailable));
+    public static IEnumerable<string> Backends() => ZoneBackends.Available();
 
     [GlobalSetup]
     public void Setup() => _workload = new NnWorkload(ZoneBackends.Create(Backend), 128);

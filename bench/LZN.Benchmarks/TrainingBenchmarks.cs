@@ -33,8 +33,7 @@ public class TrainingBenchmarks
     [ParamsSource(nameof(Backends))]
     public string Backend { get; set; } = "";
 
-    public static IEnumerable<string> Backends() =>
-        ZoneBackends.Devices.Where(d => ZoneBackends.IsAvailable(d.Name)).Select(d => d.Name).Prepend("Cpu");
+    public static IEnumerable<string> Backends() => ZoneBackends.Available();
 
     [GlobalSetup]
     public void Setup()

@@ -94,6 +94,10 @@ internal static class ZoneBackends
     public static IReadOnlyList<(string Name, Func<IBackend?> TryCreate)> Devices { get; } =
         [("Cuda", () => CudaBackend.TryCreate(0, out var cuda, out _) ? cuda : null)];
 
+    /// <summary>"Cpu", then every device backend whose device is present: the Backend parameter of the suites.</summary>
+    public static IEnumerable<string> Available() =>
+        Devices.Select(device => device.Name).Where(IsAvailable).Prepend("Cpu");
+
     public static bool IsAvailable(string name)
     {
         using var backend = Devices.Single(d => d.Name == name).TryCreate();
