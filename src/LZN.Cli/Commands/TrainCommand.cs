@@ -35,7 +35,7 @@ internal static class TrainCommand
         var labelRate = new Option<double?>("--lr-labels") { Description = "label-anchor learning rate (default: the preset's)" };
         var warmup = new Option<long?>("--warmup") { Description = "linear warm-up steps (default: the preset's)" };
         var lrDecay = new Option<string?>("--lr-decay") { Description = "constant | cosine: learning rate after the warm-up (default: the preset's)" };
-        var labelLoss = new Option<string?>("--label-loss") { Description = "prob | ce: the label loss (prob = the reference's; default: the preset's)" };
+        var labelLoss = new Option<string?>("--label-loss") { Description = "prob | ce | ce-cutoff: the label loss (prob = the reference's; default: the preset's)" };
         var rfWeight = new Option<double?>("--rf-weight") { Description = "weight of the rectified-flow (decoder) loss; 0 trains a classifier only (default 1)" };
         var labelWeight = new Option<double?>("--label-weight") { Description = "weight of the label loss; 0 trains a generator only (default 1)" };
         var flip = new Option<bool?>("--flip") { Description = "true | false: random horizontal flips of the training images (default: the preset's)" };
@@ -87,9 +87,7 @@ internal static class TrainCommand
                 LabelLoss = result.GetValue(labelLoss) switch
                 {
                     null => config.LabelLoss,
-                    "prob" => AssignmentLossKind.Probability,
-                    "ce" => AssignmentLossKind.CrossEntropy,
-                    var other => throw new ArgumentException($"--label-loss {other}: expected prob or ce."),
+                    var name => AssignmentLoss.Parse(name) ?? throw new ArgumentException($"--label-loss {name}: expected prob, ce or ce-cutoff."),
                 },
                 TrainLimit = result.GetValue(trainLimit) ?? 0,
                 Data = dataName,

@@ -138,9 +138,9 @@ public static partial class SelfTest
         yield return ZoneRow("zone assign: final points", size, assigned.FinalPoints, trajectory.Final, ZoneForwardBound);
         yield return ZoneRow("zone assign: target log-probs", size, assigned.TargetLogProbs!, targetLogProbs, ZoneForwardBound);
 
-        foreach (var kind in new[] { AssignmentLossKind.Probability, AssignmentLossKind.CrossEntropy })
+        foreach (var kind in Enum.GetValues<AssignmentLossKind>())
         {
-            double expectedLoss = ZoneOracle.Loss(targetLogProbs, steps, rows, kind == AssignmentLossKind.CrossEntropy, out var lossGrad);
+            double expectedLoss = ZoneOracle.Loss(targetLogProbs, steps, rows, kind, out var lossGrad);
             var latentsGradExpected = new double[rows * dim];
             var anchorsGradExpected = new double[anchorCount * dim];
             var startGrad = ZoneOracle.Backward(trajectory, null, targets, lossGrad, anchorsGradExpected, null);
@@ -151,7 +151,12 @@ public static partial class SelfTest
             using var latentsGrad = backend.AllocateFloat(rows * dim);    // [rows, dim]
             using var anchorsGrad = backend.AllocateFloat(anchorCount * dim); // [anchorCount, dim]
             ZoneAssigner.Backward(assigned, null, dLossGrad, new AssignGradients(Latents: latentsGrad, Anchors: anchorsGrad));
-            string name = kind == AssignmentLossKind.Probability ? "prob" : "cross-entropy";
+            string name = kind switch
+            {
+                AssignmentLossKind.Probability => "prob",
+                AssignmentLossKind.CrossEntropy => "cross-entropy",
+                _ => "cut-off cross-entropy",
+            };
             yield return new SelfTestRow($"assignment loss ({name}): value", size,
                 Math.Abs(loss - expectedLoss) / Math.Max(Math.Abs(expectedLoss), 1e-30), ZoneForwardBound);
             yield return ZoneRow($"assignment loss ({name}): latents grad", size, latentsGrad, latentsGradExpected, ZoneGradientBound);

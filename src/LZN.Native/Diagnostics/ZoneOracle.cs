@@ -1,3 +1,5 @@
+using LZN.Native.Zones;
+
 namespace LZN.Native.Diagnostics;
 
 /// <summary>One velocity evaluation in float64: p [rows, N], log p [rows, N], m [rows, d], lse [rows], v [rows, d].</summary>
@@ -172,14 +174,21 @@ public static class ZoneOracle
         return adjoint;
     }
 
-    /// <summary>Section 6 losses in float64; gradient [steps, rows] non-zero at each row's argmax step.</summary>
-    public static double Loss(double[] targetLogProbs, int steps, int rows, bool crossEntropy, out double[] gradient)
+    /// <summary>Section 6 losses in float64; gradient [steps, rows] non-zero at each row's argmax step (the cut-off step for the cut-off cross-entropy).</summary>
+    public static double Loss(double[] targetLogProbs, int steps, int rows, AssignmentLossKind kind, out double[] gradient)
     {
         gradient = new double[steps * rows];
         int cutoff = (int)Math.Floor(0.2 * steps + 1e-9);
+        bool crossEntropy = kind != AssignmentLossKind.Probability;
         double total = 0;
         for (int i = 0; i < rows; i++)
         {
+            if (kind == AssignmentLossKind.CutoffCrossEntropy)
+            {
+                total -= targetLogProbs[cutoff * rows + i];
+                gradient[cutoff * rows + i] = -1.0 / rows;
+                continue;
+            }
             int best = cutoff;
             for (int k = cutoff; k < steps; k++)
             {

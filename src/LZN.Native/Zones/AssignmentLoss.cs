@@ -10,15 +10,36 @@ public enum AssignmentLossKind
 
     /// <summary>L = -mean_i log max_{k>=u} P_k(i -> tgt_i) (representation learning).</summary>
     CrossEntropy,
+
+    /// <summary>
+    /// L = -mean_i log P_u(i -> tgt_i): the cross-entropy of the zone posterior at the cut-off step u alone
+    /// (t = 1 - u/K = 0.8 for the 0.2 cut-off). Unlike the max over steps it keeps pulling on rows that already
+    /// end in the right zone, as a softmax head does (docs/training.md, "Label loss").
+    /// </summary>
+    CutoffCrossEntropy,
 }
 
 /// <summary>
 /// Assignment losses over the recorded log P_k(i -> tgt_i) [steps, rows]. Only steps k >= u = floor(0.2 K)
 /// count (the first 20% of the reverse flow are near-uniform). The reduction is tiny, so it runs on the
-/// host; the gradient beta [steps, rows] is non-zero only at each row's argmax step.
+/// host; the gradient beta [steps, rows] is non-zero only at each row's argmax step (at the cut-off step for
+/// <see cref="AssignmentLossKind.CutoffCrossEntropy"/>).
 /// </summary>
 public static class AssignmentLoss
 {
+    /// <summary>The names configs and the command line use: prob, ce, ce-cutoff.</summary>
+    public static string Name(AssignmentLossKind kind) => kind switch
+    {
+        AssignmentLossKind.Probability => "prob",
+        AssignmentLossKind.CrossEntropy => "ce",
+        AssignmentLossKind.CutoffCrossEntropy => "ce-cutoff",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not an assignment loss."),
+    };
+
+    /// <summary>The kind <paramref name="name"/> stands for (see <see cref="Name"/>), or null when none does.</summary>
+    public static AssignmentLossKind? Parse(string name) =>
+        Enum.GetValues<AssignmentLossKind>().Select(kind => (AssignmentLossKind?)kind).FirstOrDefault(kind => Name(kind!.Value) == name);
+
     /// <summary>u = floor(0.2 K), in integers so that no rounding of 0.2 K can move it.</summary>
     public static int CutoffStep(int steps) => steps / 5;
 
@@ -37,6 +58,12 @@ public static class AssignmentLoss
         double total = 0;
         for (int i = 0; i < rows; i++)
         {
+            if (kind == AssignmentLossKind.CutoffCrossEntropy)
+            {
+                total -= targetLogProbs[cutoff * rows + i];
+                gradient[cutoff * rows + i] = (float)(-1.0 / rows);
+                continue;
+            }
             int best = cutoff;
             for (int k = cutoff + 1; k < steps; k++)
             {

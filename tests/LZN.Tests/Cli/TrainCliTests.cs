@@ -73,7 +73,7 @@ public class TrainCliTests
         {
             string run = Path.Combine(folder, "run");
             var train = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--train-limit", "256", "--test-limit", "64",
-                "--device", "cpu", "--rf-weight", "0", "--label-loss", "ce", "--lr-decay", "cosine", "--flip", "true", "--shift", "2",
+                "--device", "cpu", "--rf-weight", "0", "--label-loss", "ce-cutoff", "--lr-decay", "cosine", "--flip", "true", "--shift", "2",
                 "--decoder-channels", "12", "--latent-steps", "6", "--label-steps", "25", "--out", run);
             Assert.That(train.ExitCode, Is.EqualTo(0), train.Output + train.Error);
             Assert.That(train.Output, Does.Contain("no samples: --rf-weight 0"));
@@ -81,7 +81,7 @@ public class TrainCliTests
             string checkpoint = Path.Combine(run, JointTrainer.CheckpointFileName);
             var config = Checkpoint.Open(checkpoint).Config;
             Assert.That((config.RectifiedFlowWeight, config.LabelLoss, config.LearningRateDecay, config.AugmentFlip, config.AugmentShift, config.DecoderChannels),
-                Is.EqualTo((0.0, LZN.Native.Zones.AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine, true, 2, 12)));
+                Is.EqualTo((0.0, LZN.Native.Zones.AssignmentLossKind.CutoffCrossEntropy, LearningRateDecay.Cosine, true, 2, 12)));
             Assert.That((config.LatentSteps, config.LabelSteps), Is.EqualTo((6, 25)));
 
             var sample = CliProcess.Run("sample", "--checkpoint", checkpoint, "--class", "1", "--count", "2", "--out", Path.Combine(folder, "x.png"), "--device", "cpu");
@@ -90,7 +90,7 @@ public class TrainCliTests
 
             var bad = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--label-loss", "hinge", "--device", "cpu", "--out", Path.Combine(folder, "bad"));
             Assert.That(bad.ExitCode, Is.EqualTo(2));
-            Assert.That(bad.Error, Does.Contain("--label-loss hinge: expected prob or ce"));
+            Assert.That(bad.Error, Does.Contain("--label-loss hinge: expected prob, ce or ce-cutoff"));
 
             var badChannels = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--decoder-channels", "10", "--device", "cpu", "--out", Path.Combine(folder, "bad"));
             Assert.That(badChannels.ExitCode, Is.EqualTo(2));

@@ -154,6 +154,8 @@ public class CheckpointTests
         Assert.That((back.LabelLoss, back.LearningRateDecay, back.AugmentFlip, back.AugmentShift),
             Is.EqualTo((AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine, true, 3)));
         Assert.That(config.ResumeMismatch(back with { LabelLoss = AssignmentLossKind.Probability }), Does.StartWith("label_loss"));
+        foreach (var kind in Enum.GetValues<AssignmentLossKind>())
+            Assert.That(TrainingConfig.FromJson((config with { LabelLoss = kind }).ToJson()).LabelLoss, Is.EqualTo(kind), $"{kind} round trip");
 
         var older = System.Text.Json.Nodes.JsonNode.Parse(config.ToJson())!.AsObject();
         older.Remove("label_loss");

@@ -149,6 +149,7 @@ public class ZoneFlowTests(BackendCase backendCase) : ZoneBackendFixture(backend
 
     [TestCase(AssignmentLossKind.Probability)]
     [TestCase(AssignmentLossKind.CrossEntropy)]
+    [TestCase(AssignmentLossKind.CutoffCrossEntropy)]
     public void AssignLossGradientsMatchOracle(AssignmentLossKind kind)
     {
         const int rows = 20, count = 8, dim = 12;
@@ -158,7 +159,7 @@ public class ZoneFlowTests(BackendCase backendCase) : ZoneBackendFixture(backend
         var finalGrad = Round(Normal(rows * dim, seed: 54, scale: 0.1));
         var trajectory = ZoneOracle.Assign(problem, latents, rows, Steps);
         double expectedLoss = ZoneOracle.Loss(ZoneOracle.TargetLogProbs(trajectory, targets), Steps, rows,
-            kind == AssignmentLossKind.CrossEntropy, out var lossGrad);
+            kind, out var lossGrad);
         var expectedAnchors = new double[count * dim];
         var expectedPriors = new double[count];
         var expectedLatents = ZoneOracle.Backward(trajectory, finalGrad, targets, lossGrad, expectedAnchors, expectedPriors);

@@ -1,4 +1,5 @@
 using LZN.Native.Diagnostics;
+using LZN.Native.Zones;
 using LZN.Tests.Zones.Reference;
 using static LZN.Tests.Zones.ZoneKernelTests;
 using static LZN.Tests.Zones.ZoneTestData;
@@ -72,9 +73,10 @@ public class ZoneGradientCheckTests
         AssertMatchesFiniteDifferences(b => Loss(problem with { LogPriors = b }, noise), problem.LogPriors!, priorsGrad, 1e-6, "log-priors");
     }
 
-    [TestCase(false)]
-    [TestCase(true)]
-    public void AssignLossGradientsMatchFiniteDifferences(bool crossEntropy)
+    [TestCase(AssignmentLossKind.Probability)]
+    [TestCase(AssignmentLossKind.CrossEntropy)]
+    [TestCase(AssignmentLossKind.CutoffCrossEntropy)]
+    public void AssignLossGradientsMatchFiniteDifferences(AssignmentLossKind kind)
     {
         const int rows = 5, count = 4, dim = 3;
         var problem = Problem(count, dim, priors: true, seed: 121);
@@ -84,12 +86,12 @@ public class ZoneGradientCheckTests
         double Loss(OracleProblem p, double[] x)
         {
             var trajectory = ZoneOracle.Assign(p, x, rows, Steps);
-            return ZoneOracle.Loss(ZoneOracle.TargetLogProbs(trajectory, targets), Steps, rows, crossEntropy, out _)
+            return ZoneOracle.Loss(ZoneOracle.TargetLogProbs(trajectory, targets), Steps, rows, kind, out _)
                 + Dot(finalWeights, trajectory.Final);
         }
 
         var forward = ZoneOracle.Assign(problem, latents, rows, Steps);
-        ZoneOracle.Loss(ZoneOracle.TargetLogProbs(forward, targets), Steps, rows, crossEntropy, out var lossGrad);
+        ZoneOracle.Loss(ZoneOracle.TargetLogProbs(forward, targets), Steps, rows, kind, out var lossGrad);
         var anchorsGrad = new double[count * dim];
         var priorsGrad = new double[count];
         var latentsGrad = ZoneOracle.Backward(forward, finalWeights, targets, lossGrad, anchorsGrad, priorsGrad);
@@ -117,24 +119,50 @@ public class ZoneGradientCheckTests
             view2.Anchors, view2Grad, 1e-6, "view-2 anchors");
     }
 
-    [TestCase(false)]
-    [TestCase(true)]
-    public void LibraryLossMatchesTheOracleLoss(bool crossEntropy)
+    [TestCase(AssignmentLossKind.Probability)]
+    [TestCase(AssignmentLossKind.CrossEntropy)]
+    [TestCase(AssignmentLossKind.CutoffCrossEntropy)]
+    public void LibraryLossMatchesTheOracleLoss(AssignmentLossKind kind)
     {
         const int steps = 10, rows = 7;
         var logProbs = Array.ConvertAll(Normal(steps * rows, seed: 141), v => -Math.Abs(v));
-        double expected = ZoneOracle.Loss(logProbs, steps, rows, crossEntropy, out var expectedGrad);
+        double expected = ZoneOracle.Loss(logProbs, steps, rows, kind, out var expectedGrad);
         var gradient = new float[steps * rows];
-        double loss = LZN.Native.Zones.AssignmentLoss.Evaluate(Array.ConvertAll(logProbs, v => (float)v), steps, rows,
-            crossEntropy ? LZN.Native.Zones.AssignmentLossKind.CrossEntropy : LZN.Native.Zones.AssignmentLossKind.Probability, gradient);
+        double loss = AssignmentLoss.Evaluate(Array.ConvertAll(logProbs, v => (float)v), steps, rows, kind, gradient);
 
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(LZN.Native.Zones.AssignmentLoss.CutoffStep(steps), Is.EqualTo(2));
-            Assert.That(LZN.Native.Zones.AssignmentLoss.CutoffStep(100), Is.EqualTo(20));
+            Assert.That(AssignmentLoss.CutoffStep(steps), Is.EqualTo(2));
+            Assert.That(AssignmentLoss.CutoffStep(100), Is.EqualTo(20));
             Assert.That(loss, Is.EqualTo(expected).Within(1e-6));
             Assert.That(gradient, Is.EqualTo(expectedGrad).Within(1e-6));
             Assert.That(gradient.Take(2 * rows), Is.All.Zero, "steps before the cut-off carry no gradient");
+        }
+    }
+
+    [Test]
+    public void CutoffCrossEntropyReadsOnlyTheCutoffStep()
+    {
+        const int steps = 10, rows = 2;
+        // [steps, rows]: row 0 peaks late (a row already in its zone), row 1 peaks at the cut-off step 2.
+        var logProbs = new float[steps * rows];
+        for (int k = 0; k < steps; k++)
+        {
+            logProbs[k * rows] = -2f + 0.2f * k;
+            logProbs[k * rows + 1] = -0.5f - 0.1f * Math.Abs(k - 2);
+        }
+        var gradient = new float[steps * rows];
+        double loss = AssignmentLoss.Evaluate(logProbs, steps, rows, AssignmentLossKind.CutoffCrossEntropy, gradient);
+        var maxGradient = new float[steps * rows];
+        double maxLoss = AssignmentLoss.Evaluate(logProbs, steps, rows, AssignmentLossKind.CrossEntropy, maxGradient);
+
+        var expectedGradient = new float[steps * rows];
+        expectedGradient[2 * rows] = expectedGradient[2 * rows + 1] = -0.5f;
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(loss, Is.EqualTo((1.6 + 0.5) / 2).Within(1e-6), "-mean log P at the cut-off step");
+            Assert.That(gradient, Is.EqualTo(expectedGradient), "gradient at the cut-off step only");
+            Assert.That(maxLoss, Is.EqualTo((0.2 + 0.5) / 2).Within(1e-6), "the max over steps takes row 0 at its last step");
         }
     }
 

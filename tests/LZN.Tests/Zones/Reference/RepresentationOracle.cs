@@ -1,4 +1,5 @@
 using LZN.Native.Diagnostics;
+using LZN.Native.Zones;
 namespace LZN.Tests.Zones.Reference;
 
 /// <summary>
@@ -12,7 +13,7 @@ internal static class RepresentationOracle
         int rows = view1.AnchorCount;
         var latents = ZoneOracle.Encode(view1, view1.Anchors, rows, noise, noiseScale, epsilon, steps).Final;
         var assigned = ZoneOracle.Assign(view2, latents, rows, steps);
-        return ZoneOracle.Loss(ZoneOracle.TargetLogProbs(assigned, Identity(rows)), steps, rows, crossEntropy: true, out _);
+        return ZoneOracle.Loss(ZoneOracle.TargetLogProbs(assigned, Identity(rows)), steps, rows, AssignmentLossKind.CrossEntropy, out _);
     }
 
     public static (double Loss, double[] View1Grad, double[] View2Grad) LossAndGradients(OracleProblem view1, OracleProblem view2,
@@ -22,7 +23,7 @@ internal static class RepresentationOracle
         var targets = Identity(rows);
         var encoded = ZoneOracle.Encode(view1, view1.Anchors, rows, noise, noiseScale, epsilon, steps);
         var assigned = ZoneOracle.Assign(view2, encoded.Final, rows, steps);
-        double loss = ZoneOracle.Loss(ZoneOracle.TargetLogProbs(assigned, targets), steps, rows, crossEntropy: true, out var beta);
+        double loss = ZoneOracle.Loss(ZoneOracle.TargetLogProbs(assigned, targets), steps, rows, AssignmentLossKind.CrossEntropy, out var beta);
         var view2Grad = new double[view2.Anchors.Length];
         var latentsGrad = ZoneOracle.Backward(assigned, null, targets, beta, view2Grad, null);
         var view1Grad = new double[view1.Anchors.Length];
