@@ -41,6 +41,10 @@ internal static class TrainCommand
         var flip = new Option<bool?>("--flip") { Description = "true | false: random horizontal flips of the training images (default: the preset's)" };
         var shift = new Option<int?>("--shift") { Description = "random translation of the training images by up to N pixels (default: the preset's)" };
         var latentNoise = new Option<float?>("--latent-noise") { Description = "prior noise scale of the training latent flow (default: the preset's)" };
+        var decoderLatentNoise = new Option<string?>("--decoder-latent-noise")
+        {
+            Description = "shared | a: the decoder's latents are the label loss's (shared) or come from their own latent flow at prior noise scale a (default: the preset's)",
+        };
         var decoderChannels = new Option<int?>("--decoder-channels") { Description = "U-Net base channels of the decoder (default: the preset's)" };
         var latentSteps = new Option<int?>("--latent-steps") { Description = "Euler steps of the image latent flow (default: the preset's)" };
         var labelSteps = new Option<int?>("--label-steps") { Description = "Euler steps of the label flow (default: the preset's; 100 in the reference)" };
@@ -49,7 +53,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
             task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderChannels, latentSteps, labelSteps, resume, output,
+            encoderRate, decoderRate, labelRate, warmup, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, decoderChannels, latentSteps, labelSteps, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -70,6 +74,14 @@ internal static class TrainCommand
                 LabelLearningRate = result.GetValue(labelRate) ?? config.LabelLearningRate,
                 WarmupSteps = result.GetValue(warmup) ?? config.WarmupSteps,
                 LatentNoiseScale = result.GetValue(latentNoise) ?? config.LatentNoiseScale,
+                DecoderLatentNoiseScale = result.GetValue(decoderLatentNoise) switch
+                {
+                    null => config.DecoderLatentNoiseScale,
+                    "shared" => null,
+                    var text => float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float scale) && scale >= 0
+                        ? scale
+                        : throw new ArgumentException($"--decoder-latent-noise {text}: expected shared or a scale >= 0."),
+                },
                 DecoderChannels = result.GetValue(decoderChannels) ?? config.DecoderChannels,
                 LatentSteps = result.GetValue(latentSteps) ?? config.LatentSteps,
                 LabelSteps = result.GetValue(labelSteps) ?? config.LabelSteps,

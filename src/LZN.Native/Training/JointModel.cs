@@ -45,6 +45,7 @@ public sealed class JointModel : IDisposable
 
     private readonly IBackend _backend;
     private readonly ulong _latentNoiseKey;
+    private readonly ulong _decoderLatentNoiseKey;
     private readonly ulong _flowKey;
     private JointStepWorkspace? _workspace;
 
@@ -67,6 +68,7 @@ public sealed class JointModel : IDisposable
         LabelAnchors = new Parameter(backend, LabelAnchorsName, [config.ClassCount, config.LatentDim], Parameter.WeightGroup);
         backend.FillNormal(LabelAnchors.Value, Initialization.StreamKey(config.Seed, LabelAnchorsName), 0, 0f, 1f);
         _latentNoiseKey = Initialization.StreamKey(config.Seed, "stream.latent_noise");
+        _decoderLatentNoiseKey = Initialization.StreamKey(config.Seed, "stream.decoder_latent_noise");
         _flowKey = Initialization.StreamKey(config.Seed, "stream.rectified_flow");
     }
 
@@ -115,6 +117,12 @@ public sealed class JointModel : IDisposable
         using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, batchSize, dim), work.LatentNoise,
             new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = Config.LatentNoiseScale, KeepTrajectory = true });
         _backend.Fill(work.LatentsGrad, 0f);
+        // The decoder's own latents: a second flow over the same anchors at its own noise scale, or the same latents.
+        using var decoderEncoded = Config.DecoderLatentNoiseScale is { } decoderNoiseScale && Config.RectifiedFlowWeight > 0
+            ? EncodeDecoderLatents(anchors, work, step, decoderNoiseScale)
+            : null;
+        var decoderLatents = decoderEncoded?.Latents ?? encoded.Latents;
+        var decoderLatentsGrad = decoderEncoded is null ? work.LatentsGrad : work.DecoderLatentsGrad!;
         PhaseTimer?.Mark(PhaseNames.LatentFlowForward);
 
         // Label loss: reverse flow of each latent through the label anchors, priors = batch class frequencies.
@@ -138,10 +146,10 @@ public sealed class JointModel : IDisposable
         {
             var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)batchSize + (long)batchSize * imageSize)));
             objective.BuildBatch(batchSize, imageSize, images, work.FlowNoise, work.Times, work.Noisy, work.Target);
-            var prediction = Decoder.Forward(work.Noisy, encoded.Latents, labels, work.Times, batchSize);
+            var prediction = Decoder.Forward(work.Noisy, decoderLatents, labels, work.Times, batchSize);
             objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad, (float)Config.RectifiedFlowWeight);
             var decoderGrads = Decoder.Backward(work.PredictionGrad);
-            _backend.Axpby(1f, decoderGrads.Latent, 1f, work.LatentsGrad);
+            _backend.Axpby(1f, decoderGrads.Latent, 1f, decoderLatentsGrad);
             flowLoss = work.FlowLoss.ReadScalar();
             PhaseTimer?.Mark(PhaseNames.Decoder);
         }
@@ -149,10 +157,26 @@ public sealed class JointModel : IDisposable
         // Both latent gradients flow back through the latent flow into the anchors and the encoder.
         _backend.Fill(work.AnchorsGrad, 0f);
         LatentEncoder.Backward(encoded, work.LatentsGrad, new EncodeGradients(Anchors: work.AnchorsGrad));
+        if (decoderEncoded is not null)
+            LatentEncoder.Backward(decoderEncoded, decoderLatentsGrad, new EncodeGradients(Anchors: work.AnchorsGrad));
         PhaseTimer?.Mark(PhaseNames.LatentFlowBackward);
         Encoder.Backward(work.AnchorsGrad);
         PhaseTimer?.Mark(PhaseNames.EncoderBackward);
         return new JointLosses(flowLoss, labelLoss, Config.RectifiedFlowWeight, Config.LabelWeight);
+    }
+
+    /// <summary>
+    /// The decoder's latents of step <paramref name="step"/>: the batch's anchors through their own flow with prior noise
+    /// Philox key seed ^ fnv1a("stream.decoder_latent_noise") at counters [n B d, (n + 1) B d), scaled by
+    /// <paramref name="noiseScale"/>. Clears <see cref="JointStepWorkspace.DecoderLatentsGrad"/> for the step.
+    /// </summary>
+    private EncodeResult EncodeDecoderLatents(FloatBuffer anchors, JointStepWorkspace work, long step, float noiseScale)
+    {
+        int batchSize = work.BatchSize, dim = Config.LatentDim;
+        _backend.FillNormal(work.DecoderLatentNoise!, _decoderLatentNoiseKey, checked((ulong)step * (ulong)((long)batchSize * dim)), 0f, 1f);
+        _backend.Fill(work.DecoderLatentsGrad!, 0f);
+        return LatentEncoder.Encode(new ZoneAnchors(anchors, batchSize, dim), work.DecoderLatentNoise,
+            new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = noiseScale, KeepTrajectory = true });
     }
 
     /// <summary>The step buffers for <paramref name="batchSize"/>, replaced when the batch size changes.</summary>

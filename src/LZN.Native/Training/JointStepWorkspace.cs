@@ -5,7 +5,7 @@ namespace LZN.Native.Training;
 /// <summary>
 /// The buffers of one <see cref="JointModel.Backward"/> at one batch size, allocated once and reused by every step of
 /// that size. The step fully overwrites each of them before reading it, except the two gradients it accumulates
-/// into (+=), <see cref="LatentsGrad"/> and <see cref="AnchorsGrad"/>, which it clears first.
+/// into (+=), <see cref="LatentsGrad"/>, <see cref="DecoderLatentsGrad"/> and <see cref="AnchorsGrad"/>, which it clears first.
 /// </summary>
 internal sealed class JointStepWorkspace : IDisposable
 {
@@ -19,6 +19,11 @@ internal sealed class JointStepWorkspace : IDisposable
         {
             LatentNoise = backend.AllocateFloat(latentElements); // [batchSize, dim]
             LatentsGrad = backend.AllocateFloat(latentElements); // [batchSize, dim]
+            if (config.DecoderLatentNoiseScale is not null)
+            {
+                DecoderLatentNoise = backend.AllocateFloat(latentElements); // [batchSize, dim]
+                DecoderLatentsGrad = backend.AllocateFloat(latentElements); // [batchSize, dim]
+            }
             AnchorsGrad = backend.AllocateFloat(latentElements); // [batchSize, dim]
             LogPriors = backend.AllocateFloat(config.ClassCount); // [classes]
             Beta = backend.AllocateFloat((long)config.LabelSteps * batchSize); // [labelSteps, batchSize]
@@ -47,8 +52,14 @@ internal sealed class JointStepWorkspace : IDisposable
     /// <summary>Prior noise of the latent flow [batchSize, dim].</summary>
     public FloatBuffer LatentNoise { get; }
 
-    /// <summary>dLoss/dlatents [batchSize, dim]: label flow + decoder, accumulated.</summary>
+    /// <summary>dLoss/dlatents [batchSize, dim]: label flow (+ decoder when it shares the latents), accumulated.</summary>
     public FloatBuffer LatentsGrad { get; }
+
+    /// <summary>Prior noise of the decoder's own latent flow [batchSize, dim]; null when the decoder shares the latents.</summary>
+    public FloatBuffer? DecoderLatentNoise { get; }
+
+    /// <summary>dLoss/d(decoder latents) [batchSize, dim]; null when the decoder shares the latents.</summary>
+    public FloatBuffer? DecoderLatentsGrad { get; }
 
     /// <summary>dLoss/danchors [batchSize, dim] through the latent flow, accumulated.</summary>
     public FloatBuffer AnchorsGrad { get; }
@@ -89,6 +100,8 @@ internal sealed class JointStepWorkspace : IDisposable
         Beta?.Dispose();
         LogPriors?.Dispose();
         AnchorsGrad?.Dispose();
+        DecoderLatentsGrad?.Dispose();
+        DecoderLatentNoise?.Dispose();
         LatentsGrad?.Dispose();
         LatentNoise?.Dispose();
     }

@@ -154,6 +154,9 @@ public class CheckpointTests
         Assert.That((back.LabelLoss, back.LearningRateDecay, back.AugmentFlip, back.AugmentShift),
             Is.EqualTo((AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine, true, 3)));
         Assert.That(config.ResumeMismatch(back with { LabelLoss = AssignmentLossKind.Probability }), Does.StartWith("label_loss"));
+        Assert.That(TrainingConfig.FromJson((config with { DecoderLatentNoiseScale = 0.45f }).ToJson()).DecoderLatentNoiseScale, Is.EqualTo(0.45f));
+        Assert.That(back.DecoderLatentNoiseScale, Is.Null, "shared latents stay shared");
+        Assert.That(config.ResumeMismatch(back with { DecoderLatentNoiseScale = 1f }), Does.StartWith("decoder_latent_noise_scale"));
         foreach (var kind in Enum.GetValues<AssignmentLossKind>())
             Assert.That(TrainingConfig.FromJson((config with { LabelLoss = kind }).ToJson()).LabelLoss, Is.EqualTo(kind), $"{kind} round trip");
 
@@ -162,9 +165,10 @@ public class CheckpointTests
         older.Remove("lr_decay");
         older.Remove("augment_flip");
         older.Remove("augment_shift");
+        older.Remove("decoder_latent_noise_scale");
         var read = TrainingConfig.FromJson(older.ToJsonString());
-        Assert.That((read.LabelLoss, read.LearningRateDecay, read.AugmentFlip, read.AugmentShift),
-            Is.EqualTo((AssignmentLossKind.Probability, LearningRateDecay.Constant, false, 0)));
+        Assert.That((read.LabelLoss, read.LearningRateDecay, read.AugmentFlip, read.AugmentShift, read.DecoderLatentNoiseScale),
+            Is.EqualTo((AssignmentLossKind.Probability, LearningRateDecay.Constant, false, 0, (float?)null)));
 
         older["label_loss"] = "hinge";
         Assert.That(() => TrainingConfig.FromJson(older.ToJsonString()), Throws.TypeOf<FormatException>().With.Message.Contains("label_loss 'hinge'"));

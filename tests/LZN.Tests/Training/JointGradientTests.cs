@@ -19,20 +19,41 @@ public class JointGradientTests
 
     private static TrainingConfig Small => TrainingFixtures.SmallJoint;
 
-    [TestCase(JointModel.LabelAnchorsName, false)]
-    [TestCase("encoder.fc2.weight", false)]
-    [TestCase("encoder.fc1.weight", false)]
-    [TestCase("decoder.out.bias", false)]
-    [TestCase(JointModel.LabelAnchorsName, true)]
-    [TestCase("encoder.fc1.weight", true)]
-    [TestCase("decoder.out.bias", true)]
-    public void MatchesCentralDifferences(string parameterName, bool weightedCrossEntropy)
+    /// <summary>The configurations the gradient is checked in.</summary>
+    public enum Variant
+    {
+        /// <summary>The tiny preset: prob label loss, one shared latent flow.</summary>
+        Reference,
+
+        /// <summary>Both loss weights and the CE label loss reach every gradient.</summary>
+        WeightedCrossEntropy,
+
+        /// <summary>The cut-off CE at latent noise 0, and the decoder on its own latent flow (noise 0.8).</summary>
+        CutoffSplitLatents,
+    }
+
+    [TestCase(JointModel.LabelAnchorsName, Variant.Reference)]
+    [TestCase("encoder.fc2.weight", Variant.Reference)]
+    [TestCase("encoder.fc1.weight", Variant.Reference)]
+    [TestCase("decoder.out.bias", Variant.Reference)]
+    [TestCase(JointModel.LabelAnchorsName, Variant.WeightedCrossEntropy)]
+    [TestCase("encoder.fc1.weight", Variant.WeightedCrossEntropy)]
+    [TestCase("decoder.out.bias", Variant.WeightedCrossEntropy)]
+    [TestCase(JointModel.LabelAnchorsName, Variant.CutoffSplitLatents)]
+    [TestCase("encoder.fc1.weight", Variant.CutoffSplitLatents)]
+    [TestCase("decoder.out.bias", Variant.CutoffSplitLatents)]
+    public void MatchesCentralDifferences(string parameterName, Variant variant)
     {
         using var backend = new CpuBackend();
-        // The second variant checks that both loss weights and the CE label loss reach every gradient.
-        var config = weightedCrossEntropy
-            ? Small with { RectifiedFlowWeight = 0.5, LabelWeight = 2, LabelLoss = Native.Zones.AssignmentLossKind.CrossEntropy }
-            : Small;
+        var config = variant switch
+        {
+            Variant.WeightedCrossEntropy => Small with { RectifiedFlowWeight = 0.5, LabelWeight = 2, LabelLoss = Native.Zones.AssignmentLossKind.CrossEntropy },
+            Variant.CutoffSplitLatents => Small with
+            {
+                LabelLoss = Native.Zones.AssignmentLossKind.CutoffCrossEntropy, LatentNoiseScale = 0, DecoderLatentNoiseScale = 0.8f,
+            },
+            _ => Small,
+        };
         using var model = new JointModel(backend, config);
         var data = SyntheticImages.Generate(config.BatchSize, config.ClassCount, DataSources.SyntheticShape, seed: 3);
         using var images = backend.FromHost(data.Images); // [batchSize, imageSize]
@@ -95,6 +116,32 @@ public class JointGradientTests
             Assert.That(generator.Decoder.Parameters.Any(p => p.Grad.ToArray().Any(g => g != 0)));
         }
         Assert.That(() => new JointModel(backend, Small with { RectifiedFlowWeight = 0, LabelWeight = 0 }), Throws.ArgumentException.With.Message.Contains("not both 0"));
+    }
+
+    [Test]
+    public void ADecoderOnItsOwnLatentFlowLeavesTheLabelLossAsItWasAndConditionsOnOtherLatents()
+    {
+        using var backend = new CpuBackend();
+        var shared = Small with { LatentNoiseScale = 0 };
+        var data = SyntheticImages.Generate(shared.BatchSize, shared.ClassCount, DataSources.SyntheticShape, seed: 3);
+        using var images = backend.FromHost(data.Images); // [batchSize, imageSize]
+        using var labels = backend.FromHost(data.Labels); // [batchSize]
+        JointLosses Losses(TrainingConfig config)
+        {
+            using var model = new JointModel(backend, config);
+            model.ZeroGrad();
+            return model.Backward(images, labels, data.Labels, step: 3);
+        }
+
+        var one = Losses(shared);
+        var split = Losses(shared with { DecoderLatentNoiseScale = 1f });
+        var splitAtZero = Losses(shared with { DecoderLatentNoiseScale = 0f });
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(split.Label, Is.EqualTo(one.Label), "the label loss's latents are the same flow");
+            Assert.That(split.RectifiedFlow, Is.Not.EqualTo(one.RectifiedFlow), "the decoder sees noisier latents");
+            Assert.That(splitAtZero.RectifiedFlow, Is.EqualTo(one.RectifiedFlow), "at noise 0 the second flow is the first");
+        }
     }
 
     /// <summary>
