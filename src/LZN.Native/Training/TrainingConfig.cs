@@ -94,7 +94,10 @@ public sealed record TrainingConfig
     /// <summary>Euler steps of the image latent flow (encode) during training and evaluation.</summary>
     public int LatentSteps { get; init; } = 20;
 
-    /// <summary>Scale alpha of the N(0, I) prior noise of the image latent flow during training (1 in the reference's joint task).</summary>
+    /// <summary>
+    /// Scale alpha of the N(0, I) prior noise of the training latents the label loss sees (and the decoder, unless
+    /// <see cref="DecoderLatentNoiseScale"/> gives it its own); 1 in the reference's joint task.
+    /// </summary>
     public float LatentNoiseScale { get; init; } = 1f;
 
     /// <summary>

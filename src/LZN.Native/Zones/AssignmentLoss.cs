@@ -14,7 +14,7 @@ public enum AssignmentLossKind
     /// <summary>
     /// L = -mean_i log P_u(i -> tgt_i): the cross-entropy of the zone posterior at the cut-off step u alone
     /// (t = 1 - u/K = 0.8 for the 0.2 cut-off). Unlike the max over steps it keeps pulling on rows that already
-    /// end in the right zone, as a softmax head does (docs/training.md, "Label loss").
+    /// end in the right zone, as a softmax head does (docs/training.md, "The label loss: cross-entropy at the cut-off step").
     /// </summary>
     CutoffCrossEntropy,
 }
