@@ -93,6 +93,10 @@ public static class AssignmentLoss
     public static double Evaluate(AssignResult forward, AssignmentLossKind kind, FloatBuffer gradient)
     {
         var logProbs = forward.TargetLogProbs ?? throw new ArgumentException("The assign recorded no target log-probabilities; pass targets.", nameof(forward));
+        int needed = kind == AssignmentLossKind.CutoffCrossEntropy ? CutoffStep(forward.Steps) + 1 : forward.Steps;
+        if (forward.EvaluatedSteps < needed)
+            throw new ArgumentException(
+                $"The {Name(kind)} loss reads steps up to {needed - 1}, but the assign evaluated only {forward.EvaluatedSteps} of {forward.Steps}.", nameof(forward));
         ZoneChecks.Length(gradient, logProbs.Length, nameof(gradient));
         var host = logProbs.ToArray();
         var hostGradient = new float[host.Length];

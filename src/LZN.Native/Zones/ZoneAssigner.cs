@@ -13,16 +13,17 @@ public sealed class AssignResult : IDisposable
 {
     private readonly EulerFlow _flow;
 
-    internal AssignResult(EulerFlow flow, FloatBuffer finalPoints, IntBuffer? targets, FloatBuffer? targetLogProbs, FloatBuffer? probabilities)
+    internal AssignResult(EulerFlow flow, int steps, FloatBuffer finalPoints, IntBuffer? targets, FloatBuffer? targetLogProbs, FloatBuffer? probabilities)
     {
         _flow = flow;
+        Steps = steps;
         FinalPoints = finalPoints;
         Targets = targets;
         TargetLogProbs = targetLogProbs;
         Probabilities = probabilities;
     }
 
-    /// <summary>x_K [Rows, Dim], the end of the reverse flow near t = 0.</summary>
+    /// <summary>x_K [Rows, Dim], the end of the reverse flow near t = 0 (x_E when only E steps were evaluated).</summary>
     public FloatBuffer FinalPoints { get; }
 
     /// <summary>The targets passed to the assign [Rows] (not owned), or null.</summary>
@@ -34,7 +35,11 @@ public sealed class AssignResult : IDisposable
     /// <summary>P_k(i -> j) [Steps, Rows, AnchorCount], or null unless requested.</summary>
     public FloatBuffer? Probabilities { get; }
 
-    public int Steps => _flow.Steps;
+    /// <summary>K, the steps of the schedule (h = 1/K).</summary>
+    public int Steps { get; }
+
+    /// <summary>E &lt;= K, the steps evaluated (<see cref="AssignOptions.EvaluatedSteps"/>).</summary>
+    public int EvaluatedSteps => _flow.Steps;
 
     public int Rows => _flow.Rows;
 
@@ -72,12 +77,23 @@ public static class ZoneAssigner
 
         var backend = anchors.Backend;
         int steps = options.Steps;
+        int evaluated = options.EvaluatedSteps ?? steps;
+        if (evaluated < 1 || evaluated > steps)
+            throw new ArgumentOutOfRangeException(nameof(options), evaluated, $"EvaluatedSteps must lie in [1, Steps = {steps}].");
         var finalPoints = backend.AllocateFloat((long)rows * anchors.Dim); // [rows, dim]
         var targetLogProbs = targets is null ? null : backend.AllocateFloat((long)steps * rows); // [steps, rows]
         var probabilities = options.RecordProbabilities ? backend.AllocateFloat((long)steps * rows * anchors.Count) : null; // [steps, rows, anchorCount]
-        var flow = EulerFlow.Run(anchors, latents, finalPoints, rows, steps, 1.0, -1.0 / steps, options.KeepTrajectory,
+        if (evaluated < steps)
+        {
+            // Steps the flow does not reach must not read as probabilities.
+            if (targetLogProbs is not null)
+                backend.Fill(targetLogProbs, float.NaN);
+            if (probabilities is not null)
+                backend.Fill(probabilities, float.NaN);
+        }
+        var flow = EulerFlow.Run(anchors, latents, finalPoints, rows, evaluated, 1.0, -1.0 / steps, options.KeepTrajectory,
             targets, targetLogProbs, probabilities);
-        return new AssignResult(flow, finalPoints, targets, targetLogProbs, probabilities);
+        return new AssignResult(flow, steps, finalPoints, targets, targetLogProbs, probabilities);
     }
 
     /// <summary>

@@ -47,4 +47,12 @@ public sealed record AssignOptions
 
     /// <summary>Record the full zone probabilities [Steps, rows, anchorCount] (small anchor counts only).</summary>
     public bool RecordProbabilities { get; init; }
+
+    /// <summary>
+    /// Evaluate only the first E of the K steps (same step size 1/K), or all when null. A loss that reads one early
+    /// step (<see cref="AssignmentLossKind.CutoffCrossEntropy"/> needs E = u + 1) then costs E/K of the flow, forward
+    /// and backward. The final points are x_E at t = 1 - E/K, not zone ends; the target log-probabilities and
+    /// probabilities of steps k >= E read NaN.
+    /// </summary>
+    public int? EvaluatedSteps { get; init; }
 }

@@ -187,6 +187,55 @@ public class ZoneFlowTests(BackendCase backendCase) : ZoneBackendFixture(backend
         }
     }
 
+    [Test]
+    public void AnAssignOfTheFirstStepsMatchesTheFullAssignThereAndGivesTheCutoffLossTheSameGradients()
+    {
+        const int rows = 20, count = 8, dim = 12, evaluated = 5; // u = 4 of K = 20
+        var problem = Problem(count, dim, priors: true, seed: 55);
+        var latents = Round(Normal(rows * dim, seed: 56));
+        var targets = Integers(rows, count, seed: 57);
+        var trajectory = ZoneOracle.Assign(problem, latents, rows, Steps);
+        using var anchors = Upload(problem.Anchors);
+        using var logPriors = Upload(problem.LogPriors!);
+        using var x = Upload(latents);
+        using var targetBuffer = Upload(targets);
+        var zoneAnchors = new ZoneAnchors(anchors, count, dim, logPriors);
+
+        (double Loss, double[] LogProbs, double[] Latents, double[] Anchors) Run(AssignOptions options, out double[] finalPoints)
+        {
+            using var result = ZoneAssigner.Assign(zoneAnchors, x, rows, targetBuffer, options);
+            using var beta = Backend.AllocateFloat(Steps * rows);
+            double loss = AssignmentLoss.Evaluate(result, AssignmentLossKind.CutoffCrossEntropy, beta);
+            using var latentsGrad = Backend.AllocateFloat(rows * dim);
+            using var anchorsGrad = Backend.AllocateFloat(count * dim);
+            ZoneAssigner.Backward(result, null, beta, new AssignGradients(latentsGrad, anchorsGrad));
+            finalPoints = Download(result.FinalPoints);
+            Assert.That((result.Steps, result.EvaluatedSteps), Is.EqualTo((Steps, options.EvaluatedSteps ?? Steps)));
+            return (loss, Download(result.TargetLogProbs!), Download(latentsGrad), Download(anchorsGrad));
+        }
+
+        var full = Run(new AssignOptions { Steps = Steps, KeepTrajectory = true }, out _);
+        var first = Run(new AssignOptions { Steps = Steps, KeepTrajectory = true, EvaluatedSteps = evaluated }, out var pointsAtStep);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(first.LogProbs.Take(evaluated * rows), Is.EqualTo(full.LogProbs.Take(evaluated * rows)), "the steps both evaluated");
+            Assert.That(first.LogProbs.Skip(evaluated * rows), Is.All.NaN, "steps not evaluated");
+            Assert.That(RelativeError(pointsAtStep, trajectory.Points[evaluated]), Is.LessThanOrEqualTo(5e-4), "x_E");
+            Assert.That(first.Loss, Is.EqualTo(full.Loss));
+            Assert.That(first.Latents, Is.EqualTo(full.Latents).Within(1e-6), "latents grad");
+            Assert.That(first.Anchors, Is.EqualTo(full.Anchors).Within(1e-6), "anchors grad");
+        }
+
+        using var truncated = ZoneAssigner.Assign(zoneAnchors, x, rows, targetBuffer, new AssignOptions { Steps = Steps, EvaluatedSteps = evaluated - 1 });
+        using var gradient = Backend.AllocateFloat(Steps * rows);
+        Assert.That(() => AssignmentLoss.Evaluate(truncated, AssignmentLossKind.CutoffCrossEntropy, gradient),
+            Throws.ArgumentException.With.Message.Contains("reads steps up to 4, but the assign evaluated only 4 of 20"));
+        Assert.That(() => AssignmentLoss.Evaluate(truncated, AssignmentLossKind.CrossEntropy, gradient),
+            Throws.ArgumentException.With.Message.Contains("The ce loss reads steps up to 19"));
+        Assert.That(() => ZoneAssigner.Assign(zoneAnchors, x, rows, targetBuffer, new AssignOptions { Steps = Steps, EvaluatedSteps = Steps + 1 }),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("EvaluatedSteps must lie in [1, Steps = 20]"));
+    }
+
     /// <summary>
     /// Representation learning: encode view 1 (anchors A1, queries A1), assign through view 2's anchors A2
     /// with target i for row i, cross-entropy loss; gradients into A1 (queries and keys) and A2.
