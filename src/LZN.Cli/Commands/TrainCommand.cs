@@ -34,6 +34,7 @@ internal static class TrainCommand
         var decoderRate = new Option<double?>("--lr-decoder") { Description = "decoder learning rate (default: the preset's)" };
         var labelRate = new Option<double?>("--lr-labels") { Description = "label-anchor learning rate (default: the preset's)" };
         var warmup = new Option<long?>("--warmup") { Description = "linear warm-up steps (default: the preset's)" };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = "decoupled (AdamW) weight decay of every parameter group (default: the preset's, 0)" };
         var lrDecay = new Option<string?>("--lr-decay") { Description = "constant | cosine: learning rate after the warm-up (default: the preset's)" };
         var labelLoss = new Option<string?>("--label-loss") { Description = "prob | ce | ce-cutoff: the label loss (prob = the reference's; default: the preset's)" };
         var rfWeight = new Option<double?>("--rf-weight") { Description = "weight of the rectified-flow (decoder) loss; 0 trains a classifier only (default 1)" };
@@ -53,7 +54,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
             task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, decoderChannels, latentSteps, labelSteps, resume, output,
+            encoderRate, decoderRate, labelRate, warmup, weightDecay, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, decoderChannels, latentSteps, labelSteps, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -73,6 +74,7 @@ internal static class TrainCommand
                 DecoderLearningRate = result.GetValue(decoderRate) ?? config.DecoderLearningRate,
                 LabelLearningRate = result.GetValue(labelRate) ?? config.LabelLearningRate,
                 WarmupSteps = result.GetValue(warmup) ?? config.WarmupSteps,
+                WeightDecay = result.GetValue(weightDecay) ?? config.WeightDecay,
                 LatentNoiseScale = result.GetValue(latentNoise) ?? config.LatentNoiseScale,
                 DecoderLatentNoiseScale = result.GetValue(decoderLatentNoise) switch
                 {

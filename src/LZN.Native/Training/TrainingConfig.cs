@@ -58,6 +58,7 @@ public sealed record TrainingConfig
 
     public double LabelLearningRate { get; init; } = 1e-3;
 
+    /// <summary>Decoupled (AdamW) weight decay of every parameter group, label anchors included; 0 in every preset.</summary>
     public double WeightDecay { get; init; }
 
     public long WarmupSteps { get; init; } = 20;
@@ -214,6 +215,8 @@ public sealed record TrainingConfig
             throw new ArgumentException("training config: RectifiedFlowWeight and LabelWeight must be finite, non-negative and not both 0.");
         if (!Enum.IsDefined(LearningRateDecay) || !Enum.IsDefined(LabelLoss))
             throw new ArgumentException("training config: LearningRateDecay or LabelLoss is not a defined value.");
+        if (!(WeightDecay >= 0 && double.IsFinite(WeightDecay)))
+            throw new ArgumentException($"training config: WeightDecay ({WeightDecay}) must be finite and non-negative.");
         if (!(EmaDecay is >= 0 and <= 1) || !(ClipNorm > 0))
             throw new ArgumentException("training config: EmaDecay must lie in [0, 1] and ClipNorm must be positive.");
         if (DecoderChannels % DecoderGroups != 0)
