@@ -88,21 +88,17 @@ public class TrainCliTests
             Assert.That(sample.ExitCode, Is.EqualTo(2));
             Assert.That(sample.Error, Does.Contain(checkpoint).And.Contain("rf_weight 0"));
 
-            var bad = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--label-loss", "hinge", "--device", "cpu", "--out", Path.Combine(folder, "bad"));
-            Assert.That(bad.ExitCode, Is.EqualTo(2));
-            Assert.That(bad.Error, Does.Contain("--label-loss hinge: expected prob, ce or ce-cutoff"));
+            void AssertRefused(string option, string value, string message)
+            {
+                var refused = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", option, value, "--device", "cpu", "--out", Path.Combine(folder, "bad"));
+                Assert.That(refused.ExitCode, Is.EqualTo(2), $"{option} {value}");
+                Assert.That(refused.Error, Does.Contain(message));
+            }
 
-            var badChannels = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--decoder-channels", "10", "--device", "cpu", "--out", Path.Combine(folder, "bad"));
-            Assert.That(badChannels.ExitCode, Is.EqualTo(2));
-            Assert.That(badChannels.Error, Does.Contain("DecoderChannels (10) must be a multiple of DecoderGroups (4)"));
-
-            var badNoise = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--decoder-latent-noise", "-1", "--device", "cpu", "--out", Path.Combine(folder, "bad"));
-            Assert.That(badNoise.ExitCode, Is.EqualTo(2));
-            Assert.That(badNoise.Error, Does.Contain("--decoder-latent-noise -1: expected shared or a scale >= 0"));
-
-            var badDecay = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--weight-decay", "-0.5", "--device", "cpu", "--out", Path.Combine(folder, "bad"));
-            Assert.That(badDecay.ExitCode, Is.EqualTo(2));
-            Assert.That(badDecay.Error, Does.Contain("WeightDecay (-0.5) must be finite and non-negative"));
+            AssertRefused("--label-loss", "hinge", "--label-loss hinge: expected prob, ce or ce-cutoff");
+            AssertRefused("--decoder-channels", "10", "DecoderChannels (10) must be a multiple of DecoderGroups (4)");
+            AssertRefused("--decoder-latent-noise", "-1", "--decoder-latent-noise -1: expected shared or a scale >= 0");
+            AssertRefused("--weight-decay", "-0.5", "WeightDecay (-0.5) must be finite and non-negative");
         }
         finally
         {
