@@ -132,7 +132,7 @@ public sealed class JointModel : IDisposable
         if (Config.LabelWeight > 0)
         {
             using var assigned = ZoneAssigner.Assign(new ZoneAnchors(LabelAnchors.Value, classes, dim, work.LogPriors), encoded.Latents, batchSize,
-            labels, new AssignOptions { Steps = Config.LabelSteps, KeepTrajectory = true, EvaluatedSteps = LabelStepsNeeded() });
+            labels, new AssignOptions { Steps = Config.LabelSteps, KeepTrajectory = true, EvaluatedSteps = AssignmentLoss.StepsRead(Config.LabelLoss, Config.LabelSteps) });
             labelLoss = AssignmentLoss.Evaluate(assigned, Config.LabelLoss, work.Beta);
             if (Config.LabelWeight != 1)
                 _backend.ScaleShift(work.Beta, (float)Config.LabelWeight, 0f);
@@ -164,11 +164,6 @@ public sealed class JointModel : IDisposable
         PhaseTimer?.Mark(PhaseNames.EncoderBackward);
         return new JointLosses(flowLoss, labelLoss, Config.RectifiedFlowWeight, Config.LabelWeight);
     }
-
-    /// <summary>The label flow's steps the label loss reads: up to the cut-off step for the cut-off CE (a fifth), else all.</summary>
-    private int LabelStepsNeeded() => Config.LabelLoss == AssignmentLossKind.CutoffCrossEntropy
-        ? AssignmentLoss.CutoffStep(Config.LabelSteps) + 1
-        : Config.LabelSteps;
 
     /// <summary>
     /// The decoder's latents of step <paramref name="step"/>: the batch's anchors through their own flow with prior noise

@@ -40,6 +40,13 @@ public static class AssignmentLoss
     public static AssignmentLossKind? Parse(string name) =>
         Enum.GetValues<AssignmentLossKind>().Select(kind => (AssignmentLossKind?)kind).FirstOrDefault(kind => Name(kind!.Value) == name);
 
+    /// <summary>
+    /// How many of the K steps a loss reads: u + 1 for <see cref="AssignmentLossKind.CutoffCrossEntropy"/>, all K for the
+    /// max-over-steps losses (the least <see cref="AssignOptions.EvaluatedSteps"/> an assign for it may use).
+    /// </summary>
+    public static int StepsRead(AssignmentLossKind kind, int steps) =>
+        kind == AssignmentLossKind.CutoffCrossEntropy ? CutoffStep(steps) + 1 : steps;
+
     /// <summary>u = floor(0.2 K), in integers so that no rounding of 0.2 K can move it.</summary>
     public static int CutoffStep(int steps) => steps / 5;
 
@@ -93,7 +100,7 @@ public static class AssignmentLoss
     public static double Evaluate(AssignResult forward, AssignmentLossKind kind, FloatBuffer gradient)
     {
         var logProbs = forward.TargetLogProbs ?? throw new ArgumentException("The assign recorded no target log-probabilities; pass targets.", nameof(forward));
-        int needed = kind == AssignmentLossKind.CutoffCrossEntropy ? CutoffStep(forward.Steps) + 1 : forward.Steps;
+        int needed = StepsRead(kind, forward.Steps);
         if (forward.EvaluatedSteps < needed)
             throw new ArgumentException(
                 $"The {Name(kind)} loss reads steps up to {needed - 1}, but the assign evaluated only {forward.EvaluatedSteps} of {forward.Steps}.", nameof(forward));
