@@ -1,6 +1,6 @@
 // Counter-based random fills: element i draws Philox4x32-10 at counter (offset + i) under key seed,
 // so a fill is identical whatever the launch shape. CPU mirror: Backends/Philox.cs and
-// CpuBackend.FillNormal / FillUniform. The _rn intrinsics stop FMA contraction, matching the CPU's
+// CpuBackend.FillNormal / FillUniform / FillBernoulli. The _rn intrinsics stop FMA contraction, matching the CPU's
 // separate multiply and add.
 #include "common.cuh"
 
@@ -22,4 +22,11 @@ extern "C" __global__ void fill_uniform(float* out, long long n, unsigned long l
     const float width = high - low;
     LZN_GRID_STRIDE_LOOP(i, n)
         out[i] = __fadd_rn(low, __fmul_rn(width, philox_uniform(seed, offset + (unsigned long long)i)));
+}
+
+// out[n] = value where U[0, 1) < probability, else 0 (dropout masks: value = 1 / keep probability)
+extern "C" __global__ void fill_bernoulli(float* out, long long n, unsigned long long seed, unsigned long long offset,
+                                          float probability, float value) {
+    LZN_GRID_STRIDE_LOOP(i, n)
+        out[i] = philox_uniform(seed, offset + (unsigned long long)i) < probability ? value : 0.0f;
 }

@@ -46,6 +46,7 @@ internal static class TrainCommand
         {
             Description = "shared | a: the decoder's latents are the label loss's (shared) or come from their own latent flow at prior noise scale a (default: the preset's)",
         };
+        var encoderDropout = new Option<float?>("--dropout") { Description = "dropout rate of the encoder, in [0, 1) (default: the preset's, 0)" };
         var decoderChannels = new Option<int?>("--decoder-channels") { Description = "U-Net base channels of the decoder (default: the preset's)" };
         var latentSteps = new Option<int?>("--latent-steps") { Description = "Euler steps of the image latent flow (default: the preset's)" };
         var labelSteps = new Option<int?>("--label-steps") { Description = "Euler steps of the label flow (default: the preset's; 100 in the reference)" };
@@ -54,7 +55,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
             task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, weightDecay, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, decoderChannels, latentSteps, labelSteps, resume, output,
+            encoderRate, decoderRate, labelRate, warmup, weightDecay, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, encoderDropout, decoderChannels, latentSteps, labelSteps, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -84,6 +85,7 @@ internal static class TrainCommand
                         ? scale
                         : throw new ArgumentException($"--decoder-latent-noise {text}: expected shared or a scale >= 0."),
                 },
+                EncoderDropout = result.GetValue(encoderDropout) ?? config.EncoderDropout,
                 DecoderChannels = result.GetValue(decoderChannels) ?? config.DecoderChannels,
                 LatentSteps = result.GetValue(latentSteps) ?? config.LatentSteps,
                 LabelSteps = result.GetValue(labelSteps) ?? config.LabelSteps,

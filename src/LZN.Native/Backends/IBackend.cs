@@ -120,6 +120,12 @@ public interface IBackend : IDisposable
 
     /// <summary>Fills with U[low, high) draws from the same counter-based stream.</summary>
     void FillUniform(FloatBuffer destination, ulong seed, ulong offset, float low, float high);
+
+    /// <summary>
+    /// Element i = <paramref name="value"/> where the same stream's U[0, 1) draw at counter offset + i is below
+    /// <paramref name="probability"/>, else 0: a dropout mask (value = 1 / keep probability) in one pass.
+    /// </summary>
+    void FillBernoulli(FloatBuffer destination, ulong seed, ulong offset, float probability, float value);
 }
 
 /// <summary>Activation functions with fused forward and backward kernels.</summary>

@@ -191,6 +191,12 @@ public static partial class SelfTest
         for (int i = 0; i < length; i++)
             expected[i] = -1.0 + 4.0 * Philox.Uniform(seed, offset + (ulong)i);
         yield return Row("philox uniform", $"{length}", buffer, expected);
+
+        backend.Fill(buffer, float.NaN);
+        backend.FillBernoulli(buffer, seed, offset, 0.3f, 1f / 0.3f);
+        for (int i = 0; i < length; i++)
+            expected[i] = Philox.Uniform(seed, offset + (ulong)i) < 0.3f ? 1f / 0.3f : 0.0;
+        yield return Row("philox bernoulli", $"{length}", buffer, expected);
     }
 
     private static SelfTestRow Row(string op, string size, FloatBuffer actual, double[] expected, double tolerance = Fp32Tolerance) =>

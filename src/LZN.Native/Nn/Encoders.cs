@@ -3,26 +3,44 @@ using LZN.Native.Backends;
 namespace LZN.Native.Nn;
 
 /// <summary>
+/// An encoder that is one <see cref="Sequential"/> body, with the <see cref="Dropout"/> layers in it exposed so the
+/// trainer can key them by step (and leave them off, Step null, to evaluate).
+/// </summary>
+public abstract class SequentialEncoder(IBackend backend, string name) : Layer(backend, name)
+{
+    private Sequential? _body;
+
+    protected Sequential Body
+    {
+        get => _body ?? throw new InvalidOperationException($"encoder {Name}: the body is not built.");
+        init => _body = value;
+    }
+
+    public IEnumerable<Dropout> Dropouts => Body.Layers.OfType<Dropout>();
+
+    public override int InputSize => Body.InputSize;
+
+    public override int OutputSize => Body.OutputSize;
+
+    public override IEnumerable<Parameter> Parameters => Body.Parameters;
+
+    public override FloatBuffer Forward(FloatBuffer input, int batchSize) => Body.Forward(input, batchSize);
+
+    public override FloatBuffer Backward(FloatBuffer gradOutput) => Body.Backward(gradOutput);
+
+    protected override void Dispose(bool disposing) => _body?.Dispose();
+}
+
+/// <summary>
 /// Fully connected encoder: inputSize -> hidden[0] -> ... -> outputSize with SiLU between layers
-/// (e.g. 784-512-256-d). Hidden layers are Kaiming-initialised, the last layer Xavier.
+/// (e.g. 784-512-256-d), and dropout after each hidden activation when <paramref name="dropout"/> > 0.
+/// Hidden layers are Kaiming-initialised, the last layer Xavier.
 /// Parameters: "{name}.fc{i}.weight" / ".bias", i = 1, 2, ...
 /// </summary>
-public sealed class MlpEncoder(IBackend backend, string name, int inputSize, IReadOnlyList<int> hiddenSizes, int outputSize, ulong seed)
-    : Layer(backend, name)
+public sealed class MlpEncoder : SequentialEncoder
 {
-    private readonly Sequential _body = new(backend, name, Build(backend, name, inputSize, hiddenSizes, outputSize, seed));
-
-    public override int InputSize => _body.InputSize;
-
-    public override int OutputSize => _body.OutputSize;
-
-    public override IEnumerable<Parameter> Parameters => _body.Parameters;
-
-    public override FloatBuffer Forward(FloatBuffer input, int batchSize) => _body.Forward(input, batchSize);
-
-    public override FloatBuffer Backward(FloatBuffer gradOutput) => _body.Backward(gradOutput);
-
-    private static Layer[] Build(IBackend backend, string name, int inputSize, IReadOnlyList<int> hiddenSizes, int outputSize, ulong seed)
+    public MlpEncoder(IBackend backend, string name, int inputSize, IReadOnlyList<int> hiddenSizes, int outputSize, ulong seed, float dropout = 0f)
+        : base(backend, name)
     {
         var layers = new List<Layer>();
         int width = inputSize;
@@ -30,13 +48,13 @@ public sealed class MlpEncoder(IBackend backend, string name, int inputSize, IRe
         {
             layers.Add(new Linear(backend, ChildName(name, $"fc{i + 1}"), width, hiddenSizes[i], seed));
             layers.Add(new Activation(backend, ChildName(name, $"act{i + 1}"), ActivationKind.Silu, hiddenSizes[i]));
+            if (dropout > 0f)
+                layers.Add(new Dropout(backend, ChildName(name, $"drop{i + 1}"), hiddenSizes[i], dropout, seed));
             width = hiddenSizes[i];
         }
         layers.Add(new Linear(backend, ChildName(name, $"fc{hiddenSizes.Count + 1}"), width, outputSize, seed, WeightInit.Xavier));
-        return [.. layers];
+        Body = new Sequential(backend, name, [.. layers]);
     }
-
-    protected override void Dispose(bool disposing) => _body.Dispose();
 }
 
 /// <summary>Shape of a <see cref="CnnEncoder"/>: input image, the three stages' channels, GroupNorm groups, latent size.</summary>
@@ -46,16 +64,18 @@ public sealed record CnnEncoderConfig(int ImageChannels, int Height, int Width, 
     public IReadOnlyList<int> Channels { get; init; } = [32, 64, 128];
 
     public int Groups { get; init; } = 8;
+
+    /// <summary>Dropout rate on the flattened features before the last Linear (0 = none).</summary>
+    public float Dropout { get; init; }
 }
 
 /// <summary>
 /// Convolutional encoder: conv3x3 s1 -> GN -> SiLU -> conv3x3 s2 -> GN -> SiLU -> conv3x3 s2 -> GN -> SiLU
-/// -> flatten -> Linear to the latent (28x28 -> 28 -> 14 -> 7). Parameters: "{name}.conv{1,2,3}",
+/// -> flatten -> [dropout] -> Linear to the latent (28x28 -> 28 -> 14 -> 7). Parameters: "{name}.conv{1,2,3}",
 /// "{name}.norm{1,2,3}", "{name}.fc" (each with .weight and .bias).
 /// </summary>
-public sealed class CnnEncoder : Layer
+public sealed class CnnEncoder : SequentialEncoder
 {
-    private readonly Sequential _body;
     private readonly Workspace _columns;
 
     public CnnEncoder(IBackend backend, string name, CnnEncoderConfig config, ulong seed)
@@ -75,25 +95,18 @@ public sealed class CnnEncoder : Layer
             layers.Add(new Activation(backend, ChildName(name, $"act{stage + 1}"), ActivationKind.Silu, channels * spatial));
             geometry = new ConvGeometry(channels, geometry.OutputHeight, geometry.OutputWidth, 3, 2, 1);
         }
-        layers.Add(new Linear(backend, ChildName(name, "fc"), layers[^1].OutputSize, config.OutputSize, seed, WeightInit.Xavier));
-        _body = new Sequential(backend, name, [.. layers]);
+        int features = layers[^1].OutputSize;
+        if (config.Dropout > 0f)
+            layers.Add(new Dropout(backend, ChildName(name, "drop"), features, config.Dropout, seed));
+        layers.Add(new Linear(backend, ChildName(name, "fc"), features, config.OutputSize, seed, WeightInit.Xavier));
+        Body = new Sequential(backend, name, [.. layers]);
     }
 
     public CnnEncoderConfig Config { get; }
 
-    public override int InputSize => _body.InputSize;
-
-    public override int OutputSize => _body.OutputSize;
-
-    public override IEnumerable<Parameter> Parameters => _body.Parameters;
-
-    public override FloatBuffer Forward(FloatBuffer input, int batchSize) => _body.Forward(input, batchSize);
-
-    public override FloatBuffer Backward(FloatBuffer gradOutput) => _body.Backward(gradOutput);
-
     protected override void Dispose(bool disposing)
     {
-        _body.Dispose();
+        base.Dispose(disposing);
         _columns.Dispose();
     }
 }

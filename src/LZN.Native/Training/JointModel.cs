@@ -57,8 +57,11 @@ public sealed class JointModel : IDisposable
         _backend = backend;
         Config = config;
         Encoder = config.Encoder == EncoderKind.Mlp
-            ? new MlpEncoder(backend, "encoder", config.ImageSize, config.HiddenSizes, config.LatentDim, config.Seed)
-            : new CnnEncoder(backend, "encoder", new CnnEncoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim), config.Seed);
+            ? new MlpEncoder(backend, "encoder", config.ImageSize, config.HiddenSizes, config.LatentDim, config.Seed, config.EncoderDropout)
+            : new CnnEncoder(backend, "encoder", new CnnEncoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim)
+            {
+                Dropout = config.EncoderDropout,
+            }, config.Seed);
         Decoder = new UNetDecoder(backend, "decoder",
             new UNetDecoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim, config.ClassCount)
             {
@@ -77,7 +80,7 @@ public sealed class JointModel : IDisposable
     /// <summary>When set, <see cref="Backward"/> marks its phases on it (`lzn bench train`); null in training.</summary>
     public StepPhaseTimer? PhaseTimer { get; set; }
 
-    public Layer Encoder { get; }
+    public SequentialEncoder Encoder { get; }
 
     public UNetDecoder Decoder { get; }
 
@@ -111,6 +114,7 @@ public sealed class JointModel : IDisposable
         var work = Workspace(batchSize);
 
         // Image -> anchors -> latents through the flow over the batch's own anchors.
+        SetDropoutStep(step);
         var anchors = Encoder.Forward(images, batchSize); // [batchSize, dim], encoder-owned
         PhaseTimer?.Mark(PhaseNames.EncoderForward);
         _backend.FillNormal(work.LatentNoise, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), 0f, 1f);
@@ -227,6 +231,7 @@ public sealed class JointModel : IDisposable
             throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
         var predictions = new int[count];
         var labelZones = new ZoneAnchors(LabelAnchors.Value, classes, dim);
+        SetDropoutStep(null);
         for (int first = 0; first < count; first += Config.EvalBatch)
         {
             int rows = Math.Min(Config.EvalBatch, count - first);
@@ -241,6 +246,13 @@ public sealed class JointModel : IDisposable
             ZoneAssigner.NearestAnchors(labelZones, assigned.FinalPoints, rows).CopyTo(predictions, first);
         }
         return predictions;
+    }
+
+    /// <summary>Keys the encoder's dropout masks by the training step; null switches dropout off for evaluation.</summary>
+    private void SetDropoutStep(long? step)
+    {
+        foreach (var dropout in Encoder.Dropouts)
+            dropout.Step = step;
     }
 
     /// <summary>Fraction of <paramref name="labels"/> that <see cref="Classify"/> gets right.</summary>

@@ -38,6 +38,12 @@ public sealed record TrainingConfig
     /// <summary>Hidden widths of the MLP encoder.</summary>
     public IReadOnlyList<int> HiddenSizes { get; init; } = [512, 256];
 
+    /// <summary>
+    /// Dropout rate of the encoder (0 = none): after each hidden activation of the MLP, on the flattened features
+    /// before the CNN's last Linear. Masks are keyed by the step, so resuming stays exact.
+    /// </summary>
+    public float EncoderDropout { get; init; }
+
     /// <summary>Latent size d.</summary>
     public int LatentDim { get; init; } = 64;
 
@@ -215,6 +221,8 @@ public sealed record TrainingConfig
             throw new ArgumentException("training config: RectifiedFlowWeight and LabelWeight must be finite, non-negative and not both 0.");
         if (!Enum.IsDefined(LearningRateDecay) || !Enum.IsDefined(LabelLoss))
             throw new ArgumentException("training config: LearningRateDecay or LabelLoss is not a defined value.");
+        if (!(EncoderDropout is >= 0f and < 1f))
+            throw new ArgumentException($"training config: EncoderDropout ({EncoderDropout}) must lie in [0, 1).");
         if (!(WeightDecay >= 0 && double.IsFinite(WeightDecay)))
             throw new ArgumentException($"training config: WeightDecay ({WeightDecay}) must be finite and non-negative.");
         if (!(EmaDecay is >= 0 and <= 1) || !(ClipNorm > 0))
@@ -256,6 +264,7 @@ public sealed record TrainingConfig
             foreach (int size in HiddenSizes)
                 writer.WriteNumberValue(size);
             writer.WriteEndArray();
+            writer.WriteNumber("encoder_dropout", EncoderDropout);
             writer.WriteNumber("latent_dim", LatentDim);
             writer.WriteNumber("decoder_channels", DecoderChannels);
             writer.WriteNumber("decoder_groups", DecoderGroups);
@@ -338,6 +347,7 @@ public sealed record TrainingConfig
                     var other => throw new FormatException($"training config: unknown encoder '{other}'."),
                 },
                 HiddenSizes = [.. hidden.EnumerateArray().Select(item => item.TryGetInt32(out int size) ? size : throw new FormatException("training config: 'hidden_sizes' holds a non-integer."))],
+                EncoderDropout = (float)OptionalDouble("encoder_dropout", 0),
                 LatentDim = Int("latent_dim"),
                 DecoderChannels = Int("decoder_channels"),
                 DecoderGroups = Int("decoder_groups"),

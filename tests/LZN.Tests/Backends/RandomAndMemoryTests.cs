@@ -37,6 +37,22 @@ public sealed class RandomAndMemoryTests(BackendCase backendCase) : BackendTestB
         Assert.That(actual, Is.All.InRange(-1f, 3f));
     }
 
+    [TestCase(1, 0UL, 0.5f)]
+    [TestCase((1 << 17) + 3, (1UL << 32) - 5, 0.8f)]
+    public void FillBernoulliKeepsExactlyTheUniformDrawsBelowTheProbability(int length, ulong offset, float probability)
+    {
+        using var buffer = Backend.AllocateFloat(length);
+        Backend.Fill(buffer, float.NaN);
+        Backend.FillBernoulli(buffer, seed: 91, offset, probability, value: 1f / probability);
+        var actual = buffer.ToArray();
+        var expected = new float[length];
+        for (int i = 0; i < length; i++)
+            expected[i] = Philox.Uniform(91, offset + (ulong)i) < probability ? 1f / probability : 0f;
+        Assert.That(actual, Is.EqualTo(expected));
+        if (length > 1000)
+            Assert.That(actual.Average(), Is.EqualTo(1.0).Within(0.01), "an inverted-dropout mask has mean 1");
+    }
+
     [Test]
     public void MemoryStatsTrackCurrentAndPeakBytes()
     {

@@ -233,6 +233,11 @@ public class CudaBackendTests
         Pair.Cpu.FillNormal(normal.Cpu, seed: 7, offset: 123, mean: 0.5f, std: 2f);
         Pair.Cuda.FillNormal(normal.Cuda, seed: 7, offset: 123, mean: 0.5f, std: 2f);
         BackendPair.AssertClose(normal, 2e-6, 2e-6, "FillNormal (log/cos rounding only)");
+
+        var mask = Pair.Poisoned(length);
+        Pair.Cpu.FillBernoulli(mask.Cpu, seed: 11, offset: 1UL << 40, probability: 0.9f, value: 1f / 0.9f);
+        Pair.Cuda.FillBernoulli(mask.Cuda, seed: 11, offset: 1UL << 40, probability: 0.9f, value: 1f / 0.9f);
+        BackendPair.AssertClose(mask, 0, 0, "FillBernoulli is bit-identical");
     }
 
     [Test]

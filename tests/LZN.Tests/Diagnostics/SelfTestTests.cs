@@ -85,6 +85,8 @@ public class SelfTestTests
             _inner.FillNormal(destination, seed, offset, mean, std);
         public void FillUniform(FloatBuffer destination, ulong seed, ulong offset, float low, float high) =>
             _inner.FillUniform(destination, seed, offset, low, high);
+        public void FillBernoulli(FloatBuffer destination, ulong seed, ulong offset, float probability, float value) =>
+            _inner.FillBernoulli(destination, seed, offset, probability, value);
         public void Dispose() => _inner.Dispose();
     }
 }

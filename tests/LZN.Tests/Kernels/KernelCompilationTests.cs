@@ -43,7 +43,7 @@ public class KernelCompilationTests
     // Every function the CUDA backend launches must exist under its unmangled name.
     [TestCase("elementwise.cu", "fill_float", "fill_int", "axpby", "multiply", "scale_shift", "activation_forward", "activation_backward", "add_row_vector")]
     [TestCase("reduce.cu", "sum_partials", "sum_final", "column_sums", "row_sums", "softmax_rows")]
-    [TestCase("random.cu", "fill_normal", "fill_uniform")]
+    [TestCase("random.cu", "fill_normal", "fill_uniform", "fill_bernoulli")]
     [TestCase("latent_zone.cu", "zone_row_dots", "zone_squared_norms", "zone_forward_tiles_64", "zone_forward_tiles_128", "zone_forward_tiles_256",
         "zone_forward_combine", "zone_forward_probabilities", "zone_backward_points_tiles_64", "zone_backward_points_tiles_128",
         "zone_backward_points_tiles_256", "zone_backward_points_combine", "zone_backward_anchors_tiles_64",

@@ -33,6 +33,13 @@ public sealed class LayerGradientTests
     }
 
     [Test]
+    public void DropoutGradientsAtAFixedStep()
+    {
+        using var layer = new Dropout(_backend, "drop", 9, rate: 0.4f, seed: 5) { Step = 12 };
+        Assert.That(GradientCheck.CheckLayer(layer, batchSize: 3, samples: 100), Is.EqualTo(27));
+    }
+
+    [Test]
     public void LayerNormGradients()
     {
         using var layer = new LayerNorm(_backend, "norm", 6);

@@ -25,6 +25,26 @@ public sealed class ModelTests
     }
 
     [Test]
+    public void EncodersWithDropoutPlaceItAndKeepTheirGradients()
+    {
+        using var mlp = new MlpEncoder(_backend, "encoder", 12, [10, 8], 3, seed: 1, dropout: 0.3f);
+        Assert.That(mlp.Dropouts.Select(d => (d.Name, d.InputSize)), Is.EqualTo(new[] { ("encoder.drop1", 10), ("encoder.drop2", 8) }));
+        Assert.That(mlp.Parameters.Count(), Is.EqualTo(6), "dropout has no parameters");
+        foreach (var dropout in mlp.Dropouts)
+            dropout.Step = 4;
+        Assert.That(GradientCheck.CheckLayer(mlp, batchSize: 3), Is.GreaterThan(0));
+
+        var config = new CnnEncoderConfig(1, 8, 8, 3) { Channels = [4, 6, 8], Groups = 2, Dropout = 0.5f };
+        using var cnn = new CnnEncoder(_backend, "encoder", config, seed: 2);
+        Assert.That(cnn.Dropouts.Select(d => (d.Name, d.InputSize)), Is.EqualTo(new[] { ("encoder.drop", 8 * 2 * 2) }));
+        cnn.Dropouts.Single().Step = 9;
+        Assert.That(GradientCheck.CheckLayer(cnn, batchSize: 2, samples: 8), Is.GreaterThan(0));
+
+        using var plain = new MlpEncoder(_backend, "encoder", 12, [10, 8], 3, seed: 1);
+        Assert.That(plain.Dropouts, Is.Empty);
+    }
+
+    [Test]
     public void CnnEncoderGradients()
     {
         var config = new CnnEncoderConfig(1, 8, 8, 3) { Channels = [4, 6, 8], Groups = 2 };

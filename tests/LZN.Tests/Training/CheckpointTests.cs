@@ -149,10 +149,12 @@ public class CheckpointTests
         var config = TrainingConfig.FromPreset("tiny") with
         {
             LabelLoss = AssignmentLossKind.CrossEntropy, LearningRateDecay = LearningRateDecay.Cosine, AugmentFlip = true, AugmentShift = 3,
+            EncoderDropout = 0.35f,
         };
         var back = TrainingConfig.FromJson(config.ToJson());
-        Assert.That((back.LabelLoss, back.LearningRateDecay, back.AugmentFlip, back.AugmentShift),
-            Is.EqualTo((AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine, true, 3)));
+        Assert.That((back.LabelLoss, back.LearningRateDecay, back.AugmentFlip, back.AugmentShift, back.EncoderDropout),
+            Is.EqualTo((AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine, true, 3, 0.35f)));
+        Assert.That(config.ResumeMismatch(back with { EncoderDropout = 0 }), Does.StartWith("encoder_dropout"));
         Assert.That(config.ResumeMismatch(back with { LabelLoss = AssignmentLossKind.Probability }), Does.StartWith("label_loss"));
         Assert.That(TrainingConfig.FromJson((config with { DecoderLatentNoiseScale = 0.45f }).ToJson()).DecoderLatentNoiseScale, Is.EqualTo(0.45f));
         Assert.That(back.DecoderLatentNoiseScale, Is.Null, "shared latents stay shared");
@@ -166,9 +168,10 @@ public class CheckpointTests
         older.Remove("augment_flip");
         older.Remove("augment_shift");
         older.Remove("decoder_latent_noise_scale");
+        older.Remove("encoder_dropout");
         var read = TrainingConfig.FromJson(older.ToJsonString());
-        Assert.That((read.LabelLoss, read.LearningRateDecay, read.AugmentFlip, read.AugmentShift, read.DecoderLatentNoiseScale),
-            Is.EqualTo((AssignmentLossKind.Probability, LearningRateDecay.Constant, false, 0, (float?)null)));
+        Assert.That((read.LabelLoss, read.LearningRateDecay, read.AugmentFlip, read.AugmentShift, read.DecoderLatentNoiseScale, read.EncoderDropout),
+            Is.EqualTo((AssignmentLossKind.Probability, LearningRateDecay.Constant, false, 0, (float?)null, 0f)));
 
         older["label_loss"] = "hinge";
         Assert.That(() => TrainingConfig.FromJson(older.ToJsonString()), Throws.TypeOf<FormatException>().With.Message.Contains("label_loss 'hinge'"));

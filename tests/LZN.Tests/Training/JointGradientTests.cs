@@ -30,6 +30,9 @@ public class JointGradientTests
 
         /// <summary>The cut-off CE at latent noise 0, and the decoder on its own latent flow (noise 0.8).</summary>
         CutoffSplitLatents,
+
+        /// <summary>Encoder dropout: the step keys the masks, so repeated passes at one step are one function.</summary>
+        EncoderDropout,
     }
 
     [TestCase(JointModel.LabelAnchorsName, Variant.Reference)]
@@ -42,6 +45,8 @@ public class JointGradientTests
     [TestCase(JointModel.LabelAnchorsName, Variant.CutoffSplitLatents)]
     [TestCase("encoder.fc1.weight", Variant.CutoffSplitLatents)]
     [TestCase("decoder.out.bias", Variant.CutoffSplitLatents)]
+    [TestCase("encoder.fc1.weight", Variant.EncoderDropout)]
+    [TestCase(JointModel.LabelAnchorsName, Variant.EncoderDropout)]
     public void MatchesCentralDifferences(string parameterName, Variant variant)
     {
         using var backend = new CpuBackend();
@@ -52,6 +57,7 @@ public class JointGradientTests
             {
                 LabelLoss = Native.Zones.AssignmentLossKind.CutoffCrossEntropy, LatentNoiseScale = 0, DecoderLatentNoiseScale = 0.8f,
             },
+            Variant.EncoderDropout => Small with { EncoderDropout = 0.3f },
             _ => Small,
         };
         using var model = new JointModel(backend, config);

@@ -26,7 +26,7 @@ public class ResumeTests
     public void DeleteFolder() => Directory.Delete(_folder, recursive: true);
 
     [TestCase(false, TestName = "AnInterruptedAndResumedRunRepeatsTheUninterruptedOneExactly(reference settings)")]
-    [TestCase(true, TestName = "AnInterruptedAndResumedRunRepeatsTheUninterruptedOneExactly(augmentation, cosine decay, CE label loss)")]
+    [TestCase(true, TestName = "AnInterruptedAndResumedRunRepeatsTheUninterruptedOneExactly(augmentation, dropout, cosine decay, CE label loss)")]
     public void AnInterruptedAndResumedRunRepeatsTheUninterruptedOneExactly(bool shortRunRecipe)
     {
         using var backend = new CpuBackend();
@@ -35,7 +35,7 @@ public class ResumeTests
         {
             config = config with
             {
-                AugmentFlip = true, AugmentShift = 2, LearningRateDecay = LearningRateDecay.Cosine, LabelLoss = AssignmentLossKind.CrossEntropy,
+                AugmentFlip = true, AugmentShift = 2, EncoderDropout = 0.2f, LearningRateDecay = LearningRateDecay.Cosine, LabelLoss = AssignmentLossKind.CrossEntropy,
             };
         }
 

@@ -33,4 +33,16 @@ public sealed partial class CpuBackend
                 span[i] = low + width * Philox.Uniform(seed, first + (ulong)i);
         }, RandomParallelThreshold);
     }
+
+    public void FillBernoulli(FloatBuffer destination, ulong seed, ulong offset, float probability, float value)
+    {
+        var cd = Cast(destination);
+        CpuParallel.ForChunks((int)cd.Length, (start, count) =>
+        {
+            var span = cd.Span.Slice(start, count);
+            ulong first = offset + (ulong)start;
+            for (int i = 0; i < span.Length; i++)
+                span[i] = Philox.Uniform(seed, first + (ulong)i) < probability ? value : 0f;
+        }, RandomParallelThreshold);
+    }
 }

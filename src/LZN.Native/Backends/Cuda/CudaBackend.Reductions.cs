@@ -82,6 +82,14 @@ public sealed partial class CudaBackend
         LaunchElementwise("random.cu", "fill_uniform", count, arguments);
     }
 
+    public unsafe void FillBernoulli(FloatBuffer destination, ulong seed, ulong offset, float probability, float value)
+    {
+        ulong output = Cast(destination).Address;
+        long count = destination.Length;
+        void** arguments = stackalloc void*[] { &output, &count, &seed, &offset, &probability, &value };
+        LaunchElementwise("random.cu", "fill_bernoulli", count, arguments);
+    }
+
     private unsafe void LaunchWarpPerRow(string functionName, int rows, void** arguments)
     {
         if (rows == 0)
