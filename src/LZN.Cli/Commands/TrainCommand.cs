@@ -46,6 +46,7 @@ internal static class TrainCommand
         {
             Description = "shared | a: the decoder's latents are the label loss's (shared) or come from their own latent flow at prior noise scale a (default: the preset's)",
         };
+        var hidden = new Option<string?>("--hidden") { Description = "hidden widths of the MLP encoder, comma-separated, e.g. 1024,512 (default: the preset's)" };
         var encoderDropout = new Option<float?>("--dropout") { Description = "dropout rate of the encoder, in [0, 1) (default: the preset's, 0)" };
         var decoderChannels = new Option<int?>("--decoder-channels") { Description = "U-Net base channels of the decoder (default: the preset's)" };
         var latentSteps = new Option<int?>("--latent-steps") { Description = "Euler steps of the image latent flow (default: the preset's)" };
@@ -55,7 +56,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
             task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, weightDecay, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, encoderDropout, decoderChannels, latentSteps, labelSteps, resume, output,
+            encoderRate, decoderRate, labelRate, warmup, weightDecay, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, hidden, encoderDropout, decoderChannels, latentSteps, labelSteps, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -64,6 +65,8 @@ internal static class TrainCommand
             string dataName = result.GetValue(data)!;
             var (train, test) = DataSources.LoadAsync(dataName).GetAwaiter().GetResult();
             var config = TrainingConfig.FromPreset(result.GetValue(preset)!);
+            if (result.GetValue(hidden) is not null && config.Encoder != EncoderKind.Mlp)
+                throw new ArgumentException($"--hidden sets the MLP encoder's widths; preset {config.Preset} has a CNN encoder.");
             config = config with
             {
                 Epochs = result.GetValue(epochs) ?? config.Epochs,
@@ -85,6 +88,7 @@ internal static class TrainCommand
                         ? scale
                         : throw new ArgumentException($"--decoder-latent-noise {text}: expected shared or a scale >= 0."),
                 },
+                HiddenSizes = result.GetValue(hidden) is { } widths ? ParseWidths(widths) : config.HiddenSizes,
                 EncoderDropout = result.GetValue(encoderDropout) ?? config.EncoderDropout,
                 DecoderChannels = result.GetValue(decoderChannels) ?? config.DecoderChannels,
                 LatentSteps = result.GetValue(latentSteps) ?? config.LatentSteps,
@@ -214,6 +218,19 @@ internal static class TrainCommand
     private static string DescribeEpoch(EpochResult e) => string.Create(CultureInfo.InvariantCulture,
         $"epoch {e.Epoch} done at step {e.Step}: mean loss {e.MeanLosses.Total:F4} (rf {e.MeanLosses.RectifiedFlow:F4}, label {e.MeanLosses.Label:F4}), "
         + $"test accuracy {Format(e.TestAccuracy)}, {e.Seconds:F1} s");
+
+    /// <summary>"1024,512" -> [1024, 512]; anything else is an error naming the option.</summary>
+    private static int[] ParseWidths(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var widths = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out widths[i]) || widths[i] <= 0)
+                throw new ArgumentException($"--hidden {text}: expected positive widths separated by commas, e.g. 1024,512.");
+        }
+        return widths;
+    }
 
     private static string Format(double accuracy) => accuracy.ToString("P2", CultureInfo.InvariantCulture);
 }

@@ -74,7 +74,7 @@ public class TrainCliTests
             string run = Path.Combine(folder, "run");
             var train = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--train-limit", "256", "--test-limit", "64",
                 "--device", "cpu", "--rf-weight", "0", "--label-loss", "ce-cutoff", "--lr-decay", "cosine", "--flip", "true", "--shift", "2",
-                "--decoder-channels", "12", "--latent-steps", "6", "--label-steps", "25", "--decoder-latent-noise", "0.7", "--weight-decay", "0.01", "--dropout", "0.25", "--out", run);
+                "--decoder-channels", "12", "--latent-steps", "6", "--label-steps", "25", "--decoder-latent-noise", "0.7", "--weight-decay", "0.01", "--dropout", "0.25", "--hidden", "32,16", "--out", run);
             Assert.That(train.ExitCode, Is.EqualTo(0), train.Output + train.Error);
             Assert.That(train.Output, Does.Contain("no samples: --rf-weight 0"));
             Assert.That(File.Exists(Path.Combine(run, RunOutputs.SamplesFileName)), Is.False);
@@ -84,6 +84,7 @@ public class TrainCliTests
                 Is.EqualTo((0.0, LZN.Native.Zones.AssignmentLossKind.CutoffCrossEntropy, LearningRateDecay.Cosine, true, 2, 12)));
             Assert.That((config.LatentSteps, config.LabelSteps, config.DecoderLatentNoiseScale, config.WeightDecay, config.EncoderDropout),
                 Is.EqualTo((6, 25, (float?)0.7f, 0.01, 0.25f)));
+            Assert.That(config.HiddenSizes, Is.EqualTo(new[] { 32, 16 }));
 
             var sample = CliProcess.Run("sample", "--checkpoint", checkpoint, "--class", "1", "--count", "2", "--out", Path.Combine(folder, "x.png"), "--device", "cpu");
             Assert.That(sample.ExitCode, Is.EqualTo(2));
@@ -101,6 +102,12 @@ public class TrainCliTests
             AssertRefused("--decoder-latent-noise", "-1", "--decoder-latent-noise -1: expected shared or a scale >= 0");
             AssertRefused("--weight-decay", "-0.5", "WeightDecay (-0.5) must be finite and non-negative");
             AssertRefused("--dropout", "1", "EncoderDropout (1) must lie in [0, 1)");
+            AssertRefused("--hidden", "32,x", "--hidden 32,x: expected positive widths separated by commas");
+            AssertRefused("--hidden", "0", "--hidden 0: expected positive widths separated by commas");
+
+            var cnnHidden = CliProcess.Run("train", "--data", "synthetic", "--preset", "cnn", "--hidden", "64", "--device", "cpu", "--out", Path.Combine(folder, "bad"));
+            Assert.That(cnnHidden.ExitCode, Is.EqualTo(2));
+            Assert.That(cnnHidden.Error, Does.Contain("--hidden sets the MLP encoder's widths; preset cnn has a CNN encoder"));
         }
         finally
         {
