@@ -133,6 +133,18 @@ public class CheckpointTests
     }
 
     [Test]
+    public void TheWidePresetIsTheDefaultWithAWiderMlp()
+    {
+        var wide = TrainingConfig.FromPreset("mlp-wide");
+        Assert.That(wide.HiddenSizes, Is.EqualTo(new[] { 1024, 512 }));
+        var asDefault = wide with { Preset = TrainingConfig.DefaultPreset, HiddenSizes = TrainingConfig.FromPreset(TrainingConfig.DefaultPreset).HiddenSizes };
+        Assert.That(asDefault.ToJson(), Is.EqualTo(TrainingConfig.FromPreset(TrainingConfig.DefaultPreset).ToJson()));
+        using var backend = new CpuBackend();
+        using var model = new JointModel(backend, wide);
+        Assert.That(model.Encoder.ParameterCount, Is.EqualTo(784 * 1024 + 1024 + 1024 * 512 + 512 + 512 * 64 + 64));
+    }
+
+    [Test]
     public void TheConfigSurvivesJsonExactly()
     {
         foreach (string preset in TrainingConfig.Presets.Keys)
