@@ -47,6 +47,7 @@ internal static class TrainCommand
             Description = "shared | a: the decoder's latents are the label loss's (shared) or come from their own latent flow at prior noise scale a (default: the preset's)",
         };
         var hidden = new Option<string?>("--hidden") { Description = "hidden widths of the MLP encoder, comma-separated, e.g. 1024,512 (default: the preset's)" };
+        var encoderChannels = new Option<string?>("--encoder-channels") { Description = "channels of the CNN encoder's convolutions, comma-separated, e.g. 64,128,256 (default: the preset's, 32,64,128)" };
         var encoderDropout = new Option<float?>("--dropout") { Description = "dropout rate of the encoder, in [0, 1) (default: the preset's, 0)" };
         var decoderChannels = new Option<int?>("--decoder-channels") { Description = "U-Net base channels of the decoder (default: the preset's)" };
         var latentSteps = new Option<int?>("--latent-steps") { Description = "Euler steps of the image latent flow (default: the preset's)" };
@@ -56,7 +57,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
             task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, weightDecay, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, hidden, encoderDropout, decoderChannels, latentSteps, labelSteps, resume, output,
+            encoderRate, decoderRate, labelRate, warmup, weightDecay, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, hidden, encoderChannels, encoderDropout, decoderChannels, latentSteps, labelSteps, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -67,6 +68,8 @@ internal static class TrainCommand
             var config = TrainingConfig.FromPreset(result.GetValue(preset)!);
             if (result.GetValue(hidden) is not null && config.Encoder != EncoderKind.Mlp)
                 throw new ArgumentException($"--hidden sets the MLP encoder's widths; preset {config.Preset} has a CNN encoder.");
+            if (result.GetValue(encoderChannels) is not null && config.Encoder != EncoderKind.Cnn)
+                throw new ArgumentException($"--encoder-channels sets the CNN encoder's channels; preset {config.Preset} has an MLP encoder.");
             config = config with
             {
                 Epochs = result.GetValue(epochs) ?? config.Epochs,
@@ -88,7 +91,8 @@ internal static class TrainCommand
                         ? scale
                         : throw new ArgumentException($"--decoder-latent-noise {text}: expected shared or a scale >= 0."),
                 },
-                HiddenSizes = result.GetValue(hidden) is { } widths ? ParseWidths(widths) : config.HiddenSizes,
+                HiddenSizes = result.GetValue(hidden) is { } widths ? ParseWidths(widths, "--hidden") : config.HiddenSizes,
+                EncoderChannels = result.GetValue(encoderChannels) is { } channels ? ParseWidths(channels, "--encoder-channels") : config.EncoderChannels,
                 EncoderDropout = result.GetValue(encoderDropout) ?? config.EncoderDropout,
                 DecoderChannels = result.GetValue(decoderChannels) ?? config.DecoderChannels,
                 LatentSteps = result.GetValue(latentSteps) ?? config.LatentSteps,
@@ -220,14 +224,14 @@ internal static class TrainCommand
         + $"test accuracy {Format(e.TestAccuracy)}, {e.Seconds:F1} s");
 
     /// <summary>"1024,512" -> [1024, 512]; anything else is an error naming the option.</summary>
-    private static int[] ParseWidths(string text)
+    private static int[] ParseWidths(string text, string option)
     {
         var parts = text.Split(',', StringSplitOptions.TrimEntries);
         var widths = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)
         {
             if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out widths[i]) || widths[i] <= 0)
-                throw new ArgumentException($"--hidden {text}: expected positive widths separated by commas, e.g. 1024,512.");
+                throw new ArgumentException($"{option} {text}: expected positive widths separated by commas, e.g. 1024,512.");
         }
         return widths;
     }

@@ -38,6 +38,9 @@ public sealed record TrainingConfig
     /// <summary>Hidden widths of the MLP encoder.</summary>
     public IReadOnlyList<int> HiddenSizes { get; init; } = [512, 256];
 
+    /// <summary>Channels of the CNN encoder's 3x3 convolutions (the first at stride 1, the rest at stride 2).</summary>
+    public IReadOnlyList<int> EncoderChannels { get; init; } = [32, 64, 128];
+
     /// <summary>
     /// Dropout rate of the encoder (0 = none): after each hidden activation of the MLP, on the flattened features
     /// before the CNN's last Linear. Masks are keyed by the step, so resuming stays exact.
@@ -157,6 +160,9 @@ public sealed record TrainingConfig
 
     public const string DefaultPreset = "mlp-small";
 
+    /// <summary>GroupNorm groups of the CNN encoder (fewer when a stage has fewer channels).</summary>
+    public const int CnnGroups = 8;
+
     public static TrainingConfig FromPreset(string name) => name switch
     {
         "mlp-small" => ShortRun with { Preset = name, DecoderChannels = 16 },
@@ -212,6 +218,9 @@ public sealed record TrainingConfig
             throw new ArgumentException("training config: BatchSize must be at least 2 (the batch is its own set of anchors).");
         if (HiddenSizes.Any(size => size <= 0))
             throw new ArgumentException("training config: HiddenSizes must all be positive.");
+        if (EncoderChannels.Count == 0 || EncoderChannels.Any(channels => channels <= 0 || channels % Math.Min(CnnGroups, channels) != 0))
+            throw new ArgumentException(
+                $"training config: EncoderChannels ({string.Join(",", EncoderChannels)}) must be positive multiples of the CNN's {CnnGroups} GroupNorm groups (or below {CnnGroups}).");
         if (CheckpointEvery < 0 || TrainLimit < 0 || WarmupSteps < 0 || AugmentShift < 0)
             throw new ArgumentException("training config: CheckpointEvery, TrainLimit, WarmupSteps and AugmentShift cannot be negative.");
         if (!(LatentNoiseScale >= 0))
@@ -265,6 +274,10 @@ public sealed record TrainingConfig
             writer.WriteStartArray("hidden_sizes");
             foreach (int size in HiddenSizes)
                 writer.WriteNumberValue(size);
+            writer.WriteEndArray();
+            writer.WriteStartArray("encoder_channels");
+            foreach (int channels in EncoderChannels)
+                writer.WriteNumberValue(channels);
             writer.WriteEndArray();
             writer.WriteNumber("encoder_dropout", EncoderDropout);
             writer.WriteNumber("latent_dim", LatentDim);
@@ -337,8 +350,9 @@ public sealed record TrainingConfig
             string OptionalString(string name, string absent) => root.TryGetProperty(name, out _) ? String(name) : absent;
             string String(string name) => Field(name).ValueKind == JsonValueKind.String ? Field(name).GetString()! : throw new FormatException($"training config: '{name}' is not a string.");
             var hidden = Field("hidden_sizes");
-            if (hidden.ValueKind != JsonValueKind.Array)
-                throw new FormatException("training config: 'hidden_sizes' is not an array.");
+            static int[] IntArray(JsonElement array, string name) => array.ValueKind == JsonValueKind.Array
+                ? [.. array.EnumerateArray().Select(item => item.TryGetInt32(out int value) ? value : throw new FormatException($"training config: '{name}' holds a non-integer."))]
+                : throw new FormatException($"training config: '{name}' is not an array.");
             var config = new TrainingConfig
             {
                 Preset = String("preset"),
@@ -348,7 +362,8 @@ public sealed record TrainingConfig
                     "cnn" => EncoderKind.Cnn,
                     var other => throw new FormatException($"training config: unknown encoder '{other}'."),
                 },
-                HiddenSizes = [.. hidden.EnumerateArray().Select(item => item.TryGetInt32(out int size) ? size : throw new FormatException("training config: 'hidden_sizes' holds a non-integer."))],
+                HiddenSizes = IntArray(hidden, "hidden_sizes"),
+                EncoderChannels = root.TryGetProperty("encoder_channels", out var channels) ? IntArray(channels, "encoder_channels") : new TrainingConfig().EncoderChannels,
                 EncoderDropout = (float)OptionalDouble("encoder_dropout", 0),
                 LatentDim = Int("latent_dim"),
                 DecoderChannels = Int("decoder_channels"),

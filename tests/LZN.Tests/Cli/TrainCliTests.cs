@@ -105,9 +105,18 @@ public class TrainCliTests
             AssertRefused("--hidden", "32,x", "--hidden 32,x: expected positive widths separated by commas");
             AssertRefused("--hidden", "0", "--hidden 0: expected positive widths separated by commas");
 
-            var cnnHidden = CliProcess.Run("train", "--data", "synthetic", "--preset", "cnn", "--hidden", "64", "--device", "cpu", "--out", Path.Combine(folder, "bad"));
-            Assert.That(cnnHidden.ExitCode, Is.EqualTo(2));
-            Assert.That(cnnHidden.Error, Does.Contain("--hidden sets the MLP encoder's widths; preset cnn has a CNN encoder"));
+            AssertRefused("--encoder-channels", "64,128", "--encoder-channels sets the CNN encoder's channels; preset tiny has an MLP encoder");
+
+            void AssertCnnRefused(string option, string value, string message)
+            {
+                var refused = CliProcess.Run("train", "--data", "synthetic", "--preset", "cnn", option, value, "--device", "cpu", "--out", Path.Combine(folder, "bad"));
+                Assert.That(refused.ExitCode, Is.EqualTo(2), $"{option} {value}");
+                Assert.That(refused.Error, Does.Contain(message));
+            }
+
+            AssertCnnRefused("--hidden", "64", "--hidden sets the MLP encoder's widths; preset cnn has a CNN encoder");
+            AssertCnnRefused("--encoder-channels", "32,12", "EncoderChannels (32,12) must be positive multiples");
+            AssertCnnRefused("--encoder-channels", "32,", "--encoder-channels 32,: expected positive widths");
         }
         finally
         {

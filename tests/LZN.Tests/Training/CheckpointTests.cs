@@ -145,6 +145,18 @@ public class CheckpointTests
     }
 
     [Test]
+    public void TheCnnEncoderTakesItsChannelsFromTheConfig()
+    {
+        using var backend = new CpuBackend();
+        using var model = new JointModel(backend, TrainingConfig.FromPreset("cnn") with { EncoderChannels = [8, 16] });
+        var parameters = model.Encoder.Parameters.ToDictionary(p => p.Name);
+        Assert.That(parameters.Keys, Does.Contain("encoder.conv2.weight").And.Not.Contain("encoder.conv3.weight"));
+        Assert.That(parameters["encoder.fc.weight"].Length, Is.EqualTo(16 * 14 * 14 * 64), "two stages: 16 channels at 14 x 14 feed the head");
+        Assert.That(() => (TrainingConfig.FromPreset("cnn") with { EncoderChannels = [32, 12] }).Validate(),
+            Throws.ArgumentException.With.Message.Contains("EncoderChannels (32,12) must be positive multiples of the CNN's 8 GroupNorm groups"));
+    }
+
+    [Test]
     public void TheConfigSurvivesJsonExactly()
     {
         foreach (string preset in TrainingConfig.Presets.Keys)
@@ -161,12 +173,13 @@ public class CheckpointTests
         var config = TrainingConfig.FromPreset("tiny") with
         {
             LabelLoss = AssignmentLossKind.CrossEntropy, LearningRateDecay = LearningRateDecay.Cosine, AugmentFlip = true, AugmentShift = 3,
-            EncoderDropout = 0.35f,
+            EncoderDropout = 0.35f, EncoderChannels = [16, 48],
         };
         var back = TrainingConfig.FromJson(config.ToJson());
         Assert.That((back.LabelLoss, back.LearningRateDecay, back.AugmentFlip, back.AugmentShift, back.EncoderDropout),
             Is.EqualTo((AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine, true, 3, 0.35f)));
         Assert.That(config.ResumeMismatch(back with { EncoderDropout = 0 }), Does.StartWith("encoder_dropout"));
+        Assert.That(back.EncoderChannels, Is.EqualTo(new[] { 16, 48 }));
         Assert.That(config.ResumeMismatch(back with { LabelLoss = AssignmentLossKind.Probability }), Does.StartWith("label_loss"));
         Assert.That(TrainingConfig.FromJson((config with { DecoderLatentNoiseScale = 0.45f }).ToJson()).DecoderLatentNoiseScale, Is.EqualTo(0.45f));
         Assert.That(back.DecoderLatentNoiseScale, Is.Null, "shared latents stay shared");
@@ -181,9 +194,11 @@ public class CheckpointTests
         older.Remove("augment_shift");
         older.Remove("decoder_latent_noise_scale");
         older.Remove("encoder_dropout");
+        older.Remove("encoder_channels");
         var read = TrainingConfig.FromJson(older.ToJsonString());
         Assert.That((read.LabelLoss, read.LearningRateDecay, read.AugmentFlip, read.AugmentShift, read.DecoderLatentNoiseScale, read.EncoderDropout),
             Is.EqualTo((AssignmentLossKind.Probability, LearningRateDecay.Constant, false, 0, (float?)null, 0f)));
+        Assert.That(read.EncoderChannels, Is.EqualTo(new[] { 32, 64, 128 }), "older configs had the fixed 32/64/128 trunk");
 
         older["label_loss"] = "hinge";
         Assert.That(() => TrainingConfig.FromJson(older.ToJsonString()), Throws.TypeOf<FormatException>().With.Message.Contains("label_loss 'hinge'"));
