@@ -90,9 +90,9 @@ public class TrainCliTests
             Assert.That(sample.ExitCode, Is.EqualTo(2));
             Assert.That(sample.Error, Does.Contain(checkpoint).And.Contain("rf_weight 0"));
 
-            void AssertRefused(string option, string value, string message)
+            void AssertRefused(string option, string value, string message, string preset = "tiny")
             {
-                var refused = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", option, value, "--device", "cpu", "--out", Path.Combine(folder, "bad"));
+                var refused = CliProcess.Run("train", "--data", "synthetic", "--preset", preset, option, value, "--device", "cpu", "--out", Path.Combine(folder, "bad"));
                 Assert.That(refused.ExitCode, Is.EqualTo(2), $"{option} {value}");
                 Assert.That(refused.Error, Does.Contain(message));
             }
@@ -104,19 +104,10 @@ public class TrainCliTests
             AssertRefused("--dropout", "1", "EncoderDropout (1) must lie in [0, 1)");
             AssertRefused("--hidden", "32,x", "--hidden 32,x: expected positive widths separated by commas");
             AssertRefused("--hidden", "0", "--hidden 0: expected positive widths separated by commas");
-
             AssertRefused("--encoder-channels", "64,128", "--encoder-channels sets the CNN encoder's channels; preset tiny has an MLP encoder");
-
-            void AssertCnnRefused(string option, string value, string message)
-            {
-                var refused = CliProcess.Run("train", "--data", "synthetic", "--preset", "cnn", option, value, "--device", "cpu", "--out", Path.Combine(folder, "bad"));
-                Assert.That(refused.ExitCode, Is.EqualTo(2), $"{option} {value}");
-                Assert.That(refused.Error, Does.Contain(message));
-            }
-
-            AssertCnnRefused("--hidden", "64", "--hidden sets the MLP encoder's widths; preset cnn has a CNN encoder");
-            AssertCnnRefused("--encoder-channels", "32,12", "EncoderChannels (32,12) must be positive multiples");
-            AssertCnnRefused("--encoder-channels", "32,", "--encoder-channels 32,: expected positive widths");
+            AssertRefused("--hidden", "64", "--hidden sets the MLP encoder's widths; preset cnn has a CNN encoder", preset: "cnn");
+            AssertRefused("--encoder-channels", "32,12", "EncoderChannels (32,12) must be positive multiples", preset: "cnn");
+            AssertRefused("--encoder-channels", "32,", "--encoder-channels 32,: expected positive widths", preset: "cnn");
         }
         finally
         {
