@@ -50,8 +50,8 @@ public sealed class Dropout : Layer
             throw new ArgumentException($"dropout {Name}: {input.Length} elements exceed one step's 2^32 counters.", nameof(input));
         _batchSize = batchSize;
         var output = _output.Get(input.Length); // [batchSize, size]
-        _masked = Step is not null && Rate > 0f;
-        if (Step is not { } step || !_masked)
+        _masked = false;
+        if (Step is not { } step || Rate == 0f)
         {
             Backend.Copy(input, output);
             return output;
@@ -62,6 +62,7 @@ public sealed class Dropout : Layer
         var mask = _mask.Get(input.Length); // [batchSize, size]: 0 or 1 / keep
         Backend.FillBernoulli(mask, _streamKey, (ulong)step << 32, keep, 1f / keep);
         Backend.Multiply(input, mask, output);
+        _masked = true;
         return output;
     }
 
