@@ -271,14 +271,8 @@ public sealed record TrainingConfig
             writer.WriteStartObject();
             writer.WriteString("preset", Preset);
             writer.WriteString("encoder", Encoder == EncoderKind.Mlp ? "mlp" : "cnn");
-            writer.WriteStartArray("hidden_sizes");
-            foreach (int size in HiddenSizes)
-                writer.WriteNumberValue(size);
-            writer.WriteEndArray();
-            writer.WriteStartArray("encoder_channels");
-            foreach (int channels in EncoderChannels)
-                writer.WriteNumberValue(channels);
-            writer.WriteEndArray();
+            WriteIntArray("hidden_sizes", HiddenSizes);
+            WriteIntArray("encoder_channels", EncoderChannels);
             writer.WriteNumber("encoder_dropout", EncoderDropout);
             writer.WriteNumber("latent_dim", LatentDim);
             writer.WriteNumber("decoder_channels", DecoderChannels);
@@ -317,6 +311,14 @@ public sealed record TrainingConfig
             writer.WriteNumber("image_width", ImageWidth);
             writer.WriteNumber("class_count", ClassCount);
             writer.WriteEndObject();
+
+            void WriteIntArray(string name, IReadOnlyList<int> values)
+            {
+                writer.WriteStartArray(name);
+                foreach (int value in values)
+                    writer.WriteNumberValue(value);
+                writer.WriteEndArray();
+            }
         }
         return Encoding.UTF8.GetString(stream.ToArray());
     }
@@ -349,7 +351,6 @@ public sealed record TrainingConfig
             int OptionalInt(string name) => root.TryGetProperty(name, out _) ? Int(name) : 0;
             string OptionalString(string name, string absent) => root.TryGetProperty(name, out _) ? String(name) : absent;
             string String(string name) => Field(name).ValueKind == JsonValueKind.String ? Field(name).GetString()! : throw new FormatException($"training config: '{name}' is not a string.");
-            var hidden = Field("hidden_sizes");
             static int[] IntArray(JsonElement array, string name) => array.ValueKind == JsonValueKind.Array
                 ? [.. array.EnumerateArray().Select(item => item.TryGetInt32(out int value) ? value : throw new FormatException($"training config: '{name}' holds a non-integer."))]
                 : throw new FormatException($"training config: '{name}' is not an array.");
@@ -362,7 +363,7 @@ public sealed record TrainingConfig
                     "cnn" => EncoderKind.Cnn,
                     var other => throw new FormatException($"training config: unknown encoder '{other}'."),
                 },
-                HiddenSizes = IntArray(hidden, "hidden_sizes"),
+                HiddenSizes = IntArray(Field("hidden_sizes"), "hidden_sizes"),
                 EncoderChannels = root.TryGetProperty("encoder_channels", out var channels) ? IntArray(channels, "encoder_channels") : new TrainingConfig().EncoderChannels,
                 EncoderDropout = (float)OptionalDouble("encoder_dropout", 0),
                 LatentDim = Int("latent_dim"),
