@@ -48,6 +48,7 @@ internal static class TrainCommand
         };
         var hidden = new Option<string?>("--hidden") { Description = "hidden widths of the MLP encoder, comma-separated, e.g. 1024,512 (default: the preset's)" };
         var encoderChannels = new Option<string?>("--encoder-channels") { Description = "channels of the CNN encoder's convolutions, comma-separated, e.g. 64,128,256 (default: the preset's, 32,64,128)" };
+        var encoderDepth = new Option<int?>("--encoder-depth") { Description = "convolutions per stage of the CNN encoder (default: the preset's, 1)" };
         var encoderDropout = new Option<float?>("--dropout") { Description = "dropout rate of the encoder, in [0, 1) (default: the preset's, 0)" };
         var decoderChannels = new Option<int?>("--decoder-channels") { Description = "U-Net base channels of the decoder (default: the preset's)" };
         var latentSteps = new Option<int?>("--latent-steps") { Description = "Euler steps of the image latent flow (default: the preset's)" };
@@ -57,7 +58,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
         {
             task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, weightDecay, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, hidden, encoderChannels, encoderDropout, decoderChannels, latentSteps, labelSteps, resume, output,
+            encoderRate, decoderRate, labelRate, warmup, weightDecay, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, hidden, encoderChannels, encoderDepth, encoderDropout, decoderChannels, latentSteps, labelSteps, resume, output,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -70,6 +71,8 @@ internal static class TrainCommand
                 throw new ArgumentException($"--hidden sets the MLP encoder's widths; preset {config.Preset} has a CNN encoder.");
             if (result.GetValue(encoderChannels) is not null && config.Encoder != EncoderKind.Cnn)
                 throw new ArgumentException($"--encoder-channels sets the CNN encoder's channels; preset {config.Preset} has an MLP encoder.");
+            if (result.GetValue(encoderDepth) is not null && config.Encoder != EncoderKind.Cnn)
+                throw new ArgumentException($"--encoder-depth sets the CNN encoder's depth; preset {config.Preset} has an MLP encoder.");
             config = config with
             {
                 Epochs = result.GetValue(epochs) ?? config.Epochs,
@@ -93,6 +96,7 @@ internal static class TrainCommand
                 },
                 HiddenSizes = result.GetValue(hidden) is { } widths ? ParseWidths(widths, "--hidden") : config.HiddenSizes,
                 EncoderChannels = result.GetValue(encoderChannels) is { } channels ? ParseWidths(channels, "--encoder-channels") : config.EncoderChannels,
+                EncoderDepth = result.GetValue(encoderDepth) ?? config.EncoderDepth,
                 EncoderDropout = result.GetValue(encoderDropout) ?? config.EncoderDropout,
                 DecoderChannels = result.GetValue(decoderChannels) ?? config.DecoderChannels,
                 LatentSteps = result.GetValue(latentSteps) ?? config.LatentSteps,

@@ -57,11 +57,14 @@ public sealed class MlpEncoder : SequentialEncoder
     }
 }
 
-/// <summary>Shape of a <see cref="CnnEncoder"/>: input image, the three stages' channels, GroupNorm groups, latent size.</summary>
+/// <summary>Shape of a <see cref="CnnEncoder"/>: input image, the stages' channels and depth, GroupNorm groups, latent size.</summary>
 public sealed record CnnEncoderConfig(int ImageChannels, int Height, int Width, int OutputSize)
 {
-    /// <summary>Channels after conv1 (stride 1), conv2 (stride 2) and conv3 (stride 2).</summary>
+    /// <summary>Channels of each stage: the first stage keeps the resolution, each later one halves it (stride 2).</summary>
     public IReadOnlyList<int> Channels { get; init; } = [32, 64, 128];
+
+    /// <summary>Convolutions per stage: the first (strided after stage 1), then Depth - 1 at stride 1 and the same width.</summary>
+    public int Depth { get; init; } = 1;
 
     public int Groups { get; init; } = 8;
 
@@ -71,8 +74,9 @@ public sealed record CnnEncoderConfig(int ImageChannels, int Height, int Width, 
 
 /// <summary>
 /// Convolutional encoder: conv3x3 s1 -> GN -> SiLU -> conv3x3 s2 -> GN -> SiLU -> conv3x3 s2 -> GN -> SiLU
-/// -> flatten -> [dropout] -> Linear to the latent (28x28 -> 28 -> 14 -> 7). Parameters: "{name}.conv{1,2,3}",
-/// "{name}.norm{1,2,3}", "{name}.fc" (each with .weight and .bias).
+/// -> flatten -> [dropout] -> Linear to the latent (28x28 -> 28 -> 14 -> 7) at the default depth 1; at depth n each
+/// stage repeats conv3x3 s1 -> GN -> SiLU n - 1 more times. Parameters: "{name}.conv{i}", "{name}.norm{i}" with i
+/// counting every convolution from 1 (so depth 1 keeps conv1..conv3), and "{name}.fc" (each with .weight and .bias).
 /// </summary>
 public sealed class CnnEncoder : SequentialEncoder
 {
@@ -84,16 +88,21 @@ public sealed class CnnEncoder : SequentialEncoder
         Config = config;
         _columns = new Workspace(backend);
         var layers = new List<Layer>();
-        var geometry = new ConvGeometry(config.ImageChannels, config.Height, config.Width, 3, 1, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(config.Depth, 1);
+        int channelsIn = config.ImageChannels, height = config.Height, width = config.Width, index = 0;
         for (int stage = 0; stage < config.Channels.Count; stage++)
         {
             int channels = config.Channels[stage];
-            var conv = new Conv2d(backend, ChildName(name, $"conv{stage + 1}"), geometry, channels, seed, sharedColumns: _columns);
-            int spatial = geometry.OutputPixels;
-            layers.Add(conv);
-            layers.Add(new GroupNorm(backend, ChildName(name, $"norm{stage + 1}"), channels, spatial, Math.Min(config.Groups, channels)));
-            layers.Add(new Activation(backend, ChildName(name, $"act{stage + 1}"), ActivationKind.Silu, channels * spatial));
-            geometry = new ConvGeometry(channels, geometry.OutputHeight, geometry.OutputWidth, 3, 2, 1);
+            for (int repeat = 0; repeat < config.Depth; repeat++)
+            {
+                index++;
+                var geometry = new ConvGeometry(channelsIn, height, width, 3, stage > 0 && repeat == 0 ? 2 : 1, 1);
+                int spatial = geometry.OutputPixels;
+                layers.Add(new Conv2d(backend, ChildName(name, $"conv{index}"), geometry, channels, seed, sharedColumns: _columns));
+                layers.Add(new GroupNorm(backend, ChildName(name, $"norm{index}"), channels, spatial, Math.Min(config.Groups, channels)));
+                layers.Add(new Activation(backend, ChildName(name, $"act{index}"), ActivationKind.Silu, channels * spatial));
+                (channelsIn, height, width) = (channels, geometry.OutputHeight, geometry.OutputWidth);
+            }
         }
         int features = layers[^1].OutputSize;
         if (config.Dropout > 0f)

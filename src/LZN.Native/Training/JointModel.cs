@@ -60,7 +60,7 @@ public sealed class JointModel : IDisposable
             ? new MlpEncoder(backend, "encoder", config.ImageSize, config.HiddenSizes, config.LatentDim, config.Seed, config.EncoderDropout)
             : new CnnEncoder(backend, "encoder", new CnnEncoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim)
             {
-                Channels = config.EncoderChannels, Groups = TrainingConfig.CnnGroups, Dropout = config.EncoderDropout,
+                Channels = config.EncoderChannels, Depth = config.EncoderDepth, Groups = TrainingConfig.CnnGroups, Dropout = config.EncoderDropout,
             }, config.Seed);
         Decoder = new UNetDecoder(backend, "decoder",
             new UNetDecoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim, config.ClassCount)

@@ -41,6 +41,9 @@ public sealed record TrainingConfig
     /// <summary>Channels of the CNN encoder's 3x3 convolutions (the first at stride 1, the rest at stride 2).</summary>
     public IReadOnlyList<int> EncoderChannels { get; init; } = [32, 64, 128];
 
+    /// <summary>Convolutions per stage of the CNN encoder (1: one per stage; each more is a stride-1 3x3 of the stage's width).</summary>
+    public int EncoderDepth { get; init; } = 1;
+
     /// <summary>
     /// Dropout rate of the encoder (0 = none): after each hidden activation of the MLP, on the flattened features
     /// before the CNN's last Linear. Masks are keyed by the step, so resuming stays exact.
@@ -207,6 +210,7 @@ public sealed record TrainingConfig
         Positive(DecoderGroups, nameof(DecoderGroups));
         Positive(BatchSize, nameof(BatchSize));
         Positive(Epochs, nameof(Epochs));
+        Positive(EncoderDepth, nameof(EncoderDepth));
         Positive(LatentSteps, nameof(LatentSteps));
         Positive(LabelSteps, nameof(LabelSteps));
         Positive(SampleSteps, nameof(SampleSteps));
@@ -273,6 +277,7 @@ public sealed record TrainingConfig
             writer.WriteString("encoder", Encoder == EncoderKind.Mlp ? "mlp" : "cnn");
             WriteIntArray("hidden_sizes", HiddenSizes);
             WriteIntArray("encoder_channels", EncoderChannels);
+            writer.WriteNumber("encoder_depth", EncoderDepth);
             writer.WriteNumber("encoder_dropout", EncoderDropout);
             writer.WriteNumber("latent_dim", LatentDim);
             writer.WriteNumber("decoder_channels", DecoderChannels);
@@ -365,6 +370,7 @@ public sealed record TrainingConfig
                 },
                 HiddenSizes = IntArray(Field("hidden_sizes"), "hidden_sizes"),
                 EncoderChannels = root.TryGetProperty("encoder_channels", out var channels) ? IntArray(channels, "encoder_channels") : new TrainingConfig().EncoderChannels,
+                EncoderDepth = root.TryGetProperty("encoder_depth", out _) ? Int("encoder_depth") : 1,
                 EncoderDropout = (float)OptionalDouble("encoder_dropout", 0),
                 LatentDim = Int("latent_dim"),
                 DecoderChannels = Int("decoder_channels"),

@@ -108,6 +108,8 @@ public class TrainCliTests
             AssertRefused("--hidden", "64", "--hidden sets the MLP encoder's widths; preset cnn has a CNN encoder", preset: "cnn");
             AssertRefused("--encoder-channels", "32,12", "EncoderChannels (32,12) must be positive multiples", preset: "cnn");
             AssertRefused("--encoder-channels", "32,", "--encoder-channels 32,: expected positive widths", preset: "cnn");
+            AssertRefused("--encoder-depth", "2", "--encoder-depth sets the CNN encoder's depth; preset tiny has an MLP encoder");
+            AssertRefused("--encoder-depth", "0", "EncoderDepth must be positive (it is 0)", preset: "cnn");
         }
         finally
         {

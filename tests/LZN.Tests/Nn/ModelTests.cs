@@ -55,6 +55,22 @@ public sealed class ModelTests
         Assert.That(GradientCheck.CheckLayer(encoder, batchSize: 2, samples: 8), Is.GreaterThan(0));
     }
 
+    [Test]
+    public void ADeeperCnnEncoderRepeatsEachStagesConvolutionAtStrideOne()
+    {
+        var config = new CnnEncoderConfig(1, 8, 8, 3) { Channels = [4, 6], Groups = 2, Depth = 2 };
+        using var encoder = new CnnEncoder(_backend, "encoder", config, seed: 2);
+        Assert.That(encoder.Parameters.Select(p => p.Name).Where(name => name.EndsWith(".weight", StringComparison.Ordinal)), Is.EqualTo(new[]
+        {
+            "encoder.conv1.weight", "encoder.norm1.weight", "encoder.conv2.weight", "encoder.norm2.weight",
+            "encoder.conv3.weight", "encoder.norm3.weight", "encoder.conv4.weight", "encoder.norm4.weight", "encoder.fc.weight",
+        }));
+        // conv 1->4: 40, GN 8; conv 4->4: 148, GN 8; conv 4->6 (stride 2): 222, GN 12; conv 6->6: 330, GN 12; fc 6*4*4 -> 3: 291
+        Assert.That(encoder.ParameterCount, Is.EqualTo(1071));
+        Assert.That(GradientCheck.CheckLayer(encoder, batchSize: 2, samples: 8), Is.GreaterThan(0));
+        Assert.That(() => new CnnEncoder(_backend, "encoder", config with { Depth = 0 }, seed: 2), Throws.TypeOf<ArgumentOutOfRangeException>());
+    }
+
     [TestCase(3)]
     [TestCase(0)]
     public void UNetDecoderGradientsForParametersNoisyImageAndLatent(int classCount)
@@ -116,6 +132,9 @@ public sealed class ModelTests
         Assert.That(mlp.ParameterCount, Is.EqualTo(549_696));
         // conv 1->32: 320, GN 64; conv 32->64: 18,496, GN 128; conv 64->128: 73,856, GN 256; fc 6272->64: 401,472
         Assert.That(cnn.ParameterCount, Is.EqualTo(494_592));
+        using var deeper = new CnnEncoder(_backend, "encoder", new CnnEncoderConfig(1, 28, 28, 64) { Depth = 2 }, seed: 1);
+        // plus conv 32->32: 9,248, GN 64; conv 64->64: 36,928, GN 128; conv 128->128: 147,584, GN 256
+        Assert.That(deeper.ParameterCount, Is.EqualTo(494_592 + 194_208));
         TestContext.Out.WriteLine($"MLP encoder {mlp.ParameterCount:N0}, CNN encoder {cnn.ParameterCount:N0}, U-Net decoder {decoder.ParameterCount:N0} parameters.");
         // time MLP 8,320; blocks (conv + GN + condition Linear from 138 = 64 + 10 + 64): enc1 4,832, enc2 27,520,
         // enc3 91,904, mid 165,632, dec2 119,680, dec1 32,192; out conv 289.

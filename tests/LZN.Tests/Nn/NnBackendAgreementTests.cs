@@ -21,11 +21,12 @@ public sealed class NnBackendAgreementTests(BackendCase backendCase) : BackendTe
     [OneTimeTearDown]
     public void DisposeReference() => _reference.Dispose();
 
-    [Test]
-    public void CnnEncoderAgreesWithTheReference()
+    [TestCase(1)]
+    [TestCase(2)]
+    public void CnnEncoderAgreesWithTheReference(int depth)
     {
         const int batchSize = 4;
-        var config = new CnnEncoderConfig(1, 28, 28, 5) { Channels = [8, 16, 16], Groups = 4 };
+        var config = new CnnEncoderConfig(1, 28, 28, 5) { Channels = [8, 16, 16], Groups = 4, Depth = depth };
         var input = RandomValues(batchSize * 784, seed: 1);
         var gradOutput = RandomValues(batchSize * 5, seed: 2);
         using var expected = new CnnEncoder(_reference, "cnn", config, seed: 3);

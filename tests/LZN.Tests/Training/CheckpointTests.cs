@@ -173,13 +173,15 @@ public class CheckpointTests
         var config = TrainingConfig.FromPreset("tiny") with
         {
             LabelLoss = AssignmentLossKind.CrossEntropy, LearningRateDecay = LearningRateDecay.Cosine, AugmentFlip = true, AugmentShift = 3,
-            EncoderDropout = 0.35f, EncoderChannels = [16, 48],
+            EncoderDropout = 0.35f, EncoderChannels = [16, 48], EncoderDepth = 3,
         };
         var back = TrainingConfig.FromJson(config.ToJson());
         Assert.That((back.LabelLoss, back.LearningRateDecay, back.AugmentFlip, back.AugmentShift, back.EncoderDropout),
             Is.EqualTo((AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine, true, 3, 0.35f)));
         Assert.That(config.ResumeMismatch(back with { EncoderDropout = 0 }), Does.StartWith("encoder_dropout"));
         Assert.That(back.EncoderChannels, Is.EqualTo(new[] { 16, 48 }));
+        Assert.That(back.EncoderDepth, Is.EqualTo(3));
+        Assert.That(config.ResumeMismatch(back with { EncoderDepth = 1 }), Does.StartWith("encoder_depth"));
         Assert.That(config.ResumeMismatch(back with { LabelLoss = AssignmentLossKind.Probability }), Does.StartWith("label_loss"));
         Assert.That(TrainingConfig.FromJson((config with { DecoderLatentNoiseScale = 0.45f }).ToJson()).DecoderLatentNoiseScale, Is.EqualTo(0.45f));
         Assert.That(back.DecoderLatentNoiseScale, Is.Null, "shared latents stay shared");
@@ -195,10 +197,12 @@ public class CheckpointTests
         older.Remove("decoder_latent_noise_scale");
         older.Remove("encoder_dropout");
         older.Remove("encoder_channels");
+        older.Remove("encoder_depth");
         var read = TrainingConfig.FromJson(older.ToJsonString());
         Assert.That((read.LabelLoss, read.LearningRateDecay, read.AugmentFlip, read.AugmentShift, read.DecoderLatentNoiseScale, read.EncoderDropout),
             Is.EqualTo((AssignmentLossKind.Probability, LearningRateDecay.Constant, false, 0, (float?)null, 0f)));
         Assert.That(read.EncoderChannels, Is.EqualTo(new[] { 32, 64, 128 }), "older configs had the fixed 32/64/128 trunk");
+        Assert.That(read.EncoderDepth, Is.EqualTo(1), "and one convolution per stage");
 
         older["label_loss"] = "hinge";
         Assert.That(() => TrainingConfig.FromJson(older.ToJsonString()), Throws.TypeOf<FormatException>().With.Message.Contains("label_loss 'hinge'"));
