@@ -23,7 +23,7 @@ step "nvidia-smi" 15 nvidia-smi --query-gpu=name,memory.total,driver_version --f
 step "lzn info" 30 "$lzn" info
 step "lzn selftest --device cuda" 100 "$lzn" selftest --device cuda --json "$OUT/selftest.json"
 step "lzn bench zones --device cuda" 180 "$lzn" bench zones --device cuda --json "$OUT/bench-zones.json"
-step "lzn bench train --device cuda" 90 "$lzn" bench train --device cuda --json "$OUT/bench-train.json"
+step "lzn bench train --device cuda" 120 "$lzn" bench train --device cuda --preset mlp-small --preset mlp --preset cnn --preset cnn-deep --json "$OUT/bench-train.json"
 if [ -d publish/device/fashion-mnist ]; then
     step "lzn train (1 epoch, 10k images, cuda)" 150 "$lzn" train --task joint --device cuda --data publish/device/fashion-mnist \
         --train-limit 10000 --epochs 1 --out "$OUT/run"

@@ -158,6 +158,7 @@ public sealed record TrainingConfig
         ["mlp"] = "MLP encoder 784-512-256-64, U-Net base 32, batch 128",
         ["mlp-wide"] = "MLP encoder 784-1024-512-64, U-Net base 16, batch 128 (90.25% on Fashion-MNIST in 20 epochs)",
         ["cnn"] = "CNN encoder 32/64/128 -> 64, U-Net base 32, batch 128",
+        ["cnn-deep"] = "CNN encoder 32/64/128 with two convolutions per stage -> 64 and dropout 0.3, U-Net base 16, batch 128, random flips and 1-pixel shifts (92.79% on Fashion-MNIST in 20 epochs)",
         ["tiny"] = "MLP encoder 784-64-16, U-Net base 8, batch 32, latent flow 10 steps, label flow 40 steps (tests and smoke runs)",
     };
 
@@ -172,6 +173,10 @@ public sealed record TrainingConfig
         "mlp" => ShortRun with { Preset = name },
         "mlp-wide" => ShortRun with { Preset = name, HiddenSizes = [1024, 512], DecoderChannels = 16 },
         "cnn" => ShortRun with { Preset = name, Encoder = EncoderKind.Cnn },
+        "cnn-deep" => ShortRun with
+        {
+            Preset = name, Encoder = EncoderKind.Cnn, EncoderDepth = 2, EncoderDropout = 0.3f, DecoderChannels = 16, AugmentFlip = true, AugmentShift = 1,
+        },
         "tiny" => new TrainingConfig
         {
             Preset = name, HiddenSizes = [64], LatentDim = 16, DecoderChannels = 8, DecoderGroups = 4, BatchSize = 32,

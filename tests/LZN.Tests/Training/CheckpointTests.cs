@@ -145,6 +145,22 @@ public class CheckpointTests
     }
 
     [Test]
+    public void TheDeepCnnPresetIsTheCnnWithTheMeasuredRecipe()
+    {
+        var deep = TrainingConfig.FromPreset("cnn-deep");
+        var cnn = TrainingConfig.FromPreset("cnn");
+        var asCnn = deep with
+        {
+            Preset = "cnn", EncoderDepth = 1, EncoderDropout = 0, DecoderChannels = cnn.DecoderChannels, AugmentFlip = false, AugmentShift = 0,
+        };
+        Assert.That(asCnn.ToJson(), Is.EqualTo(cnn.ToJson()));
+        using var backend = new CpuBackend();
+        using var model = new JointModel(backend, deep);
+        Assert.That(model.Encoder.ParameterCount, Is.EqualTo(688_800));
+        Assert.That(model.Encoder.Dropouts.Single().Name, Is.EqualTo("encoder.drop"));
+    }
+
+    [Test]
     public void TheCnnEncoderTakesItsChannelsFromTheConfig()
     {
         using var backend = new CpuBackend();
