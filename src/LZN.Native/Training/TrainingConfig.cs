@@ -375,7 +375,7 @@ public sealed record TrainingConfig
                 },
                 HiddenSizes = IntArray(Field("hidden_sizes"), "hidden_sizes"),
                 EncoderChannels = root.TryGetProperty("encoder_channels", out var channels) ? IntArray(channels, "encoder_channels") : new TrainingConfig().EncoderChannels,
-                EncoderDepth = root.TryGetProperty("encoder_depth", out _) ? Int("encoder_depth") : 1,
+                EncoderDepth = root.TryGetProperty("encoder_depth", out _) ? Int("encoder_depth") : new TrainingConfig().EncoderDepth,
                 EncoderDropout = (float)OptionalDouble("encoder_dropout", 0),
                 LatentDim = Int("latent_dim"),
                 DecoderChannels = Int("decoder_channels"),
