@@ -358,7 +358,7 @@ public sealed record TrainingConfig
             bool OptionalBool(string name) => root.TryGetProperty(name, out var value)
                 && (value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean() : throw new FormatException($"training config: '{name}' is not a boolean."));
             double OptionalDouble(string name, double absent) => root.TryGetProperty(name, out _) ? Double(name) : absent;
-            int OptionalInt(string name) => root.TryGetProperty(name, out _) ? Int(name) : 0;
+            int OptionalInt(string name, int absent) => root.TryGetProperty(name, out _) ? Int(name) : absent;
             string OptionalString(string name, string absent) => root.TryGetProperty(name, out _) ? String(name) : absent;
             string String(string name) => Field(name).ValueKind == JsonValueKind.String ? Field(name).GetString()! : throw new FormatException($"training config: '{name}' is not a string.");
             static int[] IntArray(JsonElement array, string name) => array.ValueKind == JsonValueKind.Array
@@ -375,7 +375,7 @@ public sealed record TrainingConfig
                 },
                 HiddenSizes = IntArray(Field("hidden_sizes"), "hidden_sizes"),
                 EncoderChannels = root.TryGetProperty("encoder_channels", out var channels) ? IntArray(channels, "encoder_channels") : new TrainingConfig().EncoderChannels,
-                EncoderDepth = root.TryGetProperty("encoder_depth", out _) ? Int("encoder_depth") : new TrainingConfig().EncoderDepth,
+                EncoderDepth = OptionalInt("encoder_depth", 1),
                 EncoderDropout = (float)OptionalDouble("encoder_dropout", 0),
                 LatentDim = Int("latent_dim"),
                 DecoderChannels = Int("decoder_channels"),
@@ -402,7 +402,7 @@ public sealed record TrainingConfig
                 RectifiedFlowWeight = OptionalDouble("rf_weight", 1),
                 LabelWeight = OptionalDouble("label_weight", 1),
                 AugmentFlip = OptionalBool("augment_flip"),
-                AugmentShift = OptionalInt("augment_shift"),
+                AugmentShift = OptionalInt("augment_shift", 0),
                 LatentSteps = Int("latent_steps"),
                 LatentNoiseScale = (float)Double("latent_noise_scale"),
                 DecoderLatentNoiseScale = root.TryGetProperty("decoder_latent_noise_scale", out var decoderNoise) && decoderNoise.ValueKind != JsonValueKind.Null
