@@ -67,12 +67,9 @@ internal static class TrainCommand
             string dataName = result.GetValue(data)!;
             var (train, test) = DataSources.LoadAsync(dataName).GetAwaiter().GetResult();
             var config = TrainingConfig.FromPreset(result.GetValue(preset)!);
-            if (result.GetValue(hidden) is not null && config.Encoder != EncoderKind.Mlp)
-                throw new ArgumentException($"--hidden sets the MLP encoder's widths; preset {config.Preset} has a CNN encoder.");
-            if (result.GetValue(encoderChannels) is not null && config.Encoder != EncoderKind.Cnn)
-                throw new ArgumentException($"--encoder-channels sets the CNN encoder's channels; preset {config.Preset} has an MLP encoder.");
-            if (result.GetValue(encoderDepth) is not null && config.Encoder != EncoderKind.Cnn)
-                throw new ArgumentException($"--encoder-depth sets the CNN encoder's depth; preset {config.Preset} has an MLP encoder.");
+            RequireEncoder(result.GetValue(hidden) is not null, "--hidden", EncoderKind.Mlp, "widths", config);
+            RequireEncoder(result.GetValue(encoderChannels) is not null, "--encoder-channels", EncoderKind.Cnn, "channels", config);
+            RequireEncoder(result.GetValue(encoderDepth) is not null, "--encoder-depth", EncoderKind.Cnn, "depth", config);
             config = config with
             {
                 Epochs = result.GetValue(epochs) ?? config.Epochs,
@@ -226,6 +223,15 @@ internal static class TrainCommand
     private static string DescribeEpoch(EpochResult e) => string.Create(CultureInfo.InvariantCulture,
         $"epoch {e.Epoch} done at step {e.Step}: mean loss {e.MeanLosses.Total:F4} (rf {e.MeanLosses.RectifiedFlow:F4}, label {e.MeanLosses.Label:F4}), "
         + $"test accuracy {Format(e.TestAccuracy)}, {e.Seconds:F1} s");
+
+    /// <summary>An encoder-shape option given for a preset with the other encoder is an error naming both.</summary>
+    private static void RequireEncoder(bool given, string option, EncoderKind kind, string what, TrainingConfig config)
+    {
+        if (given && config.Encoder != kind)
+            throw new ArgumentException(kind == EncoderKind.Mlp
+                ? $"{option} sets the MLP encoder's {what}; preset {config.Preset} has a CNN encoder."
+                : $"{option} sets the CNN encoder's {what}; preset {config.Preset} has an MLP encoder.");
+    }
 
     /// <summary>"1024,512" -> [1024, 512]; anything else is an error naming the option.</summary>
     private static int[] ParseWidths(string text, string option)
