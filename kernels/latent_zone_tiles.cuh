@@ -2,6 +2,8 @@
 // the shared-memory layouts' sizes, cp.async staging, the 4x4 register micro-tiles, and small reductions.
 #pragma once
 
+#include "ptx.cuh"
+
 #define ZONE_THREADS 256
 #define ZONE_TILE 64                                        // owner rows per block, streamed rows per tile
 #define ZONE_KCHUNK 32                                      // dims per dot-product chunk
@@ -22,9 +24,7 @@ __device__ __forceinline__ int zone_ceil_div(int a, int b) { return (a + b - 1) 
 // A launch with less dynamic shared memory than the layout needs traps (a launch failure at the next
 // synchronisation) instead of corrupting memory.
 __device__ __forceinline__ void zone_require_shared(unsigned floats) {
-    unsigned bytes;
-    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(bytes));
-    if (bytes < floats * sizeof(float)) __trap();
+    if (lzn_dynamic_shared_bytes() < floats * sizeof(float)) __trap();
 }
 
 // The one logit expression (forward, backward and target log-prob use it, so they agree bit for bit).
@@ -47,20 +47,17 @@ __device__ __forceinline__ float zone_max16(float v) {
     return v;
 }
 
-// One cp.async global -> shared copy of BYTES (4 or 16, both addresses aligned to it); src-size 0 reads
+// One cp.async global -> shared copy of BYTES (4 or 16, both addresses aligned to it); an invalid copy reads
 // nothing and writes the zeros used outside a matrix.
 template <int BYTES>
 __device__ __forceinline__ void zone_copy_async(float* dst, const float* src, bool valid) {
-    const unsigned address = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(address), "l"(src), "n"(BYTES), "r"(valid ? BYTES : 0) : "memory");
+    lzn_cp_async<BYTES>(dst, src, valid ? BYTES : 0);
 }
 
-__device__ __forceinline__ void zone_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void zone_async_commit() { lzn_cp_async_commit(); }
 
-// Waits until at most PENDING of this thread's committed copy groups are in flight (a barrier then
-// publishes every thread's copies).
 template <int PENDING>
-__device__ __forceinline__ void zone_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory"); }
+__device__ __forceinline__ void zone_async_wait() { lzn_cp_async_wait<PENDING>(); }
 
 // Queues the copy of rows rowStart.. (64) and columns col0.. (COLS) of a row-major [rowCount, dim] matrix into
 // a [64 x STRIDE] shared tile, zero outside the matrix (zeros leave the fmaf chains unchanged). VECTOR floats
