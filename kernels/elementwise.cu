@@ -15,38 +15,33 @@
 
 __device__ inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+__device__ inline float gelu_inner(float x) { return LZN_SQRT_TWO_OVER_PI * (x + LZN_GELU_CUBIC * x * x * x); }
+
 __device__ inline float activation_value(int kind, float x) {
     switch (kind) {
         case LZN_ACT_RELU: return x > 0.0f ? x : 0.0f;
         case LZN_ACT_SILU: return x / (1.0f + expf(-x));
         case LZN_ACT_TANH: return tanhf(x);
         case LZN_ACT_SIGMOID: return sigmoidf(x);
-        case LZN_ACT_GELU:
-            return 0.5f * x * (1.0f + tanhf(LZN_SQRT_TWO_OVER_PI * (x + LZN_GELU_CUBIC * x * x * x)));
+        case LZN_ACT_GELU: return 0.5f * x * (1.0f + tanhf(gelu_inner(x)));
         default: return x;
     }
 }
 
-// f'(x), for dx = dy * f'(x).
+// f'(x), for dx = dy * f'(x). 1 - s is evaluated as sigmoid(-x) and 1 - tanh^2 as 4 s (1 - s), as the CPU
+// mirror does, so no derivative loses digits to cancellation where the activation saturates.
 __device__ inline float activation_derivative(int kind, float x) {
     switch (kind) {
         case LZN_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
-        case LZN_ACT_SILU: {
-            const float s = sigmoidf(x);
-            return s * (1.0f + x * (1.0f - s));
-        }
-        case LZN_ACT_TANH: {
-            const float th = tanhf(x);
-            return 1.0f - th * th;
-        }
-        case LZN_ACT_SIGMOID: {
-            const float s = sigmoidf(x);
-            return s * (1.0f - s);
-        }
+        case LZN_ACT_SILU: return sigmoidf(x) * (1.0f + x * sigmoidf(-x));  // s (1 + x (1 - s))
+        case LZN_ACT_TANH: return 4.0f * (sigmoidf(2.0f * x) * sigmoidf(-2.0f * x));
+        case LZN_ACT_SIGMOID: return sigmoidf(x) * sigmoidf(-x);
         case LZN_ACT_GELU: {
-            const float th = tanhf(LZN_SQRT_TWO_OVER_PI * (x + LZN_GELU_CUBIC * x * x * x));
-            const float d_inner = LZN_SQRT_TWO_OVER_PI * (1.0f + 3.0f * LZN_GELU_CUBIC * x * x);
-            return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * d_inner;
+            // 0.5 (1 + th) + 0.5 x (1 - th^2) z' = s + 2 x s (1 - s) z', th = tanh(z), s = sigmoid(2z)
+            const float z2 = 2.0f * gelu_inner(x);
+            const float s = sigmoidf(z2);
+            const float two_d_inner = 2.0f * LZN_SQRT_TWO_OVER_PI * (1.0f + 3.0f * LZN_GELU_CUBIC * x * x);
+            return s + (s * sigmoidf(-z2)) * x * two_d_inner;
         }
         default: return 1.0f;
     }

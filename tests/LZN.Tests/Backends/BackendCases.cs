@@ -1,7 +1,7 @@
 using LZN.Native.Backends;
 using LZN.Native.Backends.Cpu;
-using LZN.Native.Backends.Cuda;
 using LZN.Native.Interop;
+using LZN.Tests.Cuda;
 using NUnit.Framework.Internal;
 
 namespace LZN.Tests.Backends;
@@ -34,13 +34,8 @@ public static class BackendCases
         yield return Case("Cuda", CreateCudaOrIgnore, "GPU");
     }
 
-    /// <summary>CUDA device 0, or Assert.Ignore with the reason when this machine has none.</summary>
-    public static IBackend CreateCudaOrIgnore()
-    {
-        if (!CudaBackend.TryCreate(0, out var cuda, out string? reason))
-            Assert.Ignore($"no CUDA device: {reason}");
-        return cuda;
-    }
+    /// <summary>CUDA device 0; without one the fixture is ignored, or fails where LZN_REQUIRE_CUDA=1.</summary>
+    public static IBackend CreateCudaOrIgnore() => CudaRequirement.CreateBackend();
 
     /// <summary>One fixture argument; <paramref name="category"/> tags every test of that fixture.</summary>
     public static TestFixtureData Case(string name, Func<IBackend> create, string? category = null)

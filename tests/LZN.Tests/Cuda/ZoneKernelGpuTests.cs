@@ -17,8 +17,7 @@ public class ZoneKernelGpuTests
     [OneTimeSetUp]
     public void OpenDevice()
     {
-        if (!CudaBackend.TryCreate(0, out var cuda, out string? reason))
-            Assert.Ignore($"No CUDA device: {reason}");
+        var cuda = CudaRequirement.CreateBackend();
         _cuda = cuda;
         TestContext.Out.WriteLine(cuda.Description);
     }
