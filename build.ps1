@@ -6,6 +6,11 @@
     Runs under PowerShell 7 installed as a local dotnet tool, so a machine with only the .NET SDK can use it:
         dotnet tool restore
         dotnet pwsh ./build.ps1 test
+    The test target runs the suite twice: everything but the CUDA fixtures with no CUDA in sight, then the
+    CUDA fixtures (categories GPU and Emulator) on the emulated CUDA device (src/LZN.Emulator, built with g++),
+    or on the machine's own GPU with -SystemCuda.
+.EXAMPLE
+    dotnet pwsh ./build.ps1 emulator
 .EXAMPLE
     dotnet pwsh ./build.ps1 test -Filter "FullyQualifiedName~Zones"
 .EXAMPLE
@@ -14,7 +19,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'bench', 'publish', 'device-check', 'selftest', 'clean')]
+    [ValidateSet('build', 'test', 'emulator', 'bench', 'publish', 'device-check', 'selftest', 'clean')]
     [string] $Target = 'build',
 
     [string] $Configuration = 'Release',
@@ -24,6 +29,9 @@ param(
 
     # Runtime identifier for publish and device-check.
     [string] $Runtime = 'linux-x64',
+
+    # test: run the CUDA fixtures on this machine's own CUDA driver instead of the emulated device.
+    [switch] $SystemCuda,
 
     # Extra arguments passed through to the tool behind the target (after --).
     [Parameter(ValueFromRemainingArguments = $true)]
@@ -45,30 +53,87 @@ function Invoke-Build {
     Invoke-Native 'build' { dotnet build $solution -c $Configuration --nologo }
 }
 
-# Runs the whole suite, writes a TRX file and prints the plain 'N passed, N failed, N skipped' line from it.
+# Builds the emulated CUDA device (g++) into artifacts/emulator, with the test suite's planted-fault kernels;
+# returns the folder, or $null with the reason printed when it cannot be built (then the CUDA fixtures skip,
+# or fail where LZN_REQUIRE_CUDA=1).
+function Invoke-Emulator {
+    $folder = Join-Path $artifacts 'emulator'
+    $planted = Join-Path $root 'tests/LZN.Tests/Emulator/kernels'
+    $output = @(& bash (Join-Path $root 'src/LZN.Emulator/build.sh') $folder $planted 2>&1)
+    $status = $LASTEXITCODE
+    $output | Select-Object -SkipLast 1 | ForEach-Object { Write-Host $_ }
+    if ($status -ne 0) {
+        Write-Host ($output | Select-Object -Last 1)
+        Write-Host "the emulated CUDA device could not be built (exit code $status)"
+        return $null
+    }
+    return ($output | Select-Object -Last 1).ToString()
+}
+
+# One dotnet test run into its own TRX file; returns the run's counters (total, executed, passed, failed).
+function Invoke-TestRun([string] $name, [string] $categoryFilter, [hashtable] $environment) {
+    $results = Join-Path $artifacts "test-results/$name"
+    $filter = if ($Filter) { "($Filter)&($categoryFilter)" } else { $categoryFilter }
+    $arguments = @('test', $solution, '-c', $Configuration, '--no-build', '--nologo', '--filter', $filter,
+        '--results-directory', $results, '--logger', 'trx;LogFileName=tests.trx', '--logger', 'console;verbosity=normal')
+    $saved = @{}
+    foreach ($key in $environment.Keys) {
+        $saved[$key] = [Environment]::GetEnvironmentVariable($key)
+        [Environment]::SetEnvironmentVariable($key, $environment[$key])
+    }
+    try {
+        & dotnet @arguments
+        $testExit = $LASTEXITCODE
+    } finally {
+        foreach ($key in $saved.Keys) { [Environment]::SetEnvironmentVariable($key, $saved[$key]) }
+    }
+    $trx = Get-ChildItem -Path $results -Filter '*.trx' -Recurse -ErrorAction SilentlyContinue | Select-Object -First 1
+    if (-not $trx) {
+        # A filter that matches nothing writes no TRX; a run that crashed writes none either.
+        if ($testExit -eq 0) { return @{ Total = 0; Executed = 0; Passed = 0; Failed = 0 } }
+        throw "dotnet test ($name) wrote no TRX file (exit code $testExit)"
+    }
+    [xml] $report = Get-Content -Raw $trx.FullName
+    $counters = $report.TestRun.ResultSummary.Counters
+    $failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+    if ($testExit -ne 0 -and $failed -eq 0) { $failed = 1 }
+    return @{ Total = [int]$counters.total; Executed = [int]$counters.executed; Passed = [int]$counters.passed; Failed = $failed }
+}
+
+# Runs the whole suite and prints the plain 'N passed, N failed, N skipped' line over both runs.
 function Invoke-Test {
     Invoke-Build
     $results = Join-Path $artifacts 'test-results'
     if (Test-Path $results) { Remove-Item -Recurse -Force $results }
-    $arguments = @('test', $solution, '-c', $Configuration, '--no-build', '--nologo',
-        '--results-directory', $results, '--logger', 'trx;LogFileName=tests.trx', '--logger', 'console;verbosity=normal')
-    if ($Filter) { $arguments += @('--filter', $Filter) }
-    & dotnet @arguments
-    $testExit = $LASTEXITCODE
-    $trx = Get-ChildItem -Path $results -Filter '*.trx' -Recurse | Select-Object -First 1
-    if (-not $trx) { throw "dotnet test wrote no TRX file (exit code $testExit)" }
-    [xml] $report = Get-Content -Raw $trx.FullName
-    $counters = $report.TestRun.ResultSummary.Counters
-    $failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+    $cudaCategories = 'TestCategory=GPU|TestCategory=Emulator'
+    $cudaEnvironment = @{}
+    if (-not $SystemCuda) {
+        $emulator = Invoke-Emulator
+        if ($emulator) {
+            Write-Host "emulated CUDA device: $emulator"
+            $cudaEnvironment['LZN_CUDA_LIB_DIR'] = $emulator
+        }
+    }
+    # The first run sees no CUDA at all (auto falls back to the CPU there); only the CUDA fixtures see the device.
+    $runs = @(
+        (Invoke-TestRun 'host' 'TestCategory!=GPU&TestCategory!=Emulator' @{ LZN_CUDA_LIB_DIR = $null }),
+        (Invoke-TestRun 'cuda' $cudaCategories $cudaEnvironment))
+    $passed = ($runs | ForEach-Object { $_.Passed } | Measure-Object -Sum).Sum
+    $failed = ($runs | ForEach-Object { $_.Failed } | Measure-Object -Sum).Sum
     # Ignored tests appear as results with outcome NotExecuted; the notExecuted counter stays 0.
-    $skipped = [int]$counters.total - [int]$counters.executed
-    Write-Host "$($counters.passed) passed, $failed failed, $skipped skipped"
-    if ($testExit -ne 0 -or $failed -ne 0) { exit 1 }
+    $skipped = ($runs | ForEach-Object { $_.Total - $_.Executed } | Measure-Object -Sum).Sum
+    Write-Host "$passed passed, $failed failed, $skipped skipped"
+    if ($failed -ne 0) { exit 1 }
 }
 
 switch ($Target) {
     'build' { Invoke-Build }
     'test' { Invoke-Test }
+    'emulator' {
+        $emulator = Invoke-Emulator
+        if (-not $emulator) { exit 1 }
+        Write-Host $emulator
+    }
     'bench' {
         $benchArgs = if ($Rest.Count -gt 0) { $Rest } else { @('--filter', '*') }
         Invoke-Native 'bench' { dotnet run -c Release --project (Join-Path $root 'bench/LZN.Benchmarks') -- @benchArgs }

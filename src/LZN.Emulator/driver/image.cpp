@@ -23,6 +23,7 @@ constexpr uint8_t kAttrParameterInfo = 0x17;
 constexpr uint8_t kAttrParameterBankSize = 0x19;
 constexpr uint8_t kAttrRegisterCount = 0x2f;
 constexpr uint8_t kFormatSizedValue = 0x04;
+constexpr int kSm90ReservedShared = 1024;
 
 template <typename T>
 T read(const unsigned char* bytes, size_t offset) {
@@ -129,6 +130,9 @@ bool parse_cubin(const unsigned char* bytes, Image& image, std::string& error) {
         function.registers = registers.count(function.name) ? registers[function.name] : 0;
         function.local_bytes = frames.count(function.name) ? frames[function.name] : 0;
         function.static_shared = shared.count(function.name) ? shared[function.name] : 0;
+        // NVRTC 11.8's sm_90 CUBINs count the driver's 1 KiB per-block reservation into .nv.shared (every
+        // kernel that uses shared memory has it); the opt-in maximum (227 KiB) excludes it.
+        if (image.architecture >= 90 && function.static_shared >= kSm90ReservedShared) function.static_shared -= kSm90ReservedShared;
         image.functions.push_back(function);
     }
     return true;

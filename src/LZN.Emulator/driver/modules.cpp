@@ -88,21 +88,23 @@ std::string read_file(const std::string& path, bool& found) {
 std::string source_folder_override;
 std::mutex source_folder_mutex;
 
-// Empty when every source the module was built from is unchanged on disk (or the folder is gone: an
-// installed emulator has no sources beside it), else which file changed.
+// Empty when every source the module was built from is unchanged on disk, else which file changed. A file
+// that is gone is not checked: an installed emulator has no sources beside it.
 std::string stale_sources(const HostModule& module) {
     std::string folder;
     {
         std::lock_guard<std::mutex> lock(source_folder_mutex);
-        folder = source_folder_override.empty() ? module.info->source_folder : source_folder_override;
+        folder = source_folder_override;
     }
     for (int i = 0; i < module.info->source_count; i++) {
         const auto& source = module.info->sources[i];
+        std::string path = source.path;
+        if (!folder.empty()) path = folder + path.substr(path.rfind('/'));
         bool found = false;
-        std::string now = read_file(folder + "/" + source.name, found);
+        std::string now = read_file(path, found);
         if (!found) continue;
         if (now.size() != source.length || std::memcmp(now.data(), source.bytes, source.length) != 0)
-            return folder + "/" + source.name + " changed after the emulator was built; rebuild it (`dotnet pwsh ./build.ps1 emulator`)";
+            return path + " changed after the emulator was built; rebuild it (`dotnet pwsh ./build.ps1 emulator`)";
     }
     return "";
 }

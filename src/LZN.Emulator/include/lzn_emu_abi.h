@@ -28,9 +28,9 @@ typedef struct lzn_emu_kernel_info {
     void (*invoke)(void* const* args);
 } lzn_emu_kernel_info;
 
-// One source file the module was compiled from, with the exact bytes it had.
+// One source file the module was compiled from (its path at build time), with the exact bytes it had.
 typedef struct lzn_emu_source_file {
-    const char* name;
+    const char* path;
     const unsigned char* bytes;
     size_t length;
 } lzn_emu_source_file;
@@ -39,7 +39,6 @@ typedef struct lzn_emu_source_file {
 typedef struct lzn_emu_module_info {
     int abi_version;
     const char* file;            // e.g. "latent_zone.cu"
-    const char* source_folder;   // kernels/ at build time, for the staleness check
     int kernel_count;
     const lzn_emu_kernel_info* kernels;
     int source_count;

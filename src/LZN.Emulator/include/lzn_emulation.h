@@ -30,13 +30,41 @@ struct dim3 {
     unsigned x, y, z;
     constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
 };
-struct alignas(8) float2 { float x, y; };
-struct alignas(16) float4 { float x, y, z, w; };
-struct alignas(8) int2 { int x, y; };
-struct alignas(16) int4 { int x, y, z, w; };
-struct alignas(8) uint2 { unsigned x, y; };
-struct alignas(16) uint4 { unsigned x, y, z, w; };
-struct alignas(16) double2 { double x, y; };
+// A GPU loads and stores a vector type in one access that must be aligned to its size; the host compiler
+// would split it into scalar accesses, so each copy reports the whole vector's access first.
+#define LZN_EMU_VECTOR2(name, T)                                                                          \
+    struct alignas(2 * sizeof(T)) name {                                                                  \
+        T x, y;                                                                                           \
+        name() = default;                                                                                 \
+        constexpr name(T a, T b) : x(a), y(b) {}                                                          \
+        name(const name& o) : x((lzn_emu_check_access(&o, sizeof(name), 0), o.x)), y(o.y) {}             \
+        name& operator=(const name& o) {                                                                  \
+            lzn_emu_check_access(&o, sizeof(name), 0);                                                    \
+            lzn_emu_check_access(this, sizeof(name), 1);                                                  \
+            x = o.x, y = o.y;                                                                             \
+            return *this;                                                                                 \
+        }                                                                                                 \
+    };
+#define LZN_EMU_VECTOR4(name, T)                                                                          \
+    struct alignas(4 * sizeof(T)) name {                                                                  \
+        T x, y, z, w;                                                                                     \
+        name() = default;                                                                                 \
+        constexpr name(T a, T b, T c, T d) : x(a), y(b), z(c), w(d) {}                                    \
+        name(const name& o) : x((lzn_emu_check_access(&o, sizeof(name), 0), o.x)), y(o.y), z(o.z), w(o.w) {} \
+        name& operator=(const name& o) {                                                                  \
+            lzn_emu_check_access(&o, sizeof(name), 0);                                                    \
+            lzn_emu_check_access(this, sizeof(name), 1);                                                  \
+            x = o.x, y = o.y, z = o.z, w = o.w;                                                           \
+            return *this;                                                                                 \
+        }                                                                                                 \
+    };
+LZN_EMU_VECTOR2(float2, float)
+LZN_EMU_VECTOR4(float4, float)
+LZN_EMU_VECTOR2(int2, int)
+LZN_EMU_VECTOR4(int4, int)
+LZN_EMU_VECTOR2(uint2, unsigned)
+LZN_EMU_VECTOR4(uint4, unsigned)
+LZN_EMU_VECTOR2(double2, double)
 
 inline float2 make_float2(float x, float y) { return float2{x, y}; }
 inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }

@@ -1,0 +1,171 @@
+using LZN.Native.Backends.Cuda;
+using LZN.Native.Interop.Cuda;
+using LZN.Native.Kernels;
+
+namespace LZN.Tests.Emulator;
+
+/// <summary>
+/// The launch rules of a real device, enforced by the emulated one with the status the real driver returns:
+/// block and grid limits, __launch_bounds__, registers per block (read from the CUBIN), dynamic shared memory
+/// above 48 KiB only after opting in, the architecture's opt-in maximum, and module images that do not match
+/// the emulator's build of their kernel file.
+/// </summary>
+[Category("Emulator")]
+public sealed class EmulatorLaunchRuleTests
+{
+    private EmulatedDevice? _device;
+
+    private EmulatedDevice Device => _device ?? throw new InvalidOperationException("opened in SetUp");
+
+    [SetUp]
+    public void OpenDevice() => _device = EmulatedDevice.Open();
+
+    [TearDown]
+    public void CloseDevice()
+    {
+        EmulatedDevice.SetSourceFolder(null);
+        _device?.Dispose();
+    }
+
+    private CudaException LaunchFails((uint X, uint Y, uint Z) grid, (uint X, uint Y, uint Z) block, uint shared, string kernel, params object[] arguments)
+    {
+        var failure = Assert.Throws<CudaException>(() => Device.Launch(Device.Planted(kernel), grid, block, shared, arguments))!;
+        TestContext.Out.WriteLine(failure.Message);
+        return failure;
+    }
+
+    [TestCase(1025u, 1u, 1u)]
+    [TestCase(32u, 32u, 2u)]
+    [TestCase(1u, 1u, 65u)]
+    [TestCase(0u, 1u, 1u)]
+    public void BlocksBeyondTheDeviceLimitsAreInvalid(uint x, uint y, uint z)
+    {
+        using var output = Device.Backend.AllocateFloat(4096);
+        var failure = LaunchFails((1, 1, 1), (x, y, z), 0, "write_n", CudaBackend.Pointer(output), 1L, 1f);
+        Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_VALUE));
+        Assert.That(failure.Message, Does.Contain("kernel write_n: block"));
+    }
+
+    [TestCase(1u, 65536u, 1u)]
+    [TestCase(1u, 1u, 65536u)]
+    [TestCase(0u, 1u, 1u)]
+    public void GridsBeyondTheDeviceLimitsAreInvalid(uint x, uint y, uint z)
+    {
+        using var output = Device.Backend.AllocateFloat(16);
+        var failure = LaunchFails((x, y, z), (1, 1, 1), 0, "write_n", CudaBackend.Pointer(output), 1L, 1f);
+        Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_VALUE));
+        Assert.That(failure.Message, Does.Contain("kernel write_n: grid"));
+    }
+
+    [Test]
+    public void LaunchBoundsLimitTheBlock()
+    {
+        using var output = Device.Backend.AllocateFloat(256);
+        var bounded = Device.Planted("bounded");
+        Assert.That(bounded.MaxThreadsPerBlock, Is.EqualTo(128));
+        Device.Launch(bounded, 1, 128, 0, CudaBackend.Pointer(output));
+        var failure = LaunchFails((1, 1, 1), (256, 1, 1), 0, "bounded", CudaBackend.Pointer(output));
+        Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES));
+        Assert.That(failure.Message, Does.Contain("256 threads per block exceed its __launch_bounds__ of 128"));
+    }
+
+    [Test]
+    public void RegistersFromTheCubinLimitTheBlock()
+    {
+        var hungry = Device.Planted("register_hungry");
+        Assert.That(hungry.RegisterCount, Is.GreaterThan(64), "the kernel keeps 96 accumulators live");
+        // Registers are allocated per warp in units of 256.
+        int perWarp = (hungry.RegisterCount * 32 + 255) / 256 * 256;
+        int maxThreads = 65536 / perWarp * 32;
+        Assert.That(hungry.MaxThreadsPerBlock, Is.EqualTo(maxThreads));
+        using var input = Device.Backend.AllocateFloat(128);
+        using var output = Device.Backend.AllocateFloat(1024);
+        Device.Launch(hungry, 1, (uint)maxThreads, 0, CudaBackend.Pointer(input), CudaBackend.Pointer(output), 1);
+        Device.Backend.Synchronize();
+        var failure = LaunchFails((1, 1, 1), (1024, 1, 1), 0, "register_hungry", CudaBackend.Pointer(input), CudaBackend.Pointer(output), 1);
+        Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES));
+        Assert.That(failure.Message, Does.Contain($"1024 threads x {hungry.RegisterCount} registers exceed the 65536 registers of a block"));
+    }
+
+    [Test]
+    public void DynamicSharedMemoryAbove48KiBNeedsTheOptIn()
+    {
+        using var output = Device.Backend.AllocateFloat(64);
+        const uint wanted = 100 * 1024;
+        var failure = LaunchFails((1, 1, 1), (64, 1, 1), wanted, "read_dynamic_shared", CudaBackend.Pointer(output), 0);
+        Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_VALUE));
+        Assert.That(failure.Message, Does.Contain("exceed its limit of 49152").And.Contain("CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES"));
+        Device.Planted("read_dynamic_shared").SetMaxDynamicSharedMemory((int)wanted);
+        Device.Launch(Device.Planted("read_dynamic_shared"), 1, 64, wanted, CudaBackend.Pointer(output), 0);
+        Device.Backend.Synchronize();
+    }
+
+    [Test]
+    public void TheOptInStopsAtTheArchitecturesMaximum()
+    {
+        int maximum = Device.Backend.Properties.MaxSharedMemoryPerBlockOptin;
+        Assert.That(maximum, Is.EqualTo(Device.Backend.Properties.Architecture switch
+        {
+            90 => 227 * 1024,
+            80 => 163 * 1024,
+            86 or 89 => 99 * 1024,
+            _ => 64 * 1024,
+        }));
+        var kernel = Device.Planted("read_dynamic_shared");
+        kernel.SetMaxDynamicSharedMemory(maximum);
+        var failure = Assert.Throws<CudaException>(() => kernel.SetMaxDynamicSharedMemory(maximum + 1))!;
+        Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_VALUE));
+        Assert.That(failure.Message, Does.Contain($"opt-in maximum of {maximum} bytes per block"));
+    }
+
+    [Test]
+    public void AnImageFromAnEditedSignatureIsRefused()
+    {
+        string edited = EmulatedDevice.PlantedSource.Replace("write_n(float* out, long long n, float value)", "write_n(float* out, int n, float value)", StringComparison.Ordinal);
+        var image = EmulatedDevice.Compile(edited, "planted_faults.cu", Device.Backend.Properties.Architecture);
+        var failure = Assert.Throws<CudaException>(() => CudaModule.Load(image, "edited planted_faults.cu").Dispose())!;
+        Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_IMAGE));
+        Assert.That(failure.Message, Does.Contain("parameter 1 of kernel write_n is 4 bytes in the image but 8 in the emulator's build of planted_faults.cu"));
+    }
+
+    [Test]
+    public void AnImageWithAKernelTheEmulatorLacksIsRefused()
+    {
+        string edited = EmulatedDevice.PlantedSource + "\nextern \"C\" __global__ void added_later(float* out) { out[0] = 1.0f; }\n";
+        var image = EmulatedDevice.Compile(edited, "planted_faults.cu", Device.Backend.Properties.Architecture);
+        var failure = Assert.Throws<CudaException>(() => CudaModule.Load(image, "edited planted_faults.cu").Dispose())!;
+        Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_IMAGE));
+        Assert.That(failure.Message, Does.Contain("the image has kernel added_later, which the emulator's build of planted_faults.cu lacks"));
+    }
+
+    [Test]
+    public void KernelSourcesEditedAfterTheEmulatorWasBuiltAreRefused()
+    {
+        string folder = Directory.CreateTempSubdirectory("lzn-stale-kernels-").FullName;
+        try
+        {
+            foreach (var (name, text) in KernelSources.Headers)
+                File.WriteAllText(Path.Combine(folder, name), text);
+            // Only a body changes: the image would match by name and parameters alone.
+            File.WriteAllText(Path.Combine(folder, "reduce.cu"), KernelSources.Read("reduce.cu").Replace("sum += x_row[col];", "sum -= x_row[col];", StringComparison.Ordinal));
+            EmulatedDevice.SetSourceFolder(folder);
+            var failure = Assert.Throws<CudaException>(() => Device.Backend.Kernel("reduce.cu", "row_sums"))!;
+            Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_IMAGE));
+            Assert.That(failure.Message, Does.Contain("reduce.cu changed after the emulator was built; rebuild it"));
+        }
+        finally
+        {
+            EmulatedDevice.SetSourceFolder(null);
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
+    public void ACubinForAnotherArchitectureHasNoBinaryForTheDevice()
+    {
+        int other = Device.Backend.Properties.Architecture == 80 ? 90 : 80;
+        var image = EmulatedDevice.Compile(EmulatedDevice.PlantedSource, "planted_faults.cu", other);
+        var failure = Assert.Throws<CudaException>(() => CudaModule.Load(image, $"planted_faults.cu for sm_{other}").Dispose())!;
+        Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_NO_BINARY_FOR_GPU));
+    }
+}
