@@ -82,7 +82,7 @@ function Invoke-TestRun([string] $name, [string] $categoryFilter, [hashtable] $e
         [Environment]::SetEnvironmentVariable($key, $environment[$key])
     }
     try {
-        & dotnet @arguments
+        & dotnet @arguments | Out-Host
         $testExit = $LASTEXITCODE
     } finally {
         foreach ($key in $saved.Keys) { [Environment]::SetEnvironmentVariable($key, $saved[$key]) }

@@ -1,0 +1,58 @@
+using LZN.Tests.Cli;
+
+namespace LZN.Tests.Emulator;
+
+/// <summary>
+/// Every architecture the emulated device models (LZN_EMULATED_CC), in a child `lzn` each (a process's
+/// device does not change): `lzn info` shows it with its limits, and `lzn selftest --device cuda` runs the
+/// verification tables where the kernels have a configuration for it (sm_80, sm_90). The v1 zone kernels
+/// have none for sm_86/sm_89 (their anchors backward needs more shared memory than those allow) nor for
+/// sm_75 (cp.async needs sm_80): the run stops with that reason, as it would on such a GPU.
+/// </summary>
+[Category("Emulator")]
+public sealed class EmulatedArchitectureTests
+{
+    [OneTimeSetUp]
+    public void RequireTheEmulator() => EmulatedDevice.Open().Dispose();
+
+    private static CliProcess.Result Lzn(string architecture, params string[] arguments) =>
+        CliProcess.Run(new Dictionary<string, string?> { ["LZN_EMULATED_CC"] = architecture }, arguments);
+
+    [TestCase("7.5", 65536)]
+    [TestCase("8.0", 166912)]
+    [TestCase("8.6", 101376)]
+    [TestCase("8.9", 101376)]
+    [TestCase("9.0", 232448)]
+    public void EachArchitectureIsListedAndRunsTheTablesWhereTheKernelsFit(string architecture, int optinBytes)
+    {
+        var result = Lzn(architecture, "info");
+        Assert.That(result.ExitCode, Is.Zero, result.Error);
+        Assert.That(result.Output, Does.Match($@"device 0: [^\n]*emulator[^\n]*, compute capability {architecture.Replace(".", @"\.", StringComparison.Ordinal)}"));
+        string code = architecture.Replace(".", "", StringComparison.Ordinal);
+        var selftest = Lzn(architecture, "selftest", "--device", "cuda", "--seed", "5");
+        TestContext.Out.WriteLine(selftest.Output + selftest.Error);
+        if (code is "80" or "90")
+        {
+            Assert.That(selftest.ExitCode, Is.Zero, selftest.Error);
+            Assert.That(selftest.Output, Does.Contain($"sm_{code}").And.Contain("zone step backward").And.Not.Match("(?m) fail$"));
+        }
+        else if (code == "75")
+        {
+            Assert.That(selftest.ExitCode, Is.Not.Zero);
+            Assert.That(selftest.Error, Does.Contain("latent_zone.cu").And.Contain("'cp.async' requires .target sm_80"));
+        }
+        else
+        {
+            Assert.That(selftest.ExitCode, Is.Not.Zero);
+            Assert.That(selftest.Error, Does.Contain($"needs 104448 B of shared memory per block").And.Contain($"allows {optinBytes} B"));
+        }
+    }
+
+    [Test]
+    public void AnArchitectureTheEmulatorDoesNotModelIsAClearReason()
+    {
+        var result = Lzn("7.0", "info");
+        Assert.That(result.ExitCode, Is.Zero, result.Error);
+        Assert.That(result.Output, Does.Contain("LZN_EMULATED_CC=7.0 is not an emulated architecture (7.5, 8.0, 8.6, 8.9, 9.0)"));
+    }
+}
