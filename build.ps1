@@ -33,6 +33,11 @@ param(
     # test: run the CUDA fixtures on this machine's own CUDA driver instead of the emulated device.
     [switch] $SystemCuda,
 
+    # test: the emulated device's race check for the CUDA fixtures (LZN_EMULATOR_RACECHECK, if set, wins):
+    # each launch also runs with its threads and blocks in a shuffled order, and different outputs fail it.
+    [ValidateSet('off', 'reverse', 'shuffle')]
+    [string] $RaceCheck = 'shuffle',
+
     # Extra arguments passed through to the tool behind the target (after --).
     [Parameter(ValueFromRemainingArguments = $true)]
     [string[]] $Rest = @()
@@ -110,8 +115,10 @@ function Invoke-Test {
     if (-not $SystemCuda) {
         $emulator = Invoke-Emulator
         if ($emulator) {
-            Write-Host "emulated CUDA device: $emulator"
+            $race = if ($env:LZN_EMULATOR_RACECHECK) { $env:LZN_EMULATOR_RACECHECK } else { $RaceCheck }
+            Write-Host "emulated CUDA device: $emulator (race check: $race)"
             $cudaEnvironment['LZN_CUDA_LIB_DIR'] = $emulator
+            $cudaEnvironment['LZN_EMULATOR_RACECHECK'] = $race
         }
     }
     # The first run sees no CUDA at all (auto falls back to the CPU there); only the CUDA fixtures see the device.

@@ -654,11 +654,13 @@ int cuGetErrorString(int error, const char** text) {
 // Lets a caller tell the emulator from a real driver.
 int lzn_emu_is_emulator(void) { return 1; }
 
-// mode 0: off; 1: re-run each launch with fibers and blocks reversed; 2: shuffled with `seed`.
+// mode 0: off; 1: re-run each launch with fibers and blocks reversed; 2: shuffled with `seed`; -1: back to the
+// LZN_EMULATOR_RACECHECK setting the process started with.
 void lzn_emu_set_race_check(int mode, unsigned long long seed) {
-    settings().race_check = mode != 0;
-    settings().race_schedule = mode == 2 ? Schedule::kShuffle : Schedule::kReverse;
-    settings().shuffle_seed = seed;
+    const Settings initial = environment_settings();
+    settings().race_check = mode < 0 ? initial.race_check : mode != 0;
+    settings().race_schedule = mode < 0 ? initial.race_schedule : mode == 2 ? Schedule::kShuffle : Schedule::kReverse;
+    settings().shuffle_seed = mode < 0 ? initial.shuffle_seed : seed;
 }
 
 // Where the staleness check reads the kernel sources (empty: the folder the emulator was built from).

@@ -580,16 +580,20 @@ Fault race_check(const LaunchRequest& request) {
 
 }  // namespace
 
+Settings environment_settings() {
+    Settings s;
+    const char* race = std::getenv("LZN_EMULATOR_RACECHECK");
+    if (race && (std::strcmp(race, "reverse") == 0 || std::strcmp(race, "1") == 0)) s.race_check = true;
+    if (race && std::strcmp(race, "shuffle") == 0) s.race_check = true, s.race_schedule = Schedule::kShuffle;
+    const char* seed = std::getenv("LZN_EMULATOR_RACECHECK_SEED");
+    if (seed && *seed) s.shuffle_seed = std::strtoull(seed, nullptr, 10);
+    const char* workers = std::getenv("LZN_EMULATOR_WORKERS");
+    if (workers) s.workers = std::max(0, std::atoi(workers));
+    return s;
+}
+
 Settings& settings() {
-    static Settings* instance = [] {
-        auto* s = new Settings();
-        const char* race = std::getenv("LZN_EMULATOR_RACECHECK");
-        if (race && (std::strcmp(race, "reverse") == 0 || std::strcmp(race, "1") == 0)) s->race_check = true;
-        if (race && std::strcmp(race, "shuffle") == 0) s->race_check = true, s->race_schedule = Schedule::kShuffle;
-        const char* workers = std::getenv("LZN_EMULATOR_WORKERS");
-        if (workers) s->workers = std::max(0, std::atoi(workers));
-        return s;
-    }();
+    static Settings* instance = new Settings(environment_settings());
     return *instance;
 }
 

@@ -173,5 +173,6 @@ struct Settings {
     int workers = 0;  // 0: one per core
 };
 Settings& settings();
+Settings environment_settings();
 
 }  // namespace lzn::emu

@@ -81,7 +81,7 @@ internal sealed unsafe class EmulatedDevice : IDisposable
         return fault;
     }
 
-    /// <summary>Re-runs every launch with the fibers and blocks in another order and compares (0 turns it off).</summary>
+    /// <summary>Re-runs every launch with the fibers and blocks in another order and compares; Default restores LZN_EMULATOR_RACECHECK.</summary>
     public static void SetRaceCheck(RaceCheck mode, ulong seed = 1) =>
         ((delegate* unmanaged<int, ulong, void>)RequireExport("lzn_emu_set_race_check"))((int)mode, seed);
 
@@ -118,6 +118,7 @@ internal sealed unsafe class EmulatedDevice : IDisposable
 /// <summary>The emulator's race check: off, or each launch re-run in reversed or shuffled order and compared.</summary>
 public enum RaceCheck
 {
+    Default = -1,
     Off = 0,
     Reverse = 1,
     Shuffle = 2,

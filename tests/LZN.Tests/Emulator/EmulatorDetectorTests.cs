@@ -22,7 +22,7 @@ public sealed class EmulatorDetectorTests
     [TearDown]
     public void CloseDevice()
     {
-        EmulatedDevice.SetRaceCheck(RaceCheck.Off);
+        EmulatedDevice.SetRaceCheck(RaceCheck.Default);
         _device?.Dispose();
     }
 
