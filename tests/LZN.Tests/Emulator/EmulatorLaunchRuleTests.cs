@@ -11,7 +11,7 @@ namespace LZN.Tests.Emulator;
 /// the emulator's build of their kernel file.
 /// </summary>
 [Category("Emulator")]
-public sealed class EmulatorLaunchRuleTests
+public sealed unsafe class EmulatorLaunchRuleTests
 {
     private EmulatedDevice? _device;
 
@@ -116,6 +116,29 @@ public sealed class EmulatorLaunchRuleTests
         var failure = Assert.Throws<CudaException>(() => kernel.SetMaxDynamicSharedMemory(maximum + 1))!;
         Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_VALUE));
         Assert.That(failure.Message, Does.Contain($"opt-in maximum of {maximum} bytes per block"));
+    }
+
+    [Test]
+    public void AParameterBufferIsReadByTheImagesLayoutAndItsSizeChecked()
+    {
+        using var output = DeviceMemory.TryAllocate(32 * sizeof(float))!;
+        var kernel = Device.Planted("write_n");
+        // write_n(float* out, long long n, float value): offsets 0, 8, 16; 20 bytes.
+        var buffer = stackalloc byte[24];
+        *(ulong*)buffer = output.Address;
+        *(long*)(buffer + 8) = 32;
+        *(float*)(buffer + 16) = 2.5f;
+        nuint size = 20;
+        var extra = stackalloc void*[] { (void*)1, buffer, (void*)2, &size, null };
+        CudaDriver.ThrowIfFailed(CudaDriver.cuLaunchKernel(kernel.Function, 1, 1, 1, 32, 1, 1, 0, IntPtr.Zero, null, extra));
+        var values = new float[32];
+        fixed (float* host = values)
+            CudaDriver.ThrowIfFailed(CudaDriver.cuMemcpyDtoH_v2(host, output.Address, 32 * sizeof(float)));
+        Assert.That(values, Is.All.EqualTo(2.5f));
+        size = 24;
+        var result = CudaDriver.cuLaunchKernel(kernel.Function, 1, 1, 1, 32, 1, 1, 0, IntPtr.Zero, null, extra);
+        Assert.That(result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_VALUE));
+        Assert.That(CudaDriver.ErrorString(result), Does.Contain("the parameter buffer holds 24 bytes; the kernel takes 20"));
     }
 
     [Test]
