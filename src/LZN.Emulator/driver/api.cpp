@@ -102,6 +102,13 @@ int context_status() {
     return current->sticky.status;
 }
 
+// The status of a call about `device` that writes through `out` (null out: an invalid value).
+int device_status(const void* out, int device) {
+    if (!out) return fail(kInvalidValue);
+    if (!initialized) return fail(kNotInitialized);
+    return device == 0 ? kSuccess : fail(kInvalidDevice);
+}
+
 bool valid_stream(void* stream) {
     // 0 is the legacy default stream; 1 and 2 are CU_STREAM_LEGACY and CU_STREAM_PER_THREAD.
     if (reinterpret_cast<uintptr_t>(stream) <= 2) return true;
@@ -205,17 +212,14 @@ int cuDeviceGetCount(int* count) {
 }
 
 int cuDeviceGet(int* device, int ordinal) {
-    if (!device) return fail(kInvalidValue);
-    if (!initialized) return fail(kNotInitialized);
-    if (ordinal != 0) return fail(kInvalidDevice);
+    if (int status = device_status(device, ordinal)) return status;
     *device = 0;
     return kSuccess;
 }
 
 int cuDeviceGetName(char* name, int length, int device) {
-    if (!initialized) return fail(kNotInitialized);
-    if (device != 0) return fail(kInvalidDevice);
-    if (!name || length <= 0) return fail(kInvalidValue);
+    if (int status = device_status(name, device)) return status;
+    if (length <= 0) return fail(kInvalidValue);
     const auto& a = arch();
     std::string text = "LZN CUDA emulator sm_" + std::to_string(a.code()) + " (CPU, " + a.family + " limits)";
     std::strncpy(name, text.c_str(), (size_t)length - 1);
@@ -224,9 +228,7 @@ int cuDeviceGetName(char* name, int length, int device) {
 }
 
 int cuDeviceGetAttribute(int* value, int attribute, int device) {
-    if (!value) return fail(kInvalidValue);
-    if (!initialized) return fail(kNotInitialized);
-    if (device != 0) return fail(kInvalidDevice);
+    if (int status = device_status(value, device)) return status;
     const auto& a = arch();
     switch (attribute) {
         case kMaxThreadsPerBlock: *value = 1024; break;
@@ -264,17 +266,13 @@ int cuDeviceGetAttribute(int* value, int attribute, int device) {
 }
 
 int cuDeviceTotalMem_v2(size_t* bytes, int device) {
-    if (!bytes) return fail(kInvalidValue);
-    if (!initialized) return fail(kNotInitialized);
-    if (device != 0) return fail(kInvalidDevice);
+    if (int status = device_status(bytes, device)) return status;
     *bytes = emulated_memory_bytes();
     return kSuccess;
 }
 
 int cuDevicePrimaryCtxRetain(void** context, int device) {
-    if (!context) return fail(kInvalidValue);
-    if (!initialized) return fail(kNotInitialized);
-    if (device != 0) return fail(kInvalidDevice);
+    if (int status = device_status(context, device)) return status;
     std::lock_guard<std::mutex> lock(state_mutex);
     primary.references++;
     *context = &primary;

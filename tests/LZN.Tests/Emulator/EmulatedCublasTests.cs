@@ -8,26 +8,17 @@ namespace LZN.Tests.Emulator;
 /// reaching past its allocation reported as the illegal address a real GEMM kernel would cause.
 /// </summary>
 [Category("Emulator")]
-public sealed unsafe class EmulatedCublasTests
+public sealed unsafe class EmulatedCublasTests : EmulatedDeviceTest
 {
-    private EmulatedDevice? _device;
     private CublasHandle? _handle;
 
-    private IntPtr Handle => _handle?.Handle ?? throw new InvalidOperationException("opened in SetUp");
+    private IntPtr Handle => _handle?.Handle ?? throw new InvalidOperationException("created in SetUp");
 
     [SetUp]
-    public void Open()
-    {
-        _device = EmulatedDevice.Open();
-        _handle = CublasHandle.Create();
-    }
+    public void CreateHandle() => _handle = CublasHandle.Create();
 
     [TearDown]
-    public void Close()
-    {
-        _handle?.Dispose();
-        _device?.Dispose();
-    }
+    public void DestroyHandle() => _handle?.Dispose();
 
     private static DeviceMemory Upload(float[] values)
     {

@@ -73,6 +73,15 @@ internal sealed unsafe class EmulatedDevice : IDisposable
         }
     }
 
+    /// <summary>Launches a kernel with the arguments of its correct use (which must run clean), then with the planted fault's.</summary>
+    public CudaException QuietThenFault(string kernel, uint blocks, uint threads, uint sharedBytes, object[] quiet, object[] planted)
+    {
+        Launch(Planted(kernel), blocks, threads, sharedBytes, quiet);
+        Backend.Synchronize();
+        Launch(Planted(kernel), blocks, threads, sharedBytes, planted);
+        return Fault();
+    }
+
     /// <summary>The fault the device reports at the next synchronisation.</summary>
     public CudaException Fault()
     {
@@ -122,4 +131,31 @@ public enum RaceCheck
     Off = 0,
     Reverse = 1,
     Shuffle = 2,
+}
+
+/// <summary>A fresh emulated device per test: a planted fault sticks to its context until the device is closed.</summary>
+public abstract class EmulatedDeviceTest
+{
+    private EmulatedDevice? _device;
+
+    private protected EmulatedDevice Device => _device ?? throw new InvalidOperationException("opened in SetUp");
+
+    [SetUp]
+    public void OpenDevice() => _device = EmulatedDevice.Open();
+
+    [TearDown]
+    public void CloseDevice()
+    {
+        EmulatedDevice.SetRaceCheck(RaceCheck.Default);
+        EmulatedDevice.SetSourceFolder(null);
+        _device?.Dispose();
+        _device = null;
+    }
+
+    /// <summary>Closes the device and opens it again (its context is reset when the last owner lets go).</summary>
+    private protected void Reopen()
+    {
+        CloseDevice();
+        OpenDevice();
+    }
 }

@@ -10,22 +10,8 @@ namespace LZN.Tests.Emulator;
 /// kernel and block; where a correct twin exists, the detector stays quiet on it.
 /// </summary>
 [Category("Emulator")]
-public sealed class EmulatorDetectorTests
+public sealed class EmulatorDetectorTests : EmulatedDeviceTest
 {
-    private EmulatedDevice? _device;
-
-    private EmulatedDevice Device => _device ?? throw new InvalidOperationException("opened in SetUp");
-
-    [SetUp]
-    public void OpenDevice() => _device = EmulatedDevice.Open();
-
-    [TearDown]
-    public void CloseDevice()
-    {
-        EmulatedDevice.SetRaceCheck(RaceCheck.Default);
-        _device?.Dispose();
-    }
-
     private static void AssertFault(CudaException fault, CUresult result, params string[] parts)
     {
         Assert.That(fault.Result, Is.EqualTo(result), fault.Message);
@@ -56,10 +42,8 @@ public sealed class EmulatorDetectorTests
     public void ReadingDynamicSharedMemoryPastTheLaunchedSizeIsCaught()
     {
         using var output = DeviceMemory.TryAllocate(64 * sizeof(float))!;
-        Device.Launch(Device.Planted("read_dynamic_shared"), 1, 64, 64 * sizeof(float), output.Address, 63);
-        Device.Backend.Synchronize();
-        Device.Launch(Device.Planted("read_dynamic_shared"), 1, 64, 64 * sizeof(float), output.Address, 64);
-        AssertFault(Device.Fault(), CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, "kernel read_dynamic_shared, block (0,0,0)",
+        var fault = Device.QuietThenFault("read_dynamic_shared", 1, 64, 64 * sizeof(float), [output.Address, 63], [output.Address, 64]);
+        AssertFault(fault, CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, "kernel read_dynamic_shared, block (0,0,0)",
             "read of 4 bytes at offset 256 of dynamic shared memory, but the launch has 256 bytes");
     }
 
@@ -95,10 +79,8 @@ public sealed class EmulatorDetectorTests
     {
         using var input = DeviceMemory.TryAllocate(16 * sizeof(float))!;
         using var output = DeviceMemory.TryAllocate(sizeof(float))!;
-        Device.Launch(Device.Planted("load_vector"), 1, 1, 0, input.Address, output.Address, 4);
-        Device.Backend.Synchronize();
-        Device.Launch(Device.Planted("load_vector"), 1, 1, 0, input.Address, output.Address, 1);
-        AssertFault(Device.Fault(), CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, "kernel load_vector, block (0,0,0)", "read of 16 bytes",
+        var fault = Device.QuietThenFault("load_vector", 1, 1, 0, [input.Address, output.Address, 4], [input.Address, output.Address, 1]);
+        AssertFault(fault, CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, "kernel load_vector, block (0,0,0)", "read of 16 bytes",
             "not 16-byte aligned");
     }
 
@@ -106,10 +88,8 @@ public sealed class EmulatorDetectorTests
     public void ThreadsThatExitBeforeABarrierOthersWaitAtAreCaught()
     {
         using var output = DeviceMemory.TryAllocate(256 * sizeof(float))!;
-        Device.Launch(Device.Planted("exit_before_barrier"), 1, 256, 0, output.Address, 256);
-        Device.Backend.Synchronize();
-        Device.Launch(Device.Planted("exit_before_barrier"), 1, 256, 0, output.Address, 200);
-        AssertFault(Device.Fault(), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel exit_before_barrier, block (0,0,0)",
+        var fault = Device.QuietThenFault("exit_before_barrier", 1, 256, 0, [output.Address, 256], [output.Address, 200]);
+        AssertFault(fault, CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel exit_before_barrier, block (0,0,0)",
             "barrier divergence: thread (200,0,0) has exited while 200 thread(s) wait at the barrier at planted_faults.cu:");
     }
 
@@ -126,10 +106,8 @@ public sealed class EmulatorDetectorTests
     public void AShuffleWhoseMaskNamesAnExitedLaneIsCaught()
     {
         using var output = DeviceMemory.TryAllocate(64 * sizeof(float))!;
-        Device.Launch(Device.Planted("shuffle_after_exit"), 1, 64, 0, output.Address, 32);
-        Device.Backend.Synchronize();
-        Device.Launch(Device.Planted("shuffle_after_exit"), 1, 64, 0, output.Address, 30);
-        AssertFault(Device.Fault(), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel shuffle_after_exit, block (0,0,0)",
+        var fault = Device.QuietThenFault("shuffle_after_exit", 1, 64, 0, [output.Address, 32], [output.Address, 30]);
+        AssertFault(fault, CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel shuffle_after_exit, block (0,0,0)",
             "__shfl_xor_sync at planted_faults.cu:", "waits for lane 30 of warp 0", "which has exited (inactive lane)");
     }
 
@@ -159,10 +137,7 @@ public sealed class EmulatorDetectorTests
     [Test]
     public void AKernelThatTrapsFailsTheLaunch()
     {
-        Device.Launch(Device.Planted("trap_if"), 3, 32, 0, 0);
-        Device.Backend.Synchronize();
-        Device.Launch(Device.Planted("trap_if"), 3, 32, 0, 1);
-        AssertFault(Device.Fault(), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel trap_if", "__trap() at planted_faults.cu:");
+        AssertFault(Device.QuietThenFault("trap_if", 3, 32, 0, [0], [1]), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel trap_if", "__trap() at planted_faults.cu:");
     }
 
     [Test]
@@ -172,8 +147,7 @@ public sealed class EmulatorDetectorTests
         Device.Fault();
         var again = Assert.Throws<CudaException>(() => Device.Backend.AllocateFloat(10).Dispose())!;
         Assert.That(again.Result, Is.EqualTo(CUresult.CUDA_ERROR_LAUNCH_FAILED));
-        Device.Dispose();
-        _device = EmulatedDevice.Open();
+        Reopen();
         using var fresh = Device.Backend.AllocateFloat(10);
         Assert.That(fresh.ToArray(), Is.All.Zero);
     }
@@ -184,10 +158,7 @@ public sealed class EmulatorDetectorTests
     {
         using var output = DeviceMemory.TryAllocate(2 * 128 * sizeof(float))!;
         EmulatedDevice.SetRaceCheck(order, seed: 7);
-        Device.Launch(Device.Planted("read_neighbour"), 2, 128, 0, output.Address, 1);
-        Device.Backend.Synchronize();
-        Device.Launch(Device.Planted("read_neighbour"), 2, 128, 0, output.Address, 0);
-        AssertFault(Device.Fault(), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel read_neighbour: race: the output differs between the forward and the",
+        AssertFault(Device.QuietThenFault("read_neighbour", 2, 128, 0, [output.Address, 1], [output.Address, 0]), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel read_neighbour: race: the output differs between the forward and the",
             "written by block (");
     }
 

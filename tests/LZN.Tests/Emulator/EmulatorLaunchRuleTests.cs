@@ -11,22 +11,8 @@ namespace LZN.Tests.Emulator;
 /// the emulator's build of their kernel file.
 /// </summary>
 [Category("Emulator")]
-public sealed unsafe class EmulatorLaunchRuleTests
+public sealed unsafe class EmulatorLaunchRuleTests : EmulatedDeviceTest
 {
-    private EmulatedDevice? _device;
-
-    private EmulatedDevice Device => _device ?? throw new InvalidOperationException("opened in SetUp");
-
-    [SetUp]
-    public void OpenDevice() => _device = EmulatedDevice.Open();
-
-    [TearDown]
-    public void CloseDevice()
-    {
-        EmulatedDevice.SetSourceFolder(null);
-        _device?.Dispose();
-    }
-
     private CudaException LaunchFails((uint X, uint Y, uint Z) grid, (uint X, uint Y, uint Z) block, uint shared, string kernel, params object[] arguments)
     {
         var failure = Assert.Throws<CudaException>(() => Device.Launch(Device.Planted(kernel), grid, block, shared, arguments))!;
@@ -145,20 +131,23 @@ public sealed unsafe class EmulatorLaunchRuleTests
     public void AnImageFromAnEditedSignatureIsRefused()
     {
         string edited = EmulatedDevice.PlantedSource.Replace("write_n(float* out, long long n, float value)", "write_n(float* out, int n, float value)", StringComparison.Ordinal);
-        var image = EmulatedDevice.Compile(edited, "planted_faults.cu", Device.Backend.Properties.Architecture);
-        var failure = Assert.Throws<CudaException>(() => CudaModule.Load(image, "edited planted_faults.cu").Dispose())!;
-        Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_IMAGE));
-        Assert.That(failure.Message, Does.Contain("parameter 1 of kernel write_n is 4 bytes in the image but 8 in the emulator's build of planted_faults.cu"));
+        Assert.That(RefusedImage(edited), Does.Contain("parameter 1 of kernel write_n is 4 bytes in the image but 8 in the emulator's build of planted_faults.cu"));
     }
 
     [Test]
     public void AnImageWithAKernelTheEmulatorLacksIsRefused()
     {
         string edited = EmulatedDevice.PlantedSource + "\nextern \"C\" __global__ void added_later(float* out) { out[0] = 1.0f; }\n";
-        var image = EmulatedDevice.Compile(edited, "planted_faults.cu", Device.Backend.Properties.Architecture);
+        Assert.That(RefusedImage(edited), Does.Contain("the image has kernel added_later, which the emulator's build of planted_faults.cu lacks"));
+    }
+
+    // Loads an image of an edited planted_faults.cu; returns the refusal's message.
+    private string RefusedImage(string editedSource)
+    {
+        var image = EmulatedDevice.Compile(editedSource, "planted_faults.cu", Device.Backend.Properties.Architecture);
         var failure = Assert.Throws<CudaException>(() => CudaModule.Load(image, "edited planted_faults.cu").Dispose())!;
         Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_IMAGE));
-        Assert.That(failure.Message, Does.Contain("the image has kernel added_later, which the emulator's build of planted_faults.cu lacks"));
+        return failure.Message;
     }
 
     [Test]
@@ -178,7 +167,6 @@ public sealed unsafe class EmulatorLaunchRuleTests
         }
         finally
         {
-            EmulatedDevice.SetSourceFolder(null);
             Directory.Delete(folder, recursive: true);
         }
     }
