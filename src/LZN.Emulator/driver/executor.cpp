@@ -87,7 +87,11 @@ struct Worker {
     lzn_emu_dim3 block_index{};
     char* dynamic_base = nullptr;
     uintptr_t tls_begin = 0, tls_end = 0;
-    uintptr_t cached_begin = 0, cached_end = 0;  // the device allocation hit last
+    // The device allocations hit last (a kernel reads and writes a few buffers; checking these first keeps the
+    // per-access hook off the registry's tree).
+    static constexpr int kCached = 4;
+    uintptr_t cached_begin[kCached] = {}, cached_end[kCached] = {};
+    int cached_next = 0;
     uint64_t checks = 0;
     std::mt19937_64 random;
 };
@@ -208,9 +212,11 @@ void check(uintptr_t address, size_t bytes, bool write) {
     if (bytes && bytes <= 16 && (bytes & (bytes - 1)) == 0 && (address & (bytes - 1)) != 0)
         fiber_fault(*w, kMisalignedAddress, std::string(write ? "write" : "read") + " of " + std::to_string(bytes) +
                                                 " bytes at " + hex(address) + ", which is not " + std::to_string(bytes) + "-byte aligned");
-    if (address >= w->cached_begin && address + bytes <= w->cached_end) {
-        if (write && w->launch->watch) note_writer(*w, address, bytes);
-        return;
+    for (int i = 0; i < Worker::kCached; i++) {
+        if (address >= w->cached_begin[i] && address + bytes <= w->cached_end[i]) {
+            if (write && w->launch->watch) note_writer(*w, address, bytes);
+            return;
+        }
     }
     const auto shared = reinterpret_cast<uintptr_t>(w->dynamic_base);
     if (shared && address >= shared && address < shared + LZN_EMU_MAX_DYNAMIC_SHARED) {
@@ -225,16 +231,18 @@ void check(uintptr_t address, size_t bytes, bool write) {
         return;
     if (address >= w->tls_begin && address + bytes <= w->tls_end) return;  // static __shared__
     if (in_parameters(*w->launch->request, address, bytes)) return;
-    refresh_tls_range(*w);
-    if (address >= w->tls_begin && address + bytes <= w->tls_end) return;
-    if (in_module_image(*w, address, bytes)) return;  // __device__ variables and constants
     AccessReport report = classify(address, bytes);
     if (report.verdict == AccessVerdict::kDevice || report.verdict == AccessVerdict::kPinnedHost) {
-        w->cached_begin = report.base;
-        w->cached_end = report.base + report.size;
+        const int slot = w->cached_next++ % Worker::kCached;
+        w->cached_begin[slot] = report.base;
+        w->cached_end[slot] = report.base + report.size;
         if (write && w->launch->watch) note_writer(*w, address, bytes);
         return;
     }
+    // The module's thread-local block is allocated at its first use, inside the kernel.
+    refresh_tls_range(*w);
+    if (address >= w->tls_begin && address + bytes <= w->tls_end) return;
+    if (in_module_image(*w, address, bytes)) return;  // __device__ variables and constants
     fiber_fault(*w, kIllegalAddress, std::string(write ? "write" : "read") + " of " + std::to_string(bytes) + " bytes at " +
                                          hex(address) + ": " + describe_range(address, bytes));
 }
@@ -437,7 +445,8 @@ bool run_block(Worker& w, Launch& launch, unsigned long long position) {
 void work(Launch& launch) {
     Worker& w = this_worker();
     w.launch = &launch;
-    w.cached_begin = w.cached_end = 0;
+    std::fill(std::begin(w.cached_begin), std::end(w.cached_begin), 0);
+    std::fill(std::begin(w.cached_end), std::end(w.cached_end), 0);
     w.tls_begin = w.tls_end = 0;
     const HostModule* module = launch.request->function->host_module;
     w.dynamic_base = module->info->dynamic_shared ? static_cast<char*>(module->info->dynamic_shared()) : nullptr;

@@ -32,9 +32,10 @@ FiberStack::~FiberStack() { munmap(mapping_, mapped_); }
 extern "C" void lzn_emu_fiber_switch(void** save, void* load);
 extern "C" void lzn_emu_fiber_start();
 
-// Frame layout from the saved stack pointer up: MXCSR and x87 control word (16 bytes), r15, r14, r13, r12,
-// rbx, rbp, return address. A new fiber "returns" into lzn_emu_fiber_start with r12 = argument and
-// r13 = entry; that call leaves the stack 16-byte aligned as the ABI requires.
+// Frame layout from the saved stack pointer up: r15, r14, r13, r12, rbx, rbp, return address. A new fiber
+// "returns" into lzn_emu_fiber_start with r12 = argument and r13 = entry; that call leaves the stack 16-byte
+// aligned as the ABI requires. The SSE and x87 control words are not switched: kernel code never changes the
+// floating-point environment, so every fiber of a worker shares it (reloading them costs more than the rest).
 asm(R"(
     .text
     .p2align 4
@@ -48,14 +49,8 @@ lzn_emu_fiber_switch:
     pushq %r13
     pushq %r14
     pushq %r15
-    subq $16, %rsp
-    stmxcsr 8(%rsp)
-    fnstcw 12(%rsp)
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-    ldmxcsr 8(%rsp)
-    fldcw 12(%rsp)
-    addq $16, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -86,10 +81,7 @@ void fiber_prepare(FiberContext& context, const FiberStack& stack, void (*entry)
     slot[-4] = reinterpret_cast<uint64_t>(entry);         // r13
     slot[-5] = 0;                                         // r14
     slot[-6] = 0;                                         // r15
-    auto* controls = reinterpret_cast<uint32_t*>(slot - 8);
-    controls[2] = 0x1f80;                                 // MXCSR: all exceptions masked, round to nearest
-    controls[3] = 0x037f;                                 // x87 control word: the default
-    context.state = slot - 8;
+    context.state = slot - 6;
 }
 
 void fiber_switch(FiberContext& from, FiberContext& to) { lzn_emu_fiber_switch(&from.state, to.state); }

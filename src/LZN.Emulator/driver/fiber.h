@@ -1,6 +1,5 @@
 // Fibers: a stack and a saved stack pointer per emulated GPU thread, switched in user space. On x86-64 the
-// switch saves the callee-saved registers and the SSE/x87 control words (about ten instructions); elsewhere
-// it falls back to ucontext.
+// switch saves the callee-saved registers (about fifteen instructions); elsewhere it falls back to ucontext.
 #pragma once
 
 #include <cstddef>
