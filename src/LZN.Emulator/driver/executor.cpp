@@ -57,6 +57,11 @@ struct Thread {
     int lane_argument = 0;
     int width = 32;
     uint64_t result = 0;
+    // mma.sync operands: the lane's fragments, in its own registers (its fiber's stack).
+    float* mma_d = nullptr;
+    const unsigned* mma_a = nullptr;
+    const unsigned* mma_b = nullptr;
+    const float* mma_c = nullptr;
     std::vector<PendingCopy> open_group;
     std::deque<std::vector<PendingCopy>> groups;  // committed, oldest first
 };
@@ -132,6 +137,7 @@ const char* collective_name(int kind) {
         case LZN_EMU_VOTE_ALL: return "__all_sync";
         case LZN_EMU_VOTE_ANY: return "__any_sync";
         case LZN_EMU_VOTE_BALLOT: return "__ballot_sync";
+        case LZN_EMU_MMA_M16N8K8_TF32: return "mma.sync.m16n8k8.tf32";
         default: return "__syncwarp";
     }
 }
@@ -287,6 +293,54 @@ std::string waiting_at(const Thread& t) {
     return std::string(collective_name(t.kind)) + " at " + place(t.file, t.line);
 }
 
+float tf32_value(unsigned bits) {
+    float value;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+// D = A B + C of one warp's m16n8k8 fragments (PTX ISA, "Matrix Fragments for mma.m16n8k8", .tf32): lane l
+// with g = l / 4, q = l % 4 holds A[g][q], A[g+8][q], A[g][q+4], A[g+8][q+4]; B[q][g], B[q+4][g]; and C, D at
+// [g][2q], [g][2q+1], [g+8][2q], [g+8][2q+1]. The products of TF32 values are exact in double; the sum is
+// rounded once (the hardware's order within one instruction is unspecified). False with a fault when an
+// operand carries more than TF32's 10 mantissa bits (not converted with cvt.rna.tf32.f32).
+bool perform_mma(Worker& w, unsigned base, const std::string& what) {
+    double a[16][8], b[8][8], c[16][8];
+    for (unsigned lane = 0; lane < 32; lane++) {
+        const Thread& t = w.threads[base + lane];
+        const unsigned g = lane / 4, q = lane % 4;
+        for (int i = 0; i < 6; i++) {
+            const unsigned bits = i < 4 ? t.mma_a[i] : t.mma_b[i - 4];
+            if ((bits & 0x7f800000u) != 0x7f800000u && (bits & 0x1fffu) != 0) {
+                block_fault(w, kLaunchFailed, what + ": operand " + (i < 4 ? "a" + std::to_string(i) : "b" + std::to_string(i - 4)) +
+                                                  " of lane " + std::to_string(lane) + " is not a TF32 value (low mantissa bits set); convert it with cvt.rna.tf32.f32");
+                return false;
+            }
+        }
+        a[g][q] = tf32_value(t.mma_a[0]);
+        a[g + 8][q] = tf32_value(t.mma_a[1]);
+        a[g][q + 4] = tf32_value(t.mma_a[2]);
+        a[g + 8][q + 4] = tf32_value(t.mma_a[3]);
+        b[q][g] = tf32_value(t.mma_b[0]);
+        b[q + 4][g] = tf32_value(t.mma_b[1]);
+        c[g][2 * q] = t.mma_c[0];
+        c[g][2 * q + 1] = t.mma_c[1];
+        c[g + 8][2 * q] = t.mma_c[2];
+        c[g + 8][2 * q + 1] = t.mma_c[3];
+    }
+    for (unsigned lane = 0; lane < 32; lane++) {
+        const Thread& t = w.threads[base + lane];
+        const unsigned g = lane / 4, q = lane % 4;
+        const unsigned rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * q, 2 * q + 1, 2 * q, 2 * q + 1};
+        for (int i = 0; i < 4; i++) {
+            double sum = c[rows[i]][cols[i]];
+            for (int k = 0; k < 8; k++) sum += a[rows[i]][k] * b[k][cols[i]];
+            t.mma_d[i] = (float)sum;
+        }
+    }
+    return true;
+}
+
 // Completes every warp collective whose lanes have all arrived; false with a fault when a mask names a lane
 // that has exited or does not exist, or lanes of one mask wait at different collectives.
 bool resolve_warps(Worker& w, unsigned count, bool& released) {
@@ -316,6 +370,7 @@ bool resolve_warps(Worker& w, unsigned count, bool& released) {
                 if (q.state != ThreadState::kWarp) ready = false;
             }
             if (!ready) continue;
+            if (t.kind == LZN_EMU_MMA_M16N8K8_TF32 && !perform_mma(w, base, what)) return false;
             uint64_t ballot = 0;
             for (unsigned p = 0; p < 32; p++)
                 if ((mask >> p & 1u) && w.threads[base + p].value) ballot |= 1ull << p;
@@ -681,6 +736,25 @@ uint64_t lzn_emu_warp_collective(int kind, unsigned mask, uint64_t value, int la
     t.width = width;
     wait_at(kind, file, line, ThreadState::kWarp);
     return tls_worker->current->result;
+}
+
+unsigned lzn_emu_cvt_tf32(float value) {
+    unsigned bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    // Round to nearest, ties away from zero, at the 13 bits TF32 drops; NaN and infinity stay as they are.
+    return (bits & 0x7f800000u) == 0x7f800000u ? bits : (bits + 0x1000u) & 0xffffe000u;
+}
+
+void lzn_emu_mma_m16n8k8_tf32(float* d, const unsigned* a, const unsigned* b, const float* c, const char* file, int line) {
+    if (!tls_worker || !tls_worker->current) return;
+    auto& t = *tls_worker->current;
+    t.mask = 0xffffffffu;  // .aligned: the whole warp executes the same mma
+    t.value = 0;
+    t.mma_d = d;
+    t.mma_a = a;
+    t.mma_b = b;
+    t.mma_c = c;
+    wait_at(LZN_EMU_MMA_M16N8K8_TF32, file, line, ThreadState::kWarp);
 }
 
 unsigned lzn_emu_active_mask(void) {

@@ -69,6 +69,7 @@ enum {
     LZN_EMU_VOTE_ANY = 5,
     LZN_EMU_VOTE_BALLOT = 6,
     LZN_EMU_SYNCWARP = 7,
+    LZN_EMU_MMA_M16N8K8_TF32 = 8,
 };
 uint64_t lzn_emu_warp_collective(int kind, unsigned mask, uint64_t value, int lane_argument, int width,
                                  const char* file, int line);
@@ -82,6 +83,11 @@ unsigned lzn_emu_dynamic_shared_size(void);
 void lzn_emu_cp_async(void* shared_destination, const void* global_source, int bytes, int source_bytes);
 void lzn_emu_cp_async_commit(void);
 void lzn_emu_cp_async_wait(int pending_groups);
+
+// TF32 tensor cores: cvt.rna.tf32.f32 and mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 (a warp collective:
+// every lane of the warp takes part; the fragments are the PTX ISA's).
+unsigned lzn_emu_cvt_tf32(float value) __attribute__((const));
+void lzn_emu_mma_m16n8k8_tf32(float* d, const unsigned* a, const unsigned* b, const float* c, const char* file, int line);
 
 __attribute__((noreturn)) void lzn_emu_trap(const char* file, int line);
 

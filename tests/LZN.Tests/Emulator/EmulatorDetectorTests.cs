@@ -188,6 +188,73 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
         Assert.That(result, Is.All.NaN, "read before the wait: the queued copy has not landed (shared memory starts poisoned)");
     }
 
+    // cvt.rna.tf32.f32: keep 10 mantissa bits, to nearest with ties away from zero.
+    private static double Tf32(float value) =>
+        BitConverter.Int32BitsToSingle((int)(((uint)BitConverter.SingleToInt32Bits(value) + 0x1000u) & 0xffffe000u));
+
+    private (float[] A, float[] B, DeviceMemory DeviceA, DeviceMemory DeviceB) MmaOperands()
+    {
+        var random = new Random(17);
+        float[] a = [.. Enumerable.Range(0, 16 * 8).Select(_ => 2 * random.NextSingle() - 1)]; // [16, 8]
+        float[] b = [.. Enumerable.Range(0, 8 * 8).Select(_ => 2 * random.NextSingle() - 1)];  // [8, 8], b[k * 8 + n]
+        var deviceA = DeviceMemory.TryAllocate(a.Length * sizeof(float))!;
+        var deviceB = DeviceMemory.TryAllocate(b.Length * sizeof(float))!;
+        Upload(a, deviceA);
+        Upload(b, deviceB);
+        return (a, b, deviceA, deviceB);
+    }
+
+    [Test]
+    public void TheTensorCoreProductFollowsThePtxFragmentLayouts()
+    {
+        var (a, b, deviceA, deviceB) = MmaOperands();
+        using (deviceA)
+        using (deviceB)
+        using (var d = DeviceMemory.TryAllocate(16 * 8 * sizeof(float))!)
+        {
+            Device.Launch(Device.Planted("mma_tile"), 1, 32, 0, deviceA.Address, deviceB.Address, d.Address, 0, 0);
+            var actual = new float[16 * 8];
+            Download(d, actual);
+            // The exact product of the TF32-rounded operands, rounded once to float.
+            var worst = 0.0;
+            for (int row = 0; row < 16; row++)
+            {
+                for (int col = 0; col < 8; col++)
+                {
+                    double expected = 0;
+                    for (int k = 0; k < 8; k++)
+                        expected += Tf32(a[row * 8 + k]) * Tf32(b[k * 8 + col]);
+                    Assert.That(actual[row * 8 + col], Is.EqualTo((float)expected), $"D[{row},{col}]");
+                    double unrounded = 0;
+                    for (int k = 0; k < 8; k++)
+                        unrounded += (double)a[row * 8 + k] * b[k * 8 + col];
+                    worst = Math.Max(worst, Math.Abs(actual[row * 8 + col] - unrounded));
+                }
+            }
+            Assert.That(worst, Is.GreaterThan(1e-5).And.LessThan(1e-2), "TF32 operands lose bits against an fp32 product, and no more");
+
+            // The planted layout error (a1 and a2 exchanged) gives another product: a test against float64 fails.
+            Device.Launch(Device.Planted("mma_tile"), 1, 32, 0, deviceA.Address, deviceB.Address, d.Address, 1, 0);
+            var swapped = new float[16 * 8];
+            Download(d, swapped);
+            Assert.That(swapped.Zip(actual).Count(pair => Math.Abs(pair.First - pair.Second) > 1e-3), Is.GreaterThan(64));
+        }
+    }
+
+    [Test]
+    public void MmaOperandsThatWereNotConvertedToTf32AreCaught()
+    {
+        var (_, _, deviceA, deviceB) = MmaOperands();
+        using (deviceA)
+        using (deviceB)
+        using (var d = DeviceMemory.TryAllocate(16 * 8 * sizeof(float))!)
+        {
+            Device.Launch(Device.Planted("mma_tile"), 1, 32, 0, deviceA.Address, deviceB.Address, d.Address, 0, 1);
+            AssertFault(Device.Fault(), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel mma_tile, block (0,0,0)",
+                "mma.sync.m16n8k8.tf32 at ptx.cuh:", "is not a TF32 value (low mantissa bits set); convert it with cvt.rna.tf32.f32");
+        }
+    }
+
     private static unsafe void Upload(float[] values, DeviceMemory memory)
     {
         fixed (float* host = values)

@@ -108,3 +108,25 @@ extern "C" __global__ void register_hungry(const float* in, float* out, int step
     for (int j = 0; j < 96; j++) sum += acc[j];
     out[threadIdx.x] = sum;
 }
+
+// D = A B for A [16, 8] (row-major), B [8, 8] (b[k * 8 + n]) and D [16, 8] on the tensor cores, each lane loading
+// its fragments as the PTX ISA lays them out; `swap` plants a layout error (a1 and a2 exchanged), `unconverted`
+// hands the mma raw floats instead of cvt.rna.tf32 values.
+extern "C" __global__ void mma_tile(const float* a, const float* b, float* d, int swap, int unconverted) {
+    const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+    auto operand = [&](float v) { return unconverted ? __float_as_uint(v) : lzn_cvt_tf32(v); };
+    unsigned fa[4] = {operand(a[g * 8 + q]), operand(a[(g + 8) * 8 + q]), operand(a[g * 8 + q + 4]), operand(a[(g + 8) * 8 + q + 4])};
+    if (swap) {
+        const unsigned t = fa[1];
+        fa[1] = fa[2];
+        fa[2] = t;
+    }
+    const unsigned fb[2] = {operand(b[q * 8 + g]), operand(b[(q + 4) * 8 + g])};
+    const float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float out[4];
+    lzn_mma_m16n8k8_tf32(out, fa, fb, c);
+    d[g * 8 + 2 * q] = out[0];
+    d[g * 8 + 2 * q + 1] = out[1];
+    d[(g + 8) * 8 + 2 * q] = out[2];
+    d[(g + 8) * 8 + 2 * q + 1] = out[3];
+}
