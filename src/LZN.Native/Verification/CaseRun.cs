@@ -13,10 +13,10 @@ namespace LZN.Native.Verification;
 public sealed class CaseRun : IDisposable
 {
     /// <summary>Sentinel elements on each side of every buffer the run hands out.</summary>
-    public const int Margin = 5;
+    private const int Margin = 5;
 
     /// <summary>The sentinel of index buffers: negative, so an index read outside its slice is out of range.</summary>
-    public const int IndexSentinel = -0x5A5A5A5;
+    private const int IndexSentinel = -0x5A5A5A5;
 
     /// <summary>The sentinel of float buffers: a quiet NaN with a payload no arithmetic produces.</summary>
     private const int SentinelBits = 0x7FC05A5A;
@@ -34,7 +34,7 @@ public sealed class CaseRun : IDisposable
 
     public IBackend Backend { get; }
 
-    public static float Sentinel => BitConverter.Int32BitsToSingle(SentinelBits);
+    private static float Sentinel => BitConverter.Int32BitsToSingle(SentinelBits);
 
     // ---- inputs -------------------------------------------------------------------------------
 

@@ -36,22 +36,22 @@ public static class ReductionTable
         // Sums of signed terms cancel: each against sqrt(terms) (the rounding's growth), or itself when larger.
         foreach (var (rows, cols) in new[] { (1, 1), (7, 33), (3000, 13), (300, 1000), (7, 3001) })
         {
-            yield return new VerificationCase(Family, "column sums", $"{rows}x{cols}", run =>
+            foreach (bool columns in new[] { true, false })
             {
-                float[] x = run.Uniform(rows * cols); // [rows, cols]
-                var sums = run.Output("sums", cols);
-                run.Backend.ColumnSums(run.Input(x), rows, cols, sums);
-                double[] expected = [.. Enumerable.Range(0, cols).Select(c => Enumerable.Range(0, rows).Sum(r => (double)x[r * cols + c]))];
-                run.Expect(sums, expected, 1e-6, ErrorMeasure.Relative(floor: Math.Sqrt(rows)));
-            });
-            yield return new VerificationCase(Family, "row sums", $"{rows}x{cols}", run =>
-            {
-                float[] x = run.Uniform(rows * cols); // [rows, cols]
-                var sums = run.Output("sums", rows);
-                run.Backend.RowSums(run.Input(x), rows, cols, sums);
-                double[] expected = [.. Enumerable.Range(0, rows).Select(r => Enumerable.Range(0, cols).Sum(c => (double)x[r * cols + c]))];
-                run.Expect(sums, expected, 1e-6, ErrorMeasure.Relative(floor: Math.Sqrt(cols)));
-            });
+                yield return new VerificationCase(Family, columns ? "column sums" : "row sums", $"{rows}x{cols}", run =>
+                {
+                    float[] x = run.Uniform(rows * cols); // [rows, cols]
+                    int count = columns ? cols : rows, terms = columns ? rows : cols;
+                    var sums = run.Output("sums", count); // [cols] or [rows]
+                    if (columns)
+                        run.Backend.ColumnSums(run.Input(x), rows, cols, sums);
+                    else
+                        run.Backend.RowSums(run.Input(x), rows, cols, sums);
+                    double[] expected = [.. Enumerable.Range(0, count).Select(line => Enumerable.Range(0, terms)
+                        .Sum(term => (double)x[columns ? term * cols + line : line * cols + term]))];
+                    run.Expect(sums, expected, 1e-6, ErrorMeasure.Relative(floor: Math.Sqrt(terms)));
+                });
+            }
         }
 
         foreach (var (rows, cols, scale) in new[] { (1, 1, 1f), (5, 37, 3f), (70, 1000, 10f), (3, 10, 500f), (257, 10, 8f), (33, 3000, 8f) })
