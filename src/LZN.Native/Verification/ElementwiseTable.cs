@@ -34,21 +34,21 @@ public static class ElementwiseTable
             yield return Case("axpby", length, run =>
             {
                 float[] x = run.Uniform(length, 4), y = run.Uniform(length, 4);
-                var yBuffer = run.InOut(y);
+                var yBuffer = run.InOut(y); // [length]
                 run.Backend.Axpby(1.5f, run.Input(x), -0.25f, yBuffer);
                 run.Expect(yBuffer, [.. x.Select((v, i) => 1.5 * v - 0.25 * y[i])], ElementBound, PerElement, "y");
             });
             yield return Case("multiply", length, run =>
             {
                 float[] x = run.Uniform(length, 4), y = run.Uniform(length, 4);
-                var z = run.Output("z", length);
+                var z = run.Output("z", length); // [length]
                 run.Backend.Multiply(run.Input(x), run.Input(y), z);
                 run.Expect(z, [.. x.Select((v, i) => (double)v * y[i])], ElementBound, PerElement);
             });
             yield return Case("scale-shift", length, run =>
             {
                 float[] x = run.Uniform(length, 4);
-                var xBuffer = run.InOut(x);
+                var xBuffer = run.InOut(x); // [length]
                 run.Backend.ScaleShift(xBuffer, -2f, 0.5f);
                 run.Expect(xBuffer, [.. x.Select(v => -2.0 * v + 0.5)], ElementBound, PerElement, "x");
             });
@@ -56,7 +56,7 @@ public static class ElementwiseTable
         yield return Case("multiply in place", 1000, run =>
         {
             float[] x = run.Uniform(1000, 4), y = run.Uniform(1000, 4);
-            var xBuffer = run.InOut(x);
+            var xBuffer = run.InOut(x); // [1000]
             run.Backend.Multiply(xBuffer, run.Input(y), xBuffer);
             run.Expect(xBuffer, [.. x.Select((v, i) => (double)v * y[i])], ElementBound, PerElement, "x");
         });
@@ -77,7 +77,7 @@ public static class ElementwiseTable
             yield return new VerificationCase(Family, "add row vector", $"{rows}x{cols}", run =>
             {
                 float[] x = run.Uniform(rows * cols), v = run.Uniform(cols); // [rows, cols], [cols]
-                var xBuffer = run.InOut(x);
+                var xBuffer = run.InOut(x); // [rows, cols]
                 run.Backend.AddRowVector(xBuffer, run.Input(v), rows, cols, 0.5f);
                 run.Expect(xBuffer, [.. x.Select((value, i) => value + 0.5 * v[i % cols])], ElementBound, PerElement, "x");
             });
@@ -92,7 +92,7 @@ public static class ElementwiseTable
             // |x| up to 9 reaches where every activation saturates.
             float[] x = run.Uniform(length, 9);
             double[] expected = [.. x.Select(v => ReferenceOps.Activation(kind, v))];
-            var y = inPlace ? run.InOut(x) : run.Output("y", length);
+            var y = inPlace ? run.InOut(x) : run.Output("y", length); // [length]
             run.Backend.Activation(kind, inPlace ? y : run.Input(x), y);
             run.Expect(y, expected, ActivationBound, PerElement);
         });
@@ -108,7 +108,7 @@ public static class ElementwiseTable
                     x[i] = 0.5f;
             }
             double[] expected = [.. x.Select((v, i) => dy[i] * ReferenceOps.ActivationDerivative(kind, v))];
-            var dx = inPlace ? run.InOut(dy) : run.Output("dx", length);
+            var dx = inPlace ? run.InOut(dy) : run.Output("dx", length); // [length]
             run.Backend.ActivationBackward(kind, run.Input(x), inPlace ? dx : run.Input(dy), dx);
             run.Expect(dx, expected, DerivativeBound, PerElement);
         });

@@ -37,7 +37,7 @@ public static class FlowMatchingTable
             yield return new VerificationCase(Family, op, $"{n}", run =>
             {
                 float[] prediction = run.Uniform(n), target = run.Uniform(n, 2);
-                var loss = run.Output("loss", 1);
+                var loss = run.Output("loss", 1); // [1]
                 var predictionGrad = gradient ? run.Output("predictionGrad", n) : null; // [n]
                 run.Backend.FlowMatching.MeanSquaredError(run.Input(prediction), run.Input(target), loss, predictionGrad, lossScale);
                 double sum = prediction.Select((p, i) => ((double)p - target[i]) * ((double)p - target[i])).Sum();
@@ -56,7 +56,7 @@ public static class FlowMatchingTable
                 // A zero state: the absolute tolerance alone scales that element.
                 y0[0] = 0;
                 y1[0] = 0;
-                var result = run.Output("result", 1);
+                var result = run.Output("result", 1); // [1]
                 run.Backend.FlowMatching.ScaledSquaredErrorSum(run.Input(error), run.Input(y0), run.Input(y1), Rtol, Atol, result);
                 double expected = error.Select((e, i) => e / (Atol + (double)Rtol * Math.Max(Math.Abs(y0[i]), Math.Abs(y1[i])))).Sum(v => v * v);
                 run.Expect(result, [expected], 1e-6);

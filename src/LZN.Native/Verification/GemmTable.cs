@@ -73,7 +73,7 @@ public static class GemmTable
                     Array.Fill(c, float.NaN, row * ldc, n);
             }
             var (expected, magnitudes) = ReferenceOps.Gemm(transposeA, transposeB, m, n, k, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc);
-            var cBuffer = run.InOut(c);
+            var cBuffer = run.InOut(c); // [m, ldc]
             run.Backend.Gemm(transposeA, transposeB, m, n, k, alpha, run.Input(a), lda, run.Input(b), ldb, beta, cBuffer, ldc);
             run.Expect(cBuffer, expected, Bound(k), ErrorMeasure.PerElement(magnitudes), "C");
         });
@@ -114,7 +114,7 @@ public static class GemmTable
                     Array.Copy(batchMagnitudes, start, magnitudes, start, n);
                 }
             }
-            var cBuffer = run.InOut(c);
+            var cBuffer = run.InOut(c); // [batchCount, strideC]
             run.Backend.GemmStridedBatched(transposeA, transposeB, m, n, k, alpha, run.Input(a), lda, strideA,
                 run.Input(b), ldb, strideB, beta, cBuffer, ldc, strideC, batchCount);
             run.Expect(cBuffer, expected, Bound(k), ErrorMeasure.PerElement(magnitudes), "C");

@@ -96,14 +96,14 @@ public static class NnTable
             yield return Case("channel bias", size, run =>
             {
                 float[] x = run.Uniform(batchSize * channels * spatial), bias = run.Uniform(channels); // [N, C, S], [C]
-                var xBuffer = run.InOut(x);
+                var xBuffer = run.InOut(x); // [N, C, S]
                 run.Backend.Nn.AddChannelBias(xBuffer, run.Input(bias), batchSize, channels, spatial);
                 run.Expect(xBuffer, [.. x.Select((v, i) => v + (double)bias[i / spatial % channels])], 1e-7, output: "x");
             });
             yield return Case("channel bias backward", size, run =>
             {
                 float[] dy = run.Uniform(batchSize * channels * spatial), start = run.Uniform(channels); // [N, C, S], [C]
-                var dbias = run.InOut(start);
+                var dbias = run.InOut(start); // [C], accumulated
                 run.Backend.Nn.ChannelBiasBackward(run.Input(dy), batchSize, channels, spatial, dbias);
                 var expected = new double[channels];
                 for (int i = 0; i < dy.Length; i++)
@@ -223,7 +223,7 @@ public static class NnTable
         Case("copy columns", $"{rows}x{sourceColumns}[{sourceOffset}..+{count}] -> {rows}x{destinationColumns}[{destinationOffset}..]", run =>
         {
             float[] source = run.Uniform(rows * sourceColumns), start = run.Uniform(rows * destinationColumns); // [rows, sourceColumns], [rows, destinationColumns]
-            var destination = run.InOut(start);
+            var destination = run.InOut(start); // [rows, destinationColumns]
             run.Backend.Nn.CopyColumns(run.Input(source), rows, sourceColumns, sourceOffset, destination, destinationColumns, destinationOffset, count);
             double[] expected = CaseRun.Widen(start);
             for (int r = 0; r < rows; r++)

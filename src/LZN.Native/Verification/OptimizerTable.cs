@@ -75,7 +75,7 @@ public static class OptimizerTable
         {
             const double Decay = 0.999999;
             float[] start = [0f, 1f];
-            var shadow = run.InOut(start);
+            var shadow = run.InOut(start); // [2]
             run.Backend.Optimizer.EmaUpdate(shadow, run.Input(new[] { 1f, 1f }), Decay);
             run.Expect(shadow, [1 - Decay, 1], 1e-6, ErrorMeasure.Relative(floor: 0));
         });

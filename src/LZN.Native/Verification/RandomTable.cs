@@ -28,7 +28,7 @@ public static class RandomTable
             yield return new VerificationCase(Family, "philox normal", size, run =>
             {
                 ulong key = run.Key();
-                var values = run.Output("values", length);
+                var values = run.Output("values", length); // [length]
                 run.Backend.FillNormal(values, key, offset, 0.5f, 2f);
                 // float log, cos and 2 pi u2 move a draw by at most ~7e-6 (|N| < 5.8, the angle off by ~6e-7).
                 run.Expect(values, Draws(length, i => 0.5 + 2.0 * ReferenceOps.PhiloxNormal(key, offset + i)), 1e-5, Draw);
@@ -36,7 +36,7 @@ public static class RandomTable
             yield return new VerificationCase(Family, "philox uniform", size, run =>
             {
                 ulong key = run.Key();
-                var values = run.Output("values", length);
+                var values = run.Output("values", length); // [length]
                 run.Backend.FillUniform(values, key, offset, -1f, 3f);
                 run.Expect(values, Draws(length, i => -1.0 + 4.0 * Philox.Uniform(key, offset + i)), 1e-7, Draw);
             });
@@ -44,7 +44,7 @@ public static class RandomTable
             {
                 const float probability = 0.8f, value = 1f / probability;
                 ulong key = run.Key();
-                var values = run.Output("values", length);
+                var values = run.Output("values", length); // [length]
                 run.Backend.FillBernoulli(values, key, offset, probability, value);
                 // A selection between two given floats: exact.
                 run.Expect(values, Draws(length, i => Philox.Uniform(key, offset + i) < probability ? value : 0.0), 0);

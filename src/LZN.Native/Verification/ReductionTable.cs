@@ -23,7 +23,7 @@ public static class ReductionTable
                 {
                     // A common offset of 3: a naive float accumulation would lose digits; pairwise or blocked ones do not.
                     float[] x = [.. run.Uniform(length).Select(v => v + 3)];
-                    var result = run.Output("result", 1);
+                    var result = run.Output("result", 1); // [1]
                     if (squares)
                         run.Backend.SumOfSquares(run.Input(x), result);
                     else

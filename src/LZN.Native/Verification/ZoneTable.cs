@@ -185,9 +185,9 @@ public static class ZoneTable
             ZoneOracle.VelocityBackward(p.Oracle, p.Points64, rows, time, expected, CaseRun.Widen(g), targets, CaseRun.Widen(beta),
                 pointsExpected, anchorsExpected, priorsExpected);
 
-            var points = run.Input(p.Points);
-            var anchors = run.Input(p.Anchors);
-            var logPriors = run.Input(p.LogPriors!);
+            var points = run.Input(p.Points);                                      // [rows, dim]
+            var anchors = run.Input(p.Anchors);                                    // [anchorCount, dim]
+            var logPriors = run.Input(p.LogPriors!);                               // [anchorCount]
             var mean = run.Output("mean", rows * dim);                            // [rows, dim]
             var lse = run.Output("lse", rows);                                    // [rows]
             var probabilities = run.Output("probabilities", rows * anchorCount); // [rows, anchorCount]
@@ -236,9 +236,9 @@ public static class ZoneTable
 
             var (points, anchors, _, mean, lse) = p.Forward(run);
             float[] priorsStart = run.Normal(count);
-            var pointsGrad = run.InOut(new float[count * dim]);
-            var anchorsGrad = run.InOut(new float[count * dim]);
-            var priorsGrad = run.InOut(priorsStart);
+            var pointsGrad = run.InOut(new float[count * dim]);   // [count, dim]
+            var anchorsGrad = run.InOut(new float[count * dim]);  // [count, dim]
+            var priorsGrad = run.InOut(priorsStart);              // [count], accumulated
             run.Backend.Zones.StepBackward(new ZoneBackwardArgs
             {
                 Rows = count, AnchorCount = count, Dim = dim, Time = (float)time, Points = points, Anchors = anchors,
@@ -271,8 +271,8 @@ public static class ZoneTable
 
             using var encoded = LatentEncoder.Encode(new ZoneAnchors(run.Input(anchorValues), count, dim), run.Input(noiseValues),
                 new EncodeOptions { Steps = FlowSteps, NoiseScale = noiseScale, Epsilon = FlowEpsilon, KeepTrajectory = true });
-            var anchorsGrad = run.InOut(new float[count * dim]);
-            var noiseGrad = run.InOut(new float[count * dim]);
+            var anchorsGrad = run.InOut(new float[count * dim]); // [count, dim]
+            var noiseGrad = run.InOut(new float[count * dim]);   // [count, dim]
             LatentEncoder.Backward(encoded, run.Input(latentsGradValues), new EncodeGradients(Anchors: anchorsGrad, Noise: noiseGrad));
             run.Expect(encoded.Latents, trajectory.Final, 5e-4, ErrorMeasure.Normwise);
             run.Expect(anchorsGrad, anchorsExpected, 1e-3, ErrorMeasure.Normwise);
@@ -307,9 +307,9 @@ public static class ZoneTable
                 run.Input(latents), rows, run.Input(targets), new AssignOptions { Steps = FlowSteps, KeepTrajectory = true });
             var lossGradBuffer = run.Output("lossGrad", FlowSteps * rows); // [steps, rows]
             double loss = AssignmentLoss.Evaluate(assigned, kind, lossGradBuffer);
-            var latentsGrad = run.InOut(new float[rows * dim]);
-            var anchorsGrad = run.InOut(new float[anchorCount * dim]);
-            var priorsGrad = run.InOut(new float[anchorCount]);
+            var latentsGrad = run.InOut(new float[rows * dim]);          // [rows, dim]
+            var anchorsGrad = run.InOut(new float[anchorCount * dim]);   // [anchorCount, dim]
+            var priorsGrad = run.InOut(new float[anchorCount]);          // [anchorCount]
             ZoneAssigner.Backward(assigned, run.Input(finalGrad), lossGradBuffer, new AssignGradients(latentsGrad, anchorsGrad, priorsGrad));
             run.Expect(loss, expectedLoss, 1e-4);
             run.Expect(latentsGrad, latentsExpected, 1e-3, ErrorMeasure.Normwise);
@@ -373,11 +373,11 @@ public static class ZoneTable
         /// <summary>Uploads the problem and runs the kernel's own step, whose saved mean [Rows, Dim] and lse [Rows] a backward reads.</summary>
         public (FloatBuffer Points, FloatBuffer Anchors, FloatBuffer? LogPriors, FloatBuffer Mean, FloatBuffer Lse) Forward(CaseRun run)
         {
-            var points = run.Input(Points);
-            var anchors = run.Input(Anchors);
-            var logPriors = LogPriors is null ? null : run.Input(LogPriors);
-            var mean = run.Output("mean", (long)Rows * Dim);
-            var lse = run.Output("lse", Rows);
+            var points = run.Input(Points);    // [Rows, Dim]
+            var anchors = run.Input(Anchors);  // [AnchorCount, Dim]
+            var logPriors = LogPriors is null ? null : run.Input(LogPriors); // [AnchorCount]
+            var mean = run.Output("mean", (long)Rows * Dim); // [Rows, Dim]
+            var lse = run.Output("lse", Rows);               // [Rows]
             run.Backend.Zones.Step(new ZoneStepArgs
             {
                 Rows = Rows, AnchorCount = AnchorCount, Dim = Dim, Time = (float)Time, StepSize = StepSize, Points = points,
