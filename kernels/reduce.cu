@@ -75,7 +75,9 @@ extern "C" __global__ void softmax_rows(const float* x, float* y, int rows, int 
         if (value > running_max) {
             running_sum = running_sum * expf(running_max - value) + 1.0f;
             running_max = value;
-        } else {
+        } else if (value != LZN_NEG_INFINITY) {
+            // -inf adds exp(-inf) = 0; skipping it also keeps a lane that has seen only -inf from adding
+            // expf(-inf - -inf) = NaN, which no later finite element would undo.
             running_sum += expf(value - running_max);
         }
     }

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
-using LZN.Native.Diagnostics;
+using LZN.Native.Verification;
 
 namespace LZN.Cli.Commands;
 
-/// <summary>`lzn selftest`: every kernel of a backend against its float64 reference, as a table.</summary>
+/// <summary>`lzn selftest`: the verification tables (every kernel family against float64) on one backend, as a table.</summary>
 internal static class SelfTestCommand
 {
     public static Command Create()
@@ -12,7 +12,7 @@ internal static class SelfTestCommand
         var device = CommonOptions.Device();
         var seed = new Option<int?>("--seed") { Description = "input seed (default: a fresh one, printed)" };
         var json = new Option<FileInfo?>("--json") { Description = "also write the rows as JSON to this file" };
-        var command = new Command("selftest", "Run every kernel of the chosen backend against a float64 reference on fresh random inputs.")
+        var command = new Command("selftest", "Run the verification tables (every kernel family against float64) on the chosen backend, on fresh random inputs.")
         {
             device, seed, json,
         };
@@ -22,7 +22,7 @@ internal static class SelfTestCommand
             int inputSeed = result.GetValue(seed) ?? Random.Shared.Next();
             Console.WriteLine($"backend: {backend.Description}");
             Console.WriteLine($"seed:    {inputSeed}");
-            var rows = SelfTest.Run(backend, inputSeed);
+            var rows = VerificationTables.Run(backend, inputSeed);
             Print(rows);
             if (result.GetValue(json) is { } file)
                 WriteJson(file.FullName, backend.Description, inputSeed, rows);
@@ -33,20 +33,23 @@ internal static class SelfTestCommand
         return command;
     }
 
-    private static void Print(IReadOnlyList<SelfTestRow> rows)
+    // One row per case: the error and bound of its worst check; each failure's first bad element follows the table.
+    private static void Print(IReadOnlyList<VerificationResult> rows)
     {
-        int opWidth = Math.Max(2, rows.Max(row => row.Op.Length));
-        int sizeWidth = Math.Max(4, rows.Max(row => row.Size.Length));
+        int opWidth = Math.Max(2, rows.Max(row => row.Case.Op.Length));
+        int sizeWidth = Math.Max(4, rows.Max(row => row.Case.Size.Length));
         Console.WriteLine($"{"op".PadRight(opWidth)}  {"size".PadRight(sizeWidth)}  {"max rel err",11}  {"bound",8}  result");
         foreach (var row in rows)
         {
-            string error = row.MaxRelativeError.ToString("0.00e+00", CultureInfo.InvariantCulture);
-            string bound = row.Tolerance.ToString("0e+00", CultureInfo.InvariantCulture);
-            Console.WriteLine($"{row.Op.PadRight(opWidth)}  {row.Size.PadRight(sizeWidth)}  {error,11}  {bound,8}  {(row.Passed ? "pass" : "FAIL")}");
+            string error = row.Error.ToString("0.00e+00", CultureInfo.InvariantCulture);
+            string bound = row.Bound.ToString("0.#e+00", CultureInfo.InvariantCulture);
+            Console.WriteLine($"{row.Case.Op.PadRight(opWidth)}  {row.Case.Size.PadRight(sizeWidth)}  {error,11}  {bound,8}  {(row.Passed ? "pass" : "FAIL")}");
         }
+        foreach (var row in rows.Where(row => !row.Passed))
+            Console.WriteLine($"FAIL {row.Case.Name}: {row.Failure}");
     }
 
-    private static void WriteJson(string path, string backend, int seed, IReadOnlyList<SelfTestRow> rows) =>
+    private static void WriteJson(string path, string backend, int seed, IReadOnlyList<VerificationResult> rows) =>
         JsonFile.Write(path, writer =>
         {
             writer.WriteString("backend", backend);
@@ -55,11 +58,14 @@ internal static class SelfTestCommand
             foreach (var row in rows)
             {
                 writer.WriteStartObject();
-                writer.WriteString("op", row.Op);
-                writer.WriteString("size", row.Size);
-                JsonFile.WriteNumberOrNull(writer, "max_relative_error", row.MaxRelativeError);
-                writer.WriteNumber("tolerance", row.Tolerance);
+                writer.WriteString("family", row.Case.Family);
+                writer.WriteString("op", row.Case.Op);
+                writer.WriteString("size", row.Case.Size);
+                JsonFile.WriteNumberOrNull(writer, "max_relative_error", row.Error);
+                writer.WriteNumber("tolerance", row.Bound);
                 writer.WriteBoolean("passed", row.Passed);
+                if (row.Failure is not null)
+                    writer.WriteString("failure", row.Failure);
                 writer.WriteEndObject();
             }
             writer.WriteEndArray();

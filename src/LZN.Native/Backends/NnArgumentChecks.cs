@@ -1,20 +1,11 @@
 using System.Runtime.CompilerServices;
+using static LZN.Native.Backends.ArgumentChecks;
 
 namespace LZN.Native.Backends;
 
 /// <summary>Shape checks shared by the CPU and CUDA <see cref="INnKernels"/>, so both reject the same calls.</summary>
 internal static class NnArgumentChecks
 {
-    public static void Length<T>(DeviceBuffer<T> buffer, long expected, string name) where T : unmanaged
-    {
-        ArgumentNullException.ThrowIfNull(buffer, name);
-        ObjectDisposedException.ThrowIf(buffer.IsDisposed, buffer);
-        if (buffer.Length != expected)
-            throw new ArgumentException($"{name} has {buffer.Length} elements; expected {expected}.", name);
-    }
-
-    public static void Positive(int value, string name) => ArgumentOutOfRangeException.ThrowIfNegativeOrZero(value, name);
-
     public static void Convolution(FloatBuffer columns, FloatBuffer input, int batchSize, in ConvGeometry geometry)
     {
         geometry.Validate();

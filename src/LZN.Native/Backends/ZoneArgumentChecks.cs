@@ -10,13 +10,13 @@ internal static class ZoneArgumentChecks
     {
         int rows = args.Rows, anchorCount = args.AnchorCount, dim = args.Dim;
         Shapes(rows, anchorCount, dim, args.Time, args.Points, args.Anchors, args.LogPriors);
-        NnArgumentChecks.Length(args.NextPoints, (long)rows * dim, nameof(args.NextPoints));
-        if (args.WeightedMean is not null) NnArgumentChecks.Length(args.WeightedMean, (long)rows * dim, nameof(args.WeightedMean));
-        if (args.LogSumExp is not null) NnArgumentChecks.Length(args.LogSumExp, rows, nameof(args.LogSumExp));
-        if (args.Probabilities is not null) NnArgumentChecks.Length(args.Probabilities, (long)rows * anchorCount, nameof(args.Probabilities));
+        ArgumentChecks.Length(args.NextPoints, (long)rows * dim, nameof(args.NextPoints));
+        if (args.WeightedMean is not null) ArgumentChecks.Length(args.WeightedMean, (long)rows * dim, nameof(args.WeightedMean));
+        if (args.LogSumExp is not null) ArgumentChecks.Length(args.LogSumExp, rows, nameof(args.LogSumExp));
+        if (args.Probabilities is not null) ArgumentChecks.Length(args.Probabilities, (long)rows * anchorCount, nameof(args.Probabilities));
         if (args.TargetLogProb is not null)
         {
-            NnArgumentChecks.Length(args.TargetLogProb, rows, nameof(args.TargetLogProb));
+            ArgumentChecks.Length(args.TargetLogProb, rows, nameof(args.TargetLogProb));
             Targets(args.Targets, rows);
         }
     }
@@ -25,15 +25,15 @@ internal static class ZoneArgumentChecks
     {
         int rows = args.Rows, anchorCount = args.AnchorCount, dim = args.Dim;
         Shapes(rows, anchorCount, dim, args.Time, args.Points, args.Anchors, args.LogPriors);
-        NnArgumentChecks.Length(args.WeightedMean, (long)rows * dim, nameof(args.WeightedMean));
-        NnArgumentChecks.Length(args.LogSumExp, rows, nameof(args.LogSumExp));
-        NnArgumentChecks.Length(args.PointsGrad, (long)rows * dim, nameof(args.PointsGrad));
-        if (args.VelocityGrad is not null) NnArgumentChecks.Length(args.VelocityGrad, (long)rows * dim, nameof(args.VelocityGrad));
-        if (args.AnchorsGrad is not null) NnArgumentChecks.Length(args.AnchorsGrad, (long)anchorCount * dim, nameof(args.AnchorsGrad));
-        if (args.LogPriorsGrad is not null) NnArgumentChecks.Length(args.LogPriorsGrad, anchorCount, nameof(args.LogPriorsGrad));
+        ArgumentChecks.Length(args.WeightedMean, (long)rows * dim, nameof(args.WeightedMean));
+        ArgumentChecks.Length(args.LogSumExp, rows, nameof(args.LogSumExp));
+        ArgumentChecks.Length(args.PointsGrad, (long)rows * dim, nameof(args.PointsGrad));
+        if (args.VelocityGrad is not null) ArgumentChecks.Length(args.VelocityGrad, (long)rows * dim, nameof(args.VelocityGrad));
+        if (args.AnchorsGrad is not null) ArgumentChecks.Length(args.AnchorsGrad, (long)anchorCount * dim, nameof(args.AnchorsGrad));
+        if (args.LogPriorsGrad is not null) ArgumentChecks.Length(args.LogPriorsGrad, anchorCount, nameof(args.LogPriorsGrad));
         if (args.TargetLogProbGrad is not null)
         {
-            NnArgumentChecks.Length(args.TargetLogProbGrad, rows, nameof(args.TargetLogProbGrad));
+            ArgumentChecks.Length(args.TargetLogProbGrad, rows, nameof(args.TargetLogProbGrad));
             Targets(args.Targets, rows);
         }
         if (args.SelfAnchorOffset is int offset && (args.AnchorsGrad is null || offset < 0 || offset + rows > anchorCount))
@@ -47,15 +47,15 @@ internal static class ZoneArgumentChecks
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(dim);
         if (!(time > 0f && time <= 1f))
             throw new ArgumentOutOfRangeException(nameof(time), time, "Flow time must lie in (0, 1].");
-        NnArgumentChecks.Length(points, (long)rows * dim, nameof(points));
-        NnArgumentChecks.Length(anchors, (long)anchorCount * dim, nameof(anchors));
-        if (logPriors is not null) NnArgumentChecks.Length(logPriors, anchorCount, nameof(logPriors));
+        ArgumentChecks.Length(points, (long)rows * dim, nameof(points));
+        ArgumentChecks.Length(anchors, (long)anchorCount * dim, nameof(anchors));
+        if (logPriors is not null) ArgumentChecks.Length(logPriors, anchorCount, nameof(logPriors));
     }
 
     private static void Targets(IntBuffer? targets, int rows)
     {
         if (targets is null)
             throw new ArgumentException("Target log-probabilities need Targets.", nameof(targets));
-        NnArgumentChecks.Length(targets, rows, nameof(targets));
+        ArgumentChecks.Length(targets, rows, nameof(targets));
     }
 }

@@ -2,7 +2,7 @@ using LZN.Native.Backends;
 
 namespace LZN.Native.Diagnostics;
 
-/// <summary>Float64 references for the <see cref="INnKernels"/> ops, written as directly as the definitions (tests and `lzn selftest`).</summary>
+/// <summary>Float64 references for the <see cref="INnKernels"/> ops, written as directly as the definitions (the nn verification table, run by the tests and `lzn selftest`).</summary>
 public static class NnReference
 {
     public static double[] Im2Col(float[] input, int batchSize, ConvGeometry g)

@@ -3,31 +3,43 @@ using LZN.Native.Backends;
 namespace LZN.Native.Diagnostics;
 
 /// <summary>
-/// Naive float64 definitions of the backend primitives: the oracle <see cref="SelfTest"/> compares every
-/// backend against. Written for obviousness, not speed.
+/// Naive float64 definitions of the backend primitives: the oracle the verification tables (Verification/)
+/// hold every backend against. Written for obviousness, not speed.
 /// </summary>
 public static class ReferenceOps
 {
-    /// <summary>Row-major C = alpha op(A) op(B) + beta C in double; beta == 0 ignores C (BLAS semantics).</summary>
-    public static double[] Gemm(bool transposeA, bool transposeB, int m, int n, int k, double alpha,
-        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, double beta, ReadOnlySpan<float> c, int ldc)
+    /// <summary>
+    /// Row-major C = alpha op(A) op(B) + beta C over the [m, n] window of c at <paramref name="cOffset"/> (row stride
+    /// ldc) in double; returns the whole of c with the window replaced, and per element the magnitude
+    /// |alpha| sum |a b| + |beta c| that bounds its rounding error. beta == 0 ignores C, NaN included (BLAS).
+    /// </summary>
+    public static (double[] Values, double[] Magnitudes) Gemm(bool transposeA, bool transposeB, int m, int n, int k,
+        double alpha, ReadOnlySpan<float> a, int aOffset, int lda, ReadOnlySpan<float> b, int bOffset, int ldb,
+        double beta, ReadOnlySpan<float> c, int cOffset, int ldc)
     {
-        var result = new double[m * ldc];
+        var values = new double[c.Length];
+        for (int i = 0; i < c.Length; i++)
+            values[i] = c[i];
+        var magnitudes = new double[c.Length];
         for (int i = 0; i < m; i++)
         {
             for (int j = 0; j < n; j++)
             {
-                double sum = 0;
+                double sum = 0, magnitude = 0;
                 for (int p = 0; p < k; p++)
                 {
-                    double av = transposeA ? a[p * lda + i] : a[i * lda + p];
-                    double bv = transposeB ? b[j * ldb + p] : b[p * ldb + j];
+                    double av = transposeA ? a[aOffset + p * lda + i] : a[aOffset + i * lda + p];
+                    double bv = transposeB ? b[bOffset + j * ldb + p] : b[bOffset + p * ldb + j];
                     sum += av * bv;
+                    magnitude += Math.Abs(av * bv);
                 }
-                result[i * ldc + j] = alpha * sum + (beta == 0 ? 0 : beta * c[i * ldc + j]);
+                int index = cOffset + i * ldc + j;
+                double old = beta == 0 ? 0 : beta * c[index];
+                values[index] = alpha * sum + old;
+                magnitudes[index] = Math.Abs(alpha) * magnitude + Math.Abs(old);
             }
         }
-        return result;
+        return (values, magnitudes);
     }
 
     public static double Activation(ActivationKind kind, double x) => kind switch
@@ -48,6 +60,17 @@ public static class ReferenceOps
         return (Activation(kind, x + step) - Activation(kind, x - step)) / (2 * step);
     }
 
+    /// <summary>
+    /// N(0, 1) at a Philox counter in double: Box-Muller on the same two words as <see cref="Philox.Normal"/>, so
+    /// only the float rounding of its log, cos and 2 pi u2 separates the two.
+    /// </summary>
+    public static double PhiloxNormal(ulong seed, ulong counter)
+    {
+        var (r0, r1, _, _) = Philox.Generate(seed, counter);
+        double u1 = ((r0 >> 8) + 1) * (double)Philox.UnitScale, u2 = (r1 >> 8) * (double)Philox.UnitScale;
+        return Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+    }
+
     public static double[] SoftmaxRows(ReadOnlySpan<float> x, int rows, int cols)
     {
         var result = new double[rows * cols];
@@ -63,34 +86,5 @@ public static class ReferenceOps
                 result[r * cols + c] /= sum;
         }
         return result;
-    }
-
-    /// <summary>max_i |actual_i - expected_i| / max(max_i |expected_i|, tiny): error relative to the result's scale.</summary>
-    public static double MaxRelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
-    {
-        if (actual.Length != expected.Length)
-            throw new ArgumentException($"Lengths differ: {actual.Length} vs {expected.Length}.", nameof(actual));
-        double maxError = 0, scale = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            double error = Math.Abs(actual[i] - expected[i]);
-            maxError = double.IsNaN(error) ? double.PositiveInfinity : Math.Max(maxError, error);
-            scale = Math.Max(scale, Math.Abs(expected[i]));
-        }
-        return maxError / Math.Max(scale, 1e-30);
-    }
-
-    /// <summary>||actual - expected|| / ||expected|| (NaN anywhere gives infinity): the zone issue's relative error.</summary>
-    public static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
-    {
-        if (actual.Length != expected.Length)
-            throw new ArgumentException($"Lengths differ: {actual.Length} vs {expected.Length}.", nameof(actual));
-        double difference = 0, norm = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            difference += (actual[i] - expected[i]) * (actual[i] - expected[i]);
-            norm += expected[i] * expected[i];
-        }
-        return double.IsNaN(difference) ? double.PositiveInfinity : Math.Sqrt(difference) / Math.Max(Math.Sqrt(norm), 1e-30);
     }
 }

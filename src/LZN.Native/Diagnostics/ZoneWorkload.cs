@@ -1,5 +1,6 @@
 using System.Globalization;
 using LZN.Native.Backends;
+using LZN.Native.Verification;
 using LZN.Native.Zones;
 
 namespace LZN.Native.Diagnostics;
@@ -123,7 +124,7 @@ public sealed class ZoneWorkload : IDisposable
         }
         var problem = new OracleProblem(Array.ConvertAll(anchors, v => (double)v), Case.AnchorCount, dim);
         var expected = ZoneOracle.Encode(problem, queries, rows, noise, NoiseScale, Epsilon, Case.Steps).Final;
-        return ReferenceOps.RelativeError(actual, expected);
+        return ErrorMeasure.Normwise.Error(actual, expected);
     }
 
     public void Dispose()

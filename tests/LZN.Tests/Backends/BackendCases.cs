@@ -70,27 +70,6 @@ public abstract class BackendTestBase(BackendCase backendCase)
         return values;
     }
 
-    /// <summary>
-    /// Uploads values into the middle of a larger buffer whose margins hold <paramref name="sentinel"/>, and
-    /// returns the owner and a slice over the values, so every op also runs on a view with an offset.
-    /// </summary>
-    protected (FloatBuffer Owner, FloatBuffer View) UploadAsSlice(float[] values, int margin = 5, float sentinel = float.NaN)
-    {
-        var padded = new float[values.Length + 2 * margin];
-        Array.Fill(padded, sentinel);
-        values.CopyTo(padded, margin);
-        var owner = Backend.FromHost(padded);
-        return (owner, owner.Slice(margin, values.Length));
-    }
-
-    /// <summary>Asserts the margins around a slice made by <see cref="UploadAsSlice"/> still hold the sentinel.</summary>
-    protected static void AssertMarginsUntouched(FloatBuffer owner, int margin = 5, float sentinel = float.NaN)
-    {
-        var all = owner.ToArray();
-        var outside = all.AsSpan(0, margin).ToArray().Concat(all.AsSpan(all.Length - margin).ToArray());
-        Assert.That(outside, Is.All.EqualTo(sentinel), "an op wrote outside its slice");
-    }
-
     /// <summary>|actual - expected| <= absolute + relative |expected|, element by element, with the first failure named.</summary>
     protected static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected, double relative, double absolute, string what)
     {

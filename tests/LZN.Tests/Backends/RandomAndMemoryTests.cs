@@ -2,55 +2,38 @@ using LZN.Native.Backends;
 
 namespace LZN.Tests.Backends;
 
+/// <summary>
+/// The normal and uniform fills equal Philox.cs bit for bit, so every backend draws the same numbers (the random
+/// verification table holds them against float64, and the Bernoulli fill, a selection, exactly), and the memory statistics.
+/// </summary>
 [TestFixtureSource(typeof(BackendCases), nameof(BackendCases.All))]
 public sealed class RandomAndMemoryTests(BackendCase backendCase) : BackendTestBase(backendCase)
 {
-    [TestCase(1, 0UL)]
-    [TestCase(1001, 7UL)]
-    [TestCase((1 << 17) + 3, (1UL << 32) - 5)]
-    public void FillNormalEqualsPhiloxElementForElement(int length, ulong offset)
+    private const int Length = (1 << 17) + 3;
+
+    /// <summary>Counters that cross 2^32, the carry into Philox's second counter word.</summary>
+    private const ulong Offset = (1UL << 32) - 5;
+
+    [Test]
+    public void FillNormalEqualsPhiloxElementForElement()
     {
-        var (owner, view) = UploadAsSlice(new float[length]);
-        using (owner)
-        {
-            Backend.FillNormal(view, seed: 1234, offset, mean: 0.5f, std: 2f);
-            var actual = view.ToArray();
-            var expected = new float[length];
-            for (int i = 0; i < length; i++)
-                expected[i] = 0.5f + 2f * Philox.Normal(1234, offset + (ulong)i);
-            Assert.That(actual, Is.EqualTo(expected));
-            AssertMarginsUntouched(owner);
-        }
+        using var buffer = Backend.AllocateFloat(Length);
+        Backend.FillNormal(buffer, seed: 1234, Offset, mean: 0.5f, std: 2f);
+        var expected = new float[Length];
+        for (int i = 0; i < Length; i++)
+            expected[i] = 0.5f + 2f * Philox.Normal(1234, Offset + (ulong)i);
+        Assert.That(buffer.ToArray(), Is.EqualTo(expected));
     }
 
-    [TestCase(1, 0UL)]
-    [TestCase((1 << 17) + 3, 99UL)]
-    public void FillUniformEqualsPhiloxElementForElement(int length, ulong offset)
+    [Test]
+    public void FillUniformEqualsPhiloxElementForElement()
     {
-        using var buffer = Backend.AllocateFloat(length);
-        Backend.FillUniform(buffer, seed: 77, offset, low: -1f, high: 3f);
-        var actual = buffer.ToArray();
-        var expected = new float[length];
-        for (int i = 0; i < length; i++)
-            expected[i] = -1f + 4f * Philox.Uniform(77, offset + (ulong)i);
-        Assert.That(actual, Is.EqualTo(expected));
-        Assert.That(actual, Is.All.InRange(-1f, 3f));
-    }
-
-    [TestCase(1, 0UL, 0.5f)]
-    [TestCase((1 << 17) + 3, (1UL << 32) - 5, 0.8f)]
-    public void FillBernoulliKeepsExactlyTheUniformDrawsBelowTheProbability(int length, ulong offset, float probability)
-    {
-        using var buffer = Backend.AllocateFloat(length);
-        Backend.Fill(buffer, float.NaN);
-        Backend.FillBernoulli(buffer, seed: 91, offset, probability, value: 1f / probability);
-        var actual = buffer.ToArray();
-        var expected = new float[length];
-        for (int i = 0; i < length; i++)
-            expected[i] = Philox.Uniform(91, offset + (ulong)i) < probability ? 1f / probability : 0f;
-        Assert.That(actual, Is.EqualTo(expected));
-        if (length > 1000)
-            Assert.That(actual.Average(), Is.EqualTo(1.0).Within(0.01), "an inverted-dropout mask has mean 1");
+        using var buffer = Backend.AllocateFloat(Length);
+        Backend.FillUniform(buffer, seed: 77, Offset, low: -1f, high: 3f);
+        var expected = new float[Length];
+        for (int i = 0; i < Length; i++)
+            expected[i] = -1f + 4f * Philox.Uniform(77, Offset + (ulong)i);
+        Assert.That(buffer.ToArray(), Is.EqualTo(expected));
     }
 
     [Test]

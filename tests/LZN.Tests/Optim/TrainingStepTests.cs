@@ -1,4 +1,5 @@
 using LZN.Native.Backends;
+using LZN.Native.Diagnostics;
 using LZN.Native.IO;
 using LZN.Native.Optim;
 using LZN.Tests.Backends;

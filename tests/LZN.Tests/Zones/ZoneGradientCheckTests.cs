@@ -1,14 +1,13 @@
 using LZN.Native.Diagnostics;
 using LZN.Native.Zones;
 using LZN.Tests.Zones.Reference;
-using static LZN.Tests.Zones.ZoneKernelTests;
 using static LZN.Tests.Zones.ZoneTestData;
 
 namespace LZN.Tests.Zones;
 
 /// <summary>
 /// The float64 oracle's analytic gradients against central finite differences. The backends are checked
-/// against these analytic gradients in <see cref="ZoneKernelTests"/> and <see cref="ZoneFlowTests"/>.
+/// against these analytic gradients by the zone verification table (LZN.Native.Verification.ZoneTable) and <see cref="ZoneFlowTests"/>.
 /// </summary>
 public class ZoneGradientCheckTests
 {

@@ -2,7 +2,6 @@ using LZN.Native.Diagnostics;
 using LZN.Native.Zones;
 using LZN.Tests.Backends;
 using LZN.Tests.Zones.Reference;
-using static LZN.Tests.Zones.ZoneKernelTests;
 using static LZN.Tests.Zones.ZoneTestData;
 
 namespace LZN.Tests.Zones;

@@ -1,8 +1,27 @@
+using LZN.Native.Diagnostics;
+
 namespace LZN.Tests.Zones;
 
 /// <summary>Seeded test inputs and the relative-error measure the zone tests use.</summary>
 internal static class ZoneTestData
 {
+    /// <summary>Anchors N(0, 1) [anchorCount, dim] and, with priors, the logs of normalised class frequencies in [0.2, 1].</summary>
+    public static OracleProblem Problem(int anchorCount, int dim, bool priors, int seed)
+    {
+        var anchors = Round(Normal(anchorCount * dim, seed));
+        double[]? logPriors = null;
+        if (priors)
+        {
+            var weights = Array.ConvertAll(Normal(anchorCount, seed + 1000), w => 0.6 + 0.4 * Math.Tanh(w));
+            double total = weights.Sum();
+            logPriors = Round(Array.ConvertAll(weights, w => Math.Log(w / total)));
+        }
+        return new OracleProblem(anchors, anchorCount, dim, logPriors);
+    }
+
+    /// <summary>Rounds to float32 so the oracle sees exactly the inputs the backend sees.</summary>
+    public static double[] Round(double[] values) => Array.ConvertAll(values, v => (double)(float)v);
+
     /// <summary>N(0, scale^2) draws from a seeded System.Random (Box-Muller).</summary>
     public static double[] Normal(int count, int seed, double scale = 1.0)
     {

@@ -125,39 +125,33 @@ public sealed partial class CpuBackend : IBackend
         return cpu;
     }
 
-    private static void CheckLength(long expected, long actual, string name)
-    {
-        if (expected != actual)
-            throw new ArgumentException($"{name} has {actual} elements; expected {expected}.", name);
-    }
-
     public void Upload(ReadOnlySpan<float> source, FloatBuffer destination)
     {
-        CheckLength(destination.Length, source.Length, nameof(source));
+        ArgumentChecks.Transfer(destination.Length, source.Length, nameof(source));
         source.CopyTo(Cast(destination).Span);
     }
 
     public void Upload(ReadOnlySpan<int> source, IntBuffer destination)
     {
-        CheckLength(destination.Length, source.Length, nameof(source));
+        ArgumentChecks.Transfer(destination.Length, source.Length, nameof(source));
         source.CopyTo(Cast(destination).Span);
     }
 
     public void Download(FloatBuffer source, Span<float> destination)
     {
-        CheckLength(source.Length, destination.Length, nameof(destination));
+        ArgumentChecks.Transfer(source.Length, destination.Length, nameof(destination));
         Cast(source).Span.CopyTo(destination);
     }
 
     public void Download(IntBuffer source, Span<int> destination)
     {
-        CheckLength(source.Length, destination.Length, nameof(destination));
+        ArgumentChecks.Transfer(source.Length, destination.Length, nameof(destination));
         Cast(source).Span.CopyTo(destination);
     }
 
     public void Copy(FloatBuffer source, FloatBuffer destination)
     {
-        CheckLength(source.Length, destination.Length, nameof(destination));
+        ArgumentChecks.Transfer(source.Length, destination.Length, nameof(destination));
         Cast(source).Span.CopyTo(Cast(destination).Span);
     }
 

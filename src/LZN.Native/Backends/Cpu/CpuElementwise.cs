@@ -17,7 +17,7 @@ public sealed partial class CpuBackend
 
     public void Axpby(float alpha, FloatBuffer x, float beta, FloatBuffer y)
     {
-        CheckLength(x.Length, y.Length, nameof(y));
+        ArgumentChecks.Length(y, x.Length, nameof(y));
         var cx = Cast(x);
         var cy = Cast(y);
         CpuParallel.ForChunks((int)cx.Length, (start, count) => Axpby(alpha, cx.Span.Slice(start, count), beta, cy.Span.Slice(start, count)));
@@ -25,8 +25,8 @@ public sealed partial class CpuBackend
 
     public void Multiply(FloatBuffer x, FloatBuffer y, FloatBuffer z)
     {
-        CheckLength(z.Length, x.Length, nameof(x));
-        CheckLength(z.Length, y.Length, nameof(y));
+        ArgumentChecks.Length(x, z.Length, nameof(x));
+        ArgumentChecks.Length(y, z.Length, nameof(y));
         var cx = Cast(x);
         var cy = Cast(y);
         var cz = Cast(z);
@@ -42,7 +42,7 @@ public sealed partial class CpuBackend
 
     public void Activation(ActivationKind kind, FloatBuffer x, FloatBuffer y)
     {
-        CheckLength(x.Length, y.Length, nameof(y));
+        ArgumentChecks.Activation(kind, x, y, nameof(y));
         var cx = Cast(x);
         var cy = Cast(y);
         CpuParallel.ForChunks((int)cx.Length, (start, count) => ActivationForward(kind, cx.Span.Slice(start, count), cy.Span.Slice(start, count)));
@@ -50,8 +50,8 @@ public sealed partial class CpuBackend
 
     public void ActivationBackward(ActivationKind kind, FloatBuffer x, FloatBuffer dy, FloatBuffer dx)
     {
-        CheckLength(x.Length, dy.Length, nameof(dy));
-        CheckLength(x.Length, dx.Length, nameof(dx));
+        ArgumentChecks.Activation(kind, x, dy, nameof(dy));
+        ArgumentChecks.Length(dx, x.Length, nameof(dx));
         var cx = Cast(x);
         var cdy = Cast(dy);
         var cdx = Cast(dx);
@@ -61,8 +61,7 @@ public sealed partial class CpuBackend
 
     public void AddRowVector(FloatBuffer x, FloatBuffer v, int rows, int cols, float alpha)
     {
-        CheckLength((long)rows * cols, x.Length, nameof(x));
-        CheckLength(cols, v.Length, nameof(v));
+        ArgumentChecks.AddRowVector(x, v, rows, cols);
         var cx = Cast(x); // [rows, cols]
         var cv = Cast(v); // [cols]
         CpuParallel.ForRows(rows, cols, (firstRow, rowCount) =>

@@ -18,14 +18,7 @@ internal sealed class CpuFlowMatchingKernels : IFlowMatchingKernels
     public void BuildTrainingPair(int rows, int rowLength, FloatBuffer data, FloatBuffer noise, FloatBuffer times,
         FloatBuffer noisy, FloatBuffer target)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(rows);
-        ArgumentOutOfRangeException.ThrowIfNegative(rowLength);
-        long elements = (long)rows * rowLength;
-        CheckLength(data, elements, nameof(data));
-        CheckLength(noise, elements, nameof(noise));
-        CheckLength(noisy, elements, nameof(noisy));
-        CheckLength(target, elements, nameof(target));
-        CheckLength(times, rows, nameof(times));
+        ArgumentChecks.TrainingPair(rows, rowLength, data, noise, times, noisy, target);
         var x1 = CpuBackend.Cast(data); // [rows, rowLength]
         var x0 = CpuBackend.Cast(noise); // [rows, rowLength]
         var t = CpuBackend.Cast(times); // [rows]
@@ -47,11 +40,8 @@ internal sealed class CpuFlowMatchingKernels : IFlowMatchingKernels
 
     public void MeanSquaredError(FloatBuffer prediction, FloatBuffer target, FloatBuffer loss, FloatBuffer? predictionGrad, float lossScale = 1f)
     {
+        ArgumentChecks.MeanSquaredError(prediction, target, loss, predictionGrad);
         long n = prediction.Length;
-        CheckLength(target, n, nameof(target));
-        if (predictionGrad is not null)
-            CheckLength(predictionGrad, n, nameof(predictionGrad));
-        ArgumentOutOfRangeException.ThrowIfLessThan(loss.Length, 1L, nameof(loss));
         var pred = CpuBackend.Cast(prediction); // [n]
         var goal = CpuBackend.Cast(target); // [n]
         var grad = predictionGrad is null ? null : CpuBackend.Cast(predictionGrad); // [n]
@@ -77,10 +67,8 @@ internal sealed class CpuFlowMatchingKernels : IFlowMatchingKernels
     public void ScaledSquaredErrorSum(FloatBuffer error, FloatBuffer y0, FloatBuffer y1, float relativeTolerance,
         float absoluteTolerance, FloatBuffer result)
     {
+        ArgumentChecks.ScaledErrorSum(error, y0, y1, result);
         long n = error.Length;
-        CheckLength(y0, n, nameof(y0));
-        CheckLength(y1, n, nameof(y1));
-        ArgumentOutOfRangeException.ThrowIfLessThan(result.Length, 1L, nameof(result));
         var e = CpuBackend.Cast(error); // [n]
         var a = CpuBackend.Cast(y0); // [n]
         var b = CpuBackend.Cast(y1); // [n]
@@ -117,11 +105,5 @@ internal sealed class CpuFlowMatchingKernels : IFlowMatchingKernels
         foreach (double partial in partials)
             total += partial;
         return total;
-    }
-
-    private static void CheckLength(FloatBuffer buffer, long expected, string name)
-    {
-        if (buffer.Length != expected)
-            throw new ArgumentException($"{name} has {buffer.Length} elements; expected {expected}.", name);
     }
 }

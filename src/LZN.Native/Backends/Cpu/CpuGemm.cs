@@ -3,7 +3,7 @@ using LZN.Native.Interop;
 
 namespace LZN.Native.Backends.Cpu;
 
-/// <summary>GEMM entry points: argument checks, BLAS beta semantics, then OpenBLAS or the managed GEMM.</summary>
+/// <summary>GEMM entry points: the shared argument checks, BLAS beta semantics, then OpenBLAS or the managed GEMM.</summary>
 public sealed partial class CpuBackend
 {
     /// <summary>Below this many multiply-adds per matrix, batches run in parallel instead of inside one GEMM.</summary>
@@ -86,36 +86,12 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>Validates sizes, leading dimensions and that every batch's matrices lie inside their buffers.</summary>
+    /// <summary>The shared checks (<see cref="ArgumentChecks.Gemm"/>), then the operands as CPU buffers.</summary>
     private static (CpuFloatBuffer A, CpuFloatBuffer B, CpuFloatBuffer C) CheckGemm(bool transposeA, bool transposeB,
         int m, int n, int k, FloatBuffer a, int lda, long strideA, FloatBuffer b, int ldb, long strideB,
         FloatBuffer c, int ldc, long strideC, int batchCount)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(m);
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        ArgumentOutOfRangeException.ThrowIfNegative(k);
-        ArgumentOutOfRangeException.ThrowIfNegative(batchCount);
-        var ca = Cast(a);
-        var cb = Cast(b);
-        var cc = Cast(c);
-        if (batchCount == 0)
-            return (ca, cb, cc);
-        // Stored shapes: op(A) is [m, k], so A is [k, m] when transposed; likewise B.
-        CheckMatrix(ca, transposeA ? k : m, transposeA ? m : k, lda, strideA, batchCount, nameof(a));
-        CheckMatrix(cb, transposeB ? n : k, transposeB ? k : n, ldb, strideB, batchCount, nameof(b));
-        CheckMatrix(cc, m, n, ldc, strideC, batchCount, nameof(c));
-        return (ca, cb, cc);
-    }
-
-    private static void CheckMatrix(CpuFloatBuffer buffer, int rows, int cols, int ld, long stride, int batchCount, string name)
-    {
-        if (ld < Math.Max(1, cols))
-            throw new ArgumentOutOfRangeException(name, $"Leading dimension {ld} of {name} is below its {cols} columns.");
-        ArgumentOutOfRangeException.ThrowIfNegative(stride, name);
-        if (rows == 0 || cols == 0)
-            return;
-        long extent = (batchCount - 1) * stride + (long)(rows - 1) * ld + cols;
-        if (extent > buffer.Length)
-            throw new ArgumentException($"{name} needs {extent} elements ({batchCount} x [{rows}, {cols}], ld {ld}, stride {stride}); the buffer has {buffer.Length}.", name);
+        ArgumentChecks.Gemm(transposeA, transposeB, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batchCount);
+        return (Cast(a), Cast(b), Cast(c));
     }
 }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using static LZN.Native.Backends.ArgumentChecks;
 using static LZN.Native.Backends.NnArgumentChecks;
 
 namespace LZN.Native.Backends.Cpu;

@@ -23,10 +23,7 @@ internal sealed class CpuOptimizerKernels : IOptimizerKernels
 
     public void EmaUpdate(FloatBuffer shadow, FloatBuffer value, double decay)
     {
-        if (shadow.Length != value.Length)
-            throw new ArgumentException($"EMA shadow has {shadow.Length} elements, the value {value.Length}.", nameof(value));
-        if (!(decay is >= 0 and <= 1))
-            throw new ArgumentOutOfRangeException(nameof(decay), decay, "EMA decay must lie in [0, 1].");
+        ArgumentChecks.Ema(shadow, value, decay);
         float weight = (float)(1 - decay);
         var shadows = CpuBackend.Cast(shadow); // [n]
         var values = CpuBackend.Cast(value); // [n]

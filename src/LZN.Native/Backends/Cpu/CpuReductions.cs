@@ -14,14 +14,22 @@ public sealed partial class CpuBackend
     /// <summary>Rows per float partial in <see cref="ColumnSums"/> before it is folded into the double total.</summary>
     private const int ColumnSumRowBlock = 32;
 
-    public void Sum(FloatBuffer x, FloatBuffer result) => Cast(result).Span[0] = (float)ParallelBlockedSum(Cast(x), squares: false);
+    public void Sum(FloatBuffer x, FloatBuffer result)
+    {
+        ArgumentChecks.Scalar(result, nameof(result));
+        Cast(result).Span[0] = (float)ParallelBlockedSum(Cast(x), squares: false);
+    }
 
-    public void SumOfSquares(FloatBuffer x, FloatBuffer result) => Cast(result).Span[0] = (float)ParallelBlockedSum(Cast(x), squares: true);
+    public void SumOfSquares(FloatBuffer x, FloatBuffer result)
+    {
+        ArgumentChecks.Scalar(result, nameof(result));
+        Cast(result).Span[0] = (float)ParallelBlockedSum(Cast(x), squares: true);
+    }
 
     public void ColumnSums(FloatBuffer x, int rows, int cols, FloatBuffer result)
     {
-        CheckLength((long)rows * cols, x.Length, nameof(x));
-        CheckLength(cols, result.Length, nameof(result));
+        ArgumentChecks.Matrix(x, rows, cols, nameof(x));
+        ArgumentChecks.Length(result, cols, nameof(result));
         var cx = Cast(x); // [rows, cols]
         var cr = Cast(result); // [cols]
         // Parallel over column stripes (each thread owns its outputs); within a stripe, rows are added
@@ -59,8 +67,8 @@ public sealed partial class CpuBackend
 
     public void RowSums(FloatBuffer x, int rows, int cols, FloatBuffer result)
     {
-        CheckLength((long)rows * cols, x.Length, nameof(x));
-        CheckLength(rows, result.Length, nameof(result));
+        ArgumentChecks.Matrix(x, rows, cols, nameof(x));
+        ArgumentChecks.Length(result, rows, nameof(result));
         var cx = Cast(x); // [rows, cols]
         var cr = Cast(result); // [rows]
         CpuParallel.ForRows(rows, cols, (firstRow, rowCount) =>
@@ -72,8 +80,8 @@ public sealed partial class CpuBackend
 
     public void SoftmaxRows(FloatBuffer x, int rows, int cols, FloatBuffer y)
     {
-        CheckLength((long)rows * cols, x.Length, nameof(x));
-        CheckLength(x.Length, y.Length, nameof(y));
+        ArgumentChecks.Matrix(x, rows, cols, nameof(x));
+        ArgumentChecks.Length(y, x.Length, nameof(y));
         if (cols == 0)
             return;
         var cx = Cast(x); // [rows, cols]

@@ -8,7 +8,7 @@ public sealed partial class CudaBackend
 
     public unsafe void Axpby(float alpha, FloatBuffer x, float beta, FloatBuffer y)
     {
-        CheckLength(x.Length, y.Length, nameof(y));
+        ArgumentChecks.Length(y, x.Length, nameof(y));
         ulong input = Cast(x).Address, output = Cast(y).Address;
         long count = y.Length;
         void** arguments = stackalloc void*[] { &input, &output, &count, &alpha, &beta };
@@ -17,8 +17,8 @@ public sealed partial class CudaBackend
 
     public unsafe void Multiply(FloatBuffer x, FloatBuffer y, FloatBuffer z)
     {
-        CheckLength(z.Length, x.Length, nameof(x));
-        CheckLength(z.Length, y.Length, nameof(y));
+        ArgumentChecks.Length(x, z.Length, nameof(x));
+        ArgumentChecks.Length(y, z.Length, nameof(y));
         ulong left = Cast(x).Address, right = Cast(y).Address, output = Cast(z).Address;
         long count = z.Length;
         void** arguments = stackalloc void*[] { &left, &right, &output, &count };
@@ -35,40 +35,33 @@ public sealed partial class CudaBackend
 
     public unsafe void Activation(ActivationKind kind, FloatBuffer x, FloatBuffer y)
     {
-        CheckLength(x.Length, y.Length, nameof(y));
+        ArgumentChecks.Activation(kind, x, y, nameof(y));
         ulong input = Cast(x).Address, output = Cast(y).Address;
         long count = y.Length;
-        int kindNumber = ActivationNumber(kind);
+        int kindNumber = (int)kind; // kernels/elementwise.cu switches on ActivationKind's numbers (LZN_ACT_*)
         void** arguments = stackalloc void*[] { &input, &output, &count, &kindNumber };
         LaunchElementwise("elementwise.cu", "activation_forward", count, arguments);
     }
 
     public unsafe void ActivationBackward(ActivationKind kind, FloatBuffer x, FloatBuffer dy, FloatBuffer dx)
     {
-        CheckLength(x.Length, dy.Length, nameof(dy));
-        CheckLength(x.Length, dx.Length, nameof(dx));
+        ArgumentChecks.Activation(kind, x, dy, nameof(dy));
+        ArgumentChecks.Length(dx, x.Length, nameof(dx));
         ulong input = Cast(x).Address, outputGrad = Cast(dy).Address, inputGrad = Cast(dx).Address;
         long count = x.Length;
-        int kindNumber = ActivationNumber(kind);
+        int kindNumber = (int)kind;
         void** arguments = stackalloc void*[] { &input, &outputGrad, &inputGrad, &count, &kindNumber };
         LaunchElementwise("elementwise.cu", "activation_backward", count, arguments);
     }
 
     public unsafe void AddRowVector(FloatBuffer x, FloatBuffer v, int rows, int cols, float alpha)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(rows);
-        ArgumentOutOfRangeException.ThrowIfNegative(cols);
-        CheckAtLeast((long)rows * cols, x.Length, nameof(x));
-        CheckAtLeast(cols, v.Length, nameof(v));
+        ArgumentChecks.AddRowVector(x, v, rows, cols);
         ulong matrix = Cast(x).Address, vector = Cast(v).Address;
         long rowCount = rows, colCount = cols;
         void** arguments = stackalloc void*[] { &matrix, &vector, &rowCount, &colCount, &alpha };
         LaunchElementwise("elementwise.cu", "add_row_vector", rowCount * colCount, arguments);
     }
-
-    // The kernels switch on ActivationKind's numbers (kernels/elementwise.cu, LZN_ACT_*).
-    private static int ActivationNumber(ActivationKind kind) =>
-        Enum.IsDefined(kind) ? (int)kind : throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
 
     /// <summary>A 1-D grid-stride launch over <paramref name="count"/> elements: ceil-div blocks, capped at one resident wave.</summary>
     private unsafe void LaunchElementwise(string sourceFile, string functionName, long count, void** arguments)

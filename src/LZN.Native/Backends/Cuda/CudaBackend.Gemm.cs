@@ -11,7 +11,7 @@ public sealed partial class CudaBackend
         float alpha, FloatBuffer a, int lda, FloatBuffer b, int ldb,
         float beta, FloatBuffer c, int ldc)
     {
-        CheckGemmShapes(transposeA, transposeB, m, n, k, a, lda, 0, b, ldb, 0, c, ldc, 0, batchCount: 1);
+        ArgumentChecks.Gemm(transposeA, transposeB, m, n, k, a, lda, 0, b, ldb, 0, c, ldc, 0, batchCount: 1);
         if (m == 0 || n == 0)
             return;
         Bind();
@@ -23,7 +23,7 @@ public sealed partial class CudaBackend
         float alpha, FloatBuffer a, int lda, long strideA, FloatBuffer b, int ldb, long strideB,
         float beta, FloatBuffer c, int ldc, long strideC, int batchCount)
     {
-        CheckGemmShapes(transposeA, transposeB, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batchCount);
+        ArgumentChecks.Gemm(transposeA, transposeB, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batchCount);
         if (m == 0 || n == 0 || batchCount == 0)
             return;
         Bind();
@@ -34,29 +34,4 @@ public sealed partial class CudaBackend
 
     private static cublasOperation_t Operation(bool transpose) =>
         transpose ? cublasOperation_t.CUBLAS_OP_T : cublasOperation_t.CUBLAS_OP_N;
-
-    // Out-of-bounds GEMM operands corrupt device memory silently, so every extent is checked on the host.
-    private static void CheckGemmShapes(bool transposeA, bool transposeB, int m, int n, int k,
-        FloatBuffer a, int lda, long strideA, FloatBuffer b, int ldb, long strideB,
-        FloatBuffer c, int ldc, long strideC, int batchCount)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(m);
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        ArgumentOutOfRangeException.ThrowIfNegative(k);
-        ArgumentOutOfRangeException.ThrowIfNegative(batchCount);
-        CheckMatrix(a, transposeA ? k : m, transposeA ? m : k, lda, strideA, batchCount, nameof(a));
-        CheckMatrix(b, transposeB ? n : k, transposeB ? k : n, ldb, strideB, batchCount, nameof(b));
-        CheckMatrix(c, m, n, ldc, strideC, batchCount, nameof(c));
-    }
-
-    private static void CheckMatrix(FloatBuffer buffer, int rows, int cols, int ld, long stride, int batchCount, string name)
-    {
-        if (ld < Math.Max(1, cols))
-            throw new ArgumentOutOfRangeException(name, $"Leading dimension {ld} of {name} is below its {cols} stored columns.");
-        if (rows == 0 || cols == 0 || batchCount == 0)
-            return;
-        ArgumentOutOfRangeException.ThrowIfNegative(stride, name);
-        long required = (batchCount - 1) * stride + (long)(rows - 1) * ld + cols;
-        CheckAtLeast(required, buffer.Length, name);
-    }
 }

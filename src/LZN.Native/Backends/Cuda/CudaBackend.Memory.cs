@@ -33,28 +33,28 @@ public sealed partial class CudaBackend
 
     public unsafe void Upload(ReadOnlySpan<float> source, FloatBuffer destination)
     {
-        CheckLength(destination.Length, source.Length, nameof(source));
+        ArgumentChecks.Transfer(destination.Length, source.Length, nameof(source));
         fixed (float* host = source)
             CopyToDevice(Cast(destination).Address, host, source.Length * sizeof(float));
     }
 
     public unsafe void Upload(ReadOnlySpan<int> source, IntBuffer destination)
     {
-        CheckLength(destination.Length, source.Length, nameof(source));
+        ArgumentChecks.Transfer(destination.Length, source.Length, nameof(source));
         fixed (int* host = source)
             CopyToDevice(Cast(destination).Address, host, source.Length * sizeof(int));
     }
 
     public unsafe void Download(FloatBuffer source, Span<float> destination)
     {
-        CheckLength(source.Length, destination.Length, nameof(destination));
+        ArgumentChecks.Transfer(source.Length, destination.Length, nameof(destination));
         fixed (float* host = destination)
             CopyToHost(host, Cast(source).Address, destination.Length * sizeof(float));
     }
 
     public unsafe void Download(IntBuffer source, Span<int> destination)
     {
-        CheckLength(source.Length, destination.Length, nameof(destination));
+        ArgumentChecks.Transfer(source.Length, destination.Length, nameof(destination));
         fixed (int* host = destination)
             CopyToHost(host, Cast(source).Address, destination.Length * sizeof(int));
     }
@@ -81,7 +81,7 @@ public sealed partial class CudaBackend
 
     public void Copy(FloatBuffer source, FloatBuffer destination)
     {
-        CheckLength(source.Length, destination.Length, nameof(destination));
+        ArgumentChecks.Transfer(source.Length, destination.Length, nameof(destination));
         if (source.Length == 0)
             return;
         Bind();
@@ -125,17 +125,5 @@ public sealed partial class CudaBackend
             throw new ArgumentException($"Buffer belongs to {buffer.Backend.Description}, not to {Description}.", nameof(buffer));
         ObjectDisposedException.ThrowIf(cuda.IsDisposed, cuda);
         return cuda;
-    }
-
-    private static void CheckLength(long expected, long actual, string name)
-    {
-        if (expected != actual)
-            throw new ArgumentException($"{name} has {actual} elements; expected {expected}.", name);
-    }
-
-    private static void CheckAtLeast(long required, long actual, string name)
-    {
-        if (actual < required)
-            throw new ArgumentException($"{name} has {actual} elements; the operation needs {required}.", name);
     }
 }

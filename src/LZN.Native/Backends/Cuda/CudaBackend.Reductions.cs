@@ -19,7 +19,7 @@ public sealed partial class CudaBackend
     // Two passes in a fixed order (per-block partials, then one block over them): reproducible, no atomics.
     private unsafe void SumAll(FloatBuffer x, FloatBuffer result, bool squares)
     {
-        CheckAtLeast(1, result.Length, nameof(result));
+        ArgumentChecks.Scalar(result, nameof(result));
         ulong input = Cast(x).Address, output = Cast(result).Address;
         ulong partials = _reductionPartials.Address;
         long count = x.Length;
@@ -36,8 +36,8 @@ public sealed partial class CudaBackend
 
     public unsafe void ColumnSums(FloatBuffer x, int rows, int cols, FloatBuffer result)
     {
-        CheckMatrixArguments(x, rows, cols);
-        CheckAtLeast(cols, result.Length, nameof(result));
+        ArgumentChecks.Matrix(x, rows, cols, nameof(x));
+        ArgumentChecks.Length(result, cols, nameof(result));
         if (cols == 0)
             return;
         ulong input = Cast(x).Address, output = Cast(result).Address;
@@ -48,8 +48,8 @@ public sealed partial class CudaBackend
 
     public unsafe void RowSums(FloatBuffer x, int rows, int cols, FloatBuffer result)
     {
-        CheckMatrixArguments(x, rows, cols);
-        CheckAtLeast(rows, result.Length, nameof(result));
+        ArgumentChecks.Matrix(x, rows, cols, nameof(x));
+        ArgumentChecks.Length(result, rows, nameof(result));
         ulong input = Cast(x).Address, output = Cast(result).Address;
         void** arguments = stackalloc void*[] { &input, &rows, &cols, &output };
         LaunchWarpPerRow("row_sums", rows, arguments);
@@ -57,8 +57,8 @@ public sealed partial class CudaBackend
 
     public unsafe void SoftmaxRows(FloatBuffer x, int rows, int cols, FloatBuffer y)
     {
-        CheckMatrixArguments(x, rows, cols);
-        CheckAtLeast((long)rows * cols, y.Length, nameof(y));
+        ArgumentChecks.Matrix(x, rows, cols, nameof(x));
+        ArgumentChecks.Length(y, x.Length, nameof(y));
         if (cols == 0)
             return;
         ulong input = Cast(x).Address, output = Cast(y).Address;
@@ -97,12 +97,5 @@ public sealed partial class CudaBackend
         int rowsPerBlock = ReduceBlock / Properties.WarpSize;
         uint blocks = (uint)((rows + rowsPerBlock - 1) / rowsPerBlock);
         Launch(Kernel("reduce.cu", functionName), (blocks, 1, 1), (ReduceBlock, 1, 1), 0, arguments);
-    }
-
-    private static void CheckMatrixArguments(FloatBuffer x, int rows, int cols)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(rows);
-        ArgumentOutOfRangeException.ThrowIfNegative(cols);
-        CheckAtLeast((long)rows * cols, x.Length, nameof(x));
     }
 }

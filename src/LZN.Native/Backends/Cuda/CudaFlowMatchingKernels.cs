@@ -13,14 +13,8 @@ internal sealed class CudaFlowMatchingKernels(CudaBackend backend) : IFlowMatchi
     public unsafe void BuildTrainingPair(int rows, int rowLength, FloatBuffer data, FloatBuffer noise, FloatBuffer times,
         FloatBuffer noisy, FloatBuffer target)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(rows);
-        ArgumentOutOfRangeException.ThrowIfNegative(rowLength);
+        ArgumentChecks.TrainingPair(rows, rowLength, data, noise, times, noisy, target);
         long n = (long)rows * rowLength;
-        CheckLength(data, n, nameof(data));
-        CheckLength(noise, n, nameof(noise));
-        CheckLength(noisy, n, nameof(noisy));
-        CheckLength(target, n, nameof(target));
-        CheckLength(times, rows, nameof(times));
         if (n == 0)
             return;
         ulong x1 = CudaBackend.Pointer(data), x0 = CudaBackend.Pointer(noise), t = CudaBackend.Pointer(times);
@@ -34,11 +28,8 @@ internal sealed class CudaFlowMatchingKernels(CudaBackend backend) : IFlowMatchi
 
     public unsafe void MeanSquaredError(FloatBuffer prediction, FloatBuffer target, FloatBuffer loss, FloatBuffer? predictionGrad, float lossScale = 1f)
     {
+        ArgumentChecks.MeanSquaredError(prediction, target, loss, predictionGrad);
         long n = prediction.Length;
-        CheckLength(target, n, nameof(target));
-        if (predictionGrad is not null)
-            CheckLength(predictionGrad, n, nameof(predictionGrad));
-        ArgumentOutOfRangeException.ThrowIfLessThan(loss.Length, 1L, nameof(loss));
         ulong pred = CudaBackend.Pointer(prediction), goal = CudaBackend.Pointer(target), grad = CudaBackend.Pointer(predictionGrad);
         float gradScale = n == 0 ? 0f : (float)(2.0 * lossScale / n);
         float meanScale = n == 0 ? 0f : (float)(1.0 / n);
@@ -51,10 +42,8 @@ internal sealed class CudaFlowMatchingKernels(CudaBackend backend) : IFlowMatchi
     public unsafe void ScaledSquaredErrorSum(FloatBuffer error, FloatBuffer y0, FloatBuffer y1, float relativeTolerance,
         float absoluteTolerance, FloatBuffer result)
     {
+        ArgumentChecks.ScaledErrorSum(error, y0, y1, result);
         long n = error.Length;
-        CheckLength(y0, n, nameof(y0));
-        CheckLength(y1, n, nameof(y1));
-        ArgumentOutOfRangeException.ThrowIfLessThan(result.Length, 1L, nameof(result));
         ulong err = CudaBackend.Pointer(error), start = CudaBackend.Pointer(y0), end = CudaBackend.Pointer(y1);
         using var partials = _backend.AllocateFloat(MaxPartials); // [MaxPartials]
         ulong partialsAddress = CudaBackend.Pointer(partials);
@@ -72,11 +61,5 @@ internal sealed class CudaFlowMatchingKernels(CudaBackend backend) : IFlowMatchi
         ulong output = CudaBackend.Pointer(result);
         void** second = stackalloc void*[] { &partials, &partialCount, &scale, &output };
         _backend.Launch(_backend.Kernel("flow_matching.cu", "rf_sum_partials"), (1, 1, 1), (MaxPartials, 1, 1), 0, second);
-    }
-
-    private static void CheckLength(FloatBuffer buffer, long expected, string name)
-    {
-        if (buffer.Length != expected)
-            throw new ArgumentException($"{name} has {buffer.Length} elements; expected {expected}.", name);
     }
 }

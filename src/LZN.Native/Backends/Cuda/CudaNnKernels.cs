@@ -1,3 +1,4 @@
+using static LZN.Native.Backends.ArgumentChecks;
 using static LZN.Native.Backends.NnArgumentChecks;
 
 namespace LZN.Native.Backends.Cuda;

@@ -27,10 +27,7 @@ internal sealed class CudaOptimizerKernels(CudaBackend backend) : IOptimizerKern
 
     public unsafe void EmaUpdate(FloatBuffer shadow, FloatBuffer value, double decay)
     {
-        if (shadow.Length != value.Length)
-            throw new ArgumentException($"EMA shadow has {shadow.Length} elements, the value {value.Length}.", nameof(value));
-        if (!(decay is >= 0 and <= 1))
-            throw new ArgumentOutOfRangeException(nameof(decay), decay, "EMA decay must lie in [0, 1].");
+        ArgumentChecks.Ema(shadow, value, decay);
         ulong shadows = CudaBackend.Pointer(shadow), values = CudaBackend.Pointer(value);
         long n = shadow.Length;
         float weight = (float)(1 - decay);

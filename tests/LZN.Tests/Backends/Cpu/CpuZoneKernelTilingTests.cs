@@ -1,7 +1,6 @@
 using LZN.Native.Backends;
 using LZN.Native.Backends.Cpu;
 using LZN.Tests.Zones;
-using static LZN.Tests.Zones.ZoneKernelTests;
 using static LZN.Tests.Zones.ZoneTestData;
 
 namespace LZN.Tests.Backends.Cpu;

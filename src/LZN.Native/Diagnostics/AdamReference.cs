@@ -1,7 +1,7 @@
-namespace LZN.Tests.Optim;
+namespace LZN.Native.Diagnostics;
 
-/// <summary>Float64 Adam/AdamW in PyTorch's formulation, one tensor, for comparison with the kernels.</summary>
-internal sealed class AdamReference(double[] values)
+/// <summary>Float64 Adam/AdamW in PyTorch's formulation, one tensor: the oracle of the optimiser kernels and steps.</summary>
+public sealed class AdamReference(double[] values)
 {
     public double[] Values { get; } = (double[])values.Clone();
     public double[] First { get; } = new double[values.Length];
