@@ -1,6 +1,6 @@
 // Elementwise kernels: fills, axpby, multiply, scale-shift, activations (forward and backward),
-// row-vector broadcast add. CPU mirror: Backends/Cpu/CpuBackend.cs; activation definitions:
-// Backends/Activations.cs (the kind numbers are ActivationKind's values).
+// row-vector broadcast add. CPU mirror: Backends/Cpu/CpuElementwise.cs (the activation kind numbers are
+// ActivationKind's values, Backends/IBackend.cs).
 #include "common.cuh"
 
 #define LZN_ACT_IDENTITY 0

@@ -3,8 +3,9 @@ using LZN.Native.Backends;
 namespace LZN.Tests.Backends;
 
 /// <summary>
-/// The normal and uniform fills equal Philox.cs bit for bit, so every backend draws the same numbers (the random
-/// verification table holds them against float64, and the Bernoulli fill, a selection, exactly), and the memory statistics.
+/// The normal and uniform fills equal Philox.cs bit for bit (normals on a GPU up to its own logf/cosf rounding), so
+/// every backend draws the same numbers (the random verification table holds them against float64, and the Bernoulli
+/// fill, a selection, exactly), and the memory statistics.
 /// </summary>
 [TestFixtureSource(typeof(BackendCases), nameof(BackendCases.All))]
 public sealed class RandomAndMemoryTests(BackendCase backendCase) : BackendTestBase(backendCase)
@@ -22,7 +23,16 @@ public sealed class RandomAndMemoryTests(BackendCase backendCase) : BackendTestB
         var expected = new float[Length];
         for (int i = 0; i < Length; i++)
             expected[i] = 0.5f + 2f * Philox.Normal(1234, Offset + (ulong)i);
-        Assert.That(buffer.ToArray(), Is.EqualTo(expected));
+        if (Backend.Kind != BackendKind.Cuda)
+        {
+            Assert.That(buffer.ToArray(), Is.EqualTo(expected));
+            return;
+        }
+        // A GPU's logf, sqrtf and cosf round differently from the host's (a few ulps, the kernel's contract);
+        // everything else is the same draw: the radius is at most 5.8 and std 2, so a few ulps of 1 become about 2e-6.
+        var actual = buffer.ToArray();
+        for (int i = 0; i < Length; i++)
+            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(2e-6 + 1e-6 * Math.Abs(expected[i])), $"element {i}");
     }
 
     [Test]
