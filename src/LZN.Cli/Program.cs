@@ -6,6 +6,7 @@ root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(SelfTestCommand.Create());
 root.Subcommands.Add(ZonesCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(KernelsCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());

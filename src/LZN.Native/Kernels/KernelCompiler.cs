@@ -41,8 +41,19 @@ public sealed class KernelCompiler(KernelCache? cache)
         return Cache.GetOrAdd(key, target, () => CompileUncached(fileName, source, headers, options, target));
     }
 
-    private static unsafe byte[] CompileUncached(string fileName, string source, IReadOnlyDictionary<string, string> headers,
-        IReadOnlyList<string> options, KernelTarget target)
+    /// <summary>
+    /// Compiles an embedded kernel file uncached with ptxas's resource report (<c>--ptxas-options=-v</c>): the image,
+    /// its PTX and the log, for <see cref="KernelReport"/>.
+    /// </summary>
+    public static KernelBuild CompileVerbose(string fileName, KernelTarget target) =>
+        Build(fileName, KernelSources.Read(fileName), KernelSources.Headers, [.. Options(target), "--ptxas-options=-v"], target, withPtxAndLog: true);
+
+    private static byte[] CompileUncached(string fileName, string source, IReadOnlyDictionary<string, string> headers,
+        IReadOnlyList<string> options, KernelTarget target) =>
+        Build(fileName, source, headers, options, target, withPtxAndLog: false).Image;
+
+    private static unsafe KernelBuild Build(string fileName, string source, IReadOnlyDictionary<string, string> headers,
+        IReadOnlyList<string> options, KernelTarget target, bool withPtxAndLog)
     {
         NativeLibraries.Require(NativeLibraries.Nvrtc);
         var headerNames = headers.Keys.Order(StringComparer.Ordinal).ToArray();
@@ -58,7 +69,11 @@ public sealed class KernelCompiler(KernelCache? cache)
             if (result == nvrtcResult.NVRTC_ERROR_COMPILATION)
                 throw new NvrtcCompileException(fileName, options, ReadLog(program));
             Nvrtc.ThrowIfFailed(result, $"nvrtcCompileProgram({fileName}, [{string.Join(' ', options)}])");
-            return target.Kind == KernelImageKind.Cubin ? ReadCubin(program) : ReadPtx(program);
+            byte[] image = target.Kind == KernelImageKind.Cubin ? ReadCubin(program) : ReadPtx(program);
+            if (!withPtxAndLog)
+                return new KernelBuild(image, "", "");
+            byte[] ptx = target.Kind == KernelImageKind.Cubin ? ReadPtx(program) : image;
+            return new KernelBuild(image, Encoding.UTF8.GetString(ptx).TrimEnd('\0'), ReadLog(program));
         }
         finally
         {
@@ -141,3 +156,6 @@ public sealed class KernelCompiler(KernelCache? cache)
         }
     }
 }
+
+/// <summary>What NVRTC produced for one kernel file: the image, its PTX and the compile log.</summary>
+public sealed record KernelBuild(byte[] Image, string Ptx, string Log);

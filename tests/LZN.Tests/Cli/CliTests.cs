@@ -15,6 +15,18 @@ public class CliTests
     }
 
     [Test]
+    public void KernelsReportsEachKernelOrRefusesAnUnknownArchitecture()
+    {
+        LZN.Tests.Kernels.NvrtcRequirement.EnsureLoaded();
+        var report = CliProcess.Run("kernels", "--arch", "sm_80");
+        Assert.That(report.ExitCode, Is.Zero, report.Error);
+        Assert.That(report.Output, Does.Contain("sm_80").And.Contain("zone_backward_anchors_tiles_64").And.Contain("static"));
+        var unknown = CliProcess.Run("kernels", "--arch", "sm_12");
+        Assert.That(unknown.ExitCode, Is.EqualTo(2));
+        Assert.That(unknown.Error, Does.Contain("sm_12 has no limits table"));
+    }
+
+    [Test]
     public void AnUnknownDeviceIsAClearError()
     {
         var result = CliProcess.Run("selftest", "--device", "tpu");

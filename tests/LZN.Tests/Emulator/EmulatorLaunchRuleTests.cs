@@ -73,6 +73,20 @@ public sealed unsafe class EmulatorLaunchRuleTests : EmulatedDeviceTest
         Assert.That(failure.Message, Does.Contain($"1024 threads x {hungry.RegisterCount} registers exceed the 65536 registers of a block"));
     }
 
+    [TestCase("zone_forward_tiles_64")]
+    [TestCase("zone_backward_points_tiles_128")]
+    [TestCase("zone_backward_anchors_tiles_256")]
+    [TestCase("zone_forward_combine")]
+    public void TheStaticReportsOccupancyIsTheDevicesOwn(string name)
+    {
+        int architecture = Device.Backend.Properties.Architecture;
+        var build = KernelCompiler.CompileVerbose("latent_zone.cu", new KernelTarget(architecture, KernelImageKind.Cubin));
+        var reported = KernelReport.Describe("latent_zone.cu", architecture, build).Single(kernel => kernel.Kernel == name);
+        var kernel = Device.Backend.Kernel("latent_zone.cu", name);
+        Assert.That(kernel.RegisterCount, Is.EqualTo(reported.Registers), "the CUBIN's register count is ptxas's");
+        Assert.That(kernel.ActiveBlocksPerMultiprocessor(reported.Threads, reported.DynamicSharedBytes), Is.EqualTo(reported.BlocksPerMultiprocessor));
+    }
+
     [Test]
     public void DynamicSharedMemoryAbove48KiBNeedsTheOptIn()
     {

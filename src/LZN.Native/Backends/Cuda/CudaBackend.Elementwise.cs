@@ -3,8 +3,8 @@ namespace LZN.Native.Backends.Cuda;
 // Launchers for kernels/elementwise.cu (the CPU mirror is CpuBackend).
 public sealed partial class CudaBackend
 {
-    /// <summary>Threads per block of the 1-D elementwise and RNG kernels.</summary>
-    private const int ElementwiseBlock = 256;
+    /// <summary>Threads per block of every grid-stride kernel (elementwise, RNG, NN, optimizer, flow matching).</summary>
+    internal const int GridStrideThreads = 256;
 
     public unsafe void Axpby(float alpha, FloatBuffer x, float beta, FloatBuffer y)
     {
@@ -69,7 +69,7 @@ public sealed partial class CudaBackend
         if (count == 0)
             return;
         var kernel = Kernel(sourceFile, functionName);
-        long blocks = Math.Min((count + ElementwiseBlock - 1) / ElementwiseBlock, kernel.ResidentGrid(ElementwiseBlock, Properties.MultiprocessorCount));
-        Launch(kernel, ((uint)blocks, 1, 1), (ElementwiseBlock, 1, 1), 0, arguments);
+        long blocks = Math.Min((count + GridStrideThreads - 1) / GridStrideThreads, kernel.ResidentGrid(GridStrideThreads, Properties.MultiprocessorCount));
+        Launch(kernel, ((uint)blocks, 1, 1), (GridStrideThreads, 1, 1), 0, arguments);
     }
 }

@@ -12,6 +12,14 @@ public sealed partial class CudaBackend
     /// <summary>Column sums: a 32 x 32 block (kernels/reduce.cu, LZN_COLUMN_TILE).</summary>
     private const int ColumnTile = 32;
 
+    /// <summary>Threads per block a launcher gives each kernel of reduce.cu (none uses dynamic shared memory).</summary>
+    internal static int ReductionThreads(string kernel) => kernel switch
+    {
+        "sum_final" => MaxPartials,
+        "column_sums" => ColumnTile * ColumnTile,
+        _ => ReduceBlock,
+    };
+
     public void Sum(FloatBuffer x, FloatBuffer result) => SumAll(x, result, squares: false);
 
     public void SumOfSquares(FloatBuffer x, FloatBuffer result) => SumAll(x, result, squares: true);

@@ -3,7 +3,7 @@ namespace LZN.Native.Backends.Cuda;
 /// <summary>Launchers for kernels/flow_matching.cu (the CPU mirror is CpuFlowMatchingKernels).</summary>
 internal sealed class CudaFlowMatchingKernels(CudaBackend backend) : IFlowMatchingKernels
 {
-    private const int Block = 256;
+    private const int Block = CudaBackend.GridStrideThreads;
 
     /// <summary>Most first-pass blocks of a reduction, i.e. partial sums the second pass adds (its block size).</summary>
     private const int MaxPartials = 1024;

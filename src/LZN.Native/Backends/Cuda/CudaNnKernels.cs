@@ -14,7 +14,7 @@ internal sealed class CudaNnKernels(CudaBackend backend) : INnKernels
     private const string Source = "nn.cu";
 
     /// <summary>Threads per block of every nn.cu kernel (the reductions need a multiple of 32).</summary>
-    private const int Block = 256;
+    private const int Block = CudaBackend.GridStrideThreads;
 
     private readonly CudaBackend _backend = backend;
 

@@ -3,7 +3,7 @@ namespace LZN.Native.Backends.Cuda;
 /// <summary>Launchers for kernels/optim.cu (the CPU mirror is CpuOptimizerKernels).</summary>
 internal sealed class CudaOptimizerKernels(CudaBackend backend) : IOptimizerKernels
 {
-    private const int Block = 256;
+    private const int Block = CudaBackend.GridStrideThreads;
 
     private readonly CudaBackend _backend = backend;
 

@@ -27,6 +27,15 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
     /// <summary>Threads of the per-row kernels (row dots, combines, probabilities).</summary>
     private const int RowThreads = 128;
 
+    /// <summary>Threads per block and dynamic shared memory a launcher gives each kernel of latent_zone.cu.</summary>
+    internal static (int Threads, int DynamicSharedBytes) LaunchShape(string kernel) => kernel switch
+    {
+        _ when kernel.StartsWith("zone_forward_tiles_", StringComparison.Ordinal) => (TileThreads, ForwardSharedBytes),
+        _ when kernel.StartsWith("zone_backward_points_tiles_", StringComparison.Ordinal) => (TileThreads, PointsSharedBytes),
+        _ when kernel.StartsWith("zone_backward_anchors_tiles_", StringComparison.Ordinal) => (TileThreads, AnchorsSharedBytes),
+        _ => (RowThreads, 0),
+    };
+
     private readonly CudaBackend _backend = backend;
     private readonly Dictionary<CudaKernel, int> _residentBlocks = [];
 
