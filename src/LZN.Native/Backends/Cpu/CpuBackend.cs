@@ -25,6 +25,8 @@ public sealed partial class CpuBackend : IBackend
 {
     private static int _fallbackNoticeWritten;
 
+    private readonly CpuArrayCache<float> _floatArrays = new();
+    private readonly CpuArrayCache<int> _intArrays = new();
     private long _currentBytes;
     private long _peakBytes;
 
@@ -86,19 +88,31 @@ public sealed partial class CpuBackend : IBackend
 
     public FloatBuffer AllocateFloat(long length)
     {
-        var array = new float[checked((int)length)];
+        var array = _floatArrays.Rent(checked((int)length));
         OnAllocate(length * sizeof(float));
         return new CpuFloatBuffer(this, array, 0, length, owns: true);
     }
 
     public IntBuffer AllocateInt(long length)
     {
-        var array = new int[checked((int)length)];
+        var array = _intArrays.Rent(checked((int)length));
         OnAllocate(length * sizeof(int));
         return new CpuIntBuffer(this, array, 0, length, owns: true);
     }
 
-    internal void OnRelease(long bytes) => Interlocked.Add(ref _currentBytes, -bytes);
+    // A disposed owner's array is reused by a later allocation of its length (CpuArrayCache); views of it must
+    // not outlive it, as on the CUDA backend, whose allocator reuses device blocks the same way.
+    internal void OnRelease(float[] array)
+    {
+        Interlocked.Add(ref _currentBytes, -(long)array.Length * sizeof(float));
+        _floatArrays.Return(array);
+    }
+
+    internal void OnRelease(int[] array)
+    {
+        Interlocked.Add(ref _currentBytes, -(long)array.Length * sizeof(int));
+        _intArrays.Return(array);
+    }
 
     private void OnAllocate(long bytes)
     {

@@ -26,7 +26,7 @@ public sealed class CpuFloatBuffer : FloatBuffer
         return new CpuFloatBuffer((CpuBackend)Backend, Array, Offset + (int)offset, length, owns: false);
     }
 
-    protected override void Release() => _owner?.OnRelease(SizeInBytes);
+    protected override void Release() => _owner?.OnRelease(Array);
 }
 
 /// <summary>int32 storage on the CPU: a managed array and an element offset (views share the array).</summary>
@@ -54,5 +54,5 @@ public sealed class CpuIntBuffer : IntBuffer
         return new CpuIntBuffer((CpuBackend)Backend, Array, Offset + (int)offset, length, owns: false);
     }
 
-    protected override void Release() => _owner?.OnRelease(SizeInBytes);
+    protected override void Release() => _owner?.OnRelease(Array);
 }
