@@ -136,6 +136,68 @@ __device__ __forceinline__ void zone_product_chunk(float (&acc)[4][4], const flo
     }
 }
 
+// x = hi + lo in TF32 ("3xTF32"): hi is x rounded to TF32; x - hi is exact in fp32, and rounding it to TF32 too
+// leaves an error below 2^-22 |x|. A product hi.hi + hi.lo + lo.hi (the lo.lo term is below fp32 rounding) keeps
+// fp32 accuracy at three tensor-core products.
+struct ZoneSplit {
+    unsigned hi, lo;
+};
+
+__device__ __forceinline__ ZoneSplit zone_split_tf32(float x) {
+    const unsigned hi = lzn_cvt_tf32(x);
+    return {hi, lzn_cvt_tf32(x - __uint_as_float(hi))};
+}
+
+// c += a b for one 8-dim step of the 3xTF32 product, small terms first. v2's forward and backward both build every
+// logit from this, 8 dims at a time in dim order, so a recomputed logit equals the forward's bit for bit.
+__device__ __forceinline__ void zone_mma_3xtf32(float (&c)[4], const ZoneSplit (&a)[4], const ZoneSplit (&b)[2]) {
+    const unsigned ahi[4] = {a[0].hi, a[1].hi, a[2].hi, a[3].hi}, alo[4] = {a[0].lo, a[1].lo, a[2].lo, a[3].lo};
+    const unsigned bhi[2] = {b[0].hi, b[1].hi}, blo[2] = {b[0].lo, b[1].lo};
+    lzn_mma_m16n8k8_tf32(c, alo, bhi, c);
+    lzn_mma_m16n8k8_tf32(c, ahi, blo, c);
+    lzn_mma_m16n8k8_tf32(c, ahi, bhi, c);
+}
+
+// The tensor-core logits of a 64 x 64 tile by the 8 warps of a block, over one staged 32-dim chunk: warp w owns rows
+// 16 (w % 4) .. + 15 and anchors 32 (w / 4) .. + 31 (four 8-anchor mma tiles, c[nt] in the mma fragment layout).
+// rowsChunk and anchorsChunk are [64, ZONE_CHUNK_STRIDE] (a stride of 4 mod 32: conflict-free fragment loads).
+__device__ __forceinline__ void zone_mma_logits_chunk(float (&c)[4][4], const float* rowsChunk, const float* anchorsChunk) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, q = lane % 4;
+    const float* rows = rowsChunk + (16 * (warp % 4) + g) * ZONE_CHUNK_STRIDE;
+#pragma unroll
+    for (int k0 = 0; k0 < ZONE_KCHUNK; k0 += 8) {
+        const ZoneSplit a[4] = {zone_split_tf32(rows[k0 + q]), zone_split_tf32(rows[8 * ZONE_CHUNK_STRIDE + k0 + q]),
+                                zone_split_tf32(rows[k0 + q + 4]), zone_split_tf32(rows[8 * ZONE_CHUNK_STRIDE + k0 + q + 4])};
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++) {
+            const float* anchor = anchorsChunk + (32 * (warp / 4) + 8 * nt + g) * ZONE_CHUNK_STRIDE + k0;
+            const ZoneSplit b[2] = {zone_split_tf32(anchor[q]), zone_split_tf32(anchor[q + 4])};
+            zone_mma_3xtf32(c[nt], a, b);
+        }
+    }
+}
+
+// Hands the finished tensor-core logits to the 4x4 micro-tile layout through shared memory: l[q][c] becomes (row
+// ty + 16q, anchor tx + 16c), or with anchorsOwn (the anchors kernel) (anchor ty + 16q, row tx + 16c). scratch
+// [64, ZONE_WIDE_STRIDE] must be free (the previous tile's last barrier has passed); it is free again on return.
+__device__ __forceinline__ void zone_mma_logits_to_tile(float (&l)[4][4], const float (&c)[4][4], float* scratch, bool anchorsOwn) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, q = lane % 4;
+#pragma unroll
+    for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int row = 16 * (warp % 4) + g + 8 * (i / 2), anchor = 32 * (warp / 4) + 8 * nt + 2 * q + (i & 1);
+            scratch[anchorsOwn ? anchor * ZONE_WIDE_STRIDE + row : row * ZONE_WIDE_STRIDE + anchor] = c[nt][i];
+        }
+    __syncthreads();
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) l[i][j] = scratch[(ty + 16 * i) * ZONE_WIDE_STRIDE + tx + 16 * j];
+    __syncthreads();
+}
+
 // Writes a thread's accumulator rows (owner rows rowStart + ty + 16q, dims dimStart + 64 ch + 4 tx ..) into
 // partial[split][row][paddedDim]; paddedDim is a multiple of 64, so the float4 stores are aligned.
 template <int CHUNKS>

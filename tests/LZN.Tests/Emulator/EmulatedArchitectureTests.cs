@@ -48,6 +48,18 @@ public sealed class EmulatedArchitectureTests
         }
     }
 
+    [TestCase("8.0")]
+    [TestCase("9.0")]
+    public void ZoneKernelsV2PassTheTablesWhereTheyHaveAConfiguration(string architecture)
+    {
+        // sm_80 runs v2 with one anchor stage at d = 256 and falls back to v1 above that; sm_90 has two stages to d = 256.
+        var selftest = CliProcess.Run(new Dictionary<string, string?> { ["LZN_EMULATED_CC"] = architecture, ["LZN_ZONE_KERNELS"] = "v2" },
+            "selftest", "--device", "cuda", "--seed", "6");
+        TestContext.Out.WriteLine(selftest.Output + selftest.Error);
+        Assert.That(selftest.ExitCode, Is.Zero, selftest.Error);
+        Assert.That(selftest.Output, Does.Contain("zone kernels v2").And.Contain("zone step backward").And.Not.Match("(?m) fail$"));
+    }
+
     [Test]
     public void AnArchitectureTheEmulatorDoesNotModelIsAClearReason()
     {

@@ -25,6 +25,7 @@ public sealed partial class CudaBackend : IBackend
     private readonly KernelCompiler _compiler;
     private readonly KernelTarget _kernelTarget;
     private readonly bool _synchronizeLaunches;
+    private readonly string _deviceDescription;
     private readonly object _kernelLock = new();
     private readonly Dictionary<string, CudaModule> _modules = new(StringComparer.Ordinal);
     private readonly Dictionary<(string File, string Function), CudaKernel> _kernels = [];
@@ -52,18 +53,24 @@ public sealed partial class CudaBackend : IBackend
 #if DEBUG
         _synchronizeLaunches = true;
 #endif
-        Zones = new CudaZoneKernels(this);
-        Description = $"CUDA {properties.Name} (sm_{properties.Architecture}, {properties.MultiprocessorCount} SMs, "
+        Zones = new CudaZoneKernels(this, ZoneKernelVersions.FromEnvironment());
+        _deviceDescription = $"CUDA {properties.Name} (sm_{properties.Architecture}, {properties.MultiprocessorCount} SMs, "
             + $"{properties.TotalMemoryBytes / (1L << 30)} GiB), cuBLAS {_cublas.Version}, NVRTC {KernelCompiler.NvrtcVersion.Major}.{KernelCompiler.NvrtcVersion.Minor}";
     }
 
     public BackendKind Kind => BackendKind.Cuda;
 
-    public string Description { get; }
+    public string Description => $"{_deviceDescription}, zone kernels {ZoneKernels.ToString().ToLowerInvariant()}";
 
     public MemoryStats Memory => _allocator.Stats;
 
-    public IZoneKernels Zones { get; }
+    public IZoneKernels Zones { get; private set; }
+
+    /// <summary>Which zone forward tiles this backend launches (LZN_ZONE_KERNELS when it was created).</summary>
+    public ZoneKernelVersion ZoneKernels => ((CudaZoneKernels)Zones).Version;
+
+    /// <summary>Switches the zone kernels (tests and `lzn bench zones --kernels` compare both on one backend).</summary>
+    internal void UseZoneKernels(ZoneKernelVersion version) => Zones = new CudaZoneKernels(this, version);
 
     public INnKernels Nn => field ??= new CudaNnKernels(this);
 

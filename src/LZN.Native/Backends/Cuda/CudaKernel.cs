@@ -28,12 +28,16 @@ internal sealed class CudaKernel
 
     public int RegisterCount { get; }
 
+    /// <summary>The most dynamic shared memory this kernel was opted in to (0: the 48 KiB default).</summary>
+    public int OptedInDynamicSharedMemory { get; private set; }
+
     /// <summary>Opts in to more than 48 KiB of dynamic shared memory per block.</summary>
     public void SetMaxDynamicSharedMemory(int bytes)
     {
         var result = CudaDriver.cuFuncSetAttribute(Function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
         if (result != CUresult.CUDA_SUCCESS)
             throw new CudaException(result, $"cuFuncSetAttribute({Name}, MAX_DYNAMIC_SHARED_SIZE_BYTES, {bytes})");
+        OptedInDynamicSharedMemory = bytes;
     }
 
     /// <summary>Blocks of this kernel that fit on one multiprocessor at once.</summary>

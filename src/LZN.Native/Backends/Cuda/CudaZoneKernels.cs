@@ -8,9 +8,10 @@ namespace LZN.Native.Backends.Cuda;
 /// anchors tiles (anchor tiles x row splits) with theirs. Splits are sized from the device's occupancy so that
 /// a small batch still fills every multiprocessor; their partials live in scratch buffers of the caching allocator.
 /// </summary>
-internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
+internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion version) : IZoneKernels
 {
     private const string Source = "latent_zone.cu";
+    private const string SourceV2 = "latent_zone_v2.cu";
 
     // Mirrors of the tile constants in latent_zone.cu.
     private const int TileThreads = 256;                // ZONE_THREADS
@@ -27,17 +28,33 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
     /// <summary>Threads of the per-row kernels (row dots, combines, probabilities).</summary>
     private const int RowThreads = 128;
 
+    // Mirrors of latent_zone_v2.cu: 128 threads own 64 rows; the points and STAGES anchor tiles are [64, stride]
+    // with stride = dim rounded up to 32, plus 4; then the transposed weights [64, 68] and 64 row factors.
+    private const int V2Threads = 128;
+    private const int V2Rows = 64;
+
+    private static int V2SharedBytes(int dim, int stages) =>
+        ((1 + stages) * V2Rows * ((dim + 31) / 32 * 32 + 4) + Tile * (V2Rows + 4) + V2Rows) * sizeof(float);
+
     /// <summary>Threads per block and dynamic shared memory a launcher gives each kernel of latent_zone.cu.</summary>
+    /// <remarks>v2's shared memory grows with dim: the report shows it at d = 64 (64-dim groups) and d = 256.</remarks>
     internal static (int Threads, int DynamicSharedBytes) LaunchShape(string kernel) => kernel switch
     {
+        _ when kernel.StartsWith("zone_forward_v2_64_s", StringComparison.Ordinal) => (V2Threads, V2SharedBytes(64, kernel[^1] - '0')),
+        _ when kernel.StartsWith("zone_forward_v2_128_s", StringComparison.Ordinal) => (V2Threads, V2SharedBytes(256, kernel[^1] - '0')),
         _ when kernel.StartsWith("zone_forward_tiles_", StringComparison.Ordinal) => (TileThreads, ForwardSharedBytes),
-        _ when kernel.StartsWith("zone_backward_points_tiles_", StringComparison.Ordinal) => (TileThreads, PointsSharedBytes),
-        _ when kernel.StartsWith("zone_backward_anchors_tiles_", StringComparison.Ordinal) => (TileThreads, AnchorsSharedBytes),
+        _ when kernel.StartsWith("zone_backward_points_tiles_", StringComparison.Ordinal)
+            || kernel.StartsWith("zone_backward_points_v2_", StringComparison.Ordinal) => (TileThreads, PointsSharedBytes),
+        _ when kernel.StartsWith("zone_backward_anchors_tiles_", StringComparison.Ordinal)
+            || kernel.StartsWith("zone_backward_anchors_v2_", StringComparison.Ordinal) => (TileThreads, AnchorsSharedBytes),
         _ => (RowThreads, 0),
     };
 
     private readonly CudaBackend _backend = backend;
-    private readonly Dictionary<CudaKernel, int> _residentBlocks = [];
+    private readonly Dictionary<(CudaKernel Kernel, int Threads, int SharedBytes), int> _residentBlocks = [];
+
+    /// <summary>The forward tiles this instance launches (v1 where v2 has no configuration for the dim or the device).</summary>
+    public ZoneKernelVersion Version { get; } = version;
 
     public unsafe void Step(in ZoneStepArgs args)
     {
@@ -45,10 +62,11 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
         ZoneArgumentChecks.Step(args);
 
         var scales = new Scales(args.Time);
-        var layout = new DimLayout(dim);
-        var tiles = Kernel($"zone_forward_tiles_{layout.BlockDims}", ForwardSharedBytes);
-        int rowTiles = CeilDiv(rows, Tile);
-        var (splits, tilesPerSplit) = Split(tiles, rowTiles * layout.Groups, CeilDiv(anchorCount, Tile));
+        var plan = ForwardPlan(dim);
+        var tiles = Kernel(plan.Source, plan.Name, plan.Threads, plan.SharedBytes);
+        int rowTiles = CeilDiv(rows, plan.RowsPerBlock);
+        var (splits, tilesPerSplit) = Split(tiles, plan.Threads, plan.SharedBytes, rowTiles * plan.Layout.Groups, CeilDiv(anchorCount, Tile));
+        var layout = plan.Layout;
 
         using var sqNorms = SquaredNorms(args.Anchors, anchorCount, dim); // [anchorCount]
         using var partialAcc = _backend.AllocateFloat((long)splits * rows * layout.PaddedDim); // [splits, rows, paddedDim]
@@ -67,7 +85,7 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
             &points, &anchors, &norms, &priors, &probabilities, &acc, &max, &sum,
             &rows, &anchorCount, &dim, &paddedDim, &tilesPerSplit, &scale, &halfC,
         };
-        _backend.Launch(tiles, ((uint)rowTiles, (uint)splits, (uint)layout.Groups), (TileThreads, 1, 1), ForwardSharedBytes, tileArguments);
+        _backend.Launch(tiles, ((uint)rowTiles, (uint)splits, (uint)layout.Groups), ((uint)plan.Threads, 1, 1), (uint)plan.SharedBytes, tileArguments);
 
         ulong targets = CudaBackend.Pointer(args.Targets), next = CudaBackend.Pointer(args.NextPoints);
         ulong mean = CudaBackend.Pointer(args.WeightedMean), lse = CudaBackend.Pointer(args.LogSumExp ?? lseScratch);
@@ -96,7 +114,12 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
             return;
 
         var scales = new Scales(args.Time);
-        var layout = new DimLayout(dim);
+        var layout = new DimLayout(dim, DimChunk, 4 * DimChunk);
+        // The backward recomputes the logits exactly as the forward that saved lse computed them.
+        bool tensorLogits = ForwardPlan(dim).Source == SourceV2;
+        string backwardSource = tensorLogits ? SourceV2 : Source;
+        string pointsTiles = tensorLogits ? "zone_backward_points_v2_" : "zone_backward_points_tiles_";
+        string anchorsTiles = tensorLogits ? "zone_backward_anchors_v2_" : "zone_backward_anchors_tiles_";
         using var sqNorms = SquaredNorms(args.Anchors, anchorCount, dim); // [anchorCount]
         using var rowDotsBuffer = args.VelocityGrad is null ? null : RowDots(args.VelocityGrad, args.WeightedMean, rows, dim); // [rows] D_i
 
@@ -112,9 +135,9 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
 
         // dx (and the self anchors' query path): row tiles own their accumulators and stream anchor tiles.
         {
-            var tiles = Kernel($"zone_backward_points_tiles_{layout.BlockDims}", PointsSharedBytes);
+            var tiles = Kernel(backwardSource, $"{pointsTiles}{layout.BlockDims}", TileThreads, PointsSharedBytes);
             int rowTiles = CeilDiv(rows, Tile);
-            var (splits, tilesPerSplit) = Split(tiles, rowTiles * layout.Groups, CeilDiv(anchorCount, Tile));
+            var (splits, tilesPerSplit) = Split(tiles, TileThreads, PointsSharedBytes, rowTiles * layout.Groups, CeilDiv(anchorCount, Tile));
             using var partialGrad = _backend.AllocateFloat((long)splits * rows * paddedDim); // [splits, rows, paddedDim]
             using var partialDsSum = _backend.AllocateFloat((long)splits * rows); // [splits, rows]
             ulong grad = CudaBackend.Pointer(partialGrad), dsSum = CudaBackend.Pointer(partialDsSum);
@@ -136,9 +159,9 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
         // dA and db: anchor tiles own their accumulators and stream row tiles.
         if (args.AnchorsGrad is not null || args.LogPriorsGrad is not null)
         {
-            var tiles = Kernel($"zone_backward_anchors_tiles_{layout.BlockDims}", AnchorsSharedBytes);
+            var tiles = Kernel(backwardSource, $"{anchorsTiles}{layout.BlockDims}", TileThreads, AnchorsSharedBytes);
             int anchorTiles = CeilDiv(anchorCount, Tile);
-            var (splits, tilesPerSplit) = Split(tiles, anchorTiles * layout.Groups, CeilDiv(rows, Tile));
+            var (splits, tilesPerSplit) = Split(tiles, TileThreads, AnchorsSharedBytes, anchorTiles * layout.Groups, CeilDiv(rows, Tile));
             using var partialGrad = _backend.AllocateFloat((long)splits * anchorCount * paddedDim); // [splits, anchorCount, paddedDim]
             using var partialDsSum = _backend.AllocateFloat((long)splits * anchorCount); // [splits, anchorCount]
             ulong grad = CudaBackend.Pointer(partialGrad), dsSum = CudaBackend.Pointer(partialDsSum);
@@ -175,19 +198,37 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
         return result;
     }
 
-    /// <summary>A tile kernel, opted in to its dynamic shared memory when that exceeds the 48 KiB default.</summary>
-    private CudaKernel Kernel(string name, int sharedBytes)
+    /// <summary>
+    /// The forward tiles for a dim: v2 (3xTF32 tensor-core logits, sm_80+) with two anchor stages where they fit the
+    /// device's opt-in shared memory, else one; v1 where neither fits (large dims) or for v1.
+    /// </summary>
+    private ForwardTiles ForwardPlan(int dim)
     {
-        var kernel = _backend.Kernel(Source, name);
+        var v1 = new DimLayout(dim, DimChunk, 4 * DimChunk);
+        var fallback = new ForwardTiles(Source, $"zone_forward_tiles_{v1.BlockDims}", TileThreads, ForwardSharedBytes, Tile, v1);
+        if (Version == ZoneKernelVersion.V1 || _backend.Properties.Architecture < 80)
+            return fallback;
+        var layout = new DimLayout(dim, DimChunk, 2 * DimChunk);
+        int optin = _backend.Properties.MaxSharedMemoryPerBlockOptin;
+        int stages = V2SharedBytes(dim, 2) <= optin ? 2 : V2SharedBytes(dim, 1) <= optin ? 1 : 0;
+        return stages == 0 ? fallback
+            : new ForwardTiles(SourceV2, $"zone_forward_v2_{layout.BlockDims}_s{stages}", V2Threads, V2SharedBytes(dim, stages), V2Rows, layout);
+    }
+
+    /// <summary>A tile kernel, opted in to its dynamic shared memory when that exceeds the 48 KiB default.</summary>
+    private CudaKernel Kernel(string source, string name, int threads, int sharedBytes)
+    {
+        var kernel = _backend.Kernel(source, name);
         lock (_residentBlocks)
         {
-            if (!_residentBlocks.ContainsKey(kernel))
+            if (!_residentBlocks.ContainsKey((kernel, threads, sharedBytes)))
             {
                 if (sharedBytes > _backend.Properties.MaxSharedMemoryPerBlockOptin)
                     throw new NotSupportedException($"{name} needs {sharedBytes} B of shared memory per block; {_backend.Properties.Name} allows {_backend.Properties.MaxSharedMemoryPerBlockOptin} B.");
-                if (sharedBytes > 48 * 1024)
+                // One kernel may run with several sizes (v2's grow with dim): the opt-in only ever grows.
+                if (sharedBytes > 48 * 1024 && sharedBytes > kernel.OptedInDynamicSharedMemory)
                     kernel.SetMaxDynamicSharedMemory(sharedBytes);
-                _residentBlocks[kernel] = Math.Max(1, kernel.ActiveBlocksPerMultiprocessor(TileThreads, sharedBytes));
+                _residentBlocks[(kernel, threads, sharedBytes)] = Math.Max(1, kernel.ActiveBlocksPerMultiprocessor(threads, sharedBytes));
             }
         }
         return kernel;
@@ -198,11 +239,11 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
     /// wave; fewer partials to write and merge); with more owner blocks than that, nothing is split. Every split
     /// gets tilesPerSplit tiles except possibly the last, and none is empty.
     /// </summary>
-    private (int Splits, int TilesPerSplit) Split(CudaKernel kernel, int ownerBlocks, int streamedTiles)
+    private (int Splits, int TilesPerSplit) Split(CudaKernel kernel, int threads, int sharedBytes, int ownerBlocks, int streamedTiles)
     {
         int resident;
         lock (_residentBlocks)
-            resident = _residentBlocks[kernel] * _backend.Properties.MultiprocessorCount;
+            resident = _residentBlocks[(kernel, threads, sharedBytes)] * _backend.Properties.MultiprocessorCount;
         int wanted = Math.Clamp(resident / ownerBlocks, 1, streamedTiles);
         int tilesPerSplit = CeilDiv(streamedTiles, wanted);
         return (CeilDiv(streamedTiles, tilesPerSplit), tilesPerSplit);
@@ -229,14 +270,17 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
     }
 
     /// <summary>
-    /// How dims map onto tile kernels: BlockDims (64, 128 or 256) accumulator dims per block, Groups blocks along
-    /// gridDim.z to cover dim, and PaddedDim = Groups x BlockDims, the row stride of the partial buffers.
+    /// How dims map onto tile kernels: BlockDims accumulator dims per block (64 up to the largest width a kernel has),
+    /// Groups blocks along gridDim.z to cover dim, and PaddedDim = Groups x BlockDims, the row stride of the partials.
     /// </summary>
     private readonly struct DimLayout
     {
-        public DimLayout(int dim)
+        public DimLayout(int dim, int smallest, int largest)
         {
-            BlockDims = dim <= DimChunk ? DimChunk : dim <= 2 * DimChunk ? 2 * DimChunk : 4 * DimChunk;
+            int width = smallest;
+            while (width < dim && width < largest)
+                width *= 2;
+            BlockDims = width;
             Groups = CeilDiv(dim, BlockDims);
             PaddedDim = Groups * BlockDims;
         }
@@ -247,4 +291,7 @@ internal sealed class CudaZoneKernels(CudaBackend backend) : IZoneKernels
 
         public int PaddedDim { get; }
     }
+
+    /// <summary>The forward tile kernel of a step: its file and name, block size, dynamic shared memory, rows per block, dim layout.</summary>
+    private readonly record struct ForwardTiles(string Source, string Name, int Threads, int SharedBytes, int RowsPerBlock, DimLayout Layout);
 }

@@ -1,0 +1,40 @@
+using LZN.Native.Backends.Cuda;
+using LZN.Native.Verification;
+using LZN.Tests.Cuda;
+
+namespace LZN.Tests.Verification;
+
+/// <summary>
+/// The zone verification table on the CUDA backend with the v2 forward tiles (3xTF32 tensor-core logits), held to
+/// the same float64 bounds as v1: the tables decide whether v2 may become the default.
+/// </summary>
+[Category("GPU")]
+public sealed class ZoneKernelsV2Tests
+{
+    private CudaBackend? _backend;
+
+    private CudaBackend Backend => _backend ?? throw new InvalidOperationException("opened in OneTimeSetUp");
+
+    [OneTimeSetUp]
+    public void OpenDevice()
+    {
+        _backend = CudaRequirement.CreateBackend();
+        _backend.UseZoneKernels(ZoneKernelVersion.V2);
+    }
+
+    [OneTimeTearDown]
+    public void CloseDevice() => _backend?.Dispose();
+
+    public static IEnumerable<TestCaseData> Cases() => ZoneTable.Cases.Select(verificationCase =>
+        new TestCaseData(verificationCase).SetArgDisplayNames($"{verificationCase.Family}: {verificationCase.Name}"));
+
+    [TestCaseSource(nameof(Cases))]
+    public void Verify(VerificationCase verificationCase)
+    {
+        Assert.That(Backend.ZoneKernels, Is.EqualTo(ZoneKernelVersion.V2));
+        var result = verificationCase.Run(Backend, TableTests.Seed);
+        TestContext.Out.WriteLine($"{Backend.Description}, zone kernels v2: error {result.Error:0.00e+00}, bound {result.Bound:0.#e+00}");
+        if (!result.Passed)
+            Assert.Fail(result.Failure!);
+    }
+}
