@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares the GPU check: publishes `lzn` as a trimmed, self-contained single file for linux-x64 into
 # publish/device (git-ignored; the GPU machine has no .NET) and prints the exact `device` run call
-# that executes tools/device-run.sh there. The run itself takes under five minutes.
+# that executes tools/device-run.sh there (two calls, each under the 600 s limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,10 +22,13 @@ size=$(du -sh "$out" | cut -f1)
 echo "published $out/lzn ($size in all)"
 cat <<CALL
 
-Run on the GPU machine with the device tool:
-  run(command: "bash tools/device-run.sh", carry: ["$out"], timeout_s: 600)
+Run on the GPU machine with the device tool, in two calls (each well under the 600 s a call may take):
+  run(command: "bash tools/device-run.sh kernels", carry: ["$out"], timeout_s: 600)
+  run(command: "bash tools/device-run.sh train", carry: ["$out"], timeout_s: 600)
 
-It writes under \$OUT: device.log (everything), selftest.json, bench-zones.json and, when
-Fashion-MNIST travelled along, run/summary.json and run/samples.png from a one-epoch joint training
-on 10,000 images; it prints the self-test, benchmark and training summaries last.
+The first writes under \$OUT device.log, kernels.json (the static report), selftest.json and selftest-v2.json
+(the verification tables with zone kernels v1 and v2) and bench-zones.json (v1 and v2 side by side), and prints
+the encode times against the official implementation's and PyTorch's on the same GPU. The second writes
+bench-train.json and, when Fashion-MNIST travelled along, run/summary.json and run/samples.png from a one-epoch
+joint training on 10,000 images. Each prints its summary last.
 CALL

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine (see tools/device-check.sh): info, the CUDA self-test against float64
-# references, the quick zone and training-step benchmarks and a one-epoch joint training. Full output goes to $OUT; a short
-# summary prints last. The step limits add up to 565 s, inside one device call; a healthy run takes far less.
+# Runs on the GPU machine (see tools/device-check.sh), in two calls of at most 600 s each:
+#   device-run.sh kernels   info, the verification tables (lzn selftest, v1 and v2 zone kernels) and the zone
+#                           benchmark with v1 and v2 side by side against the official and PyTorch figures;
+#   device-run.sh train     the training-step benchmark and a one-epoch joint training.
+# Full output goes to $OUT; a short summary prints last. Each call's step limits add up to under 560 s.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+part=${1:-kernels}
 OUT=${OUT:-$(mktemp -d)}
 log="$OUT/device.log"
 lzn=publish/device/lzn
@@ -19,19 +22,53 @@ step() {
     [ "$code" -eq 0 ] || { echo "== $name exited with $code" | tee -a "$log"; status=1; }
 }
 
-step "nvidia-smi" 15 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-step "lzn info" 30 "$lzn" info
-step "lzn selftest --device cuda" 100 "$lzn" selftest --device cuda --json "$OUT/selftest.json"
-step "lzn bench zones --device cuda" 180 "$lzn" bench zones --device cuda --json "$OUT/bench-zones.json"
-step "lzn bench train --device cuda" 120 "$lzn" bench train --device cuda --preset mlp-small --preset mlp --preset cnn --preset cnn-deep --json "$OUT/bench-train.json"
-if [ -d publish/device/fashion-mnist ]; then
-    step "lzn train (1 epoch, 10k images, cuda)" 150 "$lzn" train --task joint --device cuda --data publish/device/fashion-mnist \
-        --train-limit 10000 --epochs 1 --out "$OUT/run"
-fi
+# Encode medians of the official implementation and of the best PyTorch formulation on the same H200
+# (shared/reference/device.md): forward and forward+backward, ms.
+compare_with_reference() {
+    python3 - "$OUT/bench-zones.json" <<'PY' | tee -a "$log"
+import json, sys
+reference = {  # (B, N, d): (official fwd, official fwd+bwd, PyTorch fwd, PyTorch fwd+bwd)
+    (1024, 8192, 256): (665.65, 2381.81, 6.57, 18.17),
+    (8192, 8192, 256): (None, None, 36.65, 121.92),
+    (32768, 32768, 256): (None, None, 568.8, None),
+}
+rows = json.load(open(sys.argv[1]))["results"]
+print(f"{'B x N x d':<18} {'kernels':<7} {'operation':<16} {'lzn ms':>9} {'vs official':>12} {'vs PyTorch':>11}")
+for r in rows:
+    key = (r["rows"], r["anchors"], r["dim"])
+    if key not in reference or r["operation"] not in ("encode fwd", "encode fwd+bwd"):
+        continue
+    backward = r["operation"] == "encode fwd+bwd"
+    official, torch = reference[key][1 if backward else 0], reference[key][3 if backward else 2]
+    ratio = lambda ref: f"{ref / r['median_ms']:.2f}x" if ref else "-"
+    print(f"{'x'.join(map(str, key)):<18} {r['kernels']:<7} {r['operation']:<16} {r['median_ms']:>9.2f} {ratio(official):>12} {ratio(torch):>11}")
+PY
+}
 
-echo
-echo "== summary (exit $status)"
-grep -E "^backend|^selftest:|FAIL|exited with" "$log" || true
-sed -n '/^zones benchmark/,/^== lzn train/p' "$log"
-[ -f "$OUT/run/summary.json" ] && cat "$OUT/run/summary.json"
+if [ "$part" = kernels ]; then
+    step "nvidia-smi" 15 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    step "lzn info" 30 "$lzn" info
+    step "lzn kernels --arch sm_90" 60 "$lzn" kernels --arch sm_90 --json "$OUT/kernels.json"
+    step "lzn selftest --device cuda (zone kernels v1)" 90 "$lzn" selftest --device cuda --json "$OUT/selftest.json"
+    step "lzn selftest --device cuda (zone kernels v2)" 90 env LZN_ZONE_KERNELS=v2 "$lzn" selftest --device cuda --json "$OUT/selftest-v2.json"
+    step "lzn bench zones --device cuda --kernels v1,v2" 270 "$lzn" bench zones --device cuda --kernels v1,v2 --json "$OUT/bench-zones.json"
+    [ -f "$OUT/bench-zones.json" ] && compare_with_reference
+    echo
+    echo "== summary (exit $status)"
+    grep -E "^backend|^selftest:|FAIL|exited with" "$log" || true
+    sed -n '/^zones benchmark/,/^== /p' "$log"
+elif [ "$part" = train ]; then
+    step "lzn bench train --device cuda" 150 "$lzn" bench train --device cuda --preset mlp-small --preset mlp --preset cnn --preset cnn-deep --json "$OUT/bench-train.json"
+    if [ -d publish/device/fashion-mnist ]; then
+        step "lzn train (1 epoch, 10k images, cuda)" 200 "$lzn" train --task joint --device cuda --data publish/device/fashion-mnist \
+            --train-limit 10000 --epochs 1 --out "$OUT/run"
+    fi
+    echo
+    echo "== summary (exit $status)"
+    grep -E "^backend|FAIL|exited with" "$log" || true
+    [ -f "$OUT/run/summary.json" ] && cat "$OUT/run/summary.json"
+else
+    echo "device-run.sh: unknown part '$part' (kernels or train)" >&2
+    exit 2
+fi
 exit $status

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using LZN.Native.Backends;
+using LZN.Native.Backends.Cuda;
 using LZN.Native.Diagnostics;
 using LZN.Native.Training;
 
@@ -102,9 +103,13 @@ internal static class BenchCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var runs = new Option<int>("--runs") { Description = "timed runs per operation (median reported, at least 5)", DefaultValueFactory = _ => 5 };
+        var kernels = new Option<string?>("--kernels")
+        {
+            Description = "CUDA only: v1, v2 or v1,v2 (both, side by side in one run); default: LZN_ZONE_KERNELS, else v1",
+        };
         var command = new Command("zones", "Encode forward, forward+backward, and encode + assign + assignment loss forward+backward.")
         {
-            device, json, sizes, runs,
+            device, json, sizes, runs, kernels,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -113,27 +118,53 @@ internal static class BenchCommand
             var cases = requested.Length > 0
                 ? requested.Select(ParseCase).ToList()
                 : (backend.Kind == BackendKind.Cuda ? ZoneCase.GpuSizes : ZoneCase.CpuSizes).ToList();
+            var versions = ParseKernels(result.GetValue(kernels), backend);
             Console.WriteLine($"zones benchmark on {backend.Description}");
-            Console.WriteLine($"{"B x N x d x K",-22} {"operation",-32} {"median ms",10} {"min ms",10} {"TFLOP/s",8} {"peak MiB",9}");
-            var results = new List<ZoneBenchmarkResult>();
+            Console.WriteLine($"{"B x N x d x K",-22} {"kernels",-7} {"operation",-32} {"median ms",10} {"min ms",10} {"TFLOP/s",8} {"peak MiB",9}");
+            var results = new List<(string Kernels, ZoneBenchmarkResult Result)>();
             foreach (var zoneCase in cases)
             {
-                var measured = ZoneBenchmark.Run(backend, zoneCase, result.GetValue(runs));
-                results.Add(measured);
-                foreach (var m in measured.Measurements)
+                // Versions alternate per size, so both are measured under the same conditions.
+                foreach (var version in versions)
                 {
+                    string label = SelectKernels(backend, version);
+                    var measured = ZoneBenchmark.Run(backend, zoneCase, result.GetValue(runs));
+                    results.Add((label, measured));
+                    foreach (var m in measured.Measurements)
+                    {
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"{zoneCase,-22} {label,-7} {m.Operation,-32} {m.MedianMilliseconds,10:F2} {m.MinMilliseconds,10:F2} {m.EffectiveTflops,8:F3} {m.PeakBytes / 1048576.0,9:F1}"));
+                    }
+                    string verdict = measured.EncodeRelativeError <= AccuracyBound ? "ok" : "FAIL";
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{zoneCase,-22} {m.Operation,-32} {m.MedianMilliseconds,10:F2} {m.MinMilliseconds,10:F2} {m.EffectiveTflops,8:F3} {m.PeakBytes / 1048576.0,9:F1}"));
+                        $"{zoneCase,-22} {label,-7} {"encode rel. error vs float64",-32} {measured.EncodeRelativeError,10:0.00e+00} (bound {AccuracyBound:0e+00}) {verdict}"));
                 }
-                string verdict = measured.EncodeRelativeError <= AccuracyBound ? "ok" : "FAIL";
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{zoneCase,-22} {"encode rel. error vs float64",-32} {measured.EncodeRelativeError,10:0.00e+00} (bound {AccuracyBound:0e+00}) {verdict}"));
             }
             if (result.GetValue(json) is { } file)
                 WriteJson(file.FullName, backend.Description, results);
-            return results.All(r => r.EncodeRelativeError <= AccuracyBound) ? 0 : 1;
+            return results.All(r => r.Result.EncodeRelativeError <= AccuracyBound) ? 0 : 1;
         }));
         return command;
+    }
+
+    // The zone kernel versions to measure: null (the backend's own) for the CPU, or the --kernels list on CUDA.
+    private static List<ZoneKernelVersion?> ParseKernels(string? text, IBackend backend)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+            return [null];
+        if (backend is not CudaBackend)
+            throw new ArgumentException("--kernels chooses CUDA zone kernels; the CPU backend has one implementation.");
+        return [.. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(version => (ZoneKernelVersion?)ZoneKernelVersions.Parse(version))];
+    }
+
+    private static string SelectKernels(IBackend backend, ZoneKernelVersion? version)
+    {
+        if (backend is not CudaBackend cuda)
+            return "cpu";
+        if (version is { } chosen)
+            cuda.UseZoneKernels(chosen);
+        return cuda.ZoneKernels.ToString().ToLowerInvariant();
     }
 
     private static ZoneCase ParseCase(string text)
@@ -147,16 +178,17 @@ internal static class BenchCommand
         return new ZoneCase(v[0], v[1], v[2], v[3], forwardOnly);
     }
 
-    private static void WriteJson(string path, string backend, IReadOnlyList<ZoneBenchmarkResult> results) =>
+    private static void WriteJson(string path, string backend, IReadOnlyList<(string Kernels, ZoneBenchmarkResult Result)> results) =>
         JsonFile.Write(path, writer =>
         {
             writer.WriteString("backend", backend);
             writer.WriteStartArray("results");
-            foreach (var result in results)
+            foreach (var (kernels, result) in results)
             {
                 foreach (var m in result.Measurements)
                 {
                     writer.WriteStartObject();
+                    writer.WriteString("kernels", kernels);
                     writer.WriteNumber("rows", m.Case.Rows);
                     writer.WriteNumber("anchors", m.Case.AnchorCount);
                     writer.WriteNumber("dim", m.Case.Dim);
