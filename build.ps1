@@ -119,6 +119,8 @@ function Invoke-Test {
             Write-Host "emulated CUDA device: $emulator (race check: $race)"
             $cudaEnvironment['LZN_CUDA_LIB_DIR'] = $emulator
             $cudaEnvironment['LZN_EMULATOR_RACECHECK'] = $race
+            # Scratch buffers start as NaN, so a kernel reading an element it never wrote fails its table case.
+            $cudaEnvironment['LZN_CUDA_POISON_SCRATCH'] = '1'
         }
     }
     # The first run sees no CUDA at all (auto falls back to the CPU there); only the CUDA fixtures see the device.

@@ -53,6 +53,23 @@ public class CudaBackendTests
     }
 
     [Test]
+    public void ScratchSkipsZeroingAndIsPoisonedWhereTheTestsAskForIt()
+    {
+        string? before = Environment.GetEnvironmentVariable("LZN_CUDA_POISON_SCRATCH");
+        Environment.SetEnvironmentVariable("LZN_CUDA_POISON_SCRATCH", "1");
+        try
+        {
+            using var poisoned = CudaRequirement.CreateBackend();
+            using var scratch = poisoned.AllocateScratch(1000);
+            Assert.That(scratch.ToArray(), Is.All.NaN, "an element a kernel forgets to write reads as NaN");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("LZN_CUDA_POISON_SCRATCH", before);
+        }
+    }
+
+    [Test]
     public void CublasComputesInPureFp32() =>
         Assert.That(Cuda.CublasMathMode, Is.EqualTo(cublasMath_t.CUBLAS_DEFAULT_MATH));
 

@@ -19,6 +19,23 @@ public sealed partial class CudaBackend
         return new CudaIntBuffer(this, address, length, block);
     }
 
+    /// <summary>
+    /// A buffer the caller's kernels overwrite entirely before reading it (tile partials, per-row scratch): no zeroing
+    /// pass. With LZN_CUDA_POISON_SCRATCH=1 (the test run sets it) it starts as NaN instead, so a kernel that reads an
+    /// element it never wrote cannot pass by finding a zero or a stale value of the same computation.
+    /// </summary>
+    internal FloatBuffer AllocateScratch(long length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (length == 0)
+            return new CudaFloatBuffer(this, 0, 0, null);
+        Bind();
+        var block = _allocator.Rent(length * sizeof(float));
+        if (_poisonScratch)
+            CudaDriver.ThrowIfFailed(CudaDriver.cuMemsetD32Async(block.Address, ScratchPoison, (nuint)length, _stream.Handle));
+        return new CudaFloatBuffer(this, block.Address, length, block);
+    }
+
     // Zeroing is queued on the stream, so it precedes every later use of the buffer.
     private (ulong Address, DeviceMemory? Block) RentZeroed(long length, int elementBytes)
     {

@@ -13,6 +13,9 @@ namespace LZN.Native.Backends.Cuda;
 /// </summary>
 public sealed partial class CudaBackend : IBackend
 {
+    /// <summary>A quiet NaN's bits: the poison of scratch buffers under LZN_CUDA_POISON_SCRATCH=1.</summary>
+    private const uint ScratchPoison = 0x7fc00000;
+
     /// <summary>cuBLAS workspace: the size NVIDIA recommends for Hopper.</summary>
     private const long CublasWorkspaceBytes = 32L << 20;
 
@@ -25,6 +28,7 @@ public sealed partial class CudaBackend : IBackend
     private readonly KernelCompiler _compiler;
     private readonly KernelTarget _kernelTarget;
     private readonly bool _synchronizeLaunches;
+    private readonly bool _poisonScratch;
     private readonly string _deviceDescription;
     private readonly object _kernelLock = new();
     private readonly Dictionary<string, CudaModule> _modules = new(StringComparer.Ordinal);
@@ -50,6 +54,7 @@ public sealed partial class CudaBackend : IBackend
         _compiler = new KernelCompiler(new KernelCache(KernelCache.DefaultFolder()));
         _kernelTarget = ChooseTarget(properties.Architecture);
         _synchronizeLaunches = Environment.GetEnvironmentVariable("LZN_CUDA_SYNC_LAUNCHES") == "1";
+        _poisonScratch = Environment.GetEnvironmentVariable("LZN_CUDA_POISON_SCRATCH") == "1";
 #if DEBUG
         _synchronizeLaunches = true;
 #endif

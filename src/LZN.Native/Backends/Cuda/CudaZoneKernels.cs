@@ -6,7 +6,8 @@ namespace LZN.Native.Backends.Cuda;
 /// and one combine per row; probabilities, when asked for, are the tiles' raw logits exponentiated in place.
 /// The backward adds D_i = g_i . m_i, the points tiles (row tiles x anchor splits) with their combine, and the
 /// anchors tiles (anchor tiles x row splits) with theirs. Splits are sized from the device's occupancy so that
-/// a small batch still fills every multiprocessor; their partials live in scratch buffers of the caching allocator.
+/// a small batch still fills every multiprocessor; their partials live in scratch buffers of the caching allocator,
+/// which the tiles overwrite entirely (no zeroing pass; NaN under LZN_CUDA_POISON_SCRATCH=1, as the tests run).
 /// </summary>
 internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion version) : IZoneKernels
 {
@@ -69,10 +70,10 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
         var layout = plan.Layout;
 
         using var sqNorms = SquaredNorms(args.Anchors, anchorCount, dim); // [anchorCount]
-        using var partialAcc = _backend.AllocateFloat((long)splits * rows * layout.PaddedDim); // [splits, rows, paddedDim]
-        using var partialMax = _backend.AllocateFloat((long)splits * rows); // [splits, rows]
-        using var partialSum = _backend.AllocateFloat((long)splits * rows); // [splits, rows]
-        using var lseScratch = args.LogSumExp is null ? _backend.AllocateFloat(rows) : null; // [rows]
+        using var partialAcc = _backend.AllocateScratch((long)splits * rows * layout.PaddedDim); // [splits, rows, paddedDim]
+        using var partialMax = _backend.AllocateScratch((long)splits * rows); // [splits, rows]
+        using var partialSum = _backend.AllocateScratch((long)splits * rows); // [splits, rows]
+        using var lseScratch = args.LogSumExp is null ? _backend.AllocateScratch(rows) : null; // [rows]
 
         ulong points = CudaBackend.Pointer(args.Points), anchors = CudaBackend.Pointer(args.Anchors);
         ulong norms = CudaBackend.Pointer(sqNorms), priors = CudaBackend.Pointer(args.LogPriors);
@@ -138,8 +139,8 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
             var tiles = Kernel(backwardSource, $"{pointsTiles}{layout.BlockDims}", TileThreads, PointsSharedBytes);
             int rowTiles = CeilDiv(rows, Tile);
             var (splits, tilesPerSplit) = Split(tiles, TileThreads, PointsSharedBytes, rowTiles * layout.Groups, CeilDiv(anchorCount, Tile));
-            using var partialGrad = _backend.AllocateFloat((long)splits * rows * paddedDim); // [splits, rows, paddedDim]
-            using var partialDsSum = _backend.AllocateFloat((long)splits * rows); // [splits, rows]
+            using var partialGrad = _backend.AllocateScratch((long)splits * rows * paddedDim); // [splits, rows, paddedDim]
+            using var partialDsSum = _backend.AllocateScratch((long)splits * rows); // [splits, rows]
             ulong grad = CudaBackend.Pointer(partialGrad), dsSum = CudaBackend.Pointer(partialDsSum);
             void** tileArguments = stackalloc void*[]
             {
@@ -162,8 +163,8 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
             var tiles = Kernel(backwardSource, $"{anchorsTiles}{layout.BlockDims}", TileThreads, AnchorsSharedBytes);
             int anchorTiles = CeilDiv(anchorCount, Tile);
             var (splits, tilesPerSplit) = Split(tiles, TileThreads, AnchorsSharedBytes, anchorTiles * layout.Groups, CeilDiv(rows, Tile));
-            using var partialGrad = _backend.AllocateFloat((long)splits * anchorCount * paddedDim); // [splits, anchorCount, paddedDim]
-            using var partialDsSum = _backend.AllocateFloat((long)splits * anchorCount); // [splits, anchorCount]
+            using var partialGrad = _backend.AllocateScratch((long)splits * anchorCount * paddedDim); // [splits, anchorCount, paddedDim]
+            using var partialDsSum = _backend.AllocateScratch((long)splits * anchorCount); // [splits, anchorCount]
             ulong grad = CudaBackend.Pointer(partialGrad), dsSum = CudaBackend.Pointer(partialDsSum);
             void** tileArguments = stackalloc void*[]
             {
@@ -180,7 +181,7 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
     /// <summary>|a_j|^2 [anchorCount], one warp per anchor.</summary>
     private unsafe FloatBuffer SquaredNorms(FloatBuffer anchors, int anchorCount, int dim)
     {
-        var result = _backend.AllocateFloat(anchorCount); // [anchorCount]
+        var result = _backend.AllocateScratch(anchorCount); // [anchorCount]
         ulong input = CudaBackend.Pointer(anchors), output = CudaBackend.Pointer(result);
         void** arguments = stackalloc void*[] { &input, &output, &anchorCount, &dim };
         const int warpsPerBlock = RowThreads / 32;
@@ -191,7 +192,7 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
     /// <summary>out_i = u_i . v_i [rows] for [rows, dim] matrices, summed in dim order like the tiles' dot products.</summary>
     private unsafe FloatBuffer RowDots(FloatBuffer u, FloatBuffer v, int rows, int dim)
     {
-        var result = _backend.AllocateFloat(rows); // [rows]
+        var result = _backend.AllocateScratch(rows); // [rows]
         ulong left = CudaBackend.Pointer(u), right = CudaBackend.Pointer(v), output = CudaBackend.Pointer(result);
         void** arguments = stackalloc void*[] { &left, &right, &output, &rows, &dim };
         _backend.Launch(_backend.Kernel(Source, "zone_row_dots"), ((uint)CeilDiv(rows, RowThreads), 1, 1), (RowThreads, 1, 1), 0, arguments);
