@@ -255,14 +255,14 @@ public sealed class JointModel : IDisposable
             dropout.Step = step;
     }
 
-    /// <summary>Fraction of <paramref name="labels"/> that <see cref="Classify"/> gets right.</summary>
+    /// <summary>Fraction of <paramref name="labels"/> that <see cref="Classify"/> gets right; NaN for no images (no accuracy, not 0%).</summary>
     public double Accuracy(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, float priorStd = 0f, ulong seed = 0)
     {
         var predictions = Classify(images, labels.Length, priorStd, seed);
         int correct = 0;
         for (int i = 0; i < labels.Length; i++)
             correct += predictions[i] == labels[i] ? 1 : 0;
-        return labels.Length == 0 ? 0 : (double)correct / labels.Length;
+        return labels.Length == 0 ? double.NaN : (double)correct / labels.Length;
     }
 
     /// <summary>
