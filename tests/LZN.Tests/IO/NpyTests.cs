@@ -14,33 +14,6 @@ public class NpyTests
     [TearDown]
     public void DeleteFolder() => Directory.Delete(_folder, recursive: true);
 
-    /// <summary>Builds a .npy file the way numpy.save lays it out (header padded to 64 bytes, newline-terminated).</summary>
-    private static byte[] NumpyFile(string header, byte[] payload, int major = 1)
-    {
-        int prefix = major == 1 ? 10 : 12;
-        int padding = (64 - (prefix + header.Length + 1) % 64) % 64;
-        byte[] headerBytes = Encoding.Latin1.GetBytes(header + new string(' ', padding) + "\n");
-        var bytes = new List<byte>();
-        bytes.AddRange([0x93, .. "NUMPY"u8.ToArray()]);
-        bytes.Add((byte)major);
-        bytes.Add(0);
-        if (major == 1)
-            bytes.AddRange(BitConverter.GetBytes((ushort)headerBytes.Length));
-        else
-            bytes.AddRange(BitConverter.GetBytes((uint)headerBytes.Length));
-        bytes.AddRange(headerBytes);
-        bytes.AddRange(payload);
-        return [.. bytes];
-    }
-
-    private static byte[] Doubles(params double[] values)
-    {
-        var payload = new byte[values.Length * 8];
-        for (int i = 0; i < values.Length; i++)
-            BinaryPrimitives.WriteDoubleLittleEndian(payload.AsSpan(i * 8), values[i]);
-        return payload;
-    }
-
     [Test]
     public void RoundTripsFloat32WithNumpysLayout()
     {
@@ -65,7 +38,7 @@ public class NpyTests
     public void ReadsFloat64AndOneDimensionalShapes()
     {
         string path = Path.Combine(_folder, "b.npy");
-        File.WriteAllBytes(path, NumpyFile("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", Doubles(0.1, -2, 1e30)));
+        File.WriteAllBytes(path, NpyTestFiles.Build("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", NpyTestFiles.Doubles(0.1, -2, 1e30)));
         var array = Npy.Read(path);
         Assert.That(array.Shape, Is.EqualTo(new[] { 3 }));
         Assert.That(array.Data, Is.EqualTo(new[] { 0.1f, -2f, 1e30f }));
@@ -76,7 +49,7 @@ public class NpyTests
     public void ReadsVersionTwoHeaders()
     {
         string path = Path.Combine(_folder, "v2.npy");
-        File.WriteAllBytes(path, NumpyFile("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2), }", Doubles(4, 5), major: 2));
+        File.WriteAllBytes(path, NpyTestFiles.Build("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2), }", NpyTestFiles.Doubles(4, 5), major: 2));
         Assert.That(Npy.Read(path).Data, Is.EqualTo(new[] { 4f, 5f }));
     }
 
@@ -88,7 +61,7 @@ public class NpyTests
     public void RejectsWhatItDoesNotReadNamingTheFile(string header, string problem)
     {
         string path = Path.Combine(_folder, "bad.npy");
-        File.WriteAllBytes(path, NumpyFile(header, Doubles(1)));
+        File.WriteAllBytes(path, NpyTestFiles.Build(header, NpyTestFiles.Doubles(1)));
         var error = Assert.Throws<NpyFormatException>(() => Npy.Read(path));
         Assert.That(error!.Message, Does.StartWith(path).And.Contain(problem));
     }
@@ -138,7 +111,7 @@ public class NpyTests
     public void AShapeNoArrayCanHoldIsRefusedWithoutOverflow(string shape, string problem)
     {
         string path = Path.Combine(_folder, "huge.npy");
-        File.WriteAllBytes(path, NumpyFile($"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}", []));
+        File.WriteAllBytes(path, NpyTestFiles.Build($"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}", []));
         var error = Assert.Throws<NpyFormatException>(() => Npy.Read(path));
         Assert.That(error!.Message, Does.StartWith(path).And.Contain(problem));
     }
@@ -153,7 +126,7 @@ public class NpyTests
     public void AHeaderIsParsedAsTheDictLiteralItIs(string header, string problem)
     {
         string path = Path.Combine(_folder, "header.npy");
-        File.WriteAllBytes(path, NumpyFile(header, Doubles(1)));
+        File.WriteAllBytes(path, NpyTestFiles.Build(header, NpyTestFiles.Doubles(1)));
         var error = Assert.Throws<NpyFormatException>(() => Npy.Read(path));
         Assert.That(error!.Message, Does.StartWith(path).And.Contain("header").And.Contain(problem));
     }
@@ -162,7 +135,7 @@ public class NpyTests
     public void KeysMayComeInAnyOrderWithDoubleQuotesAndPythonTwoLongs()
     {
         string path = Path.Combine(_folder, "order.npy");
-        File.WriteAllBytes(path, NumpyFile("{\"shape\": (1L, 2L), \"fortran_order\": False, \"descr\": \"<f8\"}", Doubles(4, 5)));
+        File.WriteAllBytes(path, NpyTestFiles.Build("{\"shape\": (1L, 2L), \"fortran_order\": False, \"descr\": \"<f8\"}", NpyTestFiles.Doubles(4, 5)));
         var array = Npy.Read(path);
         Assert.That((array.Shape, array.Data), Is.EqualTo((new[] { 1, 2 }, new[] { 4f, 5f })));
     }
@@ -171,7 +144,7 @@ public class NpyTests
     public void AFloat64BeyondFloat32sRangeIsRefusedNotTurnedIntoInfinity()
     {
         string path = Path.Combine(_folder, "range.npy");
-        File.WriteAllBytes(path, NumpyFile("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", Doubles(0.1, -2, 1e300)));
+        File.WriteAllBytes(path, NpyTestFiles.Build("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", NpyTestFiles.Doubles(0.1, -2, 1e300)));
         var error = Assert.Throws<NpyFormatException>(() => Npy.Read(path));
         Assert.That(error!.Message, Does.StartWith(path).And.Contain("element 2 (1E+300) is beyond float32's range"));
     }
@@ -180,14 +153,14 @@ public class NpyTests
     public void TrailingBytesAfterTheDataAreRefused()
     {
         string path = Path.Combine(_folder, "trailing.npy");
-        File.WriteAllBytes(path, NumpyFile("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", Doubles(1, 2)));
+        File.WriteAllBytes(path, NpyTestFiles.Build("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", NpyTestFiles.Doubles(1, 2)));
         Assert.That(() => Npy.Read(path), Throws.TypeOf<NpyFormatException>().With.Message.Contains("needs 8 bytes of data, the file holds 16"));
     }
 
     [Test]
     public void APipeIsReadWithoutKnowingItsLengthAndItsSizeIsStillChecked()
     {
-        byte[] file = NumpyFile("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", Doubles(3, 4));
+        byte[] file = NpyTestFiles.Build("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", NpyTestFiles.Doubles(3, 4));
         Assert.That(ReadThroughPipe(file).Data, Is.EqualTo(new[] { 3f, 4f }));
         Assert.That(() => ReadThroughPipe(file[..^3]), Throws.TypeOf<NpyFormatException>().With.Message.Contains("the file holds 13"));
         Assert.That(() => ReadThroughPipe([.. file, 0]), Throws.TypeOf<NpyFormatException>().With.Message.Contains("more bytes follow"));
