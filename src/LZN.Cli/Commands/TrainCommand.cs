@@ -155,6 +155,11 @@ internal static class TrainCommand
                 Console.CancelKeyPress -= onCancel;
             }
             ReportSkippedSteps(outcome, trainer.TotalSteps);
+            if (trainer.NonFiniteEvaluations > 0)
+            {
+                Console.Error.WriteLine($"warning: at {trainer.NonFiniteEvaluations} evaluation(s) the model's outputs were not finite (its weights overflow the flows); "
+                    + "the test accuracy there is n/a (null in metrics.jsonl).");
+            }
             if (!outcome.Completed)
             {
                 Console.WriteLine($"interrupted after step {outcome.Step}: checkpoint saved to {trainer.CheckpointPath}; continue with --resume");

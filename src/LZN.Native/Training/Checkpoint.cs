@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using LZN.Native.Backends;
 using LZN.Native.IO;
@@ -97,6 +98,7 @@ public static class Checkpoint
         {
             warnings.Add($"{path}: written before checkpoints carried a checksum ({DigestKey}), so its tensors cannot be verified; saving it again adds one.");
         }
+        CheckStructure(file, config);
         CheckFinite(file);
         CheckCounters(file, step);
         var anchors = file[JointModel.LabelAnchorsName];
@@ -106,6 +108,51 @@ public static class Checkpoint
                 $"tensor '{JointModel.LabelAnchorsName}' is {anchors.DType} {SafeTensor.FormatShape(anchors.Shape)}, but the config in __metadata__ needs F32 [class_count {config.ClassCount}, latent_dim {config.LatentDim}].");
         }
         return new CheckpointInfo(file, config, step, warnings);
+    }
+
+    /// <summary>The names of the counters a checkpoint holds (I64 [1] each); every other tensor is float32.</summary>
+    private static bool IsCounter(string name) =>
+        name is "adam/iteration" or "training/skipped_steps" or "ema/updates" || name.StartsWith("adam/step/", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The layout <see cref="Save"/> writes: counters are I64 [1]; everything else is F32; a parameter is any other tensor
+    /// outside adam/ and ema/, and each has its Adam moments (adam/m/, adam/v/) and, with an EMA, its shadow (ema/), each
+    /// 1-D with the parameter's element count; no state belongs to a parameter the file lacks.
+    /// </summary>
+    private static void CheckStructure(SafetensorsFile file, TrainingConfig config)
+    {
+        [DoesNotReturn]
+        void Fault(string problem) => throw new SafetensorsFormatException(file.Source, problem);
+        var parameters = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var tensor in file.Tensors)
+        {
+            var expected = IsCounter(tensor.Name) ? TensorDType.I64 : TensorDType.F32;
+            if (tensor.DType != expected)
+                Fault($"tensor '{tensor.Name}' is {tensor.DType}; a checkpoint stores it as {expected}.");
+            if (IsCounter(tensor.Name) && !tensor.Shape.AsSpan().SequenceEqual([1]))
+                Fault($"counter '{tensor.Name}' has shape {SafeTensor.FormatShape(tensor.Shape)}; a counter is [1].");
+            if (!IsCounter(tensor.Name) && !tensor.Name.StartsWith("adam/", StringComparison.Ordinal) && !tensor.Name.StartsWith("ema/", StringComparison.Ordinal))
+                parameters.Add(tensor.Name, tensor.ElementCount);
+        }
+        string[] statePrefixes = ["adam/m/", "adam/v/", "ema/"];
+        foreach (var tensor in file.Tensors.Where(t => !IsCounter(t.Name) && !parameters.ContainsKey(t.Name)))
+        {
+            string prefix = statePrefixes.FirstOrDefault(p => tensor.Name.StartsWith(p, StringComparison.Ordinal))
+                ?? throw new SafetensorsFormatException(file.Source, $"tensor '{tensor.Name}' is no state a checkpoint holds.");
+            string owner = tensor.Name[prefix.Length..];
+            if (!parameters.TryGetValue(owner, out long count))
+                Fault($"tensor '{tensor.Name}' is state of a parameter '{owner}' the file does not hold.");
+            if (tensor.Shape.Length != 1 || tensor.ElementCount != count)
+                Fault($"tensor '{tensor.Name}' has shape {SafeTensor.FormatShape(tensor.Shape)}; the state of '{owner}' is [{count}].");
+        }
+        foreach (string name in parameters.Keys)
+        {
+            foreach (string prefix in config.EmaDecay > 0 ? statePrefixes : statePrefixes[..2])
+            {
+                if (!file.Contains(prefix + name))
+                    Fault($"parameter '{name}' has no optimiser state '{prefix}{name}'.");
+            }
+        }
     }
 
     /// <summary>Every float of a checkpoint is finite: training never applies a non-finite step, so anything else is damage.</summary>
@@ -154,6 +201,12 @@ public static class Checkpoint
         }
         if (file.Contains("ema/updates") && Counter("ema/updates") != applied)
             throw new SafetensorsFormatException(file.Source, $"the EMA's {Counter("ema/updates")} updates do not match the optimiser's {applied} applied steps.");
+        // A group's Adam step stops when the group freezes, so it never passes the optimiser's iteration.
+        foreach (var tensor in file.Tensors.Where(t => t.Name.StartsWith("adam/step/", StringComparison.Ordinal)))
+        {
+            if (Counter(tensor.Name) > applied)
+                throw new SafetensorsFormatException(file.Source, $"counter '{tensor.Name}' ({Counter(tensor.Name)}) is past the optimiser's {applied} applied steps.");
+        }
     }
 
     /// <summary>

@@ -15,6 +15,9 @@ public readonly record struct JointLosses(double RectifiedFlow, double Label, do
     public double Total => RectifiedFlowWeight * RectifiedFlow + LabelWeight * Label;
 }
 
+/// <summary>Raised when a model's outputs are not finite (NaN or infinite), so its predictions would be arbitrary.</summary>
+public sealed class NonFiniteModelException(string message) : InvalidOperationException(message);
+
 /// <summary>The phases of a joint training step, as <see cref="StepPhaseTimer"/> reports them.</summary>
 public static class PhaseNames
 {
@@ -243,6 +246,10 @@ public sealed class JointModel : IDisposable
             using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, rows, dim), noise,
                 new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = priorStd > 0 ? priorStd : 1f });
             using var assigned = ZoneAssigner.Assign(labelZones, encoded.Latents, rows, null, new AssignOptions { Steps = Config.LabelSteps });
+            // Weights so large that the encoder or the flows overflow leave NaN, whose nearest anchor is arbitrary.
+            long bad = IO.FiniteValues.FirstOutside(assigned.FinalPoints.ToArray());
+            if (bad >= 0)
+                throw new NonFiniteModelException($"the model's label-flow end point of image {first + bad / dim} is not finite: its weights overflow the flows, so it classifies nothing.");
             ZoneAssigner.NearestAnchors(labelZones, assigned.FinalPoints, rows).CopyTo(predictions, first);
         }
         return predictions;

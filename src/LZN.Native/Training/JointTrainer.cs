@@ -158,8 +158,27 @@ public sealed class JointTrainer : IDisposable
         return (losses, result);
     }
 
-    /// <summary>Test accuracy of the current parameters on the test split (NaN, written as null, when there is none).</summary>
-    public double Evaluate() => _test is null ? double.NaN : Model.Accuracy(_test.Images, _test.Labels);
+    /// <summary>
+    /// Test accuracy of the current parameters on the test split; NaN (written as null) when there is none, or when the
+    /// parameters overflow the flows (a run whose steps keep being skipped), which <see cref="NonFiniteEvaluations"/> counts.
+    /// </summary>
+    public double Evaluate()
+    {
+        if (_test is null)
+            return double.NaN;
+        try
+        {
+            return Model.Accuracy(_test.Images, _test.Labels);
+        }
+        catch (NonFiniteModelException)
+        {
+            NonFiniteEvaluations++;
+            return double.NaN;
+        }
+    }
+
+    /// <summary>Evaluations whose model outputs were not finite (reported as NaN accuracy).</summary>
+    public int NonFiniteEvaluations { get; private set; }
 
     /// <summary>
     /// Trains until <see cref="TotalSteps"/> or cancellation (checked after each step: the step finishes, a

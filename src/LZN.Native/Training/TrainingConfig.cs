@@ -434,6 +434,13 @@ public sealed record TrainingConfig
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
                 throw new FormatException("training config is not a JSON object.");
+            // JSON allows a key twice and readers differ on which one wins: refuse rather than guess.
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var property in root.EnumerateObject())
+            {
+                if (!keys.Add(property.Name))
+                    throw new FormatException($"training config names '{property.Name}' twice.");
+            }
             JsonElement Field(string name) => root.TryGetProperty(name, out var value)
                 ? value : throw new FormatException($"training config has no '{name}'.");
             int Int(string name) => Field(name).TryGetInt32(out int value) ? value : throw new FormatException($"training config: '{name}' is not an integer.");

@@ -199,4 +199,53 @@ public class CheckpointIntegrityTests
         using var document = JsonDocument.Parse(Checkpoint.Open(SaveFresh()).File.Metadata["config"]);
         Assert.That(document.RootElement.GetProperty("latent_dim").GetInt32(), Is.EqualTo(16));
     }
+
+    private static SafeTensor Renamed(SafeTensor tensor, string name) => new(name, tensor.DType, tensor.Shape, tensor.Data);
+
+    [TestCase("dtype", "is I32; a checkpoint stores it as F32")]
+    [TestCase("state-shape", "the state of 'label_anchors' is [160]")]
+    [TestCase("orphan-state", "is state of a parameter 'nothing' the file does not hold")]
+    [TestCase("missing-state", "parameter 'label_anchors' has no optimiser state 'adam/v/label_anchors'")]
+    [TestCase("stranger", "tensor 'adam/extra' is no state a checkpoint holds")]
+    [TestCase("group-step", "counter 'adam/step/decoder' (5) is past the optimiser's 2 applied steps")]
+    public void TheLayoutSaveWritesIsCheckedWhenOpened(string edit, string message)
+    {
+        string edited = Rewrite(SaveFresh(), (_, tensors) =>
+        {
+            int Index(string name) => tensors.FindIndex(t => t.Name == name);
+            switch (edit)
+            {
+                case "dtype":
+                    var moment = tensors[Index("adam/m/label_anchors")];
+                    tensors[Index("adam/m/label_anchors")] = new SafeTensor(moment.Name, TensorDType.I32, moment.Shape, moment.Data);
+                    break;
+                case "state-shape":
+                    var shadow = tensors[Index("ema/label_anchors")];
+                    tensors[Index("ema/label_anchors")] = new SafeTensor(shadow.Name, shadow.DType, [10, 16], shadow.Data);
+                    break;
+                case "orphan-state":
+                    tensors.Add(Renamed(tensors[Index("adam/m/label_anchors")], "adam/m/nothing"));
+                    break;
+                case "missing-state":
+                    tensors.RemoveAt(Index("adam/v/label_anchors"));
+                    break;
+                case "stranger":
+                    tensors.Add(Renamed(tensors[Index("adam/m/label_anchors")], "adam/extra"));
+                    break;
+                case "group-step":
+                    tensors[Index("adam/step/decoder")] = SafeTensor.FromInt64("adam/step/decoder", [5], 1);
+                    break;
+            }
+        });
+
+        var error = Assert.Throws<SafetensorsFormatException>(() => Checkpoint.Open(edited));
+        Assert.That(error!.Message, Does.StartWith(edited).And.Contain(message));
+    }
+
+    [Test]
+    public void AConfigNamingAKeyTwiceIsRefused()
+    {
+        string edited = Rewrite(SaveFresh(), (metadata, _) => metadata["config"] = metadata["config"].Replace("{", "{\"latent_dim\": 16, ", StringComparison.Ordinal));
+        Assert.That(() => Checkpoint.Open(edited), Throws.TypeOf<SafetensorsFormatException>().With.Message.Contains("training config names 'latent_dim' twice"));
+    }
 }
