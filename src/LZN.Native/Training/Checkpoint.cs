@@ -201,11 +201,17 @@ public static class Checkpoint
         }
         if (file.Contains("ema/updates") && Counter("ema/updates") != applied)
             throw new SafetensorsFormatException(file.Source, $"the EMA's {Counter("ema/updates")} updates do not match the optimiser's {applied} applied steps.");
-        // A group's Adam step stops when the group freezes, so it never passes the optimiser's iteration.
+        // One step counter per parameter group; a group's Adam step stops when the group freezes, so it never passes the iteration.
         foreach (var tensor in file.Tensors.Where(t => t.Name.StartsWith("adam/step/", StringComparison.Ordinal)))
         {
-            if (Counter(tensor.Name) > applied)
-                throw new SafetensorsFormatException(file.Source, $"counter '{tensor.Name}' ({Counter(tensor.Name)}) is past the optimiser's {applied} applied steps.");
+            if (!JointTrainer.ParameterGroups.Contains(tensor.Name["adam/step/".Length..]))
+                throw new SafetensorsFormatException(file.Source, $"counter '{tensor.Name}' belongs to no parameter group ({string.Join(", ", JointTrainer.ParameterGroups)}).");
+        }
+        foreach (string group in JointTrainer.ParameterGroups)
+        {
+            long groupStep = Counter($"adam/step/{group}");
+            if (groupStep > applied)
+                throw new SafetensorsFormatException(file.Source, $"counter 'adam/step/{group}' ({groupStep}) is past the optimiser's {applied} applied steps.");
         }
     }
 

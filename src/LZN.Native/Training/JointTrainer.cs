@@ -33,6 +33,9 @@ public sealed class JointTrainer : IDisposable
     public const string CheckpointFileName = "checkpoint.safetensors";
     public const string MetricsFileName = "metrics.jsonl";
 
+    /// <summary>The optimiser's parameter groups (encoder, decoder, label anchors); a checkpoint holds one step counter each.</summary>
+    public static IReadOnlyList<string> ParameterGroups { get; } = ["encoder", "decoder", "label_anchors"];
+
     private readonly IBackend _backend;
     private readonly ImageDataset _train;
     private readonly ImageDataset? _test;
@@ -77,9 +80,9 @@ public sealed class JointTrainer : IDisposable
             new(name, [.. parameters], new ParameterGroupOptions { LearningRate = learningRate, WeightDecay = config.WeightDecay });
         _optimizer = new AdamW(backend,
         [
-            Group("encoder", Model.Encoder.Parameters, config.EncoderLearningRate),
-            Group("decoder", Model.Decoder.Parameters, config.DecoderLearningRate),
-            Group("label_anchors", [Model.LabelAnchors], config.LabelLearningRate),
+            Group(ParameterGroups[0], Model.Encoder.Parameters, config.EncoderLearningRate),
+            Group(ParameterGroups[1], Model.Decoder.Parameters, config.DecoderLearningRate),
+            Group(ParameterGroups[2], [Model.LabelAnchors], config.LabelLearningRate),
         ]);
         _ema = config.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.EmaDecay) : null;
         Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), new LearningRateSchedule(config.WarmupSteps, config.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0), _ema);
