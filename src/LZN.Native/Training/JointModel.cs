@@ -32,7 +32,7 @@ public static class PhaseNames
 }
 
 /// <summary>
-/// The joint generation + classification model (design/lzn-math.md sections 8-10, case study 3): an image encoder
+/// The joint generation + classification model (docs/math.md sections 8-10, the joint case study): an image encoder
 /// whose outputs are the anchors of a latent flow over the batch, learnable label anchors L [classes, d] with a
 /// label flow, and a rectified-flow U-Net decoder conditioned on (latent, one-hot label).
 /// Every random draw is a Philox stream keyed by the seed and a stream name, at counters derived from the step,
