@@ -1,8 +1,8 @@
-using System.Text.Json.Nodes;
 using LZN.Native.IO;
 using LZN.Native.Training;
 using LZN.Tests.Data;
 using LZN.Tests.IO;
+using LZN.Tests.Training;
 
 namespace LZN.Tests.Cli;
 
@@ -55,33 +55,7 @@ public class BadInputCliTests
     }
 
     /// <summary>The trained checkpoint with <paramref name="edit"/> applied and a matching checksum, so the edit is what is caught.</summary>
-    private string EditedCheckpoint(Action<Dictionary<string, string>, List<SafeTensor>> edit, bool keepChecksum = true)
-    {
-        var file = Safetensors.Read(_checkpoint);
-        var metadata = new Dictionary<string, string>(file.Metadata);
-        var tensors = file.Tensors.ToList();
-        edit(metadata, tensors);
-        if (keepChecksum)
-            metadata[Checkpoint.DigestKey] = Safetensors.DataSha256(tensors);
-        string path = Path.Combine(_folder, $"edited-{Guid.NewGuid():N}.safetensors");
-        Safetensors.Write(path, tensors, metadata);
-        return path;
-    }
-
-    private static void SetConfig(Dictionary<string, string> metadata, string key, JsonNode value)
-    {
-        var config = JsonNode.Parse(metadata["config"])!.AsObject();
-        config[key] = value;
-        metadata["config"] = config.ToJsonString();
-    }
-
-    private static void Poison(List<SafeTensor> tensors, string name, float value)
-    {
-        int index = tensors.FindIndex(tensor => tensor.Name == name);
-        float[] values = tensors[index].ToFloat32();
-        values[1] = value;
-        tensors[index] = SafeTensor.FromFloat32(name, values, tensors[index].Shape);
-    }
+    private string EditedCheckpoint(Action<Dictionary<string, string>, List<SafeTensor>> edit) => CheckpointEdits.Rewrite(_checkpoint, _folder, edit);
 
     // Defect 2: unhandled exceptions.
 
@@ -109,7 +83,7 @@ public class BadInputCliTests
     [Test]
     public void ACheckpointWhoseConfigSaysLatentDim1e8IsOneLine()
     {
-        string bad = EditedCheckpoint((metadata, _) => SetConfig(metadata, "latent_dim", 100_000_000));
+        string bad = EditedCheckpoint((metadata, _) => CheckpointEdits.SetConfig(metadata, "latent_dim", 100_000_000));
         Lzn("eval", "--checkpoint", bad, "--device", "cpu").AssertUsageError(bad, "latent_dim 100000000, which must lie in [1, 4096]");
     }
 
@@ -131,7 +105,7 @@ public class BadInputCliTests
     [Test]
     public void ACheckpointWhoseConfigSaysLatentSteps1e9IsRefusedNotTrusted()
     {
-        string bad = EditedCheckpoint((metadata, _) => SetConfig(metadata, "latent_steps", 1_000_000_000));
+        string bad = EditedCheckpoint((metadata, _) => CheckpointEdits.SetConfig(metadata, "latent_steps", 1_000_000_000));
         Lzn("eval", "--checkpoint", bad, "--device", "cpu").AssertUsageError(bad, "latent_steps 1000000000, which must lie in [1, 10000]");
     }
 
@@ -171,7 +145,7 @@ public class BadInputCliTests
     [Test]
     public void NanWeightsInACheckpointAreRefusedInsteadOfEvaluated()
     {
-        string bad = EditedCheckpoint((_, tensors) => Poison(tensors, "encoder.fc1.weight", float.NaN));
+        string bad = EditedCheckpoint((_, tensors) => CheckpointEdits.SetElement(tensors, "encoder.fc1.weight", 1, float.NaN));
         Lzn("eval", "--checkpoint", bad, "--device", "cpu").AssertUsageError(bad, "tensor 'encoder.fc1.weight' element [0, 1] is NaN");
         Lzn("sample", "--checkpoint", bad, "--class", "1", "--device", "cpu", "--out", Path.Combine(_folder, "nan.png"))
             .AssertUsageError(bad, "is NaN");
@@ -184,7 +158,7 @@ public class BadInputCliTests
         string run = Path.Combine(_folder, "ema-run");
         Directory.CreateDirectory(run);
         string shadow = Safetensors.Read(_checkpoint).Tensors.First(t => t.Name.StartsWith("ema/", StringComparison.Ordinal) && t.DType == TensorDType.F32).Name;
-        string bad = EditedCheckpoint((_, tensors) => Poison(tensors, shadow, float.NaN));
+        string bad = EditedCheckpoint((_, tensors) => CheckpointEdits.SetElement(tensors, shadow, 1, float.NaN));
         string checkpoint = Path.Combine(run, JointTrainer.CheckpointFileName);
         File.Copy(bad, checkpoint);
         byte[] before = File.ReadAllBytes(checkpoint);

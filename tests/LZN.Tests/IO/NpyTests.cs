@@ -166,19 +166,7 @@ public class NpyTests
         Assert.That(() => ReadThroughPipe([.. file, 0]), Throws.TypeOf<NpyFormatException>().With.Message.Contains("more bytes follow"));
     }
 
-    private static NpyArray ReadThroughPipe(byte[] bytes)
-    {
-        using var server = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.Out);
-        using var client = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.In, server.ClientSafePipeHandle);
-        var writer = Task.Run(() =>
-        {
-            server.Write(bytes);
-            server.Dispose();
-        });
-        var array = Npy.Read(client, "pipe");
-        writer.Wait();
-        return array;
-    }
+    private static NpyArray ReadThroughPipe(byte[] bytes) => PipeReads.Read(bytes, stream => Npy.Read(stream, "pipe"));
 
     [TestCase("/dev/zero")]
     [TestCase("/dev/urandom")]

@@ -310,19 +310,7 @@ public class SafetensorsTests
         Assert.That(() => ReadThroughPipe([.. bytes, 1]), Throws.TypeOf<SafetensorsFormatException>().With.Message.Contains("bytes follow the last tensor"));
     }
 
-    private static SafetensorsFile ReadThroughPipe(byte[] bytes)
-    {
-        using var server = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.Out);
-        using var client = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.In, server.ClientSafePipeHandle);
-        var writer = Task.Run(() =>
-        {
-            server.Write(bytes);
-            server.Dispose();
-        });
-        var file = Safetensors.Read(client, "pipe");
-        writer.Wait();
-        return file;
-    }
+    private static SafetensorsFile ReadThroughPipe(byte[] bytes) => PipeReads.Read(bytes, stream => Safetensors.Read(stream, "pipe"));
 
     [Test]
     public void TheDataDigestIsTheSha256OfEverythingAfterTheHeader()

@@ -32,35 +32,13 @@ public class CheckpointIntegrityTests
         return trainer.CheckpointPath;
     }
 
-    /// <summary>
-    /// Rewrites a checkpoint through <paramref name="edit"/> (its metadata and tensors) with a checksum that matches the
-    /// edited tensors, as a careful forger would: what is checked is then the edit itself.
-    /// </summary>
-    private string Rewrite(string path, Action<Dictionary<string, string>, List<SafeTensor>> edit, bool keepChecksum = true)
-    {
-        var file = Safetensors.Read(path);
-        var metadata = new Dictionary<string, string>(file.Metadata);
-        var tensors = file.Tensors.ToList();
-        edit(metadata, tensors);
-        if (keepChecksum)
-            metadata[Checkpoint.DigestKey] = Safetensors.DataSha256(tensors);
-        string edited = Path.Combine(_folder, $"edited-{Guid.NewGuid():N}.safetensors");
-        Safetensors.Write(edited, tensors, metadata);
-        return edited;
-    }
+    private string Rewrite(string path, Action<Dictionary<string, string>, List<SafeTensor>> edit, bool keepChecksum = true) =>
+        CheckpointEdits.Rewrite(path, _folder, edit, keepChecksum);
 
     private static string ConfigWith(Dictionary<string, string> metadata, string key, JsonNode value)
     {
-        var config = JsonNode.Parse(metadata["config"])!.AsObject();
-        config[key] = value;
-        return config.ToJsonString();
-    }
-
-    private static void Replace(List<SafeTensor> tensors, string name, Func<float[], float[]> change)
-    {
-        int index = tensors.FindIndex(tensor => tensor.Name == name);
-        var tensor = tensors[index];
-        tensors[index] = SafeTensor.FromFloat32(name, change(tensor.ToFloat32()), tensor.Shape);
+        CheckpointEdits.SetConfig(metadata, key, value);
+        return metadata["config"];
     }
 
     [Test]
@@ -108,11 +86,7 @@ public class CheckpointIntegrityTests
     {
         string path = SaveFresh();
         Assert.That(Safetensors.Read(path).Contains(name), Is.True, $"the tiny model has a tensor '{name}'");
-        string edited = Rewrite(path, (_, tensors) => Replace(tensors, name, values =>
-        {
-            values[3] = value;
-            return values;
-        }));
+        string edited = Rewrite(path, (_, tensors) => CheckpointEdits.SetElement(tensors, name, 3, value));
 
         var error = Assert.Throws<SafetensorsFormatException>(() => Checkpoint.Open(edited));
         Assert.That(error!.Message, Does.StartWith(edited).And.Contain(message));
@@ -123,11 +97,7 @@ public class CheckpointIntegrityTests
     {
         string path = SaveFresh();
         string shadow = Safetensors.Read(path).Tensors.First(tensor => tensor.Name.StartsWith("ema/", StringComparison.Ordinal) && tensor.DType == TensorDType.F32).Name;
-        string edited = Rewrite(path, (_, tensors) => Replace(tensors, shadow, values =>
-        {
-            values[0] = float.NaN;
-            return values;
-        }));
+        string edited = Rewrite(path, (_, tensors) => CheckpointEdits.SetElement(tensors, shadow, 0, float.NaN));
         File.Copy(edited, path, overwrite: true);
 
         using var backend = new CpuBackend();
