@@ -47,6 +47,8 @@ public class CheckpointFixtureTests
         Assert.That(info.Warnings, Is.Empty, "the fixture carries its checksum");
         Assert.That(info.Step, Is.EqualTo(FixtureSteps));
         Assert.That(info.Config.ToJson(), Is.EqualTo(FixtureConfig.ToJson()));
+        // Today's writer still writes the config's JSON byte for byte as the fixture holds it.
+        Assert.That(info.File.Metadata["config"], Is.EqualTo(FixtureConfig.ToJson()));
         Assert.That(info.File.Metadata["format"], Is.EqualTo(Checkpoint.Format));
     }
 
