@@ -15,11 +15,13 @@
     dotnet pwsh ./build.ps1 test -Filter "FullyQualifiedName~Zones"
 .EXAMPLE
     dotnet pwsh ./build.ps1 bench -- --filter "*Gemm*"
+.EXAMPLE
+    dotnet pwsh ./build.ps1 package
 #>
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'emulator', 'bench', 'publish', 'device-check', 'selftest', 'clean')]
+    [ValidateSet('build', 'test', 'emulator', 'bench', 'publish', 'package', 'device-check', 'selftest', 'clean')]
     [string] $Target = 'build',
 
     [string] $Configuration = 'Release',
@@ -135,6 +137,37 @@ function Invoke-Test {
     if ($failed -ne 0) { exit 1 }
 }
 
+# Packs LZN.Native (with its XML documentation) and the lzn tool into artifacts/packages, then uses them as a user
+# would: builds and runs samples/LZN.Sample against the package from that feed, and installs the tool from it into
+# artifacts/tools and runs `lzn info`. Restores go to a fresh folder, so a package cached from an earlier pack of the
+# same version is never what gets tested.
+function Invoke-Package {
+    $feed = Join-Path $artifacts 'packages'
+    $cache = Join-Path $artifacts 'package-cache'
+    $tools = Join-Path $artifacts 'tools'
+    foreach ($folder in @($feed, $cache, $tools)) {
+        if (Test-Path $folder) { Remove-Item -Recurse -Force $folder }
+    }
+    Invoke-Native 'pack LZN.Native' { dotnet pack (Join-Path $root 'src/LZN.Native') -c $Configuration -o $feed --nologo }
+    Invoke-Native 'pack lzn' { dotnet pack (Join-Path $root 'src/LZN.Cli') -c $Configuration -o $feed --nologo }
+    $sample = Join-Path $root 'samples/LZN.Sample'
+    Invoke-Native 'build the sample' {
+        dotnet build $sample -c $Configuration --nologo "-p:RestoreAdditionalProjectSources=$feed" "-p:RestorePackagesPath=$cache"
+    }
+    Invoke-Native 'run the sample' { dotnet run --project $sample -c $Configuration --no-build }
+    [xml] $props = Get-Content -Raw (Join-Path $root 'Directory.Build.props')
+    $version = @($props.Project.PropertyGroup | ForEach-Object { $_.Version } | Where-Object { $_ })[0]
+    $saved = $env:NUGET_PACKAGES
+    $env:NUGET_PACKAGES = $cache
+    try {
+        Invoke-Native 'install the lzn tool' { dotnet tool install lzn --version $version --tool-path $tools --add-source $feed }
+    } finally {
+        $env:NUGET_PACKAGES = $saved
+    }
+    Invoke-Native 'lzn info' { & (Join-Path $tools 'lzn') info }
+    Write-Host "packages: $feed"
+}
+
 switch ($Target) {
     'build' { Invoke-Build }
     'test' { Invoke-Test }
@@ -155,6 +188,7 @@ switch ($Target) {
         }
         Write-Host "published: $out"
     }
+    'package' { Invoke-Package }
     'device-check' { Invoke-Native 'device-check' { bash (Join-Path $root 'tools/device-check.sh') @Rest } }
     'selftest' {
         Invoke-Native 'selftest' { dotnet run -c $Configuration --project (Join-Path $root 'src/LZN.Cli') -- selftest @Rest }

@@ -1,4 +1,4 @@
-// Rectified flow (design/lzn-math.md section 9): the training pair x_t, target; the mean squared error
+// Rectified flow (docs/math.md section 9): the training pair x_t, target; the mean squared error
 // with its gradient in one pass; the scaled error norm of an adaptive ODE step.
 // CPU mirror: Backends/Cpu/CpuFlowMatchingKernels.cs. Reductions are two fixed-order passes (per-block
 // partials, then one block), so results are reproducible run to run and need no atomics.

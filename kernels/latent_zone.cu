@@ -1,5 +1,5 @@
 // Latent-zone kernels: one velocity evaluation of the latent flow over all anchors, fused with the Euler
-// update, and its backward by recomputation (design/lzn-math.md sections 3, 6, 7). CPU mirror:
+// update, and its backward by recomputation (docs/math.md sections 3, 6, 7). CPU mirror:
 // src/LZN.Native/Backends/Cpu/CpuZoneKernels.cs; launcher: src/LZN.Native/Backends/Cuda/CudaZoneKernels.cs.
 //
 //   logit_ij = s (x_i . a_j - (c/2) |a_j|^2) + b_j        c = 1 - t, s = c / t^2

@@ -2,6 +2,7 @@ using System.CommandLine;
 using LZN.Cli.Commands;
 
 var root = new RootCommand("lzn: Latent Zoning Networks on a native CUDA core, with a CPU backend everywhere else.");
+root.Options.Add(CommonOptions.Verbose);
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(SelfTestCommand.Create());
 root.Subcommands.Add(ZonesCommand.Create());
@@ -10,4 +11,8 @@ root.Subcommands.Add(KernelsCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
-return root.Parse(args).Invoke();
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+    return CommonOptions.ReportUsageError(parsed);
+CommonOptions.IsVerbose = parsed.GetValue(CommonOptions.Verbose);
+return parsed.Invoke();

@@ -14,18 +14,18 @@ internal static class EvalCommand
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a checkpoint.safetensors written by lzn train", Required = true };
         var data = new Option<string?>("--data") { Description = "fashion-mnist | synthetic | a folder (default: the data the checkpoint was trained on)" };
-        var testLimit = new Option<int?>("--test-limit") { Description = "evaluate on only the first N test images" };
-        var priorStd = new Option<float>("--prior-std") { Description = "std of the prior noise of the test latents (default 0: the zone's anchor-side start)" };
-        var seed = new Option<ulong>("--seed") { Description = "seed of that noise", DefaultValueFactory = _ => 1 };
-        var evalBatch = new Option<int?>("--eval-batch") { Description = "test images encoded together, each other's anchors (default: the checkpoint's config)" };
-        var split = new Option<string>("--split") { Description = "test | train: the split to classify (train shows how well the model fits)", DefaultValueFactory = _ => "test" };
+        var testLimit = CliOptions.Int("--test-limit", "evaluate on only the first N test images (N >= 1)", min: 1);
+        var priorStd = CliOptions.Single("--prior-std", "std of the prior noise of the test latents (default 0: the zone's anchor-side start)", 0f, min: 0);
+        var seed = CliOptions.UInt64("--seed", "seed of that noise", 1);
+        var evalBatch = CliOptions.Int("--eval-batch", "test images encoded together, each other's anchors (default: the checkpoint's config)");
+        var split = CliOptions.ChoiceOrDefault("--split", "test | train: the split to classify (train shows how well the model fits)", "test", "test", "train");
         var ema = new Option<bool>("--ema") { Description = "evaluate the EMA weights instead of the trained ones" };
         var fd = new Option<bool>("--fd")
         {
             Description = "also report the Frechet distance of class-balanced samples to the test split (docs/metrics.md: the project's "
                 + "feature classifier, trained once on the training split and cached)",
         };
-        var fdSamples = new Option<int>("--fd-samples") { Description = "generated samples for --fd (the protocol uses 10000)", DefaultValueFactory = _ => 10_000 };
+        var fdSamples = CliOptions.Int("--fd-samples", "generated samples for --fd (the protocol uses 10000)", 10_000, 2, 1_000_000);
         var device = CommonOptions.Device();
         var command = new Command("eval", "Report a checkpoint's classification accuracy (and, with --fd, its sample quality) on the test split.")
         {
@@ -34,35 +34,30 @@ internal static class EvalCommand
         command.SetAction(result => CommonOptions.Run(() =>
         {
             var info = Checkpoint.Open(result.GetValue(checkpoint)!);
+            foreach (string warning in info.Warnings)
+                Console.Error.WriteLine($"warning: {warning}");
+            var config = info.Config with { EvalBatch = result.GetValue(evalBatch) ?? info.Config.EvalBatch };
+            config.Validate();
             string dataName = result.GetValue(data) ?? info.Config.Data;
-            var (train, test) = DataSources.LoadAsync(dataName).GetAwaiter().GetResult();
+            var (train, test) = DataSources.LoadAsync(dataName, classCount: info.Config.ClassCount).GetAwaiter().GetResult();
             string splitName = result.GetValue(split)!;
-            test = splitName switch
-            {
-                "test" => test,
-                "train" => train,
-                _ => throw new ArgumentException($"--split {splitName}: expected test or train."),
-            };
+            if (splitName == "train")
+                test = train;
             if (result.GetValue(testLimit) is int limit)
                 test = test.Take(limit);
-            if (test.Shape != RunOutputs.Shape(info.Config) || test.ClassCount > info.Config.ClassCount)
-                throw new ArgumentException($"{dataName}: test images {test.Shape} with {test.ClassCount} classes do not fit the checkpoint's model ({RunOutputs.Shape(info.Config)}, {info.Config.ClassCount} classes).");
+            if (test.Shape != RunOutputs.Shape(info.Config))
+                throw new ArgumentException($"{dataName}: images of {test.Shape} do not fit the checkpoint's model ({RunOutputs.Shape(info.Config)}).");
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
-            int? evalBatchSize = result.GetValue(evalBatch);
-            if (evalBatchSize is < 2)
-                throw new ArgumentException($"--eval-batch {evalBatchSize}: needs at least 2 images (they are each other's anchors).");
-            using var model = new JointModel(backend, info.Config with { EvalBatch = evalBatchSize ?? info.Config.EvalBatch });
+            using var model = new JointModel(backend, config);
             Checkpoint.LoadModel(info, model, result.GetValue(ema));
             float std = result.GetValue(priorStd);
-            if (!(std >= 0))
-                throw new ArgumentException($"--prior-std {std}: must be non-negative.");
             double accuracy = model.Accuracy(test.Images, test.Labels, std, result.GetValue(seed));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{splitName} accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} {splitName} images, eval batch {model.Config.EvalBatch}, prior std {std}, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
             if (result.GetValue(fd))
                 ReportFrechetDistance(backend, model, dataName, train, test, result.GetValue(fdSamples), result.GetValue(seed));
             return 0;
-        }));
+        }, new Dictionary<string, string>(StringComparer.Ordinal) { ["eval_batch"] = "--eval-batch" }));
         return command;
     }
 
@@ -70,8 +65,6 @@ internal static class EvalCommand
     private static void ReportFrechetDistance(IBackend backend, JointModel model, string dataName, ImageDataset train, ImageDataset test,
         int sampleCount, ulong seed)
     {
-        if (sampleCount < 2)
-            throw new ArgumentException($"--fd-samples {sampleCount}: a covariance needs at least 2 samples.");
         var progress = new Progress<EpochSummary>(epoch => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"feature classifier epoch {epoch.Epoch}: loss {epoch.MeanLoss:F4}, train accuracy {epoch.TrainAccuracy:P2}")));
         using var classifier = FeatureClassifierCache.GetOrTrain(backend, DatasetId(dataName), train, new FeatureClassifierOptions(), seed: 1, progress: progress);

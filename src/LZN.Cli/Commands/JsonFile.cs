@@ -22,12 +22,6 @@ internal static class JsonFile
         });
     }
 
-    /// <summary>JSON has no NaN or infinity; a non-finite measurement is written as null.</summary>
-    public static void WriteNumberOrNull(Utf8JsonWriter writer, string name, double value)
-    {
-        if (double.IsFinite(value))
-            writer.WriteNumber(name, value);
-        else
-            writer.WriteNull(name);
-    }
+    /// <summary>JSON has no NaN or infinity: a non-finite measurement is written as null (<see cref="JsonNumbers"/>).</summary>
+    public static void WriteNumberOrNull(Utf8JsonWriter writer, string name, double value) => writer.WriteNumberOrNull(name, value);
 }

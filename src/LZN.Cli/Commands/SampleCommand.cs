@@ -6,22 +6,29 @@ namespace LZN.Cli.Commands;
 /// <summary>`lzn sample --checkpoint FILE --class c --count n --out grid.png`: class-conditional samples.</summary>
 internal static class SampleCommand
 {
+    /// <summary>The most samples one grid holds (each is a full run of the label flow and the decoder's sampler).</summary>
+    public const int MaxCount = 4096;
+
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a checkpoint.safetensors written by lzn train", Required = true };
-        var classIndex = new Option<int>("--class") { Description = "the class to sample", Required = true };
-        var count = new Option<int>("--count") { Description = "samples (grid of up to 8 columns, rounded up to full rows)", DefaultValueFactory = _ => 16 };
-        var seed = new Option<ulong>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => RunOutputs.SampleSeed };
+        var classIndex = CliOptions.Int("--class", "the class to sample", min: 0);
+        classIndex.Required = true;
+        var count = CliOptions.Int("--count", "samples (grid of up to 8 columns, rounded up to full rows)", 16, 1, MaxCount);
+        var seed = CliOptions.UInt64("--seed", "sampling seed", RunOutputs.SampleSeed);
         var output = new Option<string>("--out") { Description = "PNG to write", Required = true };
+        CliOptions.RequireExtension(output, "samples are written as a PNG grid", ".png");
         var device = CommonOptions.Device();
         var command = new Command("sample", "Generate images of one class from a joint-task checkpoint.") { checkpoint, classIndex, count, seed, output, device };
         command.SetAction(result => CommonOptions.Run(() =>
         {
             var info = Checkpoint.Open(result.GetValue(checkpoint)!);
+            foreach (string warning in info.Warnings)
+                Console.Error.WriteLine($"warning: {warning}");
             if (info.Config.RectifiedFlowWeight == 0)
                 throw new ArgumentException($"{info.Path}: trained with rf_weight 0, so its decoder was never trained and cannot sample.");
-            int wanted = result.GetValue(classIndex);
-            if (wanted < 0 || wanted >= info.Config.ClassCount)
+            int wanted = result.GetValue(classIndex)!.Value;
+            if (wanted >= info.Config.ClassCount)
                 throw new ArgumentException($"--class {wanted}: the checkpoint's model has classes 0..{info.Config.ClassCount - 1}.");
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
             using var model = new JointModel(backend, info.Config);

@@ -13,108 +13,94 @@ internal static class TrainCommand
     /// <summary>Exit code after Ctrl-C (128 + SIGINT): once the checkpoint is saved, or at once on a second Ctrl-C.</summary>
     public const int InterruptedExitCode = 130;
 
+    /// <summary>
+    /// One option that overrides a config field: the field's JSON key (so a range error from
+    /// <see cref="TrainingConfig.Validate"/> names the option) and how a given value changes the config.
+    /// </summary>
+    private sealed record Override(Option Option, string Key, Func<ParseResult, TrainingConfig, TrainingConfig> Apply);
+
+    private static Override Set<T>(Option<T?> option, string key, Func<TrainingConfig, T, TrainingConfig> apply)
+        where T : struct => new(option, key, (result, config) => result.GetValue(option) is T value ? apply(config, value) : config);
+
+    private static Override Set(Option<string?> option, string key, Func<TrainingConfig, string, TrainingConfig> apply) =>
+        new(option, key, (result, config) => result.GetValue(option) is string value ? apply(config, value) : config);
+
+    /// <summary>Every option that sets a config field, in one table: the option, the field it sets, and how.</summary>
+    private static List<Override> Overrides() =>
+    [
+        Set(CliOptions.Int("--epochs", "epochs (default 1)"), "epochs", (c, v) => c with { Epochs = v }),
+        Set(CliOptions.Int("--batch", "batch size (default: the preset's)"), "batch_size", (c, v) => c with { BatchSize = v }),
+        Set(CliOptions.UInt64("--seed", "seed of every random stream (default 1)"), "seed", (c, v) => c with { Seed = v }),
+        Set(CliOptions.Int("--checkpoint-every", "steps between checkpoints (default 500; 0 = end only)"), "checkpoint_every", (c, v) => c with { CheckpointEvery = v }),
+        Set(CliOptions.Int("--log-every", "steps between metrics.jsonl lines"), "log_every", (c, v) => c with { LogEvery = v }),
+        Set(CliOptions.Number("--lr-encoder", "encoder learning rate (default: the preset's)"), "encoder_lr", (c, v) => c with { EncoderLearningRate = v }),
+        Set(CliOptions.Number("--lr-decoder", "decoder learning rate (default: the preset's)"), "decoder_lr", (c, v) => c with { DecoderLearningRate = v }),
+        Set(CliOptions.Number("--lr-labels", "label-anchor learning rate (default: the preset's)"), "label_lr", (c, v) => c with { LabelLearningRate = v }),
+        Set(CliOptions.Long("--warmup", "linear warm-up steps (default: the preset's)"), "warmup_steps", (c, v) => c with { WarmupSteps = v }),
+        Set(CliOptions.Number("--weight-decay", "decoupled (AdamW) weight decay of every parameter group (default: the preset's, 0)"), "weight_decay", (c, v) => c with { WeightDecay = v }),
+        Set(CliOptions.Choice("--lr-decay", "constant | cosine: learning rate after the warm-up (default: the preset's)", "constant", "cosine"), "lr_decay",
+            (c, v) => c with { LearningRateDecay = v == "cosine" ? LearningRateDecay.Cosine : LearningRateDecay.Constant }),
+        Set(CliOptions.Choice("--label-loss", "prob | ce | ce-cutoff: the label loss (prob = the reference's; default: the preset's)", "prob", "ce", "ce-cutoff"), "label_loss",
+            (c, v) => c with { LabelLoss = AssignmentLoss.Parse(v)!.Value }),
+        Set(CliOptions.Number("--rf-weight", "weight of the rectified-flow (decoder) loss; 0 trains a classifier only (default 1)"), "rf_weight", (c, v) => c with { RectifiedFlowWeight = v }),
+        Set(CliOptions.Number("--label-weight", "weight of the label loss; 0 trains a generator only (default 1)"), "label_weight", (c, v) => c with { LabelWeight = v }),
+        Set(CliOptions.Choice("--flip", "true | false: random horizontal flips of the training images (default: the preset's)", "true", "false"), "augment_flip",
+            (c, v) => c with { AugmentFlip = v == "true" }),
+        Set(CliOptions.Int("--shift", "random translation of the training images by up to N pixels (default: the preset's)"), "augment_shift", (c, v) => c with { AugmentShift = v }),
+        Set(CliOptions.Single("--latent-noise", "prior noise scale of the training latent flow (default: the preset's)"), "latent_noise_scale", (c, v) => c with { LatentNoiseScale = v }),
+        Set(DecoderLatentNoise(), "decoder_latent_noise_scale",
+            (c, v) => c with { DecoderLatentNoiseScale = v == "shared" ? null : float.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture) }),
+        Set(Widths("--hidden", "hidden widths of the MLP encoder, comma-separated, e.g. 1024,512 (default: the preset's)"), "hidden_sizes",
+            (c, v) => RequireEncoder(c, "--hidden", EncoderKind.Mlp, "widths") with { HiddenSizes = ParseWidths(v) }),
+        Set(Widths("--encoder-channels", "channels of the CNN encoder's convolutions, comma-separated, e.g. 64,128,256 (default: the preset's, 32,64,128)"), "encoder_channels",
+            (c, v) => RequireEncoder(c, "--encoder-channels", EncoderKind.Cnn, "channels") with { EncoderChannels = ParseWidths(v) }),
+        Set(CliOptions.Int("--encoder-depth", "convolutions per stage of the CNN encoder (default: the preset's, 1)"), "encoder_depth",
+            (c, v) => RequireEncoder(c, "--encoder-depth", EncoderKind.Cnn, "depth") with { EncoderDepth = v }),
+        Set(CliOptions.Single("--dropout", "dropout rate of the encoder, in [0, 1) (default: the preset's, 0)"), "encoder_dropout", (c, v) => c with { EncoderDropout = v }),
+        Set(CliOptions.Int("--decoder-channels", "U-Net base channels of the decoder (default: the preset's)"), "decoder_channels", (c, v) => c with { DecoderChannels = v }),
+        Set(CliOptions.Int("--latent-steps", "Euler steps of the image latent flow (default: the preset's)"), "latent_steps", (c, v) => c with { LatentSteps = v }),
+        Set(CliOptions.Int("--label-steps", "Euler steps of the label flow (default: the preset's; 100 in the reference)"), "label_steps", (c, v) => c with { LabelSteps = v }),
+        Set(CliOptions.Int("--train-limit", "use only the first N training images (N >= 1)", min: 1), "train_limit", (c, v) => c with { TrainLimit = v }),
+    ];
+
     public static Command Create()
     {
-        var task = new Option<string>("--task") { Description = "the task to train: joint (generation + classification)", DefaultValueFactory = _ => "joint" };
+        var task = CliOptions.ChoiceOrDefault("--task", "the task to train: joint (generation + classification)", "joint", "joint");
         var data = new Option<string>("--data") { Description = "fashion-mnist | synthetic | a folder of MNIST-style files", DefaultValueFactory = _ => FashionMnist.Name };
+        var classes = CliOptions.Int("--classes", "classes of a folder's labels, 0..N-1 (default: the largest training label + 1, every class present)", min: 1);
         var device = CommonOptions.Device();
-        var preset = new Option<string>("--preset")
-        {
-            Description = $"model and optimiser preset: {string.Join(", ", TrainingConfig.Presets.Keys)}",
-            DefaultValueFactory = _ => TrainingConfig.DefaultPreset,
-        };
-        var epochs = new Option<int?>("--epochs") { Description = "epochs (default 1)" };
-        var batch = new Option<int?>("--batch") { Description = "batch size (default: the preset's)" };
-        var trainLimit = new Option<int?>("--train-limit") { Description = "use only the first N training images" };
-        var testLimit = new Option<int?>("--test-limit") { Description = "evaluate on only the first N test images" };
-        var seed = new Option<ulong?>("--seed") { Description = "seed of every random stream (default 1)" };
-        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "steps between checkpoints (default 500; 0 = end only)" };
-        var logEvery = new Option<int?>("--log-every") { Description = "steps between metrics.jsonl lines" };
-        var encoderRate = new Option<double?>("--lr-encoder") { Description = "encoder learning rate (default: the preset's)" };
-        var decoderRate = new Option<double?>("--lr-decoder") { Description = "decoder learning rate (default: the preset's)" };
-        var labelRate = new Option<double?>("--lr-labels") { Description = "label-anchor learning rate (default: the preset's)" };
-        var warmup = new Option<long?>("--warmup") { Description = "linear warm-up steps (default: the preset's)" };
-        var weightDecay = new Option<double?>("--weight-decay") { Description = "decoupled (AdamW) weight decay of every parameter group (default: the preset's, 0)" };
-        var lrDecay = new Option<string?>("--lr-decay") { Description = "constant | cosine: learning rate after the warm-up (default: the preset's)" };
-        var labelLoss = new Option<string?>("--label-loss") { Description = "prob | ce | ce-cutoff: the label loss (prob = the reference's; default: the preset's)" };
-        var rfWeight = new Option<double?>("--rf-weight") { Description = "weight of the rectified-flow (decoder) loss; 0 trains a classifier only (default 1)" };
-        var labelWeight = new Option<double?>("--label-weight") { Description = "weight of the label loss; 0 trains a generator only (default 1)" };
-        var flip = new Option<bool?>("--flip") { Description = "true | false: random horizontal flips of the training images (default: the preset's)" };
-        var shift = new Option<int?>("--shift") { Description = "random translation of the training images by up to N pixels (default: the preset's)" };
-        var latentNoise = new Option<float?>("--latent-noise") { Description = "prior noise scale of the training latent flow (default: the preset's)" };
-        var decoderLatentNoise = new Option<string?>("--decoder-latent-noise")
-        {
-            Description = "shared | a: the decoder's latents are the label loss's (shared) or come from their own latent flow at prior noise scale a (default: the preset's)",
-        };
-        var hidden = new Option<string?>("--hidden") { Description = "hidden widths of the MLP encoder, comma-separated, e.g. 1024,512 (default: the preset's)" };
-        var encoderChannels = new Option<string?>("--encoder-channels") { Description = "channels of the CNN encoder's convolutions, comma-separated, e.g. 64,128,256 (default: the preset's, 32,64,128)" };
-        var encoderDepth = new Option<int?>("--encoder-depth") { Description = "convolutions per stage of the CNN encoder (default: the preset's, 1)" };
-        var encoderDropout = new Option<float?>("--dropout") { Description = "dropout rate of the encoder, in [0, 1) (default: the preset's, 0)" };
-        var decoderChannels = new Option<int?>("--decoder-channels") { Description = "U-Net base channels of the decoder (default: the preset's)" };
-        var latentSteps = new Option<int?>("--latent-steps") { Description = "Euler steps of the image latent flow (default: the preset's)" };
-        var labelSteps = new Option<int?>("--label-steps") { Description = "Euler steps of the label flow (default: the preset's; 100 in the reference)" };
-        var resume = new Option<bool>("--resume") { Description = "continue from the run folder's checkpoint" };
+        var preset = CliOptions.ChoiceOrDefault("--preset", $"model and optimiser preset: {string.Join(", ", TrainingConfig.Presets.Keys)}",
+            TrainingConfig.DefaultPreset, [.. TrainingConfig.Presets.Keys]);
+        var testLimit = CliOptions.Int("--test-limit", "evaluate on only the first N test images (N >= 1)", min: 1);
+        var resume = new Option<bool>("--resume") { Description = "continue the run whose checkpoint the run folder holds" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "replace the run the run folder holds (its checkpoint, metrics, summary and samples are deleted)" };
         var output = new Option<string>("--out") { Description = "run folder", DefaultValueFactory = _ => Path.Combine("runs", "joint") };
-        var command = new Command("train", "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder.")
+        var overrides = Overrides();
+        var command = new Command("train",
+            "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder (a folder holding a run needs --resume or --overwrite).")
         {
-            task, data, device, preset, epochs, batch, trainLimit, testLimit, seed, checkpointEvery, logEvery,
-            encoderRate, decoderRate, labelRate, warmup, weightDecay, lrDecay, labelLoss, rfWeight, labelWeight, flip, shift, latentNoise, decoderLatentNoise, hidden, encoderChannels, encoderDepth, encoderDropout, decoderChannels, latentSteps, labelSteps, resume, output,
+            task, data, classes, device, preset, testLimit, resume, overwrite, output,
         };
+        foreach (var entry in overrides)
+            command.Options.Add(entry.Option);
+        var optionOfKey = overrides.ToDictionary(entry => entry.Key, entry => entry.Option.Name, StringComparer.Ordinal);
         command.SetAction(result => CommonOptions.Run(() =>
         {
-            if (result.GetValue(task) != "joint")
-                throw new ArgumentException($"--task {result.GetValue(task)}: only 'joint' is available.");
+            bool resuming = result.GetValue(resume);
+            if (resuming && result.GetValue(overwrite))
+                throw new ArgumentException("--resume continues the run in the folder and --overwrite replaces it; give one of them.");
+            var config = overrides.Aggregate(TrainingConfig.FromPreset(result.GetValue(preset)!), (current, entry) => entry.Apply(result, current));
+            // Range errors surface now, before the data is loaded or the run folder touched.
+            config.Validate();
+
+            string runFolder = result.GetValue(output)!;
+            var mode = resuming ? RunFolderMode.Resume : result.GetValue(overwrite) ? RunFolderMode.Overwrite : RunFolderMode.New;
+            using var folder = RunFolder.Open(runFolder, mode, Console.Error.WriteLine);
+
             string dataName = result.GetValue(data)!;
-            var (train, test) = DataSources.LoadAsync(dataName).GetAwaiter().GetResult();
-            var config = TrainingConfig.FromPreset(result.GetValue(preset)!);
-            RequireEncoder(result.GetValue(hidden) is not null, "--hidden", EncoderKind.Mlp, "widths", config);
-            RequireEncoder(result.GetValue(encoderChannels) is not null, "--encoder-channels", EncoderKind.Cnn, "channels", config);
-            RequireEncoder(result.GetValue(encoderDepth) is not null, "--encoder-depth", EncoderKind.Cnn, "depth", config);
+            var (train, test) = DataSources.LoadAsync(dataName, classCount: result.GetValue(classes)).GetAwaiter().GetResult();
             config = config with
             {
-                Epochs = result.GetValue(epochs) ?? config.Epochs,
-                BatchSize = result.GetValue(batch) ?? config.BatchSize,
-                Seed = result.GetValue(seed) ?? config.Seed,
-                CheckpointEvery = result.GetValue(checkpointEvery) ?? config.CheckpointEvery,
-                LogEvery = result.GetValue(logEvery) ?? config.LogEvery,
-                EncoderLearningRate = result.GetValue(encoderRate) ?? config.EncoderLearningRate,
-                DecoderLearningRate = result.GetValue(decoderRate) ?? config.DecoderLearningRate,
-                LabelLearningRate = result.GetValue(labelRate) ?? config.LabelLearningRate,
-                WarmupSteps = result.GetValue(warmup) ?? config.WarmupSteps,
-                WeightDecay = result.GetValue(weightDecay) ?? config.WeightDecay,
-                LatentNoiseScale = result.GetValue(latentNoise) ?? config.LatentNoiseScale,
-                DecoderLatentNoiseScale = result.GetValue(decoderLatentNoise) switch
-                {
-                    null => config.DecoderLatentNoiseScale,
-                    "shared" => null,
-                    var text => float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float scale) && scale >= 0
-                        ? scale
-                        : throw new ArgumentException($"--decoder-latent-noise {text}: expected shared or a scale >= 0."),
-                },
-                HiddenSizes = result.GetValue(hidden) is { } widths ? ParseWidths(widths, "--hidden") : config.HiddenSizes,
-                EncoderChannels = result.GetValue(encoderChannels) is { } channels ? ParseWidths(channels, "--encoder-channels") : config.EncoderChannels,
-                EncoderDepth = result.GetValue(encoderDepth) ?? config.EncoderDepth,
-                EncoderDropout = result.GetValue(encoderDropout) ?? config.EncoderDropout,
-                DecoderChannels = result.GetValue(decoderChannels) ?? config.DecoderChannels,
-                LatentSteps = result.GetValue(latentSteps) ?? config.LatentSteps,
-                LabelSteps = result.GetValue(labelSteps) ?? config.LabelSteps,
-                RectifiedFlowWeight = result.GetValue(rfWeight) ?? config.RectifiedFlowWeight,
-                LabelWeight = result.GetValue(labelWeight) ?? config.LabelWeight,
-                AugmentFlip = result.GetValue(flip) ?? config.AugmentFlip,
-                AugmentShift = result.GetValue(shift) ?? config.AugmentShift,
-                LearningRateDecay = result.GetValue(lrDecay) switch
-                {
-                    null => config.LearningRateDecay,
-                    "constant" => LearningRateDecay.Constant,
-                    "cosine" => LearningRateDecay.Cosine,
-                    var other => throw new ArgumentException($"--lr-decay {other}: expected constant or cosine."),
-                },
-                LabelLoss = result.GetValue(labelLoss) switch
-                {
-                    null => config.LabelLoss,
-                    var name => AssignmentLoss.Parse(name) ?? throw new ArgumentException($"--label-loss {name}: expected prob, ce or ce-cutoff."),
-                },
-                TrainLimit = result.GetValue(trainLimit) ?? 0,
                 Data = dataName,
                 ImageChannels = train.Shape.Channels,
                 ImageHeight = train.Shape.Height,
@@ -125,23 +111,23 @@ internal static class TrainCommand
                 train = train.Take(config.TrainLimit);
             if (result.GetValue(testLimit) is int limit)
                 test = test.Take(limit);
-            string runFolder = result.GetValue(output)!;
-            Directory.CreateDirectory(runFolder);
+            if (train.Count < config.BatchSize)
+                throw new ArgumentException($"--batch {config.BatchSize}: {dataName} has only {train.Count} training images{(config.TrainLimit > 0 ? " within --train-limit" : "")}, fewer than one batch.");
+
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
             using var trainer = new JointTrainer(backend, config, train, test, runFolder);
-            if (result.GetValue(resume))
+            if (resuming)
             {
-                var repair = trainer.Resume(Checkpoint.Open(trainer.CheckpointPath));
+                var checkpoint = Checkpoint.Open(trainer.CheckpointPath);
+                foreach (string warning in checkpoint.Warnings)
+                    Console.Error.WriteLine($"warning: {warning}");
+                var repair = trainer.Resume(checkpoint);
                 Console.WriteLine($"resuming {trainer.CheckpointPath} at step {trainer.Step} of {trainer.TotalSteps}");
                 if (repair.Changed)
                 {
                     Console.WriteLine($"{trainer.MetricsPath}: dropped {repair.DroppedLines} line(s) logged after the checkpoint"
                         + (repair.DroppedTornLine ? " and a torn last line" : ""));
                 }
-            }
-            else
-            {
-                File.Delete(Path.Combine(runFolder, JointTrainer.MetricsFileName));
             }
             Console.WriteLine($"joint task: preset {config.Preset}, {train.Count} training / {test.Count} test images, batch {config.BatchSize}, "
                 + $"{config.Epochs} epoch(s) = {trainer.TotalSteps} steps, {trainer.Model.Parameters.Sum(p => p.Length):N0} parameters, {backend.Description}");
@@ -168,6 +154,12 @@ internal static class TrainCommand
             {
                 Console.CancelKeyPress -= onCancel;
             }
+            ReportSkippedSteps(outcome, trainer.TotalSteps);
+            if (trainer.NonFiniteEvaluations > 0)
+            {
+                Console.Error.WriteLine($"warning: at {trainer.NonFiniteEvaluations} evaluation(s) the model's outputs were not finite (its weights overflow the flows); "
+                    + "the test accuracy there is n/a (null in metrics.jsonl).");
+            }
             if (!outcome.Completed)
             {
                 Console.WriteLine($"interrupted after step {outcome.Step}: checkpoint saved to {trainer.CheckpointPath}; continue with --resume");
@@ -178,13 +170,69 @@ internal static class TrainCommand
             bool samples = config.RectifiedFlowWeight > 0;
             if (samples)
                 RunOutputs.WriteSampleGrid(Path.Combine(runFolder, RunOutputs.SamplesFileName), trainer.Model);
-            Console.WriteLine($"test accuracy {Format(outcome.TestAccuracy ?? 0)} on {test.Count} images (eval batch {config.EvalBatch}), "
+            Console.WriteLine($"test accuracy {Format(outcome.TestAccuracy ?? double.NaN)} on {test.Count} images (eval batch {config.EvalBatch}), "
                 + $"{outcome.WallSeconds:F1} s; wrote {runFolder}/{{{JointTrainer.MetricsFileName}, {JointTrainer.CheckpointFileName}, {RunOutputs.SummaryFileName}"
                 + (samples ? $", {RunOutputs.SamplesFileName}}}" : "} (no samples: --rf-weight 0)"));
             return 0;
-        }));
+        }, optionOfKey));
         return command;
     }
+
+    /// <summary>Steps whose loss or gradient was not finite were skipped, not applied: say how many, and what usually helps.</summary>
+    private static void ReportSkippedSteps(TrainingResult outcome, long totalSteps)
+    {
+        if (outcome.SkippedSteps == 0)
+            return;
+        Console.Error.WriteLine($"warning: {outcome.SkippedSteps} of {totalSteps} steps were skipped because the loss or the gradient was not finite "
+            + "(logged as null in metrics.jsonl); lower the learning rates (--lr-encoder, --lr-decoder, --lr-labels) if this keeps happening.");
+    }
+
+    private static Option<string?> DecoderLatentNoise()
+    {
+        var option = new Option<string?>("--decoder-latent-noise")
+        {
+            Description = "shared | a: the decoder's latents are the label loss's (shared) or come from their own latent flow at prior noise scale a (default: the preset's)",
+        };
+        option.Validators.Add(result =>
+        {
+            string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "shared";
+            if (text != "shared" && !(float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float scale) && float.IsFinite(scale) && scale >= 0))
+                result.AddError($"--decoder-latent-noise {text}: expected shared or a scale >= 0.");
+        });
+        return option;
+    }
+
+    /// <summary>"1024,512": positive widths separated by commas; anything else is a parse error naming the option.</summary>
+    private static Option<string?> Widths(string name, string description)
+    {
+        var option = new Option<string?>(name) { Description = description };
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Count == 1 && !TryParseWidths(result.Tokens[0].Value, out _))
+                result.AddError($"{name} {result.Tokens[0].Value}: expected positive widths separated by commas, e.g. 1024,512.");
+        });
+        return option;
+    }
+
+    private static int[] ParseWidths(string text) => TryParseWidths(text, out int[] widths) ? widths : throw new ArgumentException($"bad widths '{text}'.");
+
+    private static bool TryParseWidths(string text, out int[] widths)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        widths = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out widths[i]) || widths[i] <= 0)
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>An encoder-shape option given for a preset with the other encoder is an error naming both.</summary>
+    private static TrainingConfig RequireEncoder(TrainingConfig config, string option, EncoderKind kind, string what) =>
+        config.Encoder == kind ? config : throw new ArgumentException(kind == EncoderKind.Mlp
+            ? $"{option} sets the MLP encoder's {what}; preset {config.Preset} has a CNN encoder."
+            : $"{option} sets the CNN encoder's {what}; preset {config.Preset} has an MLP encoder.");
 
     private static TrainingResult RunWithProgressBar(JointTrainer trainer, CancellationToken cancellation)
     {
@@ -214,7 +262,7 @@ internal static class TrainCommand
 
     private static string Describe(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
         $"step {p.Step}/{p.TotalSteps} epoch {p.Epoch} loss {p.Losses.Total:F4} (rf {p.Losses.RectifiedFlow:F4}, label {p.Losses.Label:F4}) "
-        + $"{p.ItemsPerSecond:F0} items/s ETA {p.Eta:hh\\:mm\\:ss}");
+        + $"{p.ItemsPerSecond:F0} items/s ETA {p.Eta:hh\\:mm\\:ss}{(p.SkippedSteps > 0 ? $" ({p.SkippedSteps} skipped)" : "")}");
 
     /// <summary>Fits an 80-column terminal beside the bar, percentage and ETA columns.</summary>
     private static string DescribeShort(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
@@ -222,29 +270,8 @@ internal static class TrainCommand
 
     private static string DescribeEpoch(EpochResult e) => string.Create(CultureInfo.InvariantCulture,
         $"epoch {e.Epoch} done at step {e.Step}: mean loss {e.MeanLosses.Total:F4} (rf {e.MeanLosses.RectifiedFlow:F4}, label {e.MeanLosses.Label:F4}), "
-        + $"test accuracy {Format(e.TestAccuracy)}, {e.Seconds:F1} s");
+        + $"test accuracy {Format(e.TestAccuracy)}, {e.Seconds:F1} s{(e.SkippedSteps > 0 ? $", {e.SkippedSteps} step(s) skipped" : "")}");
 
-    /// <summary>An encoder-shape option given for a preset with the other encoder is an error naming both.</summary>
-    private static void RequireEncoder(bool given, string option, EncoderKind kind, string what, TrainingConfig config)
-    {
-        if (given && config.Encoder != kind)
-            throw new ArgumentException(kind == EncoderKind.Mlp
-                ? $"{option} sets the MLP encoder's {what}; preset {config.Preset} has a CNN encoder."
-                : $"{option} sets the CNN encoder's {what}; preset {config.Preset} has an MLP encoder.");
-    }
-
-    /// <summary>"1024,512" -> [1024, 512]; anything else is an error naming the option.</summary>
-    private static int[] ParseWidths(string text, string option)
-    {
-        var parts = text.Split(',', StringSplitOptions.TrimEntries);
-        var widths = new int[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-        {
-            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out widths[i]) || widths[i] <= 0)
-                throw new ArgumentException($"{option} {text}: expected positive widths separated by commas, e.g. 1024,512.");
-        }
-        return widths;
-    }
-
-    private static string Format(double accuracy) => accuracy.ToString("P2", CultureInfo.InvariantCulture);
+    private static string Format(double accuracy) =>
+        double.IsFinite(accuracy) ? accuracy.ToString("P2", CultureInfo.InvariantCulture) : "n/a";
 }

@@ -2,7 +2,7 @@ namespace LZN.Native.Backends;
 
 /// <summary>
 /// A typed run of elements living on a backend. An owning buffer frees its storage on
-/// dispose; a <see cref="Slice"/> is a view that shares the owner's storage and frees nothing.
+/// dispose; a slice (<see cref="FloatBuffer.Slice(long, long)"/>) is a view that shares the owner's storage and frees nothing.
 /// </summary>
 public abstract class DeviceBuffer<T> : IDisposable where T : unmanaged
 {

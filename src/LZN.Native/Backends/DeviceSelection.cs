@@ -53,27 +53,36 @@ public static class DeviceSelection
     /// <summary>
     /// <c>cpu</c> gives the CPU backend; <c>cuda[:N]</c> gives that device or throws saying why not;
     /// <c>auto</c> picks CUDA device 0 when a driver and device exist, otherwise the CPU, and writes one
-    /// line to <paramref name="notices"/> saying which and why.
+    /// line to <paramref name="notices"/> saying which and, in short, why (every library load attempt only when
+    /// <paramref name="verbose"/>: on a machine without CUDA that list is long and the same every time).
     /// </summary>
-    public static IBackend Create(DeviceRequest request, TextWriter? notices = null)
+    public static IBackend Create(DeviceRequest request, TextWriter? notices = null, bool verbose = false)
     {
         switch (request.Kind)
         {
             case DeviceRequestKind.Cpu:
                 return new CpuBackend();
             case DeviceRequestKind.Cuda:
-                return CudaBackend.TryCreate(request.Ordinal, out var cuda, out string? reason)
+                return CudaBackend.TryCreateWithProblem(request.Ordinal, out var cuda, out CudaProblem? problem)
                     ? cuda
-                    : throw new InvalidOperationException($"CUDA device {request.Ordinal} is unavailable: {reason}");
+                    : throw new InvalidOperationException($"CUDA device {request.Ordinal} is unavailable: {Describe(problem, verbose)}");
             default:
-                if (CudaBackend.TryCreate(0, out var automatic, out string? why))
+                if (CudaBackend.TryCreateWithProblem(0, out var automatic, out CudaProblem? why))
                 {
                     notices?.WriteLine($"device: auto -> {automatic.Description}");
                     return automatic;
                 }
                 var cpu = new CpuBackend();
-                notices?.WriteLine($"device: auto -> {cpu.Description} (CUDA unavailable: {why})");
+                notices?.WriteLine($"device: auto -> {cpu.Description} (CUDA unavailable: {Describe(why, verbose)})");
                 return cpu;
         }
     }
+
+    private static string Describe(CudaProblem? problem, bool verbose) => problem switch
+    {
+        null => "unknown reason",
+        { Details: null } => problem.Summary,
+        _ when verbose => problem.ToString(),
+        _ => $"{problem.Summary}; `lzn info` or --verbose lists where it was looked for",
+    };
 }

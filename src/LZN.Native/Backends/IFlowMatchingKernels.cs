@@ -1,7 +1,7 @@
 namespace LZN.Native.Backends;
 
 /// <summary>
-/// Rectified-flow kernels (design/lzn-math.md section 9; kernels/flow_matching.cu, CPU mirror
+/// Rectified-flow kernels (docs/math.md section 9; kernels/flow_matching.cu, CPU mirror
 /// Backends/Cpu/CpuFlowMatchingKernels.cs): the training interpolant and target, the fused L2 loss and its
 /// gradient, and the scaled error norm the adaptive sampler controls its step size by.
 /// Every reduction writes its result into a one-element device buffer, so nothing synchronises.

@@ -1,7 +1,7 @@
 namespace LZN.Native.Backends;
 
 /// <summary>
-/// The latent-zone kernels (design/lzn-math.md sections 3, 6, 7): one velocity evaluation over all
+/// The latent-zone kernels (docs/math.md sections 3, 6, 7): one velocity evaluation over all
 /// anchors with an online softmax, fused with the Euler update, and its backward by recomputation.
 /// Nothing of size rows x anchorCount x dim is ever materialised; rows x anchorCount only when
 /// <see cref="ZoneStepArgs.Probabilities"/> is requested.

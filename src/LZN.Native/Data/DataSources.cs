@@ -15,10 +15,16 @@ public static class DataSources
     /// <param name="data">"fashion-mnist", "synthetic" or a folder.</param>
     /// <param name="explicitFolder">For "fashion-mnist": a folder searched before all others (and required to be complete).</param>
     /// <param name="download">For "fashion-mnist": the downloader to use when the files are nowhere; null forbids downloading.</param>
+    /// <param name="classCount">
+    /// The classes labels must lie in (a model's): for a folder, null infers them from the training labels
+    /// (<see cref="MnistFolder"/>); Fashion-MNIST and the synthetic data have 10, and a different count is refused.
+    /// </param>
     public static async Task<(ImageDataset Train, ImageDataset Test)> LoadAsync(
-        string data, string? explicitFolder = null, DatasetDownloader? download = null, CancellationToken cancellationToken = default)
+        string data, string? explicitFolder = null, DatasetDownloader? download = null, int? classCount = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(data);
+        if ((data == Synthetic || data == FashionMnist.Name) && classCount is int count && count != FashionMnist.ClassNames.Count)
+            throw new ArgumentException($"{data} has {FashionMnist.ClassNames.Count} classes, not {count}.");
         if (data == Synthetic)
         {
             return (SyntheticImages.Generate(2048, classCount: 10, SyntheticShape, seed: 1),
@@ -30,7 +36,7 @@ public static class DataSources
             var location = download is null
                 ? locator.Locate(explicitFolder)
                 : await locator.LocateOrDownloadAsync(explicitFolder, download, FashionMnist.Files, cancellationToken).ConfigureAwait(false);
-            return MnistFolder.Load(location.Folder);
+            return MnistFolder.Load(location.Folder, FashionMnist.ClassNames.Count);
         }
         if (!Directory.Exists(data))
             throw new DirectoryNotFoundException($"--data {data}: not '{FashionMnist.Name}', not '{Synthetic}', and no such folder.");
@@ -39,6 +45,6 @@ public static class DataSources
             throw new DirectoryNotFoundException(
                 $"{data}: not a complete MNIST-style folder; it needs {string.Join(", ", MnistFolder.FileStems)} (raw or .gz).");
         }
-        return MnistFolder.Load(data);
+        return MnistFolder.Load(data, classCount);
     }
 }

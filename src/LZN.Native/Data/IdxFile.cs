@@ -28,6 +28,8 @@ public static class IdxFile
 
     private const byte UnsignedByteType = 0x08;
 
+    private const long MaxDeflateRatio = 1032;
+
     public static IdxImages ReadImages(string path) => Read(path, expectedDimensions: 3, (sizes, pixels) =>
     {
         if (sizes[1] == 0 || sizes[2] == 0)
@@ -62,6 +64,9 @@ public static class IdxFile
             // A raw file's size bounds its payload: report truncation before allocating what a bad header claims.
             if (!gzip && (long)length > available)
                 throw new IdxFormatException(path, $"truncated: the header declares {what} ({length} bytes), the file holds {available}.");
+            // Deflate expands at most 1032-fold: a small gzip file cannot hold what a bad header claims, so do not allocate it.
+            if (gzip && (long)length > file.Length * MaxDeflateRatio)
+                throw new IdxFormatException(path, $"truncated: the header declares {what} ({length} bytes), more than a {file.Length}-byte gzip file can hold.");
             var payload = new byte[(long)length]; // [count, height, width] or [count]
             int read = stream.ReadAtLeast(payload, payload.Length, throwOnEndOfStream: false);
             if (read < payload.Length)
@@ -69,6 +74,8 @@ public static class IdxFile
             long trailing = CountRemaining(stream);
             if (trailing > 0)
                 throw new IdxFormatException(path, $"{trailing} unexpected bytes after the {what} the header declares.");
+            if (gzip)
+                CheckGzipTrailer(file, 4 + 4 * expectedDimensions + (long)length, path);
             return build(sizes, payload);
         }
         catch (InvalidDataException ex)
@@ -109,6 +116,22 @@ public static class IdxFile
             sizes[d] = (int)size;
         }
         return sizes;
+    }
+
+    /// <summary>
+    /// GZipStream checks the CRC of a trailer it finds but accepts a file cut inside or before its trailer; the trailer's
+    /// last 4 bytes hold the decompressed size mod 2^32, so a missing or damaged trailer shows there. (A file of several
+    /// gzip members, which these files never are, would hold only the last member's size.)
+    /// </summary>
+    private static void CheckGzipTrailer(FileStream file, long decompressed, string path)
+    {
+        Span<byte> size = stackalloc byte[4];
+        if (file.Length < 18)
+            throw new IdxFormatException(path, "truncated gzip file (too short for a gzip header and trailer).");
+        file.Position = file.Length - 4;
+        file.ReadExactly(size);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(size) != (uint)decompressed)
+            throw new IdxFormatException(path, "the gzip trailer does not match the data: the file was cut short or damaged.");
     }
 
     private static long CountRemaining(Stream stream)

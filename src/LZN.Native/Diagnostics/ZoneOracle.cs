@@ -6,7 +6,7 @@ namespace LZN.Native.Diagnostics;
 public sealed record OracleVelocity(double[] Probabilities, double[] LogProbabilities, double[] Mean, double[] LogSumExp, double[] Velocity);
 
 /// <summary>
-/// The float64 oracle of the latent-zone math, shared by the zone verification table (tests and `lzn selftest`), the other zone tests and `lzn bench zones` (design/lzn-math.md sections 3, 7): naive loops, double
+/// The float64 oracle of the latent-zone math, shared by the zone verification table (tests and `lzn selftest`), the other zone tests and `lzn bench zones` (docs/math.md sections 3, 7): naive loops, double
 /// everywhere, logits in the direct form -|x - c a|^2/(2t^2) + b and the backward derived from that form
 /// (not from the expanded attention form the kernels use), so the two are independent.
 /// </summary>

@@ -61,13 +61,24 @@ public static class AtomicFile
     {
         string fullPath = Path.GetFullPath(path);
         string? folder = Path.GetDirectoryName(fullPath);
-        if (string.IsNullOrEmpty(folder) || !Directory.Exists(folder))
+        return string.IsNullOrEmpty(folder) ? 0 : RemoveAbandonedTemporariesIn(folder, Path.GetFileName(fullPath));
+    }
+
+    /// <summary>
+    /// Deletes every temporary file in <paramref name="folder"/> (of any target whose name starts with
+    /// <paramref name="namePrefix"/>) whose writer process is gone; returns the number deleted.
+    /// </summary>
+    public static int RemoveAbandonedTemporariesIn(string folder, string namePrefix = "")
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        if (!Directory.Exists(folder))
             return 0;
-        string prefix = Path.GetFileName(fullPath) + ".tmp-";
         int removed = 0;
-        foreach (string candidate in Directory.EnumerateFiles(folder, prefix + "*"))
+        foreach (string candidate in Directory.EnumerateFiles(folder, namePrefix + "*.tmp-*"))
         {
-            if (WriterProcessId(Path.GetFileName(candidate).AsSpan(prefix.Length)) is int writer && !IsRunning(writer))
+            string name = Path.GetFileName(candidate);
+            int marker = name.LastIndexOf(".tmp-", StringComparison.Ordinal);
+            if (WriterProcessId(name.AsSpan(marker + ".tmp-".Length)) is int writer && !IsRunning(writer))
             {
                 File.Delete(candidate);
                 removed++;

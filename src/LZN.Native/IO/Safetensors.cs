@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Security.Cryptography;
 using System.Text.Json;
 
 namespace LZN.Native.IO;
@@ -19,39 +20,91 @@ public static class Safetensors
 
     public static SafetensorsFile Read(string path)
     {
-        byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+            return Read(stream, path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new SafetensorsFormatException(path, $"cannot read the file ({ex.Message}).");
         }
-        return Parse(bytes, path);
     }
 
     /// <summary>Parses safetensors bytes; <paramref name="sourceName"/> names the source in errors.</summary>
     public static SafetensorsFile Parse(ReadOnlyMemory<byte> bytes, string sourceName)
     {
-        if (bytes.Length < 8)
-            throw new SafetensorsFormatException(sourceName, $"truncated: {bytes.Length} bytes cannot hold the 8-byte header length.");
-        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes.Span);
+        using var stream = new MemoryStream(bytes.ToArray(), writable: false);
+        return Read(stream, sourceName);
+    }
+
+    /// <summary>
+    /// Reads a file from <paramref name="stream"/> (its current position to its end). Bounded before anything large is
+    /// allocated: the header by <see cref="MaxHeaderLength"/> and, for a seekable stream, by the stream's length; the
+    /// data by the header's layout, which must tile the rest of the stream exactly.
+    /// </summary>
+    public static SafetensorsFile Read(Stream stream, string sourceName)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        Span<byte> prefix = stackalloc byte[8];
+        int got = stream.ReadAtLeast(prefix, 8, throwOnEndOfStream: false);
+        if (got < 8)
+            throw new SafetensorsFormatException(sourceName, $"truncated: {got} bytes cannot hold the 8-byte header length.");
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        long? available = stream.CanSeek ? stream.Length - stream.Position : null;
         if (headerLength > MaxHeaderLength)
-            throw new SafetensorsFormatException(sourceName, $"header length {headerLength} exceeds the {MaxHeaderLength}-byte limit.");
-        if (headerLength > (ulong)(bytes.Length - 8))
-            throw new SafetensorsFormatException(sourceName, $"header length {headerLength} runs beyond the end of the file ({bytes.Length} bytes).");
-        int dataStart = 8 + (int)headerLength;
-        var data = bytes[dataStart..];
-        var entries = SafetensorsHeader.Parse(bytes[8..dataStart], sourceName, out var metadata);
-        CheckLayout(entries, data.Length, sourceName);
-        var tensors = entries
-            .OrderBy(e => e.Begin)
-            .ThenBy(e => e.End)
-            .Select(e => new SafeTensor(e.Name, e.DType, e.Shape, data[(int)e.Begin..(int)e.End].ToArray()))
-            .ToList();
+        {
+            throw new SafetensorsFormatException(sourceName,
+                $"not a safetensors file: its first 8 bytes declare a {headerLength}-byte JSON header, which exceeds the {MaxHeaderLength}-byte limit.");
+        }
+        if (available is long remaining && headerLength > (ulong)remaining)
+        {
+            throw new SafetensorsFormatException(sourceName,
+                $"not a safetensors file, or a truncated one: its first 8 bytes declare a {headerLength}-byte JSON header, which runs beyond the end of the file ({remaining + 8} bytes).");
+        }
+        var header = new byte[headerLength];
+        got = stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+        if (got < header.Length)
+            throw new SafetensorsFormatException(sourceName, $"truncated: the header declares {headerLength} bytes, the file holds {got}.");
+        if (header.AsSpan().TrimStart(" \t\r\n"u8) is not [(byte)'{', ..])
+            throw new SafetensorsFormatException(sourceName, "not a safetensors file: the 8-byte header length is not followed by a JSON object.");
+        var entries = SafetensorsHeader.Parse(header, sourceName, out var metadata);
+        ulong dataLength = available is long total ? (ulong)total - headerLength : entries.Aggregate(0UL, (end, entry) => Math.Max(end, entry.End));
+        CheckLayout(entries, dataLength, sourceName);
+        var tensors = new List<SafeTensor>(entries.Count);
+        foreach (var entry in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            ulong size = entry.End - entry.Begin;
+            if (size > (ulong)Array.MaxLength)
+                throw new SafetensorsFormatException(sourceName, $"tensor '{entry.Name}' holds {size} bytes, more than one array can hold.");
+            var data = new byte[size];
+            got = stream.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);
+            if (got < data.Length)
+                throw new SafetensorsFormatException(sourceName, $"truncated: the data of tensor '{entry.Name}' ends after {got} of its {size} bytes.");
+            tensors.Add(new SafeTensor(entry.Name, entry.DType, entry.Shape, data));
+        }
+        if (stream.ReadByte() >= 0)
+            throw new SafetensorsFormatException(sourceName, $"bytes follow the last tensor; the tensors cover {dataLength} bytes of data.");
         return new SafetensorsFile(sourceName, tensors, metadata);
     }
+
+    /// <summary>
+    /// The SHA-256 (lowercase hex) of the data section <see cref="Write"/> lays out for <paramref name="tensors"/>: every
+    /// tensor's bytes in the file's order. Equal to <see cref="SafetensorsFile.DataSha256"/> of the file written, and to
+    /// the hash of everything after the header, which any tool can compute.
+    /// </summary>
+    public static string DataSha256(IEnumerable<SafeTensor> tensors) => Sha256(DataOrder(tensors));
+
+    internal static string Sha256(IEnumerable<SafeTensor> tensorsInDataOrder)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var tensor in tensorsInDataOrder)
+            hash.AppendData(tensor.Data);
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private static List<SafeTensor> DataOrder(IEnumerable<SafeTensor> tensors) =>
+        [.. tensors.OrderByDescending(t => ReferenceRank(t.DType)).ThenBy(t => t.Name, StringComparer.Ordinal)];
 
     /// <summary>
     /// Writes tensors and metadata atomically (temporary file, then rename: an existing file survives a failed write).
@@ -62,10 +115,7 @@ public static class Safetensors
     public static void Write(string path, IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(tensors);
-        var ordered = tensors
-            .OrderByDescending(t => ReferenceRank(t.DType))
-            .ThenBy(t => t.Name, StringComparer.Ordinal)
-            .ToList();
+        var ordered = DataOrder(tensors);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var tensor in ordered)
         {
@@ -136,11 +186,11 @@ public static class Safetensors
     }
 
     /// <summary>Every tensor lies inside the data section, and together they cover it exactly, in offset order.</summary>
-    private static void CheckLayout(List<SafetensorsHeader.Entry> entries, int dataLength, string sourceName)
+    private static void CheckLayout(List<SafetensorsHeader.Entry> entries, ulong dataLength, string sourceName)
     {
         foreach (var entry in entries)
         {
-            if (entry.End > (ulong)dataLength)
+            if (entry.End > dataLength)
             {
                 throw new SafetensorsFormatException(sourceName,
                     $"tensor '{entry.Name}' data_offsets [{entry.Begin}, {entry.End}] run beyond the {dataLength}-byte data section (truncated file?).");
@@ -157,7 +207,7 @@ public static class Safetensors
             expected = entry.End;
             previous = $"tensor '{entry.Name}'";
         }
-        if (expected != (ulong)dataLength)
-            throw new SafetensorsFormatException(sourceName, $"{(ulong)dataLength - expected} bytes follow the last tensor; the tensors cover {expected} of {dataLength}.");
+        if (expected != dataLength)
+            throw new SafetensorsFormatException(sourceName, $"{dataLength - expected} bytes follow the last tensor; the tensors cover {expected} of {dataLength}.");
     }
 }

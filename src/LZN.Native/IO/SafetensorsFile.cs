@@ -28,6 +28,9 @@ public sealed class SafetensorsFile
 
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
+    /// <summary>The SHA-256 (lowercase hex) of the data section: every tensor's bytes in file order (<see cref="Safetensors.DataSha256"/>).</summary>
+    public string DataSha256() => Safetensors.Sha256(Tensors);
+
     public bool Contains(string name) => _byName.ContainsKey(name);
 
     public SafeTensor this[string name] => _byName.TryGetValue(name, out var tensor)

@@ -21,7 +21,7 @@ public sealed record LinearProbeOptions
 public sealed record LinearProbeResult(double TrainAccuracy, double TestAccuracy, int[,] TestConfusion, double FinalLoss);
 
 /// <summary>
-/// The representation protocol (design/lzn-math.md section 11): a linear softmax classifier on frozen features,
+/// The representation protocol (docs/math.md section 11): a linear softmax classifier on frozen features,
 /// reported on the test split. Features are standardised per dimension with the training split's mean and standard
 /// deviation (both splits by the same transform), then one Linear layer (zero-initialised, so the result depends only
 /// on the data order) is trained with softmax cross-entropy and AdamW.

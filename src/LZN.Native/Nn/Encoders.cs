@@ -33,7 +33,7 @@ public abstract class SequentialEncoder(IBackend backend, string name) : Layer(b
 
 /// <summary>
 /// Fully connected encoder: inputSize -> hidden[0] -> ... -> outputSize with SiLU between layers
-/// (e.g. 784-512-256-d), and dropout after each hidden activation when <paramref name="dropout"/> > 0.
+/// (e.g. 784-512-256-d), and dropout after each hidden activation when the dropout rate is above 0.
 /// Hidden layers are Kaiming-initialised, the last layer Xavier.
 /// Parameters: "{name}.fc{i}.weight" / ".bias", i = 1, 2, ...
 /// </summary>

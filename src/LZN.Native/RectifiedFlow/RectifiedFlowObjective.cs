@@ -3,7 +3,7 @@ using LZN.Native.Backends;
 namespace LZN.Native.RectifiedFlow;
 
 /// <summary>
-/// The rectified-flow training objective (design/lzn-math.md section 9): x1 = data, x0 ~ N(0, I),
+/// The rectified-flow training objective (docs/math.md section 9): x1 = data, x0 ~ N(0, I),
 /// t ~ U[MinTime, 1), x_t = t x1 + (1 - t) x0, target x1 - x0, loss = mean (target - prediction)^2.
 /// Noise and times come from the backend's Philox stream at (Seed, Offset, Offset + 1, ...); every batch
 /// advances <see cref="Offset"/> by rows (times) + rows * rowLength (noise), so a run that restores

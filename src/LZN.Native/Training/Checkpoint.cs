@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using LZN.Native.Backends;
 using LZN.Native.IO;
@@ -5,8 +6,11 @@ using LZN.Native.Optim;
 
 namespace LZN.Native.Training;
 
-/// <summary>An opened joint-task checkpoint: the file, its configuration and the number of completed steps.</summary>
-public sealed record CheckpointInfo(SafetensorsFile File, TrainingConfig Config, long Step)
+/// <summary>
+/// An opened joint-task checkpoint: the file, its configuration, the number of completed steps, and warnings for the
+/// user (one line each, e.g. a file written before checkpoints carried a checksum).
+/// </summary>
+public sealed record CheckpointInfo(SafetensorsFile File, TrainingConfig Config, long Step, IReadOnlyList<string> Warnings)
 {
     public string Path => File.Source;
 }
@@ -14,14 +18,20 @@ public sealed record CheckpointInfo(SafetensorsFile File, TrainingConfig Config,
 /// <summary>
 /// Joint-task checkpoints as safetensors: every model parameter under its own name (F32, its shape), the optimiser,
 /// EMA and skip-counter state of <see cref="TrainingStep.ExportState"/>, and <c>__metadata__</c> holding
-/// <c>format</c>, <c>config</c> (the <see cref="TrainingConfig"/> JSON), <c>step</c> (completed steps) and <c>rng</c>
-/// (how the random streams are derived: all from the seed and the step, so no generator state is needed).
+/// <c>format</c>, <c>config</c> (the <see cref="TrainingConfig"/> JSON), <c>step</c> (completed steps), <c>rng</c>
+/// (how the random streams are derived: all from the seed and the step, so no generator state is needed) and
+/// <c>tensors_sha256</c> (<see cref="Safetensors.DataSha256"/>: the SHA-256 of the data section, so any safetensors
+/// reader still reads the file and a flipped bit anywhere in the tensors is caught).
 /// Written through a temporary file and a rename; reading rejects, naming the file, anything that is not a
-/// complete checkpoint matching the model.
+/// complete checkpoint matching the model: a bad checksum, a config out of its bounds, a non-finite value, counters
+/// that disagree with the step.
 /// </summary>
 public static class Checkpoint
 {
     public const string Format = "lzn-joint/1";
+
+    /// <summary>The metadata key of the SHA-256 of the tensors' bytes.</summary>
+    public const string DigestKey = "tensors_sha256";
 
     public const string RngDescription = "philox4x32-10; key = seed ^ fnv1a64(stream name); counters = step x per-step draws";
 
@@ -40,6 +50,7 @@ public static class Checkpoint
             ["config"] = model.Config.ToJson(),
             ["step"] = step.ToString(CultureInfo.InvariantCulture),
             ["rng"] = RngDescription,
+            [DigestKey] = Safetensors.DataSha256(tensors),
         };
         string? folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (folder is not null)
@@ -47,7 +58,11 @@ public static class Checkpoint
         Safetensors.Write(path, tensors, metadata);
     }
 
-    /// <summary>Reads and checks the header fields; the tensors are checked when loaded into a model.</summary>
+    /// <summary>
+    /// Reads the file and checks everything that does not need the model: the format, the config (bounds included),
+    /// the step against the optimiser's counters, the tensors' checksum, that every float is finite and that the label
+    /// anchors have the config's shape. The other tensors' names and shapes are checked when loaded into a model.
+    /// </summary>
     public static CheckpointInfo Open(string path)
     {
         if (!File.Exists(path))
@@ -63,13 +78,141 @@ public static class Checkpoint
         {
             config = TrainingConfig.FromJson(Field("config"));
         }
+        catch (TrainingConfigException ex)
+        {
+            throw new SafetensorsFormatException(path, $"the config in __metadata__ has {ex.Key} {ex.Value}, which {ex.Problem}.");
+        }
         catch (Exception ex) when (ex is FormatException or ArgumentException)
         {
             throw new SafetensorsFormatException(path, $"bad config in __metadata__: {ex.Message}");
         }
         if (!long.TryParse(Field("step"), NumberStyles.None, CultureInfo.InvariantCulture, out long step))
             throw new SafetensorsFormatException(path, $"__metadata__ step '{Field("step")}' is not a non-negative integer.");
-        return new CheckpointInfo(file, config, step);
+        var warnings = new List<string>();
+        if (file.Metadata.TryGetValue(DigestKey, out string? digest))
+        {
+            if (!string.Equals(digest, file.DataSha256(), StringComparison.Ordinal))
+                throw new SafetensorsFormatException(path, $"the tensors do not match the SHA-256 in __metadata__ ({DigestKey}): the file was changed or damaged after it was written.");
+        }
+        else
+        {
+            warnings.Add($"{path}: written before checkpoints carried a checksum ({DigestKey}), so its tensors cannot be verified; saving it again adds one.");
+        }
+        CheckStructure(file, config);
+        CheckFinite(file);
+        CheckCounters(file, step);
+        var anchors = file[JointModel.LabelAnchorsName];
+        if (anchors.DType != TensorDType.F32 || !anchors.Shape.AsSpan().SequenceEqual([config.ClassCount, config.LatentDim]))
+        {
+            throw new SafetensorsFormatException(path,
+                $"tensor '{JointModel.LabelAnchorsName}' is {anchors.DType} {SafeTensor.FormatShape(anchors.Shape)}, but the config in __metadata__ needs F32 [class_count {config.ClassCount}, latent_dim {config.LatentDim}].");
+        }
+        return new CheckpointInfo(file, config, step, warnings);
+    }
+
+    /// <summary>The names of the counters a checkpoint holds (I64 [1] each); every other tensor is float32.</summary>
+    private static bool IsCounter(string name) =>
+        name is "adam/iteration" or "training/skipped_steps" or "ema/updates" || name.StartsWith("adam/step/", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The layout <see cref="Save"/> writes: counters are I64 [1]; everything else is F32; a parameter is any other tensor
+    /// outside adam/ and ema/, and each has its Adam moments (adam/m/, adam/v/) and, with an EMA, its shadow (ema/), each
+    /// 1-D with the parameter's element count; no state belongs to a parameter the file lacks.
+    /// </summary>
+    private static void CheckStructure(SafetensorsFile file, TrainingConfig config)
+    {
+        [DoesNotReturn]
+        void Fault(string problem) => throw new SafetensorsFormatException(file.Source, problem);
+        var parameters = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var tensor in file.Tensors)
+        {
+            var expected = IsCounter(tensor.Name) ? TensorDType.I64 : TensorDType.F32;
+            if (tensor.DType != expected)
+                Fault($"tensor '{tensor.Name}' is {tensor.DType}; a checkpoint stores it as {expected}.");
+            if (IsCounter(tensor.Name) && !tensor.Shape.AsSpan().SequenceEqual([1]))
+                Fault($"counter '{tensor.Name}' has shape {SafeTensor.FormatShape(tensor.Shape)}; a counter is [1].");
+            if (!IsCounter(tensor.Name) && !tensor.Name.StartsWith("adam/", StringComparison.Ordinal) && !tensor.Name.StartsWith("ema/", StringComparison.Ordinal))
+                parameters.Add(tensor.Name, tensor.ElementCount);
+        }
+        string[] statePrefixes = ["adam/m/", "adam/v/", "ema/"];
+        foreach (var tensor in file.Tensors.Where(t => !IsCounter(t.Name) && !parameters.ContainsKey(t.Name)))
+        {
+            string prefix = statePrefixes.FirstOrDefault(p => tensor.Name.StartsWith(p, StringComparison.Ordinal))
+                ?? throw new SafetensorsFormatException(file.Source, $"tensor '{tensor.Name}' is no state a checkpoint holds.");
+            string owner = tensor.Name[prefix.Length..];
+            if (!parameters.TryGetValue(owner, out long count))
+                Fault($"tensor '{tensor.Name}' is state of a parameter '{owner}' the file does not hold.");
+            if (tensor.Shape.Length != 1 || tensor.ElementCount != count)
+                Fault($"tensor '{tensor.Name}' has shape {SafeTensor.FormatShape(tensor.Shape)}; the state of '{owner}' is [{count}].");
+        }
+        foreach (string name in parameters.Keys)
+        {
+            foreach (string prefix in config.EmaDecay > 0 ? statePrefixes : statePrefixes[..2])
+            {
+                if (!file.Contains(prefix + name))
+                    Fault($"parameter '{name}' has no optimiser state '{prefix}{name}'.");
+            }
+        }
+    }
+
+    /// <summary>Every float of a checkpoint is finite: training never applies a non-finite step, so anything else is damage.</summary>
+    private static void CheckFinite(SafetensorsFile file)
+    {
+        foreach (var tensor in file.Tensors)
+        {
+            string? problem = null;
+            long bad = -1;
+            if (tensor.DType == TensorDType.F32)
+            {
+                float[] values = tensor.ToFloat32();
+                bad = FiniteValues.FirstOutside(values);
+                problem = bad >= 0 ? FiniteValues.DescribeValue(values[bad]) : null;
+            }
+            else if (tensor.DType == TensorDType.F64)
+            {
+                bad = FiniteValues.FirstNonFinite(tensor.ToFloat64());
+                problem = "is not finite";
+            }
+            if (bad >= 0)
+            {
+                throw new SafetensorsFormatException(file.Source,
+                    $"tensor '{tensor.Name}' element {FiniteValues.FormatIndex(bad, tensor.Shape)} {problem}; a checkpoint holds only finite values.");
+            }
+        }
+    }
+
+    /// <summary>
+    /// The step is every step run: the optimiser's applied updates plus the skipped ones; the EMA, when there is one,
+    /// was updated once per applied update.
+    /// </summary>
+    private static void CheckCounters(SafetensorsFile file, long step)
+    {
+        long Counter(string name)
+        {
+            var tensor = file.Expect(name, TensorDType.I64, 1);
+            long value = tensor.ToInt64()[0];
+            return value >= 0 ? value : throw new SafetensorsFormatException(file.Source, $"counter '{name}' is negative ({value}).");
+        }
+        long applied = Counter("adam/iteration"), skipped = Counter("training/skipped_steps");
+        if (applied > step || skipped != step - applied)
+        {
+            throw new SafetensorsFormatException(file.Source,
+                $"__metadata__ step {step} does not match the optimiser's counters ({applied} applied + {skipped} skipped steps).");
+        }
+        if (file.Contains("ema/updates") && Counter("ema/updates") != applied)
+            throw new SafetensorsFormatException(file.Source, $"the EMA's {Counter("ema/updates")} updates do not match the optimiser's {applied} applied steps.");
+        // One step counter per parameter group; a group's Adam step stops when the group freezes, so it never passes the iteration.
+        foreach (var tensor in file.Tensors.Where(t => t.Name.StartsWith("adam/step/", StringComparison.Ordinal)))
+        {
+            if (!JointTrainer.ParameterGroups.Contains(tensor.Name["adam/step/".Length..]))
+                throw new SafetensorsFormatException(file.Source, $"counter '{tensor.Name}' belongs to no parameter group ({string.Join(", ", JointTrainer.ParameterGroups)}).");
+        }
+        foreach (string group in JointTrainer.ParameterGroups)
+        {
+            long groupStep = Counter($"adam/step/{group}");
+            if (groupStep > applied)
+                throw new SafetensorsFormatException(file.Source, $"counter 'adam/step/{group}' ({groupStep}) is past the optimiser's {applied} applied steps.");
+        }
     }
 
     /// <summary>

@@ -15,6 +15,9 @@ public readonly record struct JointLosses(double RectifiedFlow, double Label, do
     public double Total => RectifiedFlowWeight * RectifiedFlow + LabelWeight * Label;
 }
 
+/// <summary>Raised when a model's outputs are not finite (NaN or infinite), so its predictions would be arbitrary.</summary>
+public sealed class NonFiniteModelException(string message) : InvalidOperationException(message);
+
 /// <summary>The phases of a joint training step, as <see cref="StepPhaseTimer"/> reports them.</summary>
 public static class PhaseNames
 {
@@ -29,7 +32,7 @@ public static class PhaseNames
 }
 
 /// <summary>
-/// The joint generation + classification model (design/lzn-math.md sections 8-10, case study 3): an image encoder
+/// The joint generation + classification model (docs/math.md sections 8-10, the joint case study): an image encoder
 /// whose outputs are the anchors of a latent flow over the batch, learnable label anchors L [classes, d] with a
 /// label flow, and a rectified-flow U-Net decoder conditioned on (latent, one-hot label).
 /// Every random draw is a Philox stream keyed by the seed and a stream name, at counters derived from the step,
@@ -243,6 +246,10 @@ public sealed class JointModel : IDisposable
             using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, rows, dim), noise,
                 new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = priorStd > 0 ? priorStd : 1f });
             using var assigned = ZoneAssigner.Assign(labelZones, encoded.Latents, rows, null, new AssignOptions { Steps = Config.LabelSteps });
+            // Weights so large that the encoder or the flows overflow leave NaN, whose nearest anchor is arbitrary.
+            long bad = IO.FiniteValues.FirstOutside(assigned.FinalPoints.ToArray());
+            if (bad >= 0)
+                throw new NonFiniteModelException($"the model's label-flow end point of image {first + bad / dim} is not finite: its weights overflow the flows, so it classifies nothing.");
             ZoneAssigner.NearestAnchors(labelZones, assigned.FinalPoints, rows).CopyTo(predictions, first);
         }
         return predictions;
@@ -255,14 +262,14 @@ public sealed class JointModel : IDisposable
             dropout.Step = step;
     }
 
-    /// <summary>Fraction of <paramref name="labels"/> that <see cref="Classify"/> gets right.</summary>
+    /// <summary>Fraction of <paramref name="labels"/> that <see cref="Classify"/> gets right; NaN for no images (no accuracy, not 0%).</summary>
     public double Accuracy(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, float priorStd = 0f, ulong seed = 0)
     {
         var predictions = Classify(images, labels.Length, priorStd, seed);
         int correct = 0;
         for (int i = 0; i < labels.Length; i++)
             correct += predictions[i] == labels[i] ? 1 : 0;
-        return labels.Length == 0 ? 0 : (double)correct / labels.Length;
+        return labels.Length == 0 ? double.NaN : (double)correct / labels.Length;
     }
 
     /// <summary>

@@ -5,15 +5,21 @@ using LZN.Native.Optim;
 
 namespace LZN.Native.Training;
 
-/// <summary>Reported after every training step (<see cref="Step"/> = steps completed so far).</summary>
+/// <summary>
+/// Reported after every training step (<see cref="Step"/> = steps completed so far). <see cref="Applied"/> is false for
+/// a step skipped because its loss or gradient was not finite; <see cref="SkippedSteps"/> counts those of the whole run.
+/// </summary>
 public sealed record TrainingProgress(long Step, long TotalSteps, int Epoch, JointLosses Losses, double GradientNorm,
-    double LearningRateFactor, bool Applied, double ItemsPerSecond, TimeSpan Eta, bool IsLogStep);
+    double LearningRateFactor, bool Applied, double ItemsPerSecond, TimeSpan Eta, bool IsLogStep, long SkippedSteps);
 
-/// <summary>One finished epoch: mean losses over its steps run in this process, test accuracy after it.</summary>
-public sealed record EpochResult(int Epoch, long Step, JointLosses MeanLosses, double TestAccuracy, double Seconds);
+/// <summary>
+/// One finished epoch: mean losses over its applied steps run in this process (NaN when none was applied), the
+/// steps of it skipped for a non-finite loss or gradient, test accuracy after it.
+/// </summary>
+public sealed record EpochResult(int Epoch, long Step, JointLosses MeanLosses, double TestAccuracy, double Seconds, int SkippedSteps);
 
-/// <summary>How <see cref="JointTrainer.Run"/> ended.</summary>
-public sealed record TrainingResult(long Step, bool Completed, IReadOnlyList<EpochResult> Epochs, double? TestAccuracy, double WallSeconds);
+/// <summary>How <see cref="JointTrainer.Run"/> ended; <see cref="SkippedSteps"/> counts the whole run's skipped steps, resumed ones included.</summary>
+public sealed record TrainingResult(long Step, bool Completed, IReadOnlyList<EpochResult> Epochs, double? TestAccuracy, double WallSeconds, long SkippedSteps);
 
 /// <summary>
 /// The joint-task training loop: batches from <see cref="BatchSchedule"/> (epoch permutation keyed by the seed),
@@ -26,6 +32,9 @@ public sealed class JointTrainer : IDisposable
 {
     public const string CheckpointFileName = "checkpoint.safetensors";
     public const string MetricsFileName = "metrics.jsonl";
+
+    /// <summary>The optimiser's parameter groups (encoder, decoder, label anchors); a checkpoint holds one step counter each.</summary>
+    public static IReadOnlyList<string> ParameterGroups { get; } = ["encoder", "decoder", "label_anchors"];
 
     private readonly IBackend _backend;
     private readonly ImageDataset _train;
@@ -71,9 +80,9 @@ public sealed class JointTrainer : IDisposable
             new(name, [.. parameters], new ParameterGroupOptions { LearningRate = learningRate, WeightDecay = config.WeightDecay });
         _optimizer = new AdamW(backend,
         [
-            Group("encoder", Model.Encoder.Parameters, config.EncoderLearningRate),
-            Group("decoder", Model.Decoder.Parameters, config.DecoderLearningRate),
-            Group("label_anchors", [Model.LabelAnchors], config.LabelLearningRate),
+            Group(ParameterGroups[0], Model.Encoder.Parameters, config.EncoderLearningRate),
+            Group(ParameterGroups[1], Model.Decoder.Parameters, config.DecoderLearningRate),
+            Group(ParameterGroups[2], [Model.LabelAnchors], config.LabelLearningRate),
         ]);
         _ema = config.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.EmaDecay) : null;
         Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), new LearningRateSchedule(config.WarmupSteps, config.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0), _ema);
@@ -114,6 +123,11 @@ public sealed class JointTrainer : IDisposable
         ArgumentNullException.ThrowIfNull(checkpoint);
         if (Config.ResumeMismatch(checkpoint.Config) is string mismatch)
             throw new IO.SafetensorsFormatException(checkpoint.Path, $"cannot resume: {mismatch}.");
+        if (checkpoint.Step > TotalSteps)
+        {
+            throw new IO.SafetensorsFormatException(checkpoint.Path,
+                $"cannot resume: the checkpoint is at step {checkpoint.Step}, past this run's last step {TotalSteps} ({Config.Epochs} epoch(s) of {StepsPerEpoch} steps); raise the epochs.");
+        }
         Checkpoint.LoadModel(checkpoint, Model);
         Checkpoint.LoadTraining(checkpoint, Training);
         var repair = MetricsRepair.TrimToStep(MetricsPath, checkpoint.Step);
@@ -147,8 +161,27 @@ public sealed class JointTrainer : IDisposable
         return (losses, result);
     }
 
-    /// <summary>Test accuracy of the current parameters on the test split (0 when there is none).</summary>
-    public double Evaluate() => _test is null ? 0 : Model.Accuracy(_test.Images, _test.Labels);
+    /// <summary>
+    /// Test accuracy of the current parameters on the test split; NaN (written as null) when there is none, or when the
+    /// parameters overflow the flows (a run whose steps keep being skipped), which <see cref="NonFiniteEvaluations"/> counts.
+    /// </summary>
+    public double Evaluate()
+    {
+        if (_test is null)
+            return double.NaN;
+        try
+        {
+            return Model.Accuracy(_test.Images, _test.Labels);
+        }
+        catch (NonFiniteModelException)
+        {
+            NonFiniteEvaluations++;
+            return double.NaN;
+        }
+    }
+
+    /// <summary>Evaluations whose model outputs were not finite (reported as NaN accuracy).</summary>
+    public int NonFiniteEvaluations { get; private set; }
 
     /// <summary>
     /// Trains until <see cref="TotalSteps"/> or cancellation (checked after each step: the step finishes, a
@@ -163,19 +196,27 @@ public sealed class JointTrainer : IDisposable
         using var metrics = new MetricsWriter(MetricsPath);
         var epochClock = Stopwatch.StartNew();
         double rfSum = 0, labelSum = 0;
-        int epochSteps = 0;
+        int epochSteps = 0, epochSkipped = 0;
         while (Step < TotalSteps)
         {
             var stepClock = Stopwatch.StartNew();
             var (losses, result) = TrainStep();
-            rfSum += losses.RectifiedFlow;
-            labelSum += losses.Label;
-            epochSteps++;
+            // A skipped step's loss is not finite: it would turn the epoch's mean into NaN.
+            if (result.Applied)
+            {
+                rfSum += losses.RectifiedFlow;
+                labelSum += losses.Label;
+                epochSteps++;
+            }
+            else
+            {
+                epochSkipped++;
+            }
             double seconds = stepClock.Elapsed.TotalSeconds;
             double perStep = wall.Elapsed.TotalSeconds / (Step - startStep);
             var progress = new TrainingProgress(Step, TotalSteps, (int)((Step - 1) / StepsPerEpoch), losses, result.GradientNorm,
                 result.LearningRateFactor, result.Applied, Config.BatchSize / Math.Max(seconds, 1e-9),
-                TimeSpan.FromSeconds(perStep * (TotalSteps - Step)), Step % Config.LogEvery == 0 || Step == TotalSteps);
+                TimeSpan.FromSeconds(perStep * (TotalSteps - Step)), Step % Config.LogEvery == 0 || Step == TotalSteps, Training.SkippedSteps);
             if (progress.IsLogStep)
                 metrics.Step(progress);
             onProgress?.Invoke(progress);
@@ -184,25 +225,26 @@ public sealed class JointTrainer : IDisposable
             {
                 accuracy = Evaluate();
                 var epochResult = new EpochResult((int)(Step / StepsPerEpoch) - 1, Step,
-                    new JointLosses(rfSum / epochSteps, labelSum / epochSteps, Config.RectifiedFlowWeight, Config.LabelWeight), accuracy.Value, epochClock.Elapsed.TotalSeconds);
+                    new JointLosses(rfSum / epochSteps, labelSum / epochSteps, Config.RectifiedFlowWeight, Config.LabelWeight), accuracy.Value,
+                    epochClock.Elapsed.TotalSeconds, epochSkipped);
                 epochs.Add(epochResult);
                 metrics.Epoch(epochResult);
                 onEpoch?.Invoke(epochResult);
                 rfSum = labelSum = 0;
-                epochSteps = 0;
+                epochSteps = epochSkipped = 0;
                 epochClock.Restart();
             }
             if (cancellation.IsCancellationRequested)
             {
                 SaveCheckpoint();
-                return new TrainingResult(Step, false, epochs, accuracy, wall.Elapsed.TotalSeconds);
+                return new TrainingResult(Step, false, epochs, accuracy, wall.Elapsed.TotalSeconds, Training.SkippedSteps);
             }
             if (Config.CheckpointEvery > 0 && Step % Config.CheckpointEvery == 0)
                 SaveCheckpoint();
         }
         accuracy ??= Evaluate();
         SaveCheckpoint();
-        return new TrainingResult(Step, true, epochs, accuracy, wall.Elapsed.TotalSeconds);
+        return new TrainingResult(Step, true, epochs, accuracy, wall.Elapsed.TotalSeconds, Training.SkippedSteps);
     }
 
     public void Dispose()

@@ -1,10 +1,12 @@
 using System.Text.Json;
+using LZN.Native.IO;
 
 namespace LZN.Native.Training;
 
 /// <summary>
 /// metrics.jsonl: one JSON object per line, appended and flushed as it is written, so a resumed run continues the
-/// same file and an interrupted one keeps every line it logged.
+/// same file and an interrupted one keeps every line it logged. JSON has no NaN or infinity: a value that is not
+/// finite (the loss of a skipped step, the mean of an epoch whose every step was skipped) is written as null.
 /// </summary>
 public sealed class MetricsWriter : IDisposable
 {
@@ -27,13 +29,14 @@ public sealed class MetricsWriter : IDisposable
         writer.WriteString("kind", "step");
         writer.WriteNumber("step", progress.Step);
         writer.WriteNumber("epoch", progress.Epoch);
-        writer.WriteNumber("loss", progress.Losses.Total);
-        writer.WriteNumber("rf_loss", progress.Losses.RectifiedFlow);
-        writer.WriteNumber("label_loss", progress.Losses.Label);
-        writer.WriteNumber("grad_norm", progress.GradientNorm);
-        writer.WriteNumber("lr_factor", progress.LearningRateFactor);
-        writer.WriteNumber("items_per_second", progress.ItemsPerSecond);
+        writer.WriteNumberOrNull("loss", progress.Losses.Total);
+        writer.WriteNumberOrNull("rf_loss", progress.Losses.RectifiedFlow);
+        writer.WriteNumberOrNull("label_loss", progress.Losses.Label);
+        writer.WriteNumberOrNull("grad_norm", progress.GradientNorm);
+        writer.WriteNumberOrNull("lr_factor", progress.LearningRateFactor);
+        writer.WriteNumberOrNull("items_per_second", progress.ItemsPerSecond);
         writer.WriteBoolean("applied", progress.Applied);
+        writer.WriteNumber("skipped_steps", progress.SkippedSteps);
     });
 
     /// <summary>An end-of-epoch line: kind "epoch", the epoch's mean losses and the test accuracy.</summary>
@@ -42,11 +45,12 @@ public sealed class MetricsWriter : IDisposable
         writer.WriteString("kind", "epoch");
         writer.WriteNumber("epoch", result.Epoch);
         writer.WriteNumber("step", result.Step);
-        writer.WriteNumber("mean_loss", result.MeanLosses.Total);
-        writer.WriteNumber("mean_rf_loss", result.MeanLosses.RectifiedFlow);
-        writer.WriteNumber("mean_label_loss", result.MeanLosses.Label);
-        writer.WriteNumber("test_accuracy", result.TestAccuracy);
-        writer.WriteNumber("epoch_seconds", result.Seconds);
+        writer.WriteNumberOrNull("mean_loss", result.MeanLosses.Total);
+        writer.WriteNumberOrNull("mean_rf_loss", result.MeanLosses.RectifiedFlow);
+        writer.WriteNumberOrNull("mean_label_loss", result.MeanLosses.Label);
+        writer.WriteNumberOrNull("test_accuracy", result.TestAccuracy);
+        writer.WriteNumberOrNull("epoch_seconds", result.Seconds);
+        writer.WriteNumber("skipped_steps", result.SkippedSteps);
     });
 
     private void Write(Action<Utf8JsonWriter> body)

@@ -18,7 +18,8 @@ public static class RunOutputs
 
     /// <summary>
     /// summary.json: test_accuracy (0..1, with the eval batch size), epochs, steps, train_examples, test_examples,
-    /// wall_seconds, device, preset, seed, completed and the last epoch's mean losses.
+    /// wall_seconds, device, preset, seed, completed, skipped_steps (steps whose loss or gradient was not finite) and the
+    /// last epoch's mean losses; a value that is not finite is written as null.
     /// </summary>
     public static void WriteSummary(string path, TrainingConfig config, TrainingResult result, int trainExamples, int testExamples, string device)
     {
@@ -28,7 +29,7 @@ public static class RunOutputs
         {
             using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
             writer.WriteStartObject();
-            writer.WriteNumber("test_accuracy", result.TestAccuracy ?? 0);
+            writer.WriteNumberOrNull("test_accuracy", result.TestAccuracy ?? double.NaN);
             writer.WriteNumber("eval_batch", config.EvalBatch);
             writer.WriteNumber("epochs", (double)result.Step / Math.Max(1, trainExamples / config.BatchSize));
             writer.WriteNumber("steps", result.Step);
@@ -40,11 +41,12 @@ public static class RunOutputs
             writer.WriteString("seed", config.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
             writer.WriteNumber("batch_size", config.BatchSize);
             writer.WriteBoolean("completed", result.Completed);
+            writer.WriteNumber("skipped_steps", result.SkippedSteps);
             if (result.Epochs.Count > 0)
             {
                 var last = result.Epochs[^1];
-                writer.WriteNumber("last_epoch_rf_loss", last.MeanLosses.RectifiedFlow);
-                writer.WriteNumber("last_epoch_label_loss", last.MeanLosses.Label);
+                writer.WriteNumberOrNull("last_epoch_rf_loss", last.MeanLosses.RectifiedFlow);
+                writer.WriteNumberOrNull("last_epoch_label_loss", last.MeanLosses.Label);
             }
             writer.WriteEndObject();
         });

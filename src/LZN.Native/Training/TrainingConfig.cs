@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -202,54 +203,137 @@ public sealed record TrainingConfig
         LearningRateDecay = LearningRateDecay.Cosine,
     };
 
-    /// <summary>Checks every field's range; throws naming the first bad one.</summary>
+    /// <summary>The most elements one buffer of the model may hold (activations of a batch, one weight matrix): int-indexed.</summary>
+    public const long MaxBufferElements = int.MaxValue;
+
+    /// <summary>The most weights the encoder may have (2 GB of float32), so a config can never ask for more than a machine holds.</summary>
+    public const long MaxEncoderWeights = 500_000_000;
+
+    /// <summary>
+    /// Checks every field's range, with upper bounds on what the run may cost (widths, step counts, the largest buffer);
+    /// throws a <see cref="TrainingConfigException"/> naming the first bad field by its JSON key (<see cref="ToJson"/>).
+    /// </summary>
     public void Validate()
     {
-        static void Positive(long value, string field)
-        {
-            if (value <= 0)
-                throw new ArgumentException($"training config: {field} must be positive (it is {value}).");
-        }
-        Positive(LatentDim, nameof(LatentDim));
-        Positive(DecoderChannels, nameof(DecoderChannels));
-        Positive(DecoderGroups, nameof(DecoderGroups));
-        Positive(BatchSize, nameof(BatchSize));
-        Positive(Epochs, nameof(Epochs));
-        Positive(EncoderDepth, nameof(EncoderDepth));
-        Positive(LatentSteps, nameof(LatentSteps));
-        Positive(LabelSteps, nameof(LabelSteps));
-        Positive(SampleSteps, nameof(SampleSteps));
-        Positive(EvalBatch, nameof(EvalBatch));
-        Positive(LogEvery, nameof(LogEvery));
-        Positive(ClassCount, nameof(ClassCount));
-        Positive(ImageSize, nameof(ImageSize));
-        if (BatchSize < 2)
-            throw new ArgumentException("training config: BatchSize must be at least 2 (the batch is its own set of anchors).");
-        if (HiddenSizes.Any(size => size <= 0))
-            throw new ArgumentException("training config: HiddenSizes must all be positive.");
-        if (EncoderChannels.Count == 0 || EncoderChannels.Any(channels => channels <= 0 || channels % Math.Min(CnnGroups, channels) != 0))
-            throw new ArgumentException(
-                $"training config: EncoderChannels ({string.Join(",", EncoderChannels)}) must be positive multiples of the CNN's {CnnGroups} GroupNorm groups (or below {CnnGroups}).");
-        if (CheckpointEvery < 0 || TrainLimit < 0 || WarmupSteps < 0 || AugmentShift < 0)
-            throw new ArgumentException("training config: CheckpointEvery, TrainLimit, WarmupSteps and AugmentShift cannot be negative.");
-        if (!(LatentNoiseScale >= 0))
-            throw new ArgumentException("training config: LatentNoiseScale cannot be negative.");
-        if (DecoderLatentNoiseScale is { } decoderNoise && !(decoderNoise >= 0))
-            throw new ArgumentException("training config: DecoderLatentNoiseScale cannot be negative.");
-        if (!(RectifiedFlowWeight >= 0 && double.IsFinite(RectifiedFlowWeight)) || !(LabelWeight >= 0 && double.IsFinite(LabelWeight))
-            || RectifiedFlowWeight + LabelWeight == 0)
-            throw new ArgumentException("training config: RectifiedFlowWeight and LabelWeight must be finite, non-negative and not both 0.");
-        if (!Enum.IsDefined(LearningRateDecay) || !Enum.IsDefined(LabelLoss))
-            throw new ArgumentException("training config: LearningRateDecay or LabelLoss is not a defined value.");
-        if (!(EncoderDropout is >= 0f and < 1f))
-            throw new ArgumentException($"training config: EncoderDropout ({EncoderDropout}) must lie in [0, 1).");
-        if (!(WeightDecay >= 0 && double.IsFinite(WeightDecay)))
-            throw new ArgumentException($"training config: WeightDecay ({WeightDecay}) must be finite and non-negative.");
-        if (!(EmaDecay is >= 0 and <= 1) || !(ClipNorm > 0))
-            throw new ArgumentException("training config: EmaDecay must lie in [0, 1] and ClipNorm must be positive.");
+        Range("latent_dim", LatentDim, 1, 4096);
+        Range("batch_size", BatchSize, 2, 8192, "the batch is its own set of anchors, so it needs at least 2 images");
+        Range("eval_batch", EvalBatch, 2, 16384, "test images are encoded together as each other's anchors");
+        Range("epochs", Epochs, 1, 100_000);
+        Range("latent_steps", LatentSteps, 1, 10_000);
+        Range("label_steps", LabelSteps, 1, 10_000);
+        Range("sample_steps", SampleSteps, 1, 10_000);
+        Range("log_every", LogEvery, 1, int.MaxValue);
+        Range("checkpoint_every", CheckpointEvery, 0, int.MaxValue);
+        Range("train_limit", TrainLimit, 0, int.MaxValue);
+        Range("warmup_steps", WarmupSteps, 0, 1_000_000_000);
+        Range("augment_shift", AugmentShift, 0, Math.Max(0, Math.Min(ImageHeight, ImageWidth) - 1), "a shift must leave part of the image");
+        Range("image_channels", ImageChannels, 1, 4);
+        Range("image_height", ImageHeight, 1, 1024);
+        Range("image_width", ImageWidth, 1, 1024);
+        Range("class_count", ClassCount, 1, 10_000);
+        Range("decoder_channels", DecoderChannels, 1, 512);
+        Range("decoder_groups", DecoderGroups, 1, DecoderChannels);
         if (DecoderChannels % DecoderGroups != 0)
-            throw new ArgumentException(
-                $"training config: DecoderChannels ({DecoderChannels}) must be a multiple of DecoderGroups ({DecoderGroups}), the decoder's GroupNorm groups.");
+            Fail("decoder_channels", DecoderChannels, $"must be a multiple of decoder_groups ({DecoderGroups}), the decoder's GroupNorm groups");
+        Range("encoder_depth", EncoderDepth, 1, 8);
+        Count("hidden_sizes", HiddenSizes, 1, 16, 1, 16_384);
+        Count("encoder_channels", EncoderChannels, 1, 8, 1, 2048);
+        if (EncoderChannels.Any(channels => channels % Math.Min(CnnGroups, channels) != 0))
+            Fail("encoder_channels", string.Join(",", EncoderChannels), $"must be multiples of the CNN's {CnnGroups} GroupNorm groups (or below {CnnGroups})");
+        if (!(EncoderDropout is >= 0f and < 1f))
+            Fail("encoder_dropout", EncoderDropout, "must lie in [0, 1)");
+        NonNegative("encoder_lr", EncoderLearningRate);
+        NonNegative("decoder_lr", DecoderLearningRate);
+        NonNegative("label_lr", LabelLearningRate);
+        NonNegative("weight_decay", WeightDecay);
+        NonNegative("rf_weight", RectifiedFlowWeight);
+        NonNegative("label_weight", LabelWeight);
+        if (RectifiedFlowWeight + LabelWeight == 0)
+            Fail("rf_weight", RectifiedFlowWeight, "and label_weight cannot both be 0 (nothing would train)");
+        NonNegative("latent_noise_scale", LatentNoiseScale);
+        if (DecoderLatentNoiseScale is { } decoderNoise)
+            NonNegative("decoder_latent_noise_scale", decoderNoise);
+        if (!(ClipNorm > 0 && double.IsFinite(ClipNorm)))
+            Fail("clip_norm", ClipNorm, "must be finite and positive");
+        if (!(EmaDecay is >= 0 and <= 1))
+            Fail("ema_decay", EmaDecay, "must lie in [0, 1]");
+        if (!Enum.IsDefined(LearningRateDecay))
+            Fail("lr_decay", LearningRateDecay, "is not a defined schedule");
+        if (!Enum.IsDefined(LabelLoss))
+            Fail("label_loss", LabelLoss, "is not a defined loss");
+        if (!Enum.IsDefined(Encoder))
+            Fail("encoder", Encoder, "is not a defined encoder");
+        if (string.IsNullOrEmpty(Data) || Data.Length > 4096)
+            Fail("data", Data, "must name a data source in at most 4096 characters");
+        if (Preset is null || Preset.Length > 64)
+            Fail("preset", Preset, "must be a name of at most 64 characters");
+        CheckCost();
+    }
+
+    /// <summary>
+    /// Bounds what the field ranges still allow in combination: the encoder's weights and the largest activation of a
+    /// batch (training or evaluation), each checked in 64-bit arithmetic before anything is allocated.
+    /// </summary>
+    private void CheckCost()
+    {
+        long images = Math.Max(BatchSize, EvalBatch), pixels = (long)ImageHeight * ImageWidth;
+        long weights = 0, widest = (long)ImageChannels * pixels;
+        if (Encoder == EncoderKind.Mlp)
+        {
+            long previous = (long)ImageChannels * pixels;
+            foreach (int width in HiddenSizes.Append(LatentDim))
+            {
+                weights += previous * width;
+                widest = Math.Max(widest, width);
+                previous = width;
+            }
+        }
+        else
+        {
+            long channelsIn = ImageChannels, height = ImageHeight, width = ImageWidth;
+            for (int stage = 0; stage < EncoderChannels.Count; stage++)
+            {
+                if (stage > 0)
+                    (height, width) = ((height + 1) / 2, (width + 1) / 2);
+                weights += 9 * channelsIn * EncoderChannels[stage] + 9L * (EncoderDepth - 1) * EncoderChannels[stage] * EncoderChannels[stage];
+                widest = Math.Max(widest, EncoderChannels[stage] * height * width);
+                channelsIn = EncoderChannels[stage];
+            }
+            weights += channelsIn * height * width * LatentDim;
+        }
+        if (weights > MaxEncoderWeights)
+            Fail(Encoder == EncoderKind.Mlp ? "hidden_sizes" : "encoder_channels", Encoder == EncoderKind.Mlp ? string.Join(",", HiddenSizes) : string.Join(",", EncoderChannels),
+                $"give the encoder {weights:N0} weights on {ImageChannels}x{ImageHeight}x{ImageWidth} images, more than the {MaxEncoderWeights:N0} allowed");
+        // The decoder's widest level holds twice its base channels at full resolution.
+        long decoderWidest = 2L * DecoderChannels * pixels;
+        if (images * Math.Max(widest, decoderWidest) > MaxBufferElements)
+            Fail(BatchSize >= EvalBatch ? "batch_size" : "eval_batch", images,
+                $"needs a buffer of {images * Math.Max(widest, decoderWidest):N0} values for one batch, more than the {MaxBufferElements:N0} one buffer may hold; use a smaller batch or a narrower model");
+    }
+
+    [DoesNotReturn]
+    private static void Fail(string key, object? value, string problem) =>
+        throw new TrainingConfigException(key, Convert.ToString(value, CultureInfo.InvariantCulture) ?? "null", problem);
+
+    private static void Range(string key, long value, long min, long max, string? why = null)
+    {
+        if (value < min || value > max)
+            Fail(key, value, (max == int.MaxValue ? $"must be at least {min}" : $"must lie in [{min}, {max}]") + (why is null ? "" : $" ({why})"));
+    }
+
+    private static void NonNegative(string key, double value)
+    {
+        if (!(value >= 0 && double.IsFinite(value)))
+            Fail(key, value, "must be finite and non-negative");
+    }
+
+    private static void Count(string key, IReadOnlyList<int>? values, int minCount, int maxCount, int min, int max)
+    {
+        if (values is null || values.Count < minCount || values.Count > maxCount || values.Any(value => value < min || value > max))
+        {
+            Fail(key, values is null ? null : string.Join(",", values),
+                $"must be {minCount} to {maxCount} values, each in [{min}, {max}]");
+        }
     }
 
     /// <summary>
@@ -350,6 +434,13 @@ public sealed record TrainingConfig
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
                 throw new FormatException("training config is not a JSON object.");
+            // JSON allows a key twice and readers differ on which one wins: refuse rather than guess.
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var property in root.EnumerateObject())
+            {
+                if (!keys.Add(property.Name))
+                    throw new FormatException($"training config names '{property.Name}' twice.");
+            }
             JsonElement Field(string name) => root.TryGetProperty(name, out var value)
                 ? value : throw new FormatException($"training config has no '{name}'.");
             int Int(string name) => Field(name).TryGetInt32(out int value) ? value : throw new FormatException($"training config: '{name}' is not an integer.");
@@ -424,4 +515,19 @@ public sealed record TrainingConfig
             return config;
         }
     }
+}
+
+/// <summary>
+/// A training-config field out of its range: <see cref="Key"/> is the field's JSON key (as in a checkpoint's metadata),
+/// so the CLI can name its option instead and a checkpoint reader can name the file.
+/// </summary>
+public sealed class TrainingConfigException(string key, string value, string problem)
+    : ArgumentException($"training config {key} {value}: {problem}.")
+{
+    public string Key { get; } = key;
+
+    public string Value { get; } = value;
+
+    /// <summary>What is wrong, without the field's name or value ("must lie in [1, 4096]").</summary>
+    public string Problem { get; } = problem;
 }

@@ -2,7 +2,7 @@ using LZN.Native.Backends;
 
 namespace LZN.Native.Zones;
 
-/// <summary>Which reduction of the per-step target probabilities a loss uses (design/lzn-math.md section 6).</summary>
+/// <summary>Which reduction of the per-step target probabilities a loss uses (docs/math.md section 6).</summary>
 public enum AssignmentLossKind
 {
     /// <summary>L = -mean_i max_{k>=u} P_k(i -> tgt_i) (the label loss).</summary>

@@ -5,7 +5,7 @@ namespace LZN.Native.Zones;
 /// <summary>
 /// K explicit Euler steps x_{k+1} = x_k + s v(x_k, t_k), t_k = t_0 + k s (s = +h forward, -h reverse),
 /// and their adjoint by recomputation from the stored points, means and row log-sum-exps
-/// (design/lzn-math.md section 7: the paper's O(n q r) custom checkpointing).
+/// (docs/math.md section 7: the paper's O(n q r) custom checkpointing).
 /// </summary>
 internal sealed class EulerFlow : IDisposable
 {

@@ -51,7 +51,7 @@ public sealed class EncodeResult : IDisposable
 }
 
 /// <summary>
-/// The forward latent flow, anchor -> latent (design/lzn-math.md section 4):
+/// The forward latent flow, anchor -> latent (docs/math.md section 4):
 /// x_0 = eps alpha z + (1 - eps) q at t = eps, then K solver steps of dx/dt = (x - m(x, t))/t.
 /// </summary>
 public static class LatentEncoder

@@ -8,6 +8,13 @@ namespace LZN.Native.Zones;
 /// </summary>
 public readonly record struct ZoneAnchors(FloatBuffer Anchors, int Count, int Dim, FloatBuffer? LogPriors = null)
 {
+    /// <summary>
+    /// The largest magnitude of an anchor, prior or latent value the flows are meant for: the squared distances they
+    /// take stay inside float32's range up to ten million dimensions, and far larger values would overflow to
+    /// infinity and make every zone arbitrary. Readers of user data (`lzn zones`) refuse values beyond it.
+    /// </summary>
+    public const float MaxMagnitude = 1e15f;
+
     public IBackend Backend => Anchors.Backend;
 
     internal void Validate()

@@ -57,7 +57,7 @@ public sealed class AssignResult : IDisposable
 }
 
 /// <summary>
-/// The reverse latent flow, latent -> zone (design/lzn-math.md section 5): Euler from t = 1 with
+/// The reverse latent flow, latent -> zone (docs/math.md section 5): Euler from t = 1 with
 /// h = 1/K, x_{k+1} = x_k - h v(x_k, t_k); step k records P_k at (x_k, t_k), the last one at t = h.
 /// </summary>
 public static class ZoneAssigner

@@ -3,14 +3,14 @@ namespace LZN.Native.Zones;
 /// <summary>ODE solver of the forward (encode) flow.</summary>
 public enum FlowSolver
 {
-    /// <summary>Explicit Euler; the only solver with gradients (design/lzn-math.md section 7).</summary>
+    /// <summary>Explicit Euler; the only solver with gradients (docs/math.md section 7).</summary>
     Euler,
 
     /// <summary>Multistep DPM-Solver++ (orders 1-3), inference only.</summary>
     DpmSolverPlusPlus,
 }
 
-/// <summary>Settings of <see cref="LatentEncoder.Encode"/>.</summary>
+/// <summary>Settings of <see cref="LatentEncoder.Encode(ZoneAnchors, Backends.FloatBuffer?, EncodeOptions?)"/> and its other overloads.</summary>
 public sealed record EncodeOptions
 {
     /// <summary>Solver steps K (20 in every case study).</summary>

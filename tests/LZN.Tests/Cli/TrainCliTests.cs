@@ -98,18 +98,18 @@ public class TrainCliTests
             }
 
             AssertRefused("--label-loss", "hinge", "--label-loss hinge: expected prob, ce or ce-cutoff");
-            AssertRefused("--decoder-channels", "10", "DecoderChannels (10) must be a multiple of DecoderGroups (4)");
+            AssertRefused("--decoder-channels", "10", "--decoder-channels 10: must be a multiple of decoder_groups (4)");
             AssertRefused("--decoder-latent-noise", "-1", "--decoder-latent-noise -1: expected shared or a scale >= 0");
-            AssertRefused("--weight-decay", "-0.5", "WeightDecay (-0.5) must be finite and non-negative");
-            AssertRefused("--dropout", "1", "EncoderDropout (1) must lie in [0, 1)");
+            AssertRefused("--weight-decay", "-0.5", "--weight-decay -0.5: must be finite and non-negative");
+            AssertRefused("--dropout", "1", "--dropout 1: must lie in [0, 1)");
             AssertRefused("--hidden", "32,x", "--hidden 32,x: expected positive widths separated by commas");
             AssertRefused("--hidden", "0", "--hidden 0: expected positive widths separated by commas");
             AssertRefused("--encoder-channels", "64,128", "--encoder-channels sets the CNN encoder's channels; preset tiny has an MLP encoder");
             AssertRefused("--hidden", "64", "--hidden sets the MLP encoder's widths; preset cnn has a CNN encoder", preset: "cnn");
-            AssertRefused("--encoder-channels", "32,12", "EncoderChannels (32,12) must be positive multiples", preset: "cnn");
+            AssertRefused("--encoder-channels", "32,12", "--encoder-channels 32,12: must be multiples of the CNN's 8 GroupNorm groups", preset: "cnn");
             AssertRefused("--encoder-channels", "32,", "--encoder-channels 32,: expected positive widths", preset: "cnn");
             AssertRefused("--encoder-depth", "2", "--encoder-depth sets the CNN encoder's depth; preset tiny has an MLP encoder");
-            AssertRefused("--encoder-depth", "0", "EncoderDepth must be positive (it is 0)", preset: "cnn");
+            AssertRefused("--encoder-depth", "0", "--encoder-depth 0: must lie in [1, 8]", preset: "cnn");
         }
         finally
         {

@@ -20,7 +20,7 @@ public class DataSourcesTests
         string folder = Directory.CreateTempSubdirectory("lzn-source-").FullName;
         try
         {
-            IdxTestFiles.WriteFolder(folder, trainLabels: [0, 3], testLabels: [1], height: 9, width: 6);
+            IdxTestFiles.WriteFolder(folder, trainLabels: [0, 3, 1, 2], testLabels: [1], height: 9, width: 6);
 
             var (train, test) = await DataSources.LoadAsync(folder);
 

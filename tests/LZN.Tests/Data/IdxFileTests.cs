@@ -154,4 +154,25 @@ public class IdxFileTests
 
         Assert.That(() => IdxFile.ReadLabels(path), Throws.TypeOf<IdxFormatException>().With.Message.StartsWith(path));
     }
+
+    [TestCase(1)]
+    [TestCase(4)]
+    [TestCase(8)]
+    public void AGzipFileCutInsideItsTrailerIsRefused(int cut)
+    {
+        // GZipStream itself reads such a file without complaint: the data is complete, the trailer is not.
+        byte[] compressed = IdxTestFiles.Gzip(IdxTestFiles.ImageBytes(count: 3, height: 5, width: 4));
+        string path = WriteFile("cut.gz", compressed[..^cut]);
+        Assert.That(() => IdxFile.ReadImages(path), Throws.TypeOf<IdxFormatException>().With.Message.Contains(path));
+    }
+
+    [Test]
+    public void ASmallGzipFileClaimingAHugeImageIsRefusedBeforeItIsAllocated()
+    {
+        byte[] header = IdxTestFiles.ImageBytes(count: 0, height: 1, width: 1)[..16];
+        BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), 2_000_000);
+        BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(8), 1000);
+        string path = WriteFile("bomb.gz", IdxTestFiles.Gzip(header));
+        Assert.That(() => IdxFile.ReadImages(path), Throws.TypeOf<IdxFormatException>().With.Message.Contains("more than a").And.Message.Contains("gzip file can hold"));
+    }
 }

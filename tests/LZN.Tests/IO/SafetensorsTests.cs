@@ -170,7 +170,7 @@ public class SafetensorsTests
         yield return Case("HeaderLengthBeyondTheFile", one, eight, "runs beyond the end of the file", declared: 1000);
         yield return Case("AnAbsurdHeaderLength", one, eight, "exceeds the 100000000-byte limit", declared: ulong.MaxValue);
         yield return Case("BadJson", """{"t":{"dtype":"F32",""", eight, "not valid JSON");
-        yield return Case("ANonObjectHeader", "[1, 2]", eight, "is a JSON Array, not an object");
+        yield return Case("ANonObjectHeader", "[1, 2]", eight, "not a safetensors file: the 8-byte header length is not followed by a JSON object");
         yield return Case("AnUnknownDType", """{"t":{"dtype":"BF16","shape":[4],"data_offsets":[0,8]}}""", eight, "tensor 't': dtype 'BF16' is not supported");
         yield return Case("ALowercaseDType", """{"t":{"dtype":"f32","shape":[2],"data_offsets":[0,8]}}""", eight, "dtype 'f32' is not supported");
         yield return Case("ANumericDType", """{"t":{"dtype":"0","shape":[2],"data_offsets":[0,8]}}""", eight, "dtype '0' is not supported");
@@ -273,5 +273,45 @@ public class SafetensorsTests
     {
         Assert.That(() => new SafeTensor("t", TensorDType.F32, [2, 2], new byte[15]), Throws.ArgumentException.With.Message.Contains("tensor 't'"));
         Assert.That(() => SafeTensor.FromFloat32("t", [1f, 2f], 3), Throws.ArgumentException.With.Message.Contains("needs 12 bytes"));
+    }
+
+    [Test]
+    public void AFileThatIsNotSafetensorsIsNamedAsSuch()
+    {
+        // A PNG's first 8 bytes read as a header length of about 7.5e17: say what the file is not, not that number alone.
+        string path = Path.Combine(_folder, "grid.png");
+        File.WriteAllBytes(path, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]);
+        Assert.That(() => Safetensors.Read(path), Throws.TypeOf<SafetensorsFormatException>().With.Message.StartsWith(path + ": not a safetensors file"));
+        string text = Path.Combine(_folder, "notes.safetensors");
+        File.WriteAllText(text, "\u0004\0\0\0\0\0\0\0abcd");
+        Assert.That(() => Safetensors.Read(text), Throws.TypeOf<SafetensorsFormatException>().With.Message.Contains("not a safetensors file: the 8-byte header length is not followed by a JSON object"));
+    }
+
+    [Test]
+    public void APipeIsReadAndItsLayoutChecked()
+    {
+        string path = Path.Combine(_folder, "piped.safetensors");
+        Safetensors.Write(path, [SafeTensor.FromFloat32("a", [1f, 2f], 2), SafeTensor.FromInt64("b", [7], 1)], new Dictionary<string, string> { ["k"] = "v" });
+        byte[] bytes = File.ReadAllBytes(path);
+        var file = ReadThroughPipe(bytes);
+        Assert.That((file["a"].ToFloat32(), file["b"].ToInt64(), file.Metadata["k"]), Is.EqualTo((new[] { 1f, 2f }, new[] { 7L }, "v")));
+        Assert.That(() => ReadThroughPipe(bytes[..^2]), Throws.TypeOf<SafetensorsFormatException>().With.Message.Contains("truncated"));
+        Assert.That(() => ReadThroughPipe([.. bytes, 1]), Throws.TypeOf<SafetensorsFormatException>().With.Message.Contains("bytes follow the last tensor"));
+    }
+
+    private static SafetensorsFile ReadThroughPipe(byte[] bytes) => PipeReads.Read(bytes, stream => Safetensors.Read(stream, "pipe"));
+
+    [Test]
+    public void TheDataDigestIsTheSha256OfEverythingAfterTheHeader()
+    {
+        string path = Path.Combine(_folder, "digest.safetensors");
+        var tensors = new[] { SafeTensor.FromFloat32("w", [1f, 2f, 3f], 3), SafeTensor.FromInt64("n", [5], 1), SafeTensor.FromUInt8("u", [9], 1) };
+        Safetensors.Write(path, tensors);
+        byte[] bytes = File.ReadAllBytes(path);
+        int dataStart = 8 + (int)BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        string expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes.AsSpan(dataStart)));
+
+        Assert.That(Safetensors.DataSha256(tensors), Is.EqualTo(expected));
+        Assert.That(Safetensors.Read(path).DataSha256(), Is.EqualTo(expected));
     }
 }

@@ -125,7 +125,10 @@ public class CheckpointTests
         string path = SaveFresh();
         var file = Safetensors.Read(path);
         string damaged = Path.Combine(_folder, "damaged.safetensors");
-        Safetensors.Write(damaged, file.Tensors.Where(tensor => tensor.Name != "adam/m/label_anchors"), file.Metadata);
+        var kept = file.Tensors.Where(tensor => tensor.Name != "adam/m/label_anchors").ToList();
+        // A consistent checksum, so the missing tensor itself is what is reported.
+        var metadata = new Dictionary<string, string>(file.Metadata) { [Checkpoint.DigestKey] = Safetensors.DataSha256(kept) };
+        Safetensors.Write(damaged, kept, metadata);
         using var backend = new CpuBackend();
         using var trainer = new JointTrainer(backend, TrainingFixtures.Tiny(), TrainingFixtures.Train(), null, _folder);
         var error = Assert.Throws<SafetensorsFormatException>(() => trainer.Resume(Checkpoint.Open(damaged)));
@@ -169,7 +172,7 @@ public class CheckpointTests
         Assert.That(parameters.Keys, Does.Contain("encoder.conv2.weight").And.Not.Contain("encoder.conv3.weight"));
         Assert.That(parameters["encoder.fc.weight"].Length, Is.EqualTo(16 * 14 * 14 * 64), "two stages: 16 channels at 14 x 14 feed the head");
         Assert.That(() => (TrainingConfig.FromPreset("cnn") with { EncoderChannels = [32, 12] }).Validate(),
-            Throws.ArgumentException.With.Message.Contains("EncoderChannels (32,12) must be positive multiples of the CNN's 8 GroupNorm groups"));
+            Throws.TypeOf<TrainingConfigException>().With.Message.Contains("encoder_channels 32,12: must be multiples of the CNN's 8 GroupNorm groups"));
     }
 
     [Test]

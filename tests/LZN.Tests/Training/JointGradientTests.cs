@@ -121,7 +121,7 @@ public class JointGradientTests
             Assert.That(generator.LabelAnchors.Grad.ToArray().All(g => g == 0), "the label flow is not run");
             Assert.That(generator.Decoder.Parameters.Any(p => p.Grad.ToArray().Any(g => g != 0)));
         }
-        Assert.That(() => new JointModel(backend, Small with { RectifiedFlowWeight = 0, LabelWeight = 0 }), Throws.ArgumentException.With.Message.Contains("not both 0"));
+        Assert.That(() => new JointModel(backend, Small with { RectifiedFlowWeight = 0, LabelWeight = 0 }), Throws.InstanceOf<ArgumentException>().With.Message.Contains("cannot both be 0"));
     }
 
     [Test]

@@ -195,7 +195,7 @@ public sealed partial class CpuBackend
         TensorPrimitives.Sigmoid(x, s);
     }
 
-    /// <summary>inner = sqrt(2/pi) (x + 0.044715 x^3), evaluated in the same order as <see cref="Activations"/>.</summary>
+    /// <summary>inner = sqrt(2/pi) (x + 0.044715 x^3), evaluated in the same order as gelu_inner in kernels/elementwise.cu.</summary>
     private static void GeluInner(ReadOnlySpan<float> x, Span<float> inner)
     {
         TensorPrimitives.Multiply(x, x, inner);

@@ -106,9 +106,17 @@ public sealed partial class CudaBackend : IBackend
     /// </summary>
     public static bool TryCreate(int ordinal, [NotNullWhen(true)] out CudaBackend? backend, out string? reason)
     {
+        bool created = TryCreateWithProblem(ordinal, out backend, out CudaProblem? problem);
+        reason = problem?.ToString();
+        return created;
+    }
+
+    /// <summary>As the public overload, with the reason split into a short summary and its details.</summary>
+    internal static bool TryCreateWithProblem(int ordinal, [NotNullWhen(true)] out CudaBackend? backend, out CudaProblem? problem)
+    {
         backend = null;
-        reason = CudaAvailability.Check(ordinal);
-        if (reason is not null)
+        problem = CudaAvailability.Check(ordinal);
+        if (problem is not null)
             return false;
         PrimaryContext? context = null;
         try
@@ -122,7 +130,7 @@ public sealed partial class CudaBackend : IBackend
         {
             // Releasing the last reference to the primary context destroys whatever the failed setup created in it.
             context?.Dispose();
-            reason = $"CUDA device {ordinal} could not be set up: {ex.Message}";
+            problem = new CudaProblem($"CUDA device {ordinal} could not be set up", ex.Message);
             return false;
         }
     }

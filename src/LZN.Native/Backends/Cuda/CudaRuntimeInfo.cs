@@ -50,7 +50,7 @@ public sealed record CudaRuntimeInfo(
         string? driverVersion = null;
         int? cublasVersion = null;
         var devices = new List<CudaDeviceProperties>();
-        string? reason = CudaAvailability.Check(0);
+        string? reason = CudaAvailability.Check(0)?.Summary;
         if (driver.Loaded)
         {
             Attempt(problems, "driver", () =>
