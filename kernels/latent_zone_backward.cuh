@@ -142,17 +142,19 @@ __device__ void zone_backward_points_tiles(ZONE_BACKWARD_PARAMS) {
 // Same inputs; partialGrad [splits, anchorCount, paddedDim] = sum_i (s ds_ij x_i - (p_ij - S_ij) g_i / t),
 // partialDsSum [splits, anchorCount] = sum_i ds_ij. S_ij = 1 where anchor j is row i's own query: its direct
 // path g_i / t joins the product so that a one-hot row adds exactly zero. Thread roles are transposed:
-// ty + 16q are anchors.
-template <int CHUNKS, bool TENSOR_LOGITS>
+// ty + 16q are anchors. WIDE_STAGES = 2 streams the next dim tile while one is multiplied; 1 keeps one slot
+// (ZONE_ANCHORS_W1_SHARED_FLOATS) for devices with 99 KB per block, loading each dim tile after the last is used.
+template <int CHUNKS, bool TENSOR_LOGITS, int WIDE_STAGES>
 __device__ void zone_backward_anchors_tiles(ZONE_BACKWARD_PARAMS) {
     // Two stage slots of (anchors, points, velocity-gradient) chunks [64, CHUNK_STRIDE]; the product phase reuses
-    // the region as two slots of (points, velocity-gradient) dim tiles [64, WIDE_STRIDE]. Then the weights
+    // the region as WIDE_STAGES slots of (points, velocity-gradient) dim tiles [64, WIDE_STRIDE]. Then the weights
     // [64 anchors, WIDE_STRIDE]: s ds_ij and -p_ij / t.
+    static_assert(WIDE_STAGES == 1 || WIDE_STAGES == 2, "one or two dim-tile slots");
     extern __shared__ float4 zoneShared[];
     float* shared = reinterpret_cast<float*>(zoneShared);
-    zone_require_shared(ZONE_ANCHORS_SHARED_FLOATS);
+    zone_require_shared(WIDE_STAGES == 2 ? ZONE_ANCHORS_SHARED_FLOATS : ZONE_ANCHORS_W1_SHARED_FLOATS);
     const int slot = 3 * ZONE_CHUNK_FLOATS, wideSlot = 2 * ZONE_WIDE_FLOATS;
-    float* dsWeights = shared + 2 * wideSlot;  // 2 wide slots > 2 chunk slots
+    float* dsWeights = shared + (WIDE_STAGES == 2 ? 2 * wideSlot : 2 * slot);  // after the larger use of the region
     float* pWeights = dsWeights + ZONE_WIDE_FLOATS;
 
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
@@ -221,20 +223,24 @@ __device__ void zone_backward_anchors_tiles(ZONE_BACKWARD_PARAMS) {
         for (int ch = 0; ch < CHUNKS; ch++) {
             const int d0 = dimStart + ch * ZONE_DCHUNK;
             if (d0 >= dim) break;
-            if (ch + 1 < CHUNKS && d0 + ZONE_DCHUNK < dim) {
-                float* next = shared + ((ch + 1) & 1) * wideSlot;
-                zone_stage_wide(next, points, rowStart, rows, dim, d0 + ZONE_DCHUNK);
-                if (velocityGrad) zone_stage_wide(next + ZONE_WIDE_FLOATS, velocityGrad, rowStart, rows, dim, d0 + ZONE_DCHUNK);
+            const bool more = ch + 1 < CHUNKS && d0 + ZONE_DCHUNK < dim;
+            auto stageWide = [&](float* target) {
+                zone_stage_wide(target, points, rowStart, rows, dim, d0 + ZONE_DCHUNK);
+                if (velocityGrad) zone_stage_wide(target + ZONE_WIDE_FLOATS, velocityGrad, rowStart, rows, dim, d0 + ZONE_DCHUNK);
                 zone_async_commit();
+            };
+            if (WIDE_STAGES == 2 && more) {
+                stageWide(shared + ((ch + 1) & 1) * wideSlot);
                 zone_async_wait<1>();
             } else {
                 zone_async_wait<0>();
             }
             __syncthreads();
-            const float* xValues = shared + (ch & 1) * wideSlot;
+            const float* xValues = shared + (WIDE_STAGES == 2 ? (ch & 1) * wideSlot : 0);
             zone_product_chunk(acc[ch], dsWeights, xValues);
             if (velocityGrad) zone_product_chunk(acc[ch], pWeights, xValues + ZONE_WIDE_FLOATS);
             __syncthreads();
+            if (WIDE_STAGES == 1 && more) stageWide(shared);  // the one slot is free after the barrier
         }
     }
 

@@ -16,6 +16,10 @@
 #define ZONE_FORWARD_SHARED_FLOATS (2 * 2 * ZONE_CHUNK_FLOATS + ZONE_WIDE_FLOATS)
 #define ZONE_POINTS_SHARED_FLOATS (2 * 3 * ZONE_CHUNK_FLOATS + ZONE_WIDE_FLOATS)
 #define ZONE_ANCHORS_SHARED_FLOATS (2 * 2 * ZONE_WIDE_FLOATS + 2 * ZONE_WIDE_FLOATS)
+// The anchors tiles with one (points, velocity-gradient) dim-tile slot instead of two (90,112 B, for the 99 KB of
+// sm_86/sm_89): the two chunk slots of the logit phase are then the larger use of the staging region.
+#define ZONE_ANCHORS_W1_SHARED_FLOATS (2 * 3 * ZONE_CHUNK_FLOATS + 2 * ZONE_WIDE_FLOATS)
+static_assert(2 * 3 * ZONE_CHUNK_FLOATS >= 2 * ZONE_WIDE_FLOATS, "one dim-tile slot fits the two chunk slots");
 
 __device__ __forceinline__ float zone_neg_inf() { return __int_as_float(0xff800000); }
 

@@ -247,15 +247,19 @@ ZONE_FORWARD_V2_KERNEL(zone_forward_v2_128_s2, 128, 2)
 // ----------------------------------------------------------------------------------------------------
 // backward tiles (kernels/latent_zone_backward.cuh) with the logits recomputed on tensor cores
 
-// One block per SM is allowed (the 3xTF32 fragments add registers to v1's tiles): no spills.
-#define ZONE_BACKWARD_V2_KERNEL(NAME, BODY, CHUNKS)                                               \
+// One block per SM is allowed (the 3xTF32 fragments add registers to v1's tiles): no spills. BODY's template
+// arguments follow it as in latent_zone.cu (TENSOR_LOGITS true).
+#define ZONE_BACKWARD_V2_KERNEL(NAME, BODY, ...)                                                  \
     extern "C" __global__ void __launch_bounds__(ZONE_THREADS, 1) NAME(ZONE_BACKWARD_PARAMS) {    \
-        BODY<CHUNKS, true>(ZONE_BACKWARD_ARGS);                                                   \
+        BODY<__VA_ARGS__>(ZONE_BACKWARD_ARGS);                                                    \
     }
 
-ZONE_BACKWARD_V2_KERNEL(zone_backward_points_v2_64, zone_backward_points_tiles, 1)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_points_v2_128, zone_backward_points_tiles, 2)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_points_v2_256, zone_backward_points_tiles, 4)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_64, zone_backward_anchors_tiles, 1)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_128, zone_backward_anchors_tiles, 2)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_256, zone_backward_anchors_tiles, 4)
+ZONE_BACKWARD_V2_KERNEL(zone_backward_points_v2_64, zone_backward_points_tiles, 1, true)
+ZONE_BACKWARD_V2_KERNEL(zone_backward_points_v2_128, zone_backward_points_tiles, 2, true)
+ZONE_BACKWARD_V2_KERNEL(zone_backward_points_v2_256, zone_backward_points_tiles, 4, true)
+ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_64, zone_backward_anchors_tiles, 1, true, 2)
+ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_128, zone_backward_anchors_tiles, 2, true, 2)
+ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_256, zone_backward_anchors_tiles, 4, true, 2)
+ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_64_w1, zone_backward_anchors_tiles, 1, true, 1)
+ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_128_w1, zone_backward_anchors_tiles, 2, true, 1)
+ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_256_w1, zone_backward_anchors_tiles, 4, true, 1)

@@ -21,7 +21,8 @@ for size in "${sizes[@]}"; do
     for round in $(seq "$rounds"); do
         numpy=$("$python" tools/zones_numpy.py --size "$size" --runs "$runs" | sed -E 's/.*median ([0-9.]+) ms.*/\1/')
         lzn_ms=$("${lzn[@]}" bench zones --device cpu --size "$size,fwd" --runs "$runs" 2>/dev/null |
-            awk '$2 == "encode" && $3 == "fwd" {print $4}')
+            awk '$3 == "encode" && $4 == "fwd" {print $5}')
+        [ -n "$lzn_ms" ] || { echo "bench-cpu-zones: no encode forward figure from lzn bench zones at $size" >&2; exit 1; }
         printf '%-18s %5s %12s %12s %8s\n' "$size" "$round" "$numpy" "$lzn_ms" "$(awk -v a="$numpy" -v b="$lzn_ms" 'BEGIN { printf "%.2fx", a / b }')"
     done
 done

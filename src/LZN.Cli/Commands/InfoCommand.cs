@@ -38,7 +38,7 @@ internal static class InfoCommand
             {
                 Console.WriteLine($"  device {device.Ordinal}: {device.Name}, {device.MultiprocessorCount} SMs, "
                     + $"compute capability {device.ComputeCapabilityMajor}.{device.ComputeCapabilityMinor}, "
-                    + $"{device.TotalMemoryBytes / (1024.0 * 1024 * 1024):0.0} GiB");
+                    + $"{device.TotalMemoryBytes / (1024.0 * 1024 * 1024):0.0} GiB, {device.MaxSharedMemoryPerBlockOptin} B shared memory per block (opt-in)");
                 if (device.Architecture < 80)
                     Console.WriteLine($"    the zone kernels need compute capability 8.0 or newer (cp.async, tensor-core mma); sm_{device.Architecture} runs the others");
             }

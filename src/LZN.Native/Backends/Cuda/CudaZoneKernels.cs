@@ -25,6 +25,8 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
     private const int ForwardSharedBytes = (2 * 2 * ChunkFloats + WideFloats) * sizeof(float);
     private const int PointsSharedBytes = (2 * 3 * ChunkFloats + WideFloats) * sizeof(float);
     private const int AnchorsSharedBytes = (2 * 2 * WideFloats + 2 * WideFloats) * sizeof(float);
+    // ZONE_ANCHORS_W1_SHARED_FLOATS: the anchors tiles with one dim-tile slot (the _w1 kernels), for 99 KB devices.
+    private const int AnchorsOneSlotSharedBytes = (2 * 3 * ChunkFloats + 2 * WideFloats) * sizeof(float);
 
     /// <summary>Threads of the per-row kernels (row dots, combines, probabilities).</summary>
     private const int RowThreads = 128;
@@ -44,6 +46,8 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
         _ when kernel.StartsWith("zone_forward_v2_64_s", StringComparison.Ordinal) => (V2Threads, V2SharedBytes(64, kernel[^1] - '0')),
         _ when kernel.StartsWith("zone_forward_v2_128_s", StringComparison.Ordinal) => (V2Threads, V2SharedBytes(256, kernel[^1] - '0')),
         _ when kernel.StartsWith("zone_forward_tiles_", StringComparison.Ordinal) => (TileThreads, ForwardSharedBytes),
+        _ when kernel.StartsWith("zone_backward_anchors_", StringComparison.Ordinal)
+            && kernel.EndsWith("_w1", StringComparison.Ordinal) => (TileThreads, AnchorsOneSlotSharedBytes),
         _ when kernel.StartsWith("zone_backward_points_tiles_", StringComparison.Ordinal)
             || kernel.StartsWith("zone_backward_points_v2_", StringComparison.Ordinal) => (TileThreads, PointsSharedBytes),
         _ when kernel.StartsWith("zone_backward_anchors_tiles_", StringComparison.Ordinal)
@@ -160,9 +164,12 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
         // dA and db: anchor tiles own their accumulators and stream row tiles.
         if (args.AnchorsGrad is not null || args.LogPriorsGrad is not null)
         {
-            var tiles = Kernel(backwardSource, $"{anchorsTiles}{layout.BlockDims}", TileThreads, AnchorsSharedBytes);
+            // Two dim-tile slots where the device's opt-in shared memory holds them, else one (sm_86/sm_89: 99 KB).
+            bool oneSlot = AnchorsSharedBytes > _backend.Properties.MaxSharedMemoryPerBlockOptin;
+            int sharedBytes = oneSlot ? AnchorsOneSlotSharedBytes : AnchorsSharedBytes;
+            var tiles = Kernel(backwardSource, $"{anchorsTiles}{layout.BlockDims}{(oneSlot ? "_w1" : "")}", TileThreads, sharedBytes);
             int anchorTiles = CeilDiv(anchorCount, Tile);
-            var (splits, tilesPerSplit) = Split(tiles, TileThreads, AnchorsSharedBytes, anchorTiles * layout.Groups, CeilDiv(rows, Tile));
+            var (splits, tilesPerSplit) = Split(tiles, TileThreads, sharedBytes, anchorTiles * layout.Groups, CeilDiv(rows, Tile));
             using var partialGrad = _backend.AllocateScratch((long)splits * anchorCount * paddedDim); // [splits, anchorCount, paddedDim]
             using var partialDsSum = _backend.AllocateScratch((long)splits * anchorCount); // [splits, anchorCount]
             ulong grad = CudaBackend.Pointer(partialGrad), dsSum = CudaBackend.Pointer(partialDsSum);
@@ -171,7 +178,7 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
                 &points, &anchors, &norms, &priors, &lse, &rowDots, &velocityGrad, &targets, &targetGrad, &grad, &dsSum,
                 &rows, &anchorCount, &dim, &paddedDim, &tilesPerSplit, &selfOffset, &time, &scale, &halfC,
             };
-            _backend.Launch(tiles, ((uint)anchorTiles, (uint)splits, (uint)layout.Groups), (TileThreads, 1, 1), AnchorsSharedBytes, tileArguments);
+            _backend.Launch(tiles, ((uint)anchorTiles, (uint)splits, (uint)layout.Groups), (TileThreads, 1, 1), (uint)sharedBytes, tileArguments);
 
             void** combineArguments = stackalloc void*[] { &anchors, &grad, &dsSum, &anchorsGrad, &priorsGrad, &anchorCount, &dim, &paddedDim, &splits, &scale, &c };
             _backend.Launch(_backend.Kernel(Source, "zone_backward_anchors_combine"), ((uint)anchorCount, 1, 1), (RowThreads, 1, 1), 0, combineArguments);
