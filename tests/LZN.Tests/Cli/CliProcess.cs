@@ -25,6 +25,22 @@ internal static class CliProcess
             Assert.That(Error + Output, Does.Not.Contain("Unhandled exception").And.Not.Contain("   at ").And.Not.Contain("(Parameter '")
                 .And.Not.Contain("Actual value was").And.Not.Contain("Usage:"), context);
         }
+
+        /// <summary>
+        /// A data-parallel job ended by one rank's refusal: exit code 2 (the rank's, through MPI_Abort), and that rank's
+        /// "lzn: error: rank r of R: " line holding every fragment.
+        /// </summary>
+        public void AssertRankError(int worldSize, params string[] fragments)
+        {
+            string context = $"stdout: {Output}\nstderr: {Error}";
+            Assert.That(ExitCode, Is.EqualTo(2), context);
+            var errors = Error.Split('\n').Where(line => line.StartsWith("lzn: error: rank ", StringComparison.Ordinal)
+                && line.Contains($" of {worldSize}: ", StringComparison.Ordinal)).ToList();
+            Assert.That(errors, Is.Not.Empty, context);
+            foreach (string fragment in fragments)
+                Assert.That(errors[0], Does.Contain(fragment), context);
+            Assert.That(Error + Output, Does.Not.Contain("Unhandled exception").And.Not.Contain("   at "), context);
+        }
     }
 
     public static Result Run(params string[] arguments) => Run(new Dictionary<string, string?>(), arguments);
