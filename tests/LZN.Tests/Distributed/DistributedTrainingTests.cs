@@ -80,6 +80,19 @@ public class DistributedTrainingTests
             + $"1 process {one.Elapsed.TotalSeconds:F1} s, {ranks} ranks {many.Elapsed.TotalSeconds:F1} s");
     }
 
+    /// <summary>`mpirun -n R lzn selftest`: every collective, and the gathered anchors' gradient against finite differences across the ranks.</summary>
+    [TestCase(2)]
+    [TestCase(3)]
+    public void SelftestChecksTheCollectivesAndTheGatheredGradientAcrossRanks(int ranks)
+    {
+        var result = MpiRun.Run(ranks, "selftest", "--device", "cpu");
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.Output + result.Error);
+        Assert.That(result.Output, Does.Contain($"MPI (Open MPI").And.Contain($"{ranks} ranks").And.Contain("selftest (distributed): 5 passed, 0 failed"));
+        var gradient = result.Output.Split('\n').Single(line => line.StartsWith("gathered anchors grad vs finite differences", StringComparison.Ordinal));
+        TestContext.Out.WriteLine(gradient);
+        Assert.That(gradient, Does.EndWith("pass"));
+    }
+
     /// <summary>An error on one rank (rank 0 refuses the run folder while the others wait for it) ends every rank with its message.</summary>
     [Test]
     public void AnErrorOnOneRankEndsEveryRankWithItsMessage()
