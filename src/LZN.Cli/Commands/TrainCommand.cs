@@ -119,7 +119,8 @@ internal static class TrainCommand
                 throw new ArgumentException($"--batch {config.BatchSize}: {dataName} has only {train.Count} training images{(config.TrainLimit > 0 ? " within --train-limit" : "")}, fewer than one batch.");
 
             using var backend = CommonOptions.CreateBackend(DistributedRun.DeviceOfRank(result.GetValue(device), collective));
-            using var trainer = new JointTrainer(backend, config, train, test, runFolder, collective);
+            using var nccl = LZN.Native.Distributed.DistributedLaunch.ForDevice(collective, backend);
+            using var trainer = new JointTrainer(backend, config, train, test, runFolder, (LZN.Native.Distributed.ICollective?)nccl ?? collective);
             if (resuming)
             {
                 var checkpoint = Checkpoint.Open(trainer.CheckpointPath);
@@ -135,7 +136,7 @@ internal static class TrainCommand
             }
             Console.WriteLine($"joint task: preset {config.Preset}, {train.Count} training / {test.Count} test images, batch {config.BatchSize}, "
                 + $"{config.Epochs} epoch(s) = {trainer.TotalSteps} steps, {trainer.Model.Parameters.Sum(p => p.Length):N0} parameters, {backend.Description}"
-                + (collective.WorldSize > 1 ? $", {collective.Description} (rank 0 of {collective.WorldSize}: {BatchShardOf(collective, config.BatchSize)})" : ""));
+                + (collective.WorldSize > 1 ? $", {nccl?.Description ?? collective.Description} (rank 0 of {collective.WorldSize}: {BatchShardOf(collective, config.BatchSize)})" : ""));
 
             using var interrupts = new InterruptController();
             // The second Ctrl-C leaves e.Cancel false, so the runtime ends the process by SIGINT (exit code 130).

@@ -20,8 +20,25 @@ public static class DistributedLaunch
     /// <summary>True when mpirun started this process (even as a job of one rank).</summary>
     public static bool UnderMpi => Read(SizeVariable) is > 0;
 
+    /// <summary>LZN_COLLECTIVE=mpi keeps device buffers on MPI through host staging even where NCCL loads.</summary>
+    public const string CollectiveVariable = "LZN_COLLECTIVE";
+
     /// <summary>MPI on MPI_COMM_WORLD when mpirun started this process, otherwise the single-process identity.</summary>
     public static ICollective Create() => UnderMpi ? new MpiCollective() : SingleProcessCollective.Instance;
+
+    /// <summary>
+    /// NCCL over <paramref name="host"/>'s ranks for a CUDA backend when NCCL loads (and LZN_COLLECTIVE is not mpi), to be
+    /// disposed before the backend; null where <paramref name="host"/> itself serves (one rank, the CPU, no NCCL: MPI
+    /// stages device buffers through the host).
+    /// </summary>
+    public static NcclCollective? ForDevice(ICollective host, Backends.IBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        bool mpiOnly = string.Equals(Environment.GetEnvironmentVariable(CollectiveVariable), "mpi", StringComparison.OrdinalIgnoreCase);
+        return host.WorldSize > 1 && !mpiOnly && backend is Backends.Cuda.CudaBackend cuda && NcclCollective.IsAvailable
+            ? new NcclCollective(host, cuda)
+            : null;
+    }
 
     private static int? Read(string variable) =>
         int.TryParse(Environment.GetEnvironmentVariable(variable), NumberStyles.None, CultureInfo.InvariantCulture, out int value) ? value : null;

@@ -196,3 +196,64 @@ public class DistributedTrainingTests
         return losses;
     }
 }
+
+/// <summary>
+/// Two ranks sharing CUDA device 0 (the emulated device in CI, any GPU elsewhere), their buffers staged through the host
+/// for MPI, against one process on the same device: the same losses and parameters.
+/// </summary>
+[Category("GPU")]
+[Category("Distributed")]
+public class DistributedCudaTrainingTests
+{
+    [Test]
+    public void TwoRanksOnOneCudaDeviceTrainTheOneProcessModel()
+    {
+        MpiRun.Launcher();
+        using (LZN.Tests.Cuda.CudaRequirement.CreateBackend())
+        {
+        }
+        string folder = Directory.CreateTempSubdirectory("lzn-distributed-cuda-").FullName;
+        try
+        {
+            string[] Arguments(string run) =>
+            [
+                "train", "--task", "joint", "--data", "synthetic", "--preset", "tiny", "--device", "cuda:0", "--batch", "7", "--train-limit", "21",
+                "--test-limit", "8", "--epochs", "1", "--log-every", "1", "--out", Path.Combine(folder, run),
+            ];
+            var one = CliProcess.Run(new Dictionary<string, string?> { ["OPENBLAS_NUM_THREADS"] = "1" }, Arguments("single"));
+            Assert.That(one.ExitCode, Is.EqualTo(0), one.Output + one.Error);
+            var two = MpiRun.Run(2, Arguments("parallel"));
+            Assert.That(two.ExitCode, Is.EqualTo(0), two.Output + two.Error);
+            Assert.That(two.Output, Does.Contain("CUDA").And.Contain("2 ranks"));
+            string Metrics(string run) => File.ReadAllText(Path.Combine(folder, run, JointTrainer.MetricsFileName));
+            var expected = Losses(Metrics("single"));
+            var actual = Losses(Metrics("parallel"));
+            Assert.That(actual, Has.Count.EqualTo(3));
+            for (int i = 0; i < expected.Count; i++)
+                Assert.That(Math.Abs(actual[i] - expected[i]) / Math.Abs(expected[i]), Is.LessThan(1e-4), $"loss of step {i + 1}");
+            var reference = Safetensors.Read(Path.Combine(folder, "single", JointTrainer.CheckpointFileName));
+            var trained = Safetensors.Read(Path.Combine(folder, "parallel", JointTrainer.CheckpointFileName));
+            var labels = reference[JointModel.LabelAnchorsName].ToFloat32();
+            var trainedLabels = trained[JointModel.LabelAnchorsName].ToFloat32();
+            double difference = Math.Sqrt(labels.Zip(trainedLabels, (a, b) => ((double)a - b) * ((double)a - b)).Sum() / labels.Sum(a => (double)a * a));
+            Assert.That(difference, Is.LessThan(1e-4), "relative norm difference of the label anchors");
+            TestContext.Out.WriteLine($"1 process {one.Elapsed.TotalSeconds:F1} s, 2 ranks {two.Elapsed.TotalSeconds:F1} s; label anchors differ by {difference:E2}");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static List<double> Losses(string metrics)
+    {
+        var losses = new List<double>();
+        foreach (string line in metrics.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            using var document = JsonDocument.Parse(line);
+            if (document.RootElement.GetProperty("kind").GetString() == "step")
+                losses.Add(document.RootElement.GetProperty("loss").GetDouble());
+        }
+        return losses;
+    }
+}
