@@ -18,25 +18,14 @@ public abstract class HostStagedCollective : ICollective
 
     public abstract string Description { get; }
 
-    public void AllGather(FloatBuffer local, FloatBuffer gathered, IReadOnlyList<int> rowCounts, int rowLength)
-    {
-        var elements = CollectiveChecks.Elements(local, gathered, rowCounts, Rank, WorldSize, rowLength);
-        var send = Scratch(ref _send, local.Length);
-        var receive = Scratch(ref _receive, gathered.Length);
-        local.Backend.Download(local, send);
-        AllGatherHost(send, receive, elements);
-        gathered.Backend.Upload(receive, gathered);
-    }
+    /// <summary>A host collective from send [elements over ranks, as the call needs] into receive.</summary>
+    private delegate void HostCall(Span<float> send, Span<float> receive, int[] elements);
 
-    public void ReduceScatter(FloatBuffer full, FloatBuffer local, IReadOnlyList<int> rowCounts, int rowLength)
-    {
-        var elements = CollectiveChecks.Elements(local, full, rowCounts, Rank, WorldSize, rowLength);
-        var send = Scratch(ref _send, full.Length);
-        var receive = Scratch(ref _receive, local.Length);
-        full.Backend.Download(full, send);
-        ReduceScatterHost(send, receive, elements);
-        local.Backend.Upload(receive, local);
-    }
+    public void AllGather(FloatBuffer local, FloatBuffer gathered, IReadOnlyList<int> rowCounts, int rowLength) =>
+        Staged(local, gathered, CollectiveChecks.Elements(local, gathered, rowCounts, Rank, WorldSize, rowLength), AllGatherHost);
+
+    public void ReduceScatter(FloatBuffer full, FloatBuffer local, IReadOnlyList<int> rowCounts, int rowLength) =>
+        Staged(full, local, CollectiveChecks.Elements(local, full, rowCounts, Rank, WorldSize, rowLength), ReduceScatterHost);
 
     public void AllReduceSum(IReadOnlyList<FloatBuffer> buffers)
     {
@@ -85,6 +74,16 @@ public abstract class HostStagedCollective : ICollective
 
     /// <summary>Sums <paramref name="values"/> over the ranks in place.</summary>
     protected abstract void AllReduceSumHost(Span<float> values);
+
+    /// <summary>Downloads <paramref name="source"/>, runs <paramref name="call"/> on the host, uploads its result into <paramref name="destination"/>.</summary>
+    private void Staged(FloatBuffer source, FloatBuffer destination, int[] elements, HostCall call)
+    {
+        var send = Scratch(ref _send, source.Length);
+        var receive = Scratch(ref _receive, destination.Length);
+        source.Backend.Download(source, send);
+        call(send, receive, elements);
+        destination.Backend.Upload(receive, destination);
+    }
 
     /// <summary>The first <paramref name="length"/> floats of a host array grown as needed (messages fit int counts).</summary>
     private static Span<float> Scratch(ref float[] array, long length)

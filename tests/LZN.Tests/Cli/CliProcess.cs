@@ -57,6 +57,13 @@ internal static class CliProcess
     public static Result? TryRun(TimeSpan timeout, IReadOnlyDictionary<string, string?> environment, params string[] arguments)
     {
         using var process = Start(environment, arguments);
+        return Finish(process, timeout);
+    }
+
+    /// <summary>Reads a started process's output to its end; null when it ran longer than <paramref name="timeout"/> (it is then killed).</summary>
+    public static Result? Finish(Process process, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(process);
         var clock = Stopwatch.StartNew();
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();

@@ -156,6 +156,8 @@ public class DistributedTrainingTests
 
         var otherRanks = MpiRun.Run(3, TrainArguments(killed, batch, steps, "--resume"));
         otherRanks.AssertRankError(3, "written by a run of 2 rank(s) and this run has 3");
+        // mpirun returns while the ranks it ended may still be on their way out, holding the run folder's lock.
+        MpiRun.WaitUntilNoProcessUses(killed, TimeSpan.FromSeconds(30));
         var oneProcess = CliProcess.Run(TrainArguments(killed, batch, steps, "--resume"));
         oneProcess.AssertUsageError("written by a run of 2 rank(s) and this run has 1");
 

@@ -42,17 +42,8 @@ internal static partial class MpiRun
     public static CliProcess.Result Run(int ranks, params string[] arguments)
     {
         using var process = Start(ranks, arguments);
-        var clock = Stopwatch.StartNew();
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(Timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-            Assert.Fail($"mpirun -n {ranks} lzn {string.Join(' ', arguments)} did not finish within {Timeout.TotalSeconds:F0} s\n{error.Result}");
-        }
-        process.WaitForExit();
-        return new CliProcess.Result(process.ExitCode, output.Result, error.Result, clock.Elapsed);
+        return CliProcess.Finish(process, Timeout)
+            ?? throw new AssertionException($"mpirun -n {ranks} lzn {string.Join(' ', arguments)} did not finish within {Timeout.TotalSeconds:F0} s");
     }
 
     /// <summary>Starts `mpirun -n ranks lzn arguments` with redirected output and returns at once.</summary>
@@ -72,6 +63,35 @@ internal static partial class MpiRun
             start.ArgumentList.Add(argument);
         start.Environment["OPENBLAS_NUM_THREADS"] = "1";
         return Process.Start(start)!;
+    }
+
+    /// <summary>Waits until no running process names <paramref name="folder"/> on its command line (fails after <paramref name="timeout"/>).</summary>
+    public static void WaitUntilNoProcessUses(string folder, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var users = Directory.GetDirectories("/proc").Select(Path.GetFileName)
+                .Where(name => int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && IsRunning(pid) && CommandLine(pid).Contains(folder, StringComparison.Ordinal))
+                .ToList();
+            if (users.Count == 0)
+                return;
+            if (clock.Elapsed > timeout)
+                Assert.Fail($"processes {string.Join(", ", users)} still use {folder} after {timeout.TotalSeconds:F0} s");
+            Thread.Sleep(50);
+        }
+    }
+
+    private static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return "";
+        }
     }
 
     /// <summary>Whether a process exists and has not exited (a zombie, state Z in /proc/PID/stat, has exited).</summary>
