@@ -201,7 +201,7 @@ public class DistributedTrainingTests
 
 /// <summary>
 /// Two ranks sharing CUDA device 0 (the emulated device in CI, any GPU elsewhere), their buffers staged through the host
-/// for MPI, against one process on the same device: the same losses and parameters.
+/// for MPI, against one process on the same device: the same losses and label anchors after 2 steps.
 /// </summary>
 [Category("GPU")]
 [Category("Distributed")]
@@ -219,18 +219,20 @@ public class DistributedCudaTrainingTests
         {
             string[] Arguments(string run) =>
             [
-                "train", "--task", "joint", "--data", "synthetic", "--preset", "tiny", "--device", "cuda:0", "--batch", "7", "--train-limit", "21",
-                "--test-limit", "8", "--epochs", "1", "--log-every", "1", "--out", Path.Combine(folder, run),
+                "train", "--task", "joint", "--data", "synthetic", "--preset", "tiny", "--device", "cuda:0", "--batch", "7", "--train-limit", "14",
+                "--test-limit", "4", "--epochs", "1", "--log-every", "1", "--out", Path.Combine(folder, run),
             ];
-            var one = CliProcess.Run(new Dictionary<string, string?> { ["OPENBLAS_NUM_THREADS"] = "1" }, Arguments("single"));
+            // The kernels' race check has its own tests; here it would only multiply the emulator's time several times over.
+            var environment = new Dictionary<string, string?> { ["OPENBLAS_NUM_THREADS"] = "1", ["LZN_EMULATOR_RACECHECK"] = "off" };
+            var one = CliProcess.Run(environment, Arguments("single"));
             Assert.That(one.ExitCode, Is.EqualTo(0), one.Output + one.Error);
-            var two = MpiRun.Run(2, Arguments("parallel"));
+            var two = MpiRun.Run(2, environment, Arguments("parallel"));
             Assert.That(two.ExitCode, Is.EqualTo(0), two.Output + two.Error);
             Assert.That(two.Output, Does.Contain("CUDA").And.Contain("2 ranks"));
             string Metrics(string run) => File.ReadAllText(Path.Combine(folder, run, JointTrainer.MetricsFileName));
             var expected = Losses(Metrics("single"));
             var actual = Losses(Metrics("parallel"));
-            Assert.That(actual, Has.Count.EqualTo(3));
+            Assert.That(actual, Has.Count.EqualTo(2));
             for (int i = 0; i < expected.Count; i++)
                 Assert.That(Math.Abs(actual[i] - expected[i]) / Math.Abs(expected[i]), Is.LessThan(1e-4), $"loss of step {i + 1}");
             var reference = Safetensors.Read(Path.Combine(folder, "single", JointTrainer.CheckpointFileName));

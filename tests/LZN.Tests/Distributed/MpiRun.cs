@@ -39,16 +39,23 @@ internal static partial class MpiRun
     }
 
     /// <summary>Runs `mpirun -n ranks lzn arguments` to the end; a run over <see cref="Timeout"/> is killed and fails the test.</summary>
-    public static CliProcess.Result Run(int ranks, params string[] arguments)
+    public static CliProcess.Result Run(int ranks, params string[] arguments) => Run(ranks, new Dictionary<string, string?>(), arguments);
+
+    /// <summary><see cref="Run(int, string[])"/> with more variables in every rank's environment.</summary>
+    public static CliProcess.Result Run(int ranks, IReadOnlyDictionary<string, string?> environment, params string[] arguments)
     {
-        using var process = Start(ranks, arguments);
+        using var process = Start(ranks, environment, arguments);
         return CliProcess.Finish(process, Timeout)
             ?? throw new AssertionException($"mpirun -n {ranks} lzn {string.Join(' ', arguments)} did not finish within {Timeout.TotalSeconds:F0} s");
     }
 
     /// <summary>Starts `mpirun -n ranks lzn arguments` with redirected output and returns at once.</summary>
-    public static Process Start(int ranks, params string[] arguments)
+    public static Process Start(int ranks, params string[] arguments) => Start(ranks, new Dictionary<string, string?>(), arguments);
+
+    /// <summary>Starts mpirun with more variables in its environment, which the ranks on this machine inherit.</summary>
+    public static Process Start(int ranks, IReadOnlyDictionary<string, string?> environment, params string[] arguments)
     {
+        ArgumentNullException.ThrowIfNull(environment);
         string lzn = Environment.GetEnvironmentVariable("LZN_TEST_CLI") is { Length: > 0 } other ? other : Path.Combine(AppContext.BaseDirectory, "lzn.dll");
         var start = new ProcessStartInfo(Launcher())
         {
@@ -62,6 +69,8 @@ internal static partial class MpiRun
         foreach (string argument in arguments)
             start.ArgumentList.Add(argument);
         start.Environment["OPENBLAS_NUM_THREADS"] = "1";
+        foreach (var (name, value) in environment)
+            start.Environment[name] = value;
         return Process.Start(start)!;
     }
 
