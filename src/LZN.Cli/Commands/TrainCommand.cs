@@ -152,7 +152,8 @@ internal static class TrainCommand
             TrainingResult outcome;
             try
             {
-                outcome = Console.IsOutputRedirected
+                // Open MPI hands its ranks a terminal even when mpirun's own output goes to a file: plain lines there too.
+                outcome = Console.IsOutputRedirected || collective.WorldSize > 1
                     ? trainer.Run(interrupts.Token, PrintStep, PrintEpoch)
                     : RunWithProgressBar(trainer, interrupts.Token);
             }
