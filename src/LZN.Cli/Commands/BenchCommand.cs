@@ -34,7 +34,7 @@ internal static class BenchCommand
         {
             device, json, presets, batch, steps,
         };
-        command.SetAction(result => CommonOptions.Run(() =>
+        command.SetAction(result => DistributedRun.Run(collective =>
         {
             int stepCount = result.GetValue(steps);
             if (stepCount < 1)
@@ -45,17 +45,20 @@ internal static class BenchCommand
                 var config = TrainingConfig.FromPreset(name);
                 return result.GetValue(batch) is int size ? config with { BatchSize = size } : config;
             }).ToList();
-            using var backend = CommonOptions.CreateBackend(result.GetValue(device));
+            using var backend = CommonOptions.CreateBackend(DistributedRun.DeviceOfRank(result.GetValue(device), collective));
+            bool ranks = collective.WorldSize > 1;
             Console.WriteLine($"training-step benchmark on {backend.Description}; synthetic 28x28 images, 10 classes; "
-                + $"epoch = {TrainingBenchmark.FashionMnistTrainImages:N0} images, training steps only (no evaluation)");
-            Console.WriteLine($"{"preset",-10} {"batch",6} {"step median ms",15} {"step min ms",12} {"epoch s",9}");
+                + $"epoch = {TrainingBenchmark.FashionMnistTrainImages:N0} images, training steps only (no evaluation)"
+                + (ranks ? $"; {collective.Description}, --batch is the global batch, times are rank 0's" : ""));
+            Console.WriteLine($"{"preset",-10} {"batch",6} {"step median ms",15} {"step min ms",12} {"epoch s",9}" + (ranks ? $" {"comm ms",8} {"comm %",7}" : ""));
             var results = new List<TrainingBenchmarkResult>();
             foreach (var config in configs)
             {
-                var measured = TrainingBenchmark.Run(backend, config, stepCount);
+                var measured = TrainingBenchmark.Run(backend, config, stepCount, collective: ranks ? collective : null);
                 results.Add(measured);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{measured.Preset,-10} {measured.BatchSize,6} {measured.MedianStepMilliseconds,15:F2} {measured.MinStepMilliseconds,12:F2} {measured.EpochSeconds,9:F1}"));
+                    $"{measured.Preset,-10} {measured.BatchSize,6} {measured.MedianStepMilliseconds,15:F2} {measured.MinStepMilliseconds,12:F2} {measured.EpochSeconds,9:F1}")
+                    + (ranks ? string.Create(CultureInfo.InvariantCulture, $" {measured.MedianCommunicationMilliseconds,8:F2} {measured.CommunicationShare,7:P1}") : ""));
                 foreach (var phase in measured.Phases)
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {phase.Phase,-34} {phase.MedianMilliseconds,10:F2} ms"));
             }
@@ -84,6 +87,8 @@ internal static class BenchCommand
                 writer.WriteNumber("step_min_ms", result.MinStepMilliseconds);
                 writer.WriteNumber("epoch_images", result.EpochImages);
                 writer.WriteNumber("epoch_seconds", result.EpochSeconds);
+                writer.WriteNumber("world_size", result.WorldSize);
+                writer.WriteNumber("communication_median_ms", result.MedianCommunicationMilliseconds);
                 writer.WriteStartObject("phases_median_ms");
                 foreach (var phase in result.Phases)
                     writer.WriteNumber(phase.Phase, phase.MedianMilliseconds);

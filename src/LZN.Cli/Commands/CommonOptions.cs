@@ -23,6 +23,9 @@ internal static class CommonOptions
         Description = "auto | cpu | cuda[:N] (default: $LZN_DEVICE, else auto)",
     };
 
+    /// <summary>Put after "lzn: error: " on every error line: "rank r of R: " in a data-parallel job (<see cref="DistributedRun"/>), else empty.</summary>
+    public static string ErrorPrefix { get; set; } = "";
+
     /// <summary>Whether --verbose was given; set once from the parse result before any command runs.</summary>
     public static bool IsVerbose { get; set; }
 
@@ -105,7 +108,7 @@ internal static class CommonOptions
 
     private static int Fail(string message)
     {
-        Console.Error.WriteLine($"lzn: error: {message}");
+        Console.Error.WriteLine($"lzn: error: {ErrorPrefix}{message}");
         return UsageErrorExitCode;
     }
 }

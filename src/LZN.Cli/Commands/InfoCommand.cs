@@ -12,7 +12,7 @@ internal static class InfoCommand
     public static Command Create()
     {
         var command = new Command("info", "Show the backend, the device, native library paths and versions, or why CUDA is unavailable.");
-        command.SetAction(_ => CommonOptions.Run(() =>
+        command.SetAction(_ => DistributedRun.Run(collective =>
         {
             var cuda = CudaRuntimeInfo.Probe();
             var request = DeviceRequest.Resolve(null);
@@ -44,6 +44,12 @@ internal static class InfoCommand
             }
             foreach (string problem in cuda.Problems)
                 Console.WriteLine($"  problem: {problem}");
+            Console.WriteLine();
+            Console.WriteLine("Distributed");
+            // Without mpirun nothing MPI-related is loaded, so only the launcher's variables are reported.
+            Console.WriteLine(LZN.Native.Distributed.DistributedLaunch.UnderMpi
+                ? $"  {collective.Description}; this is rank {collective.Rank} of world size {collective.WorldSize}"
+                : $"  single process, world size 1 (not started by mpirun: {LZN.Native.Distributed.DistributedLaunch.SizeVariable} is unset)");
             Console.WriteLine();
             Console.WriteLine($"kernel cache: {LZN.Native.Kernels.KernelCache.DefaultFolder()}");
             return 0;

@@ -1,10 +1,14 @@
 using System.CommandLine;
 using System.Globalization;
+using LZN.Native.Distributed;
 using LZN.Native.Verification;
 
 namespace LZN.Cli.Commands;
 
-/// <summary>`lzn selftest`: the verification tables (every kernel family against float64) on one backend, as a table.</summary>
+/// <summary>
+/// `lzn selftest`: the verification tables (every kernel family against float64) on one backend, as a table; under
+/// `mpirun -n R` (R > 1) instead the distributed checks, every rank together (<see cref="DistributedChecks"/>).
+/// </summary>
 internal static class SelfTestCommand
 {
     public static Command Create()
@@ -16,9 +20,11 @@ internal static class SelfTestCommand
         {
             device, seed, json,
         };
-        command.SetAction(result => CommonOptions.Run(() =>
+        command.SetAction(result => DistributedRun.Run(collective =>
         {
-            using var backend = CommonOptions.CreateBackend(result.GetValue(device));
+            using var backend = CommonOptions.CreateBackend(DistributedRun.DeviceOfRank(result.GetValue(device), collective));
+            if (collective.WorldSize > 1)
+                return RunDistributed(backend, collective);
             int inputSeed = result.GetValue(seed) ?? Random.Shared.Next();
             Console.WriteLine($"backend: {backend.Description}");
             Console.WriteLine($"seed:    {inputSeed}");
@@ -31,6 +37,22 @@ internal static class SelfTestCommand
             return failed == 0 ? 0 : 1;
         }));
         return command;
+    }
+
+    private static int RunDistributed(LZN.Native.Backends.IBackend backend, ICollective collective)
+    {
+        Console.WriteLine($"backend: {backend.Description}; {collective.Description}");
+        var rows = DistributedChecks.Run(backend, collective);
+        int nameWidth = rows.Max(row => row.Name.Length), sizeWidth = rows.Max(row => row.Size.Length);
+        Console.WriteLine($"{"check".PadRight(nameWidth)}  {"size".PadRight(sizeWidth)}  {"error",9}  {"bound",7}  result");
+        foreach (var row in rows)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{row.Name.PadRight(nameWidth)}  {row.Size.PadRight(sizeWidth)}  {row.Error,9:0.00e+00}  {row.Bound,7:0.#e+00}  {(row.Passed ? "pass" : "FAIL")}"));
+        }
+        int failed = rows.Count(row => !row.Passed);
+        Console.WriteLine($"selftest (distributed): {rows.Count - failed} passed, {failed} failed");
+        return failed == 0 ? 0 : 1;
     }
 
     // One row per case: the error and bound of its worst check; each failure's first bad element follows the table.

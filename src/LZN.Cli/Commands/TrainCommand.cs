@@ -84,7 +84,7 @@ internal static class TrainCommand
         foreach (var entry in overrides)
             command.Options.Add(entry.Option);
         var optionOfKey = overrides.ToDictionary(entry => entry.Key, entry => entry.Option.Name, StringComparer.Ordinal);
-        command.SetAction(result => CommonOptions.Run(() =>
+        command.SetAction(result => DistributedRun.Run(collective =>
         {
             bool resuming = result.GetValue(resume);
             if (resuming && result.GetValue(overwrite))
@@ -92,10 +92,14 @@ internal static class TrainCommand
             var config = overrides.Aggregate(TrainingConfig.FromPreset(result.GetValue(preset)!), (current, entry) => entry.Apply(result, current));
             // Range errors surface now, before the data is loaded or the run folder touched.
             config.Validate();
+            if (config.BatchSize < collective.WorldSize)
+                throw new ArgumentException($"--batch {config.BatchSize}: the global batch must give each of the {collective.WorldSize} ranks at least one image.");
 
             string runFolder = result.GetValue(output)!;
             var mode = resuming ? RunFolderMode.Resume : result.GetValue(overwrite) ? RunFolderMode.Overwrite : RunFolderMode.New;
-            using var folder = RunFolder.Open(runFolder, mode, Console.Error.WriteLine);
+            // Rank 0 alone owns the run folder; the others read its checkpoint after rank 0 has opened (or cleared) it.
+            using var folder = collective.Rank == 0 ? RunFolder.Open(runFolder, mode, Console.Error.WriteLine) : null;
+            collective.Barrier();
 
             string dataName = result.GetValue(data)!;
             var (train, test) = DataSources.LoadAsync(dataName, classCount: result.GetValue(classes)).GetAwaiter().GetResult();
@@ -114,8 +118,9 @@ internal static class TrainCommand
             if (train.Count < config.BatchSize)
                 throw new ArgumentException($"--batch {config.BatchSize}: {dataName} has only {train.Count} training images{(config.TrainLimit > 0 ? " within --train-limit" : "")}, fewer than one batch.");
 
-            using var backend = CommonOptions.CreateBackend(result.GetValue(device));
-            using var trainer = new JointTrainer(backend, config, train, test, runFolder);
+            using var backend = CommonOptions.CreateBackend(DistributedRun.DeviceOfRank(result.GetValue(device), collective));
+            using var nccl = LZN.Native.Distributed.DistributedLaunch.ForDevice(collective, backend);
+            using var trainer = new JointTrainer(backend, config, train, test, runFolder, (LZN.Native.Distributed.ICollective?)nccl ?? collective);
             if (resuming)
             {
                 var checkpoint = Checkpoint.Open(trainer.CheckpointPath);
@@ -130,7 +135,8 @@ internal static class TrainCommand
                 }
             }
             Console.WriteLine($"joint task: preset {config.Preset}, {train.Count} training / {test.Count} test images, batch {config.BatchSize}, "
-                + $"{config.Epochs} epoch(s) = {trainer.TotalSteps} steps, {trainer.Model.Parameters.Sum(p => p.Length):N0} parameters, {backend.Description}");
+                + $"{config.Epochs} epoch(s) = {trainer.TotalSteps} steps, {trainer.Model.Parameters.Sum(p => p.Length):N0} parameters, {backend.Description}"
+                + (collective.WorldSize > 1 ? $", {nccl?.Description ?? collective.Description} (rank 0 of {collective.WorldSize}: {BatchShardOf(collective, config.BatchSize)})" : ""));
 
             using var interrupts = new InterruptController();
             // The second Ctrl-C leaves e.Cancel false, so the runtime ends the process by SIGINT (exit code 130).
@@ -146,7 +152,8 @@ internal static class TrainCommand
             TrainingResult outcome;
             try
             {
-                outcome = Console.IsOutputRedirected
+                // Open MPI hands its ranks a terminal even when mpirun's own output goes to a file: plain lines there too.
+                outcome = Console.IsOutputRedirected || collective.WorldSize > 1
                     ? trainer.Run(interrupts.Token, PrintStep, PrintEpoch)
                     : RunWithProgressBar(trainer, interrupts.Token);
             }
@@ -165,7 +172,10 @@ internal static class TrainCommand
                 Console.WriteLine($"interrupted after step {outcome.Step}: checkpoint saved to {trainer.CheckpointPath}; continue with --resume");
                 return InterruptedExitCode;
             }
-            RunOutputs.WriteSummary(Path.Combine(runFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, backend.Description);
+            if (!trainer.IsWriter)
+                return 0;
+            RunOutputs.WriteSummary(Path.Combine(runFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, backend.Description,
+                collective.WorldSize);
             // With the decoder's loss switched off the decoder never trained: its "samples" would be noise.
             bool samples = config.RectifiedFlowWeight > 0;
             if (samples)
@@ -177,6 +187,10 @@ internal static class TrainCommand
         }, optionOfKey));
         return command;
     }
+
+    /// <summary>"rows per rank 43 + 43 + 42 of the global batch 128".</summary>
+    private static string BatchShardOf(LZN.Native.Distributed.ICollective collective, int batchSize) =>
+        $"rows per rank {string.Join(" + ", LZN.Native.Distributed.BatchShard.Of(collective, batchSize).RowCounts)} of the global batch {batchSize}";
 
     /// <summary>Steps whose loss or gradient was not finite were skipped, not applied: say how many, and what usually helps.</summary>
     private static void ReportSkippedSteps(TrainingResult outcome, long totalSteps)

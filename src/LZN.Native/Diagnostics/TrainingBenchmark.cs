@@ -20,6 +20,15 @@ public sealed record TrainingBenchmarkResult(string Preset, int BatchSize, int S
 
     /// <summary>Training time of one epoch at the median step time (evaluation not included).</summary>
     public double EpochSeconds => StepsPerEpoch * MedianStepMilliseconds / 1000;
+
+    /// <summary>The ranks that trained together (BatchSize is the global batch over all of them).</summary>
+    public int WorldSize { get; init; } = 1;
+
+    /// <summary>Median time per plain step spent in the collectives (0 in one process), waiting for other ranks included.</summary>
+    public double MedianCommunicationMilliseconds { get; init; }
+
+    /// <summary>The communication share of the median step.</summary>
+    public double CommunicationShare => MedianCommunicationMilliseconds / MedianStepMilliseconds;
 }
 
 /// <summary>
@@ -35,7 +44,10 @@ public static class TrainingBenchmark
 
     private const int WarmupSteps = 2;
 
-    public static TrainingBenchmarkResult Run(IBackend backend, TrainingConfig config, int steps = 5, int epochImages = FashionMnistTrainImages)
+    /// <param name="collective">The ranks of a data-parallel run (null: one process); the result then carries the median
+    /// time per step spent in its collectives.</param>
+    public static TrainingBenchmarkResult Run(IBackend backend, TrainingConfig config, int steps = 5, int epochImages = FashionMnistTrainImages,
+        Distributed.ICollective? collective = null)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(config);
@@ -47,18 +59,22 @@ public static class TrainingBenchmark
         string folder = Directory.CreateTempSubdirectory("lzn-bench-train-").FullName;
         try
         {
-            using var trainer = new JointTrainer(backend, config with { Epochs = 1, CheckpointEvery = 0 }, images, null, folder);
+            var timed = collective is null ? null : new Distributed.TimedCollective(collective);
+            using var trainer = new JointTrainer(backend, config with { Epochs = 1, CheckpointEvery = 0 }, images, null, folder, timed);
             for (int i = 0; i < WarmupSteps; i++)
                 trainer.TrainStep();
 
             var stepTimes = new double[steps];
+            var communicationTimes = new double[steps];
             for (int i = 0; i < steps; i++)
             {
                 backend.Synchronize();
+                timed?.Reset();
                 var clock = Stopwatch.StartNew();
                 trainer.TrainStep();
                 backend.Synchronize();
                 stepTimes[i] = clock.Elapsed.TotalMilliseconds;
+                communicationTimes[i] = timed?.Elapsed.TotalMilliseconds ?? 0;
             }
 
             var timer = new StepPhaseTimer(backend);
@@ -77,7 +93,11 @@ public static class TrainingBenchmark
             }
             trainer.Model.PhaseTimer = null;
             var phases = timer.Phases.Select(phase => new TrainingPhaseTime(phase, Median(phaseTimes[phase]))).ToList();
-            return new TrainingBenchmarkResult(config.Preset, config.BatchSize, steps, Median(stepTimes), stepTimes.Min(), phases, epochImages);
+            return new TrainingBenchmarkResult(config.Preset, config.BatchSize, steps, Median(stepTimes), stepTimes.Min(), phases, epochImages)
+            {
+                WorldSize = collective?.WorldSize ?? 1,
+                MedianCommunicationMilliseconds = Median(communicationTimes),
+            };
         }
         finally
         {

@@ -17,6 +17,8 @@ public static class NativeLibraries
     public const string Nvrtc = "lzn-nvrtc";
     public const string Cublas = "lzn-cublas";
     public const string OpenBlas = "lzn-openblas";
+    public const string Mpi = "lzn-mpi";
+    public const string Nccl = "lzn-nccl";
 
     private static readonly ConcurrentDictionary<string, Lazy<LoadResult>> Results = new();
 
@@ -30,7 +32,7 @@ public static class NativeLibraries
         IsKnown(libraryName) ? TryLoad(libraryName).Handle : IntPtr.Zero;
 
     private static bool IsKnown(string logicalName) =>
-        logicalName is Cuda or Nvrtc or Cublas or OpenBlas;
+        logicalName is Cuda or Nvrtc or Cublas or OpenBlas or Mpi or Nccl;
 
     /// <summary>Loads (once) and returns the outcome, with the path that loaded or every failed attempt.</summary>
     public static LoadResult TryLoad(string logicalName)
@@ -63,6 +65,13 @@ public static class NativeLibraries
             AddFromVariable("LZN_OPENBLAS_LIB_DIR");
             return folders;
         }
+        if (logicalName == Mpi)
+        {
+            AddFromVariable("LZN_MPI_LIB_DIR");
+            return folders;
+        }
+        if (logicalName == Nccl)
+            AddFromVariable("LZN_NCCL_LIB_DIR");
         AddFromVariable("LZN_CUDA_LIB_DIR");
         AddFromVariable("CUDA_PATH", OperatingSystem.IsWindows() ? "bin" : "lib64");
         if (!OperatingSystem.IsWindows())
@@ -83,6 +92,7 @@ public static class NativeLibraries
                 Cuda => ["nvcuda.dll"],
                 Nvrtc => ["nvrtc64_130_0.dll", "nvrtc64_120_0.dll", "nvrtc64_112_0.dll"],
                 Cublas => ["cublas64_13.dll", "cublas64_12.dll", "cublas64_11.dll"],
+                Mpi or Nccl => [],
                 _ => ["libopenblas.dll", "openblas.dll"],
             };
         }
@@ -93,6 +103,9 @@ public static class NativeLibraries
             Cuda => ["libcuda.so.1", "libcuda.so"],
             Nvrtc => ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so"],
             Cublas => ["libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"],
+            // Open MPI's ABI (its predefined handles are addresses of exported globals), not MPICH's.
+            Mpi => ["libmpi.so.40"],
+            Nccl => ["libnccl.so.2", "libnccl.so"],
             _ => ["libopenblas.so.0", "libopenblas.so"],
         };
     }

@@ -5,8 +5,9 @@ namespace LZN.Native.Nn;
 /// <summary>
 /// Inverted dropout over [batchSize, size]: while <see cref="Step"/> is set (training) each element is kept with
 /// probability 1 - rate and scaled by 1 / (1 - rate), so evaluation (Step null) is the identity with no rescaling.
-/// A step's mask is the Philox stream "stream.{name}" at counters [step * 2^32, step * 2^32 + batchSize * size):
-/// it depends only on (seed, name, step), so a resumed run draws the masks of an uninterrupted one.
+/// A step's mask is the Philox stream "stream.{name}" at counters [step * 2^32 + FirstRow * size, ... + batchSize * size):
+/// it depends only on (seed, name, step, global row), so a resumed run draws the masks of an uninterrupted one, and a
+/// rank holding rows [FirstRow, FirstRow + batchSize) of a batch draws the masks the whole batch would give those rows.
 /// </summary>
 public sealed class Dropout : Layer
 {
@@ -37,6 +38,9 @@ public sealed class Dropout : Layer
     /// <summary>The training step that keys the mask; null (the default) evaluates, passing the input through.</summary>
     public long? Step { get; set; }
 
+    /// <summary>The global row of the batch's first row (its rank's offset in a data-parallel batch; 0 otherwise).</summary>
+    public int FirstRow { get; set; }
+
     public override int InputSize { get; }
 
     public override int OutputSize => InputSize;
@@ -60,7 +64,7 @@ public sealed class Dropout : Layer
             throw new InvalidOperationException($"dropout {Name}: step {step} is outside [0, 2^32).");
         float keep = 1f - Rate;
         var mask = _mask.Get(input.Length); // [batchSize, size]: 0 or 1 / keep
-        Backend.FillBernoulli(mask, _streamKey, (ulong)step << 32, keep, 1f / keep);
+        Backend.FillBernoulli(mask, _streamKey, ((ulong)step << 32) + checked((ulong)FirstRow * (ulong)InputSize), keep, 1f / keep);
         Backend.Multiply(input, mask, output);
         _masked = true;
         return output;

@@ -39,15 +39,26 @@ public sealed class RectifiedFlowObjective
     /// [rows, rowLength], from data (x1) [rows, rowLength].
     /// </summary>
     public void BuildBatch(int rows, int rowLength, FloatBuffer data, FloatBuffer noise, FloatBuffer times,
+        FloatBuffer noisy, FloatBuffer target) =>
+        BuildBatchRows(0, rows, rows, rowLength, data, noise, times, noisy, target);
+
+    /// <summary>
+    /// <see cref="BuildBatch"/> for rows [firstRow, firstRow + rows) of a batch of <paramref name="totalRows"/> (one rank's
+    /// slice): each row draws the time and noise it would draw in the whole batch, and <see cref="Offset"/> advances by the
+    /// whole batch's draws. data, noise, noisy and target are [rows, rowLength], times [rows].
+    /// </summary>
+    public void BuildBatchRows(int firstRow, int rows, int totalRows, int rowLength, FloatBuffer data, FloatBuffer noise, FloatBuffer times,
         FloatBuffer noisy, FloatBuffer target)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegative(rowLength);
+        ArgumentOutOfRangeException.ThrowIfNegative(firstRow);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(firstRow + rows, totalRows, nameof(rows));
         if (times.Length != rows || noise.Length != (long)rows * rowLength)
             throw new ArgumentException($"times has {times.Length} elements and noise {noise.Length}; expected {rows} and {(long)rows * rowLength}.");
-        _backend.FillUniform(times, Seed, Offset, MinTime, 1f);
-        _backend.FillNormal(noise, Seed, Offset + (ulong)rows, 0f, 1f);
-        Offset += (ulong)rows + (ulong)rows * (ulong)rowLength;
+        _backend.FillUniform(times, Seed, Offset + (ulong)firstRow, MinTime, 1f);
+        _backend.FillNormal(noise, Seed, Offset + (ulong)totalRows + (ulong)firstRow * (ulong)rowLength, 0f, 1f);
+        Offset += (ulong)totalRows + (ulong)totalRows * (ulong)rowLength;
         _backend.FlowMatching.BuildTrainingPair(rows, rowLength, data, noise, times, noisy, target);
     }
 

@@ -13,6 +13,9 @@ namespace LZN.Native.Training;
 public sealed record CheckpointInfo(SafetensorsFile File, TrainingConfig Config, long Step, IReadOnlyList<string> Warnings)
 {
     public string Path => File.Source;
+
+    /// <summary>The ranks of the data-parallel run that wrote it (<see cref="Checkpoint.WorldSizeKey"/>; 1 when absent).</summary>
+    public int WorldSize { get; init; } = 1;
 }
 
 /// <summary>
@@ -33,10 +36,17 @@ public static class Checkpoint
     /// <summary>The metadata key of the SHA-256 of the tensors' bytes.</summary>
     public const string DigestKey = "tensors_sha256";
 
+    /// <summary>
+    /// The metadata key of the number of ranks of a data-parallel run, written only when there are several (so a
+    /// one-process checkpoint is byte for byte what earlier builds wrote).
+    /// </summary>
+    public const string WorldSizeKey = "world_size";
+
     public const string RngDescription = "philox4x32-10; key = seed ^ fnv1a64(stream name); counters = step x per-step draws";
 
-    public static void Save(string path, JointModel model, TrainingStep training, long step)
+    public static void Save(string path, JointModel model, TrainingStep training, long step, int worldSize = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(worldSize);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(training);
         ArgumentOutOfRangeException.ThrowIfNegative(step);
@@ -52,6 +62,8 @@ public static class Checkpoint
             ["rng"] = RngDescription,
             [DigestKey] = Safetensors.DataSha256(tensors),
         };
+        if (worldSize > 1)
+            metadata[WorldSizeKey] = worldSize.ToString(CultureInfo.InvariantCulture);
         string? folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (folder is not null)
             Directory.CreateDirectory(folder);
@@ -107,7 +119,11 @@ public static class Checkpoint
             throw new SafetensorsFormatException(path,
                 $"tensor '{JointModel.LabelAnchorsName}' is {anchors.DType} {SafeTensor.FormatShape(anchors.Shape)}, but the config in __metadata__ needs F32 [class_count {config.ClassCount}, latent_dim {config.LatentDim}].");
         }
-        return new CheckpointInfo(file, config, step, warnings);
+        int worldSize = 1;
+        if (file.Metadata.TryGetValue(WorldSizeKey, out string? ranks)
+            && !(int.TryParse(ranks, NumberStyles.None, CultureInfo.InvariantCulture, out worldSize) && worldSize > 0))
+            throw new SafetensorsFormatException(path, $"__metadata__ {WorldSizeKey} '{ranks}' is not a positive integer.");
+        return new CheckpointInfo(file, config, step, warnings) { WorldSize = worldSize };
     }
 
     /// <summary>The names of the counters a checkpoint holds (I64 [1] each); every other tensor is float32.</summary>

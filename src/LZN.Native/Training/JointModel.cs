@@ -1,4 +1,5 @@
 using LZN.Native.Backends;
+using LZN.Native.Distributed;
 using LZN.Native.Nn;
 using LZN.Native.RectifiedFlow;
 using LZN.Native.Zones;
@@ -107,21 +108,30 @@ public sealed class JointModel : IDisposable
     /// <param name="images">[batchSize, ImageSize] in [-1, 1].</param>
     /// <param name="labels">[batchSize] on the device.</param>
     /// <param name="hostLabels">The same labels on the host (for the batch's class log-priors).</param>
-    public JointLosses Backward(FloatBuffer images, IntBuffer labels, ReadOnlySpan<int> hostLabels, long step)
+    /// <param name="shard">
+    /// With several ranks: this rank's slice of the global batch (images, labels and hostLabels hold its rows). The
+    /// anchors of the global batch are gathered, every random draw is keyed by the global row, the losses are weighted
+    /// by b_r / B and the returned losses are the global batch's; the caller sums the parameter gradients over the
+    /// ranks (<see cref="ICollective.AllReduceSum(IReadOnlyList{FloatBuffer})"/>). Null: the batch is all local.
+    /// </param>
+    public JointLosses Backward(FloatBuffer images, IntBuffer labels, ReadOnlySpan<int> hostLabels, long step, BatchShard? shard = null)
     {
         int batchSize = hostLabels.Length, dim = Config.LatentDim, imageSize = Config.ImageSize, classes = Config.ClassCount;
-        if (batchSize < 2)
+        if ((shard?.GlobalRows ?? batchSize) < 2)
             throw new ArgumentException("a joint step needs at least two images (the batch is its own set of anchors).", nameof(hostLabels));
+        if (shard is not null && shard.Rows != batchSize)
+            throw new ArgumentException($"{batchSize} labels for a shard of {shard.Rows} rows.", nameof(hostLabels));
         ArgumentOutOfRangeException.ThrowIfNegative(step);
-        long latentElements = (long)batchSize * dim;
-        var work = Workspace(batchSize);
+        var work = Workspace(shard ?? BatchShard.Of(SingleProcessCollective.Instance, batchSize));
+        int globalRows = work.Shard.GlobalRows, firstRow = work.Shard.FirstRow;
+        double share = work.Shard.Share;
 
-        // Image -> anchors -> latents through the flow over the batch's own anchors.
-        SetDropoutStep(step);
-        var anchors = Encoder.Forward(images, batchSize); // [batchSize, dim], encoder-owned
+        // Image -> anchors -> latents through the flow over the global batch's anchors.
+        SetDropoutStep(step, firstRow);
+        var anchors = work.Anchors.Forward(Encoder.Forward(images, batchSize)); // [globalRows, dim]
         PhaseTimer?.Mark(PhaseNames.EncoderForward);
-        _backend.FillNormal(work.LatentNoise, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), 0f, 1f);
-        using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, batchSize, dim), work.LatentNoise,
+        _backend.FillNormal(work.LatentNoise, _latentNoiseKey, RowCounter(step, globalRows, firstRow, dim), 0f, 1f);
+        using var encoded = LatentEncoder.EncodeAnchorRows(new ZoneAnchors(anchors, globalRows, dim), firstRow, batchSize, work.LatentNoise,
             new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = Config.LatentNoiseScale, KeepTrajectory = true });
         _backend.Fill(work.LatentsGrad, 0f);
         // The decoder's own latents: a second flow over the same anchors at its own noise scale, or the same latents.
@@ -132,8 +142,10 @@ public sealed class JointModel : IDisposable
         var decoderLatentsGrad = decoderEncoded is null ? work.LatentsGrad : work.DecoderLatentsGrad!;
         PhaseTimer?.Mark(PhaseNames.LatentFlowForward);
 
-        // Label loss: reverse flow of each latent through the label anchors, priors = batch class frequencies.
-        FillBatchLogPriors(hostLabels, work.HostClassCounts, work.HostLogPriors);
+        // Label loss: reverse flow of each latent through the label anchors, priors = global batch class frequencies.
+        CountClasses(hostLabels, work.HostClassCounts);
+        work.Shard.Collective.AllReduceSum(work.HostClassCounts.AsSpan());
+        LogPriors(work.HostClassCounts, globalRows, work.HostLogPriors);
         _backend.Upload(work.HostLogPriors, work.LogPriors);
         double labelLoss = 0;
         if (Config.LabelWeight > 0)
@@ -141,8 +153,8 @@ public sealed class JointModel : IDisposable
             using var assigned = ZoneAssigner.Assign(new ZoneAnchors(LabelAnchors.Value, classes, dim, work.LogPriors), encoded.Latents, batchSize,
             labels, new AssignOptions { Steps = Config.LabelSteps, KeepTrajectory = true, EvaluatedSteps = AssignmentLoss.StepsRead(Config.LabelLoss, Config.LabelSteps) });
             labelLoss = AssignmentLoss.Evaluate(assigned, Config.LabelLoss, work.Beta);
-            if (Config.LabelWeight != 1)
-                _backend.ScaleShift(work.Beta, (float)Config.LabelWeight, 0f);
+            if (Config.LabelWeight * share != 1)
+                _backend.ScaleShift(work.Beta, (float)(Config.LabelWeight * share), 0f);
             ZoneAssigner.Backward(assigned, null, work.Beta, new AssignGradients(Latents: work.LatentsGrad, Anchors: LabelAnchors.Grad));
             PhaseTimer?.Mark(PhaseNames.LabelFlow);
         }
@@ -151,26 +163,39 @@ public sealed class JointModel : IDisposable
         double flowLoss = 0;
         if (Config.RectifiedFlowWeight > 0)
         {
-            var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)batchSize + (long)batchSize * imageSize)));
-            objective.BuildBatch(batchSize, imageSize, images, work.FlowNoise, work.Times, work.Noisy, work.Target);
+            var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)globalRows + (long)globalRows * imageSize)));
+            objective.BuildBatchRows(firstRow, batchSize, globalRows, imageSize, images, work.FlowNoise, work.Times, work.Noisy, work.Target);
             var prediction = Decoder.Forward(work.Noisy, decoderLatents, labels, work.Times, batchSize);
-            objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad, (float)Config.RectifiedFlowWeight);
+            objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad, (float)(Config.RectifiedFlowWeight * share));
             var decoderGrads = Decoder.Backward(work.PredictionGrad);
             _backend.Axpby(1f, decoderGrads.Latent, 1f, decoderLatentsGrad);
             flowLoss = work.FlowLoss.ReadScalar();
             PhaseTimer?.Mark(PhaseNames.Decoder);
         }
 
-        // Both latent gradients flow back through the latent flow into the anchors and the encoder.
-        _backend.Fill(work.AnchorsGrad, 0f);
-        LatentEncoder.Backward(encoded, work.LatentsGrad, new EncodeGradients(Anchors: work.AnchorsGrad));
+        // Both latent gradients flow back through the latent flow into the gathered anchors, then to each rank's
+        // own anchors (summed over the ranks) and the encoder.
+        LatentEncoder.Backward(encoded, work.LatentsGrad, new EncodeGradients(Anchors: work.Anchors.Gradient));
         if (decoderEncoded is not null)
-            LatentEncoder.Backward(decoderEncoded, decoderLatentsGrad, new EncodeGradients(Anchors: work.AnchorsGrad));
+            LatentEncoder.Backward(decoderEncoded, decoderLatentsGrad, new EncodeGradients(Anchors: work.Anchors.Gradient));
         PhaseTimer?.Mark(PhaseNames.LatentFlowBackward);
-        Encoder.Backward(work.AnchorsGrad);
+        Encoder.Backward(work.Anchors.Backward());
         PhaseTimer?.Mark(PhaseNames.EncoderBackward);
+        if (work.Shard.Collective.WorldSize > 1)
+        {
+            Span<double> terms = [flowLoss * share, labelLoss * share];
+            work.Shard.Collective.AllReduceSum(terms);
+            (flowLoss, labelLoss) = (terms[0], terms[1]);
+        }
         return new JointLosses(flowLoss, labelLoss, Config.RectifiedFlowWeight, Config.LabelWeight);
     }
+
+    /// <summary>
+    /// The first Philox counter of global row <paramref name="firstRow"/> in a draw of <paramref name="rowLength"/> values
+    /// per row over a batch of <paramref name="globalRows"/> at <paramref name="step"/>: the draws depend on the global row, not on the ranks.
+    /// </summary>
+    private static ulong RowCounter(long step, int globalRows, int firstRow, int rowLength) =>
+        checked(((ulong)step * (ulong)globalRows + (ulong)firstRow) * (ulong)rowLength);
 
     /// <summary>
     /// The decoder's latents of step <paramref name="step"/>: the batch's anchors through their own flow with prior noise
@@ -179,46 +204,56 @@ public sealed class JointModel : IDisposable
     /// </summary>
     private EncodeResult EncodeDecoderLatents(FloatBuffer anchors, JointStepWorkspace work, long step, float noiseScale)
     {
-        int batchSize = work.BatchSize, dim = Config.LatentDim;
-        _backend.FillNormal(work.DecoderLatentNoise!, _decoderLatentNoiseKey, checked((ulong)step * (ulong)((long)batchSize * dim)), 0f, 1f);
+        int dim = Config.LatentDim;
+        var shard = work.Shard;
+        _backend.FillNormal(work.DecoderLatentNoise!, _decoderLatentNoiseKey, RowCounter(step, shard.GlobalRows, shard.FirstRow, dim), 0f, 1f);
         _backend.Fill(work.DecoderLatentsGrad!, 0f);
-        return LatentEncoder.Encode(new ZoneAnchors(anchors, batchSize, dim), work.DecoderLatentNoise,
+        return LatentEncoder.EncodeAnchorRows(new ZoneAnchors(anchors, shard.GlobalRows, dim), shard.FirstRow, shard.Rows, work.DecoderLatentNoise,
             new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = noiseScale, KeepTrajectory = true });
     }
 
-    /// <summary>The step buffers for <paramref name="batchSize"/>, replaced when the batch size changes.</summary>
-    private JointStepWorkspace Workspace(int batchSize)
+    /// <summary>The step buffers for <paramref name="shard"/>, replaced when the batch or its split changes.</summary>
+    private JointStepWorkspace Workspace(BatchShard shard)
     {
-        if (_workspace?.BatchSize != batchSize)
+        var current = _workspace?.Shard;
+        if (current is null || current.Rows != shard.Rows || current.GlobalRows != shard.GlobalRows || current.FirstRow != shard.FirstRow
+            || !ReferenceEquals(current.Collective, shard.Collective))
         {
             _workspace?.Dispose();
             _workspace = null;
-            _workspace = new JointStepWorkspace(_backend, Config, batchSize);
+            _workspace = new JointStepWorkspace(_backend, Config, shard);
+            return _workspace;
         }
-        return _workspace;
+        return _workspace!;
     }
 
     /// <summary>b_c = log(count_c / batchSize); classes absent from the batch get <see cref="AbsentClassLogPrior"/>.</summary>
     public static float[] BatchLogPriors(ReadOnlySpan<int> labels, int classCount)
     {
         var priors = new float[classCount];
-        FillBatchLogPriors(labels, new int[classCount], priors);
+        var counts = new int[classCount];
+        CountClasses(labels, counts);
+        LogPriors(counts, labels.Length, priors);
         return priors;
     }
 
-    /// <summary><see cref="BatchLogPriors"/> into <paramref name="priors"/> [classes], counting in <paramref name="counts"/> [classes].</summary>
-    private static void FillBatchLogPriors(ReadOnlySpan<int> labels, Span<int> counts, Span<float> priors)
+    /// <summary>Counts the labels per class into <paramref name="counts"/> [classes].</summary>
+    private static void CountClasses(ReadOnlySpan<int> labels, Span<int> counts)
     {
-        int classCount = priors.Length;
         counts.Clear();
         foreach (int label in labels)
         {
-            if ((uint)label >= (uint)classCount)
-                throw new ArgumentOutOfRangeException(nameof(labels), label, $"label outside [0, {classCount}).");
+            if ((uint)label >= (uint)counts.Length)
+                throw new ArgumentOutOfRangeException(nameof(labels), label, $"label outside [0, {counts.Length}).");
             counts[label]++;
         }
-        for (int c = 0; c < classCount; c++)
-            priors[c] = counts[c] == 0 ? AbsentClassLogPrior : (float)Math.Log((double)counts[c] / labels.Length);
+    }
+
+    /// <summary>log(count_c / rows) into <paramref name="priors"/> [classes]; absent classes get <see cref="AbsentClassLogPrior"/>.</summary>
+    private static void LogPriors(ReadOnlySpan<int> counts, int rows, Span<float> priors)
+    {
+        for (int c = 0; c < priors.Length; c++)
+            priors[c] = counts[c] == 0 ? AbsentClassLogPrior : (float)Math.Log((double)counts[c] / rows);
     }
 
     /// <summary>
@@ -234,7 +269,7 @@ public sealed class JointModel : IDisposable
             throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
         var predictions = new int[count];
         var labelZones = new ZoneAnchors(LabelAnchors.Value, classes, dim);
-        SetDropoutStep(null);
+        SetDropoutStep(null, 0);
         for (int first = 0; first < count; first += Config.EvalBatch)
         {
             int rows = Math.Min(Config.EvalBatch, count - first);
@@ -255,11 +290,17 @@ public sealed class JointModel : IDisposable
         return predictions;
     }
 
-    /// <summary>Keys the encoder's dropout masks by the training step; null switches dropout off for evaluation.</summary>
-    private void SetDropoutStep(long? step)
+    /// <summary>
+    /// Keys the encoder's dropout masks by the training step and the global row of the batch's first row; null switches
+    /// dropout off for evaluation.
+    /// </summary>
+    private void SetDropoutStep(long? step, int firstRow)
     {
         foreach (var dropout in Encoder.Dropouts)
+        {
             dropout.Step = step;
+            dropout.FirstRow = firstRow;
+        }
     }
 
     /// <summary>Fraction of <paramref name="labels"/> that <see cref="Classify"/> gets right; NaN for no images (no accuracy, not 0%).</summary>

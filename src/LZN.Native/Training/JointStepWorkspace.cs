@@ -1,17 +1,20 @@
 using LZN.Native.Backends;
+using LZN.Native.Distributed;
 
 namespace LZN.Native.Training;
 
 /// <summary>
 /// The buffers of one <see cref="JointModel.Backward"/> at one batch size, allocated once and reused by every step of
 /// that size. The step fully overwrites each of them before reading it, except the two gradients it accumulates
-/// into (+=), <see cref="LatentsGrad"/>, <see cref="DecoderLatentsGrad"/> and <see cref="AnchorsGrad"/>, which it clears first.
+/// into (+=), <see cref="LatentsGrad"/>, <see cref="DecoderLatentsGrad"/> and the anchors' <see cref="GatheredRows.Gradient"/>, which it clears first.
+/// With several ranks, batchSize is this rank's rows of the batch (<see cref="BatchShard.Rows"/>).
 /// </summary>
 internal sealed class JointStepWorkspace : IDisposable
 {
-    public JointStepWorkspace(IBackend backend, TrainingConfig config, int batchSize)
+    public JointStepWorkspace(IBackend backend, TrainingConfig config, BatchShard shard)
     {
-        BatchSize = batchSize;
+        Shard = shard;
+        int batchSize = BatchSize = shard.Rows;
         long latentElements = (long)batchSize * config.LatentDim, imageElements = (long)batchSize * config.ImageSize;
         HostClassCounts = new int[config.ClassCount]; // [classes]
         HostLogPriors = new float[config.ClassCount]; // [classes]
@@ -24,7 +27,7 @@ internal sealed class JointStepWorkspace : IDisposable
                 DecoderLatentNoise = backend.AllocateFloat(latentElements); // [batchSize, dim]
                 DecoderLatentsGrad = backend.AllocateFloat(latentElements); // [batchSize, dim]
             }
-            AnchorsGrad = backend.AllocateFloat(latentElements); // [batchSize, dim]
+            Anchors = new GatheredRows(backend, shard, config.LatentDim);
             LogPriors = backend.AllocateFloat(config.ClassCount); // [classes]
             Beta = backend.AllocateFloat((long)config.LabelSteps * batchSize); // [labelSteps, batchSize]
             FlowNoise = backend.AllocateFloat(imageElements); // [batchSize, imageSize]
@@ -42,6 +45,8 @@ internal sealed class JointStepWorkspace : IDisposable
     }
 
     public int BatchSize { get; }
+
+    public BatchShard Shard { get; }
 
     /// <summary>Class counts of the batch [classes] (host).</summary>
     public int[] HostClassCounts { get; }
@@ -61,8 +66,8 @@ internal sealed class JointStepWorkspace : IDisposable
     /// <summary>dLoss/d(decoder latents) [batchSize, dim]; null when the decoder shares the latents.</summary>
     public FloatBuffer? DecoderLatentsGrad { get; }
 
-    /// <summary>dLoss/danchors [batchSize, dim] through the latent flow, accumulated.</summary>
-    public FloatBuffer AnchorsGrad { get; }
+    /// <summary>The anchors of the whole batch [globalRows, dim] and dLoss/danchors through the latent flow, accumulated.</summary>
+    public GatheredRows Anchors { get; }
 
     /// <summary>Class log-priors of the batch [classes] on the device.</summary>
     public FloatBuffer LogPriors { get; }
@@ -99,7 +104,7 @@ internal sealed class JointStepWorkspace : IDisposable
         FlowNoise?.Dispose();
         Beta?.Dispose();
         LogPriors?.Dispose();
-        AnchorsGrad?.Dispose();
+        Anchors?.Dispose();
         DecoderLatentsGrad?.Dispose();
         DecoderLatentNoise?.Dispose();
         LatentsGrad?.Dispose();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using LZN.Native.Backends;
 using LZN.Native.Data;
+using LZN.Native.Distributed;
 using LZN.Native.Optim;
 
 namespace LZN.Native.Training;
@@ -26,7 +27,10 @@ public sealed record TrainingResult(long Step, bool Completed, IReadOnlyList<Epo
 /// one <see cref="JointModel.Backward"/> per step, AdamW over three parameter groups (encoder, decoder, label
 /// anchors) with clipping, warm-up and EMA, metrics.jsonl, checkpoints every <see cref="TrainingConfig.CheckpointEvery"/>
 /// steps, at the end and on cancellation (after the current step). Because every random draw is keyed by
-/// (seed, step), a resumed run repeats an uninterrupted one exactly.
+/// (seed, step) and the row in the batch, a resumed run repeats an uninterrupted one exactly.
+/// Data-parallel (a collective of several ranks, docs/distributed.md): rank r trains on its contiguous slice of each
+/// global batch (<see cref="BatchShard"/>), the gradients are summed over the ranks before clipping, so every rank
+/// applies the same update, and rank 0 alone evaluates and writes metrics and checkpoints.
 /// </summary>
 public sealed class JointTrainer : IDisposable
 {
@@ -42,18 +46,21 @@ public sealed class JointTrainer : IDisposable
     private readonly BatchSchedule _schedule;
     private readonly AdamW _optimizer;
     private readonly Ema? _ema;
+    private readonly BatchShard _shard;
+    private readonly FloatBuffer[] _gradients;
     private int[] _permutation = [];
     private int _permutationEpoch = -1;
 
-    // The batch of a step, reused by every step (the batch size is fixed by the config).
+    // This rank's rows of a step's batch, reused by every step (the batch size is fixed by the config).
     private readonly ulong _augmentKey;
-    private readonly float[] _hostImages; // [batchSize, imageSize]
-    private readonly int[] _hostLabels; // [batchSize]
-    private readonly FloatBuffer _images; // [batchSize, imageSize]
-    private readonly IntBuffer _labels; // [batchSize]
+    private readonly float[] _hostImages; // [rows, imageSize]
+    private readonly int[] _hostLabels; // [rows]
+    private readonly FloatBuffer _images; // [rows, imageSize]
+    private readonly IntBuffer _labels; // [rows]
     private readonly FloatBuffer _loss; // [1]
 
-    public JointTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder)
+    /// <param name="collective">The ranks of a data-parallel run (null: one process); the batch size stays the global batch.</param>
+    public JointTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder, ICollective? collective = null)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(config);
@@ -73,7 +80,9 @@ public sealed class JointTrainer : IDisposable
         _test = test;
         Config = config;
         RunFolder = runFolder;
-        IO.AtomicFile.RemoveAbandonedTemporaries(CheckpointPath);
+        _shard = BatchShard.Of(collective ?? SingleProcessCollective.Instance, config.BatchSize);
+        if (IsWriter)
+            IO.AtomicFile.RemoveAbandonedTemporaries(CheckpointPath);
         _schedule = new BatchSchedule(train.Count, config.BatchSize, config.Seed);
         Model = new JointModel(backend, config);
         ParameterGroup Group(string name, IEnumerable<Nn.Parameter> parameters, double learningRate) =>
@@ -87,8 +96,9 @@ public sealed class JointTrainer : IDisposable
         _ema = config.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.EmaDecay) : null;
         Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), new LearningRateSchedule(config.WarmupSteps, config.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0), _ema);
         _augmentKey = Nn.Initialization.StreamKey(config.Seed, "stream.augment");
-        _hostImages = new float[config.BatchSize * config.ImageSize];
-        _hostLabels = new int[config.BatchSize];
+        _gradients = [.. Model.Parameters.Select(parameter => parameter.Grad)];
+        _hostImages = new float[_shard.Rows * config.ImageSize];
+        _hostLabels = new int[_shard.Rows];
         _images = backend.AllocateFloat(_hostImages.Length);
         _labels = backend.AllocateInt(_hostLabels.Length);
         _loss = backend.AllocateFloat(1);
@@ -101,6 +111,12 @@ public sealed class JointTrainer : IDisposable
     public TrainingStep Training { get; }
 
     public string RunFolder { get; }
+
+    /// <summary>The ranks training together (1 without a launcher).</summary>
+    public int WorldSize => _shard.Collective.WorldSize;
+
+    /// <summary>Rank 0, the one that evaluates and writes metrics.jsonl and checkpoints.</summary>
+    public bool IsWriter => _shard.Collective.Rank == 0;
 
     public string CheckpointPath => Path.Combine(RunFolder, CheckpointFileName);
 
@@ -123,6 +139,12 @@ public sealed class JointTrainer : IDisposable
         ArgumentNullException.ThrowIfNull(checkpoint);
         if (Config.ResumeMismatch(checkpoint.Config) is string mismatch)
             throw new IO.SafetensorsFormatException(checkpoint.Path, $"cannot resume: {mismatch}.");
+        if (checkpoint.WorldSize != WorldSize)
+        {
+            throw new IO.SafetensorsFormatException(checkpoint.Path,
+                $"cannot resume: the checkpoint was written by a run of {checkpoint.WorldSize} rank(s) and this run has {WorldSize}; resume with "
+                + (checkpoint.WorldSize == 1 ? "no mpirun" : $"mpirun -n {checkpoint.WorldSize}") + ", or train a new run.");
+        }
         if (checkpoint.Step > TotalSteps)
         {
             throw new IO.SafetensorsFormatException(checkpoint.Path,
@@ -130,12 +152,17 @@ public sealed class JointTrainer : IDisposable
         }
         Checkpoint.LoadModel(checkpoint, Model);
         Checkpoint.LoadTraining(checkpoint, Training);
-        var repair = MetricsRepair.TrimToStep(MetricsPath, checkpoint.Step);
+        var repair = IsWriter ? MetricsRepair.TrimToStep(MetricsPath, checkpoint.Step) : default;
         Step = checkpoint.Step;
         return repair;
     }
 
-    public void SaveCheckpoint() => Checkpoint.Save(CheckpointPath, Model, Training, Step);
+    /// <summary>Saves the checkpoint on rank 0 (every rank holds the same parameters and optimiser state).</summary>
+    public void SaveCheckpoint()
+    {
+        if (IsWriter)
+            Checkpoint.Save(CheckpointPath, Model, Training, Step, WorldSize);
+    }
 
     /// <summary>Runs step <see cref="Step"/> (zero gradients, joint backward, optimiser step) and advances.</summary>
     public (JointLosses Losses, TrainingStepResult Result) TrainStep()
@@ -146,14 +173,17 @@ public sealed class JointTrainer : IDisposable
             _permutation = BatchSchedule.Permutation(_train.Count, Config.Seed, epoch);
             _permutationEpoch = epoch;
         }
-        // Gather and the uploads overwrite the whole batch (an upload has read its span when it returns).
-        _train.Gather(_permutation.AsSpan(index * batchSize, batchSize), _hostImages, _hostLabels);
-        Config.Augmentation.Apply(_hostImages, batchSize, _train.Shape, _augmentKey, checked((ulong)Step * (ulong)batchSize));
+        // Gather and the uploads overwrite this rank's rows (an upload has read its span when it returns).
+        _train.Gather(_permutation.AsSpan(index * batchSize + _shard.FirstRow, _shard.Rows), _hostImages, _hostLabels);
+        Config.Augmentation.Apply(_hostImages, _shard.Rows, _train.Shape, _augmentKey, checked((ulong)Step * (ulong)batchSize + (ulong)_shard.FirstRow));
         _backend.Upload(_hostImages, _images);
         _backend.Upload(_hostLabels, _labels);
         _optimizer.ZeroGradients();
         Model.PhaseTimer?.Mark(PhaseNames.Data);
-        var losses = Model.Backward(_images, _labels, _hostLabels, Step);
+        var losses = Model.Backward(_images, _labels, _hostLabels, Step, _shard);
+        // Summed before the norm is taken, so clipping sees the global norm and every rank applies the same update
+        // (a non-finite gradient on any rank makes the sum, and so every rank's skip decision, non-finite).
+        _shard.Collective.AllReduceSum(_gradients);
         _backend.Upload([(float)losses.Total], _loss);
         var result = Training.Apply(_loss);
         Model.PhaseTimer?.Mark(PhaseNames.Optimizer);
@@ -162,12 +192,13 @@ public sealed class JointTrainer : IDisposable
     }
 
     /// <summary>
-    /// Test accuracy of the current parameters on the test split; NaN (written as null) when there is none, or when the
+    /// Test accuracy of the current parameters on the test split (rank 0 alone evaluates in a data-parallel run: every
+    /// rank holds the same parameters); NaN (written as null) when there is none, on the other ranks, or when the
     /// parameters overflow the flows (a run whose steps keep being skipped), which <see cref="NonFiniteEvaluations"/> counts.
     /// </summary>
     public double Evaluate()
     {
-        if (_test is null)
+        if (_test is null || !IsWriter)
             return double.NaN;
         try
         {
@@ -193,7 +224,7 @@ public sealed class JointTrainer : IDisposable
         var epochs = new List<EpochResult>();
         double? accuracy = null;
         long startStep = Step;
-        using var metrics = new MetricsWriter(MetricsPath);
+        using var metrics = IsWriter ? new MetricsWriter(MetricsPath) : null;
         var epochClock = Stopwatch.StartNew();
         double rfSum = 0, labelSum = 0;
         int epochSteps = 0, epochSkipped = 0;
@@ -218,7 +249,7 @@ public sealed class JointTrainer : IDisposable
                 result.LearningRateFactor, result.Applied, Config.BatchSize / Math.Max(seconds, 1e-9),
                 TimeSpan.FromSeconds(perStep * (TotalSteps - Step)), Step % Config.LogEvery == 0 || Step == TotalSteps, Training.SkippedSteps);
             if (progress.IsLogStep)
-                metrics.Step(progress);
+                metrics?.Step(progress);
             onProgress?.Invoke(progress);
 
             if (Step % StepsPerEpoch == 0)
@@ -228,13 +259,13 @@ public sealed class JointTrainer : IDisposable
                     new JointLosses(rfSum / epochSteps, labelSum / epochSteps, Config.RectifiedFlowWeight, Config.LabelWeight), accuracy.Value,
                     epochClock.Elapsed.TotalSeconds, epochSkipped);
                 epochs.Add(epochResult);
-                metrics.Epoch(epochResult);
+                metrics?.Epoch(epochResult);
                 onEpoch?.Invoke(epochResult);
                 rfSum = labelSum = 0;
                 epochSteps = epochSkipped = 0;
                 epochClock.Restart();
             }
-            if (cancellation.IsCancellationRequested)
+            if (StopRequested(cancellation))
             {
                 SaveCheckpoint();
                 return new TrainingResult(Step, false, epochs, accuracy, wall.Elapsed.TotalSeconds, Training.SkippedSteps);
@@ -245,6 +276,16 @@ public sealed class JointTrainer : IDisposable
         accuracy ??= Evaluate();
         SaveCheckpoint();
         return new TrainingResult(Step, true, epochs, accuracy, wall.Elapsed.TotalSeconds, Training.SkippedSteps);
+    }
+
+    /// <summary>Cancellation on any rank stops every rank after the same step (one rank stopping alone would leave the others waiting).</summary>
+    private bool StopRequested(CancellationToken cancellation)
+    {
+        if (WorldSize == 1)
+            return cancellation.IsCancellationRequested;
+        Span<int> requests = [cancellation.IsCancellationRequested ? 1 : 0];
+        _shard.Collective.AllReduceSum(requests);
+        return requests[0] > 0;
     }
 
     public void Dispose()

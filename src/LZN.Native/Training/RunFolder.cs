@@ -244,11 +244,29 @@ public sealed class RunFolder : IDisposable
             try
             {
                 using var process = Process.GetProcessById(processId);
-                return process.HasExited ? null : process.StartTime.ToUniversalTime().Ticks;
+                return process.HasExited || IsZombie(processId) ? null : process.StartTime.ToUniversalTime().Ticks;
             }
             catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
             {
                 return null;
+            }
+        }
+
+        /// <summary>
+        /// Linux: the process has exited and waits to be reaped (state Z in /proc/PID/stat). A rank that mpirun killed
+        /// stays so until init reaps it, and must not keep its run folder locked meanwhile.
+        /// </summary>
+        private static bool IsZombie(int processId)
+        {
+            try
+            {
+                string stat = File.ReadAllText($"/proc/{processId}/stat");
+                int end = stat.LastIndexOf(')');
+                return end > 0 && end + 2 < stat.Length && stat[end + 2] is 'Z' or 'X';
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return false;
             }
         }
     }

@@ -19,9 +19,11 @@ public static class RunOutputs
     /// <summary>
     /// summary.json: test_accuracy (0..1, with the eval batch size), epochs, steps, train_examples, test_examples,
     /// wall_seconds, device, preset, seed, completed, skipped_steps (steps whose loss or gradient was not finite) and the
-    /// last epoch's mean losses; a value that is not finite is written as null.
+    /// last epoch's mean losses, and world_size (the ranks of a data-parallel run, 1 without one); a value that is not
+    /// finite is written as null.
     /// </summary>
-    public static void WriteSummary(string path, TrainingConfig config, TrainingResult result, int trainExamples, int testExamples, string device)
+    public static void WriteSummary(string path, TrainingConfig config, TrainingResult result, int trainExamples, int testExamples, string device,
+        int worldSize = 1)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(result);
@@ -40,6 +42,7 @@ public static class RunOutputs
             writer.WriteString("preset", config.Preset);
             writer.WriteString("seed", config.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
             writer.WriteNumber("batch_size", config.BatchSize);
+            writer.WriteNumber("world_size", worldSize);
             writer.WriteBoolean("completed", result.Completed);
             writer.WriteNumber("skipped_steps", result.SkippedSteps);
             if (result.Epochs.Count > 0)

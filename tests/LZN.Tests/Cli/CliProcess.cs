@@ -25,6 +25,22 @@ internal static class CliProcess
             Assert.That(Error + Output, Does.Not.Contain("Unhandled exception").And.Not.Contain("   at ").And.Not.Contain("(Parameter '")
                 .And.Not.Contain("Actual value was").And.Not.Contain("Usage:"), context);
         }
+
+        /// <summary>
+        /// A data-parallel job ended by one rank's refusal: exit code 2 (the rank's, through MPI_Abort), and that rank's
+        /// "lzn: error: rank r of R: " line holding every fragment.
+        /// </summary>
+        public void AssertRankError(int worldSize, params string[] fragments)
+        {
+            string context = $"stdout: {Output}\nstderr: {Error}";
+            Assert.That(ExitCode, Is.EqualTo(2), context);
+            var errors = Error.Split('\n').Where(line => line.StartsWith("lzn: error: rank ", StringComparison.Ordinal)
+                && line.Contains($" of {worldSize}: ", StringComparison.Ordinal)).ToList();
+            Assert.That(errors, Is.Not.Empty, context);
+            foreach (string fragment in fragments)
+                Assert.That(errors[0], Does.Contain(fragment), context);
+            Assert.That(Error + Output, Does.Not.Contain("Unhandled exception").And.Not.Contain("   at "), context);
+        }
     }
 
     public static Result Run(params string[] arguments) => Run(new Dictionary<string, string?>(), arguments);
@@ -41,6 +57,13 @@ internal static class CliProcess
     public static Result? TryRun(TimeSpan timeout, IReadOnlyDictionary<string, string?> environment, params string[] arguments)
     {
         using var process = Start(environment, arguments);
+        return Finish(process, timeout);
+    }
+
+    /// <summary>Reads a started process's output to its end; null when it ran longer than <paramref name="timeout"/> (it is then killed).</summary>
+    public static Result? Finish(Process process, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(process);
         var clock = Stopwatch.StartNew();
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();

@@ -195,6 +195,9 @@ public sealed partial class CudaBackend : IBackend
         }
     }
 
+    /// <summary>The stream every operation of this backend is queued on (NCCL queues its collectives there too).</summary>
+    internal IntPtr StreamHandle => _stream.Handle;
+
     /// <summary>Device address of element 0 of a CUDA buffer (0 for null).</summary>
     internal static ulong Pointer(FloatBuffer? buffer) => buffer switch
     {
