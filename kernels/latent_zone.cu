@@ -253,22 +253,13 @@ extern "C" __global__ void zone_forward_probabilities(float* probabilities, cons
 // ----------------------------------------------------------------------------------------------------
 // backward tiles (kernels/latent_zone_backward.cuh), logits as fp32 FMA chains like the forward's
 
-// BODY's template arguments follow it: CHUNKS, TENSOR_LOGITS (false here) and, for the anchors tiles, WIDE_STAGES
-// (the _w1 kernels fit the 99 KB of sm_86/sm_89).
+// BODY's template arguments follow it: CHUNKS, TENSOR_LOGITS (false here) and, for the anchors tiles, WIDE_STAGES.
 #define ZONE_BACKWARD_KERNEL(NAME, BODY, ...)                                                     \
     extern "C" __global__ void __launch_bounds__(ZONE_THREADS) NAME(ZONE_BACKWARD_PARAMS) {       \
         BODY<__VA_ARGS__>(ZONE_BACKWARD_ARGS);                                                    \
     }
 
-ZONE_BACKWARD_KERNEL(zone_backward_points_tiles_64, zone_backward_points_tiles, 1, false)
-ZONE_BACKWARD_KERNEL(zone_backward_points_tiles_128, zone_backward_points_tiles, 2, false)
-ZONE_BACKWARD_KERNEL(zone_backward_points_tiles_256, zone_backward_points_tiles, 4, false)
-ZONE_BACKWARD_KERNEL(zone_backward_anchors_tiles_64, zone_backward_anchors_tiles, 1, false, 2)
-ZONE_BACKWARD_KERNEL(zone_backward_anchors_tiles_128, zone_backward_anchors_tiles, 2, false, 2)
-ZONE_BACKWARD_KERNEL(zone_backward_anchors_tiles_256, zone_backward_anchors_tiles, 4, false, 2)
-ZONE_BACKWARD_KERNEL(zone_backward_anchors_tiles_64_w1, zone_backward_anchors_tiles, 1, false, 1)
-ZONE_BACKWARD_KERNEL(zone_backward_anchors_tiles_128_w1, zone_backward_anchors_tiles, 2, false, 1)
-ZONE_BACKWARD_KERNEL(zone_backward_anchors_tiles_256_w1, zone_backward_anchors_tiles, 4, false, 1)
+ZONE_BACKWARD_KERNEL_SET(ZONE_BACKWARD_KERNEL, zone_backward_points_tiles, zone_backward_anchors_tiles, false)
 
 // dx_i += g_i / t + u_i with u_i = s (sum_s partialGrad - (sum_s partialDsSum) m_i), and with self anchors
 // also dA_{selfOffset + i} += c u_i (the query path through the logits)   (block = one row)

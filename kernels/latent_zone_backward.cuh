@@ -252,3 +252,16 @@ __device__ void zone_backward_anchors_tiles(ZONE_BACKWARD_PARAMS) {
         if (blockIdx.z == 0 && tx == 0 && j < anchorCount) partialDsSum[(long long)split * anchorCount + j] = total;
     }
 }
+
+// Every backward tile kernel of a version, defined by KERNEL(NAME, BODY, template arguments...): the points and
+// anchors tiles for 1, 2 and 4 64-dim chunks, and the anchors tiles with one dim-tile slot (_w1, for 99 KB devices).
+#define ZONE_BACKWARD_KERNEL_SET(KERNEL, POINTS, ANCHORS, TENSOR_LOGITS)          \
+    KERNEL(POINTS##_64, zone_backward_points_tiles, 1, TENSOR_LOGITS)             \
+    KERNEL(POINTS##_128, zone_backward_points_tiles, 2, TENSOR_LOGITS)            \
+    KERNEL(POINTS##_256, zone_backward_points_tiles, 4, TENSOR_LOGITS)            \
+    KERNEL(ANCHORS##_64, zone_backward_anchors_tiles, 1, TENSOR_LOGITS, 2)        \
+    KERNEL(ANCHORS##_128, zone_backward_anchors_tiles, 2, TENSOR_LOGITS, 2)       \
+    KERNEL(ANCHORS##_256, zone_backward_anchors_tiles, 4, TENSOR_LOGITS, 2)       \
+    KERNEL(ANCHORS##_64_w1, zone_backward_anchors_tiles, 1, TENSOR_LOGITS, 1)     \
+    KERNEL(ANCHORS##_128_w1, zone_backward_anchors_tiles, 2, TENSOR_LOGITS, 1)    \
+    KERNEL(ANCHORS##_256_w1, zone_backward_anchors_tiles, 4, TENSOR_LOGITS, 1)

@@ -254,12 +254,4 @@ ZONE_FORWARD_V2_KERNEL(zone_forward_v2_128_s2, 128, 2)
         BODY<__VA_ARGS__>(ZONE_BACKWARD_ARGS);                                                    \
     }
 
-ZONE_BACKWARD_V2_KERNEL(zone_backward_points_v2_64, zone_backward_points_tiles, 1, true)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_points_v2_128, zone_backward_points_tiles, 2, true)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_points_v2_256, zone_backward_points_tiles, 4, true)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_64, zone_backward_anchors_tiles, 1, true, 2)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_128, zone_backward_anchors_tiles, 2, true, 2)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_256, zone_backward_anchors_tiles, 4, true, 2)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_64_w1, zone_backward_anchors_tiles, 1, true, 1)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_128_w1, zone_backward_anchors_tiles, 2, true, 1)
-ZONE_BACKWARD_V2_KERNEL(zone_backward_anchors_v2_256_w1, zone_backward_anchors_tiles, 4, true, 1)
+ZONE_BACKWARD_KERNEL_SET(ZONE_BACKWARD_V2_KERNEL, zone_backward_points_v2, zone_backward_anchors_v2, true)
