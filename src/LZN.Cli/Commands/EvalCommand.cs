@@ -36,6 +36,7 @@ internal static class EvalCommand
             var info = Checkpoint.Open(result.GetValue(checkpoint)!);
             foreach (string warning in info.Warnings)
                 Console.Error.WriteLine($"warning: {warning}");
+            Checkpoint.RequireTask(info, TrainingTask.Joint, "lzn eval");
             var config = info.Config with { EvalBatch = result.GetValue(evalBatch) ?? info.Config.EvalBatch };
             config.Validate();
             string dataName = result.GetValue(data) ?? info.Config.Data;

@@ -25,6 +25,7 @@ internal static class SampleCommand
             var info = Checkpoint.Open(result.GetValue(checkpoint)!);
             foreach (string warning in info.Warnings)
                 Console.Error.WriteLine($"warning: {warning}");
+            Checkpoint.RequireTask(info, TrainingTask.Joint, "lzn sample");
             if (info.Config.RectifiedFlowWeight == 0)
                 throw new ArgumentException($"{info.Path}: trained with rf_weight 0, so its decoder was never trained and cannot sample.");
             int wanted = result.GetValue(classIndex)!.Value;

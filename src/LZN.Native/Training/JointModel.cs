@@ -57,6 +57,8 @@ public sealed class JointModel : IDisposable
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
+        if (config.Task != TrainingTask.Joint)
+            throw new ArgumentException($"a joint model needs a joint-task config, not {TrainingConfig.TaskName(config.Task)}.", nameof(config));
         _backend = backend;
         Config = config;
         Encoder = config.Encoder == EncoderKind.Mlp

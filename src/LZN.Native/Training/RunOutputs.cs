@@ -10,6 +10,9 @@ public static class RunOutputs
     public const string SummaryFileName = "summary.json";
     public const string SamplesFileName = "samples.png";
 
+    /// <summary>The representation task's picture: test features on their first two principal components, coloured by class.</summary>
+    public const string EmbeddingFileName = "embedding.png";
+
     /// <summary>Samples per class in the end-of-run grid (one class per row).</summary>
     public const int SamplesPerClass = 8;
 
@@ -19,9 +22,11 @@ public static class RunOutputs
     /// <summary>
     /// summary.json: test_accuracy (0..1, with the eval batch size), epochs, steps, train_examples, test_examples,
     /// wall_seconds, device, preset, seed, completed, skipped_steps (steps whose loss or gradient was not finite) and the
-    /// last epoch's mean losses; a value that is not finite is written as null.
+    /// last epoch's mean losses, then the task and its own metrics (<paramref name="taskMetrics"/>, e.g. linear_probe_accuracy
+    /// and knn_accuracy of the representation task); a value that is not finite is written as null.
     /// </summary>
-    public static void WriteSummary(string path, TrainingConfig config, TrainingResult result, int trainExamples, int testExamples, string device)
+    public static void WriteSummary(string path, TrainingConfig config, TrainingResult result, int trainExamples, int testExamples, string device,
+        IReadOnlyDictionary<string, double>? taskMetrics = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(result);
@@ -48,6 +53,9 @@ public static class RunOutputs
                 writer.WriteNumberOrNull("last_epoch_rf_loss", last.MeanLosses.RectifiedFlow);
                 writer.WriteNumberOrNull("last_epoch_label_loss", last.MeanLosses.Label);
             }
+            writer.WriteString("task", TrainingConfig.TaskName(config.Task));
+            foreach (var (name, value) in taskMetrics ?? new Dictionary<string, double>())
+                writer.WriteNumberOrNull(name, value);
             writer.WriteEndObject();
         });
     }

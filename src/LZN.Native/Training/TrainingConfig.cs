@@ -16,6 +16,16 @@ public enum EncoderKind
     Cnn,
 }
 
+/// <summary>Which of the method's case studies a run trains (docs/training.md, "Tasks").</summary>
+public enum TrainingTask
+{
+    /// <summary>Generation + classification: image encoder, label flow and a rectified-flow decoder (<see cref="JointModel"/>).</summary>
+    Joint,
+
+    /// <summary>Unsupervised representation learning from two augmented views (<see cref="RepresentationModel"/>).</summary>
+    Representation,
+}
+
 /// <summary>How the learning rate moves after the warm-up.</summary>
 public enum LearningRateDecay
 {
@@ -33,6 +43,21 @@ public enum LearningRateDecay
 public sealed record TrainingConfig
 {
     public string Preset { get; init; } = "custom";
+
+    /// <summary>The case study; a checkpoint records it, and commands refuse checkpoints of another task.</summary>
+    public TrainingTask Task { get; init; } = TrainingTask.Joint;
+
+    /// <summary>
+    /// Representation task: width of the backbone's output, the features the linear probe and k-NN read (the projection
+    /// head maps them to the latent).
+    /// </summary>
+    public int FeatureDim { get; init; } = 256;
+
+    /// <summary>Representation task: hidden width of the projection head (features -> SiLU -> hidden -> SiLU -> latent).</summary>
+    public int ProjectionHidden { get; init; } = 256;
+
+    /// <summary>Representation task: the augmentations of both views, names of <see cref="LZN.Native.Data.ViewAugmentation.Names"/>.</summary>
+    public IReadOnlyList<string> Views { get; init; } = LZN.Native.Data.ViewAugmentation.DefaultNames;
 
     public EncoderKind Encoder { get; init; } = EncoderKind.Mlp;
 
@@ -152,6 +177,18 @@ public sealed record TrainingConfig
 
     public int ImageSize => ImageChannels * ImageHeight * ImageWidth;
 
+    /// <summary>The names configs, checkpoints and the command line use: joint, representation.</summary>
+    public static string TaskName(TrainingTask task) => task switch
+    {
+        TrainingTask.Joint => "joint",
+        TrainingTask.Representation => "representation",
+        _ => throw new ArgumentOutOfRangeException(nameof(task), task, "not a task."),
+    };
+
+    /// <summary>The task <paramref name="name"/> stands for (see <see cref="TaskName"/>), or null when none does.</summary>
+    public static TrainingTask? ParseTask(string name) =>
+        Enum.GetValues<TrainingTask>().Select(task => (TrainingTask?)task).FirstOrDefault(task => TaskName(task!.Value) == name);
+
     /// <summary>The preset names <see cref="FromPreset"/> knows, with one line each.</summary>
     public static IReadOnlyDictionary<string, string> Presets { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
     {
@@ -161,6 +198,8 @@ public sealed record TrainingConfig
         ["cnn"] = "CNN encoder 32/64/128 -> 64, U-Net base 32, batch 128",
         ["cnn-deep"] = "CNN encoder 32/64/128 with two convolutions per stage -> 64 and dropout 0.3, U-Net base 16, batch 128, random flips and 1-pixel shifts (92.79% on Fashion-MNIST in 20 epochs)",
         ["tiny"] = "MLP encoder 784-64-16, U-Net base 8, batch 32, latent flow 10 steps, label flow 40 steps (tests and smoke runs)",
+        ["rep-cnn"] = "representation task: CNN 32/64/128 -> 256 features, projection head 256 -> 64, batch 256, two augmented views, the reference recipe (Adam 8e-4, clip 1, EMA 0.9999, flows of 20 steps, noise 0.45)",
+        ["rep-tiny"] = "representation task: CNN 8/16 -> 32 features, head 32 -> 16, batch 32, flows of 10 steps (tests and smoke runs)",
     };
 
     public const string DefaultPreset = "mlp-small";
@@ -183,6 +222,12 @@ public sealed record TrainingConfig
             Preset = name, HiddenSizes = [64], LatentDim = 16, DecoderChannels = 8, DecoderGroups = 4, BatchSize = 32,
             LatentSteps = 10, LabelSteps = 40, SampleSteps = 10, EvalBatch = 256, WarmupSteps = 5, LogEvery = 5,
         },
+        "rep-cnn" => Representation with { Preset = name },
+        "rep-tiny" => Representation with
+        {
+            Preset = name, EncoderChannels = [8, 16], FeatureDim = 32, ProjectionHidden = 32, LatentDim = 16, BatchSize = 32,
+            LatentSteps = 10, LabelSteps = 10, EvalBatch = 256, WarmupSteps = 5, LogEvery = 5, EmaDecay = 0.999,
+        },
         _ => throw new ArgumentException($"unknown preset '{name}'; known: {string.Join(", ", Presets.Keys)}.", nameof(name)),
     };
 
@@ -201,6 +246,27 @@ public sealed record TrainingConfig
         DecoderLearningRate = 3e-3,
         LabelLoss = AssignmentLossKind.CutoffCrossEntropy,
         LearningRateDecay = LearningRateDecay.Cosine,
+    };
+
+    /// <summary>
+    /// The reference's representation recipe at Fashion-MNIST scale: each row's latent is its view-1 anchor's Euler flow
+    /// (20 steps, prior noise 0.45) over the view-1 anchors, flowed back through the view-2 anchors (20 steps); the loss
+    /// is -mean log max over the steps after the cut-off of P(row -> its own view-2 zone); Adam at 8e-4 after a
+    /// warm-up, clip 1, EMA 0.9999, nothing frozen. No decoder: the label flow's fields carry the reverse flow.
+    /// </summary>
+    private static TrainingConfig Representation => new()
+    {
+        Task = TrainingTask.Representation,
+        Encoder = EncoderKind.Cnn,
+        BatchSize = 256,
+        EncoderLearningRate = 8e-4,
+        WarmupSteps = 100,
+        EmaDecay = 0.9999,
+        LatentSteps = 20,
+        LatentNoiseScale = 0.45f,
+        LabelSteps = 20,
+        LabelLoss = AssignmentLossKind.CrossEntropy,
+        RectifiedFlowWeight = 0,
     };
 
     /// <summary>The most elements one buffer of the model may hold (activations of a batch, one weight matrix): int-indexed.</summary>
@@ -236,6 +302,19 @@ public sealed record TrainingConfig
         if (DecoderChannels % DecoderGroups != 0)
             Fail("decoder_channels", DecoderChannels, $"must be a multiple of decoder_groups ({DecoderGroups}), the decoder's GroupNorm groups");
         Range("encoder_depth", EncoderDepth, 1, 8);
+        if (!Enum.IsDefined(Task))
+            Fail("task", Task, "is not a defined task");
+        if (Task == TrainingTask.Representation)
+        {
+            Range("feature_dim", FeatureDim, 1, 16_384);
+            Range("projection_hidden", ProjectionHidden, 1, 16_384);
+            if (Encoder != EncoderKind.Cnn)
+                Fail("encoder", "mlp", "must be cnn for the representation task (a CNN backbone with a projection head)");
+            if (AugmentFlip || AugmentShift != 0)
+                Fail(AugmentFlip ? "augment_flip" : "augment_shift", AugmentFlip ? "true" : AugmentShift, "does not apply to the representation task, whose views have their own augmentations");
+            if (Views is null || LZN.Native.Data.ViewAugmentation.Parse(Views) is null)
+                Fail("views", Views is null ? null : string.Join(",", Views), $"must be distinct names among {string.Join(", ", LZN.Native.Data.ViewAugmentation.Names)} (or none)");
+        }
         Count("hidden_sizes", HiddenSizes, 1, 16, 1, 16_384);
         Count("encoder_channels", EncoderChannels, 1, 8, 1, 2048);
         if (EncoderChannels.Any(channels => channels % Math.Min(CnnGroups, channels) != 0))
@@ -276,7 +355,9 @@ public sealed record TrainingConfig
     /// </summary>
     private void CheckCost()
     {
-        long images = Math.Max(BatchSize, EvalBatch), pixels = (long)ImageHeight * ImageWidth;
+        // The representation task encodes both views of a batch together, and its CNN ends in the features, not the latent.
+        long images = Math.Max(Task == TrainingTask.Representation ? 2L * BatchSize : BatchSize, EvalBatch), pixels = (long)ImageHeight * ImageWidth;
+        int encoderOutput = Task == TrainingTask.Representation ? FeatureDim : LatentDim;
         long weights = 0, widest = (long)ImageChannels * pixels;
         if (Encoder == EncoderKind.Mlp)
         {
@@ -299,7 +380,7 @@ public sealed record TrainingConfig
                 widest = Math.Max(widest, EncoderChannels[stage] * height * width);
                 channelsIn = EncoderChannels[stage];
             }
-            weights += channelsIn * height * width * LatentDim;
+            weights += channelsIn * height * width * encoderOutput;
         }
         if (weights > MaxEncoderWeights)
             Fail(Encoder == EncoderKind.Mlp ? "hidden_sizes" : "encoder_channels", Encoder == EncoderKind.Mlp ? string.Join(",", HiddenSizes) : string.Join(",", EncoderChannels),
@@ -363,6 +444,14 @@ public sealed record TrainingConfig
         {
             writer.WriteStartObject();
             writer.WriteString("preset", Preset);
+            // Joint configs leave the task fields out, so a joint checkpoint's config reads byte for byte as before tasks existed.
+            if (Task != TrainingTask.Joint)
+            {
+                writer.WriteString("task", TaskName(Task));
+                writer.WriteNumber("feature_dim", FeatureDim);
+                writer.WriteNumber("projection_hidden", ProjectionHidden);
+                WriteStringArray("views", Views);
+            }
             writer.WriteString("encoder", Encoder == EncoderKind.Mlp ? "mlp" : "cnn");
             WriteIntArray("hidden_sizes", HiddenSizes);
             WriteIntArray("encoder_channels", EncoderChannels);
@@ -405,6 +494,14 @@ public sealed record TrainingConfig
             writer.WriteNumber("image_width", ImageWidth);
             writer.WriteNumber("class_count", ClassCount);
             writer.WriteEndObject();
+
+            void WriteStringArray(string name, IReadOnlyList<string> values)
+            {
+                writer.WriteStartArray(name);
+                foreach (string value in values)
+                    writer.WriteStringValue(value);
+                writer.WriteEndArray();
+            }
 
             void WriteIntArray(string name, IReadOnlyList<int> values)
             {
@@ -452,12 +549,19 @@ public sealed record TrainingConfig
             int OptionalInt(string name, int absent) => root.TryGetProperty(name, out _) ? Int(name) : absent;
             string OptionalString(string name, string absent) => root.TryGetProperty(name, out _) ? String(name) : absent;
             string String(string name) => Field(name).ValueKind == JsonValueKind.String ? Field(name).GetString()! : throw new FormatException($"training config: '{name}' is not a string.");
+            static string[] StringArray(JsonElement array, string name) => array.ValueKind == JsonValueKind.Array
+                ? [.. array.EnumerateArray().Select(item => item.ValueKind == JsonValueKind.String ? item.GetString()! : throw new FormatException($"training config: '{name}' holds a non-string."))]
+                : throw new FormatException($"training config: '{name}' is not an array.");
             static int[] IntArray(JsonElement array, string name) => array.ValueKind == JsonValueKind.Array
                 ? [.. array.EnumerateArray().Select(item => item.TryGetInt32(out int value) ? value : throw new FormatException($"training config: '{name}' holds a non-integer."))]
                 : throw new FormatException($"training config: '{name}' is not an array.");
             var config = new TrainingConfig
             {
                 Preset = String("preset"),
+                Task = ParseTask(OptionalString("task", TaskName(TrainingTask.Joint))) ?? throw new FormatException($"training config: unknown task '{String("task")}'."),
+                FeatureDim = OptionalInt("feature_dim", 256),
+                ProjectionHidden = OptionalInt("projection_hidden", 256),
+                Views = root.TryGetProperty("views", out var views) ? StringArray(views, "views") : LZN.Native.Data.ViewAugmentation.DefaultNames,
                 Encoder = String("encoder") switch
                 {
                     "mlp" => EncoderKind.Mlp,
