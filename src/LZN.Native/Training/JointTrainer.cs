@@ -63,13 +63,13 @@ public sealed class JointTrainer : ITaskTrainer
         RunFolder = runFolder;
         IO.AtomicFile.RemoveAbandonedTemporaries(CheckpointPath);
         Model = new JointModel(backend, config);
-        ParameterGroup Group(string name, IEnumerable<Nn.Parameter> parameters, double learningRate) =>
-            new(name, [.. parameters], new ParameterGroupOptions { LearningRate = learningRate, WeightDecay = config.WeightDecay });
+        ParameterGroup Group(string name, IEnumerable<Nn.Parameter> parameters, double learningRate, long? frozenAfter) =>
+            new(name, [.. parameters], new ParameterGroupOptions { LearningRate = learningRate, WeightDecay = config.WeightDecay, FrozenAfter = frozenAfter });
         _optimizer = new AdamW(backend,
         [
-            Group(ParameterGroups[0], Model.Encoder.Parameters, config.EncoderLearningRate),
-            Group(ParameterGroups[1], Model.Decoder.Parameters, config.DecoderLearningRate),
-            Group(ParameterGroups[2], [Model.LabelAnchors], config.LabelLearningRate),
+            Group(ParameterGroups[0], Model.Encoder.Parameters, config.EncoderLearningRate, config.FreezeEncoderAfter),
+            Group(ParameterGroups[1], Model.Decoder.Parameters, config.DecoderLearningRate, config.FreezeDecoderAfter),
+            Group(ParameterGroups[2], [Model.LabelAnchors], config.LabelLearningRate, config.FreezeLabelsAfter),
         ]);
         _ema = config.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.EmaDecay) : null;
         Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), new LearningRateSchedule(config.WarmupSteps, config.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0), _ema);

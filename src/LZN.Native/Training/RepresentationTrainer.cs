@@ -44,7 +44,10 @@ public sealed class RepresentationTrainer : ITaskTrainer
         IO.AtomicFile.RemoveAbandonedTemporaries(CheckpointPath);
         Model = new RepresentationModel(backend, config);
         _optimizer = new AdamW(backend,
-            [new ParameterGroup(ParameterGroups[0], [.. Model.Parameters], new ParameterGroupOptions { LearningRate = config.EncoderLearningRate, WeightDecay = config.WeightDecay })]);
+            [new ParameterGroup(ParameterGroups[0], [.. Model.Parameters], new ParameterGroupOptions
+            {
+                LearningRate = config.EncoderLearningRate, WeightDecay = config.WeightDecay, FrozenAfter = config.FreezeEncoderAfter,
+            })]);
         _ema = config.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.EmaDecay) : null;
         var schedule = new LearningRateSchedule(config.WarmupSteps, config.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0);
         Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), schedule, _ema);

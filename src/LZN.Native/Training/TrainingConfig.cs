@@ -161,6 +161,19 @@ public sealed record TrainingConfig
     /// <summary>Steps between checkpoints (0 = only at the end and on cancellation).</summary>
     public int CheckpointEvery { get; init; } = 500;
 
+    /// <summary>
+    /// Optimiser steps after which the encoder (joint: the image encoder; representation: backbone and head) stops
+    /// training (<see cref="Optim.ParameterGroupOptions.FrozenAfter"/>); null trains it throughout. The reference's joint
+    /// task freezes its decoder after 60k iterations and the encoder and label anchors after 200k.
+    /// </summary>
+    public long? FreezeEncoderAfter { get; init; }
+
+    /// <summary>Optimiser steps after which the joint task's decoder stops training; null trains it throughout.</summary>
+    public long? FreezeDecoderAfter { get; init; }
+
+    /// <summary>Optimiser steps after which the joint task's label anchors stop training; null trains them throughout.</summary>
+    public long? FreezeLabelsAfter { get; init; }
+
     /// <summary>The data source name ("fashion-mnist", "synthetic" or a folder).</summary>
     public string Data { get; init; } = "fashion-mnist";
 
@@ -176,6 +189,10 @@ public sealed record TrainingConfig
     public int ClassCount { get; init; } = 10;
 
     public int ImageSize => ImageChannels * ImageHeight * ImageWidth;
+
+    /// <summary>The staged-freezing fields by their JSON keys.</summary>
+    private IEnumerable<(string Key, long? Value)> Freezes =>
+        [("freeze_encoder_after", FreezeEncoderAfter), ("freeze_decoder_after", FreezeDecoderAfter), ("freeze_labels_after", FreezeLabelsAfter)];
 
     /// <summary>The names configs, checkpoints and the command line use: joint, representation.</summary>
     public static string TaskName(TrainingTask task) => task switch
@@ -292,6 +309,13 @@ public sealed record TrainingConfig
         Range("checkpoint_every", CheckpointEvery, 0, int.MaxValue);
         Range("train_limit", TrainLimit, 0, int.MaxValue);
         Range("warmup_steps", WarmupSteps, 0, 1_000_000_000);
+        foreach (var (key, value) in Freezes)
+        {
+            if (value is long steps)
+                Range(key, steps, 0, long.MaxValue - 1);
+        }
+        if (Task == TrainingTask.Representation && (FreezeDecoderAfter ?? FreezeLabelsAfter) is long notHere)
+            Fail(FreezeDecoderAfter is null ? "freeze_labels_after" : "freeze_decoder_after", notHere, "does not apply to the representation task, which has no decoder or label anchors");
         Range("augment_shift", AugmentShift, 0, Math.Max(0, Math.Min(ImageHeight, ImageWidth) - 1), "a shift must leave part of the image");
         Range("image_channels", ImageChannels, 1, 4);
         Range("image_height", ImageHeight, 1, 1024);
@@ -487,6 +511,12 @@ public sealed record TrainingConfig
             writer.WriteNumber("eval_batch", EvalBatch);
             writer.WriteNumber("log_every", LogEvery);
             writer.WriteNumber("checkpoint_every", CheckpointEvery);
+            // Absent unless set, so configs without staged freezing read byte for byte as before it existed.
+            foreach (var (key, value) in Freezes)
+            {
+                if (value is long steps)
+                    writer.WriteNumber(key, steps);
+            }
             writer.WriteString("data", Data);
             writer.WriteNumber("train_limit", TrainLimit);
             writer.WriteNumber("image_channels", ImageChannels);
@@ -546,6 +576,7 @@ public sealed record TrainingConfig
             bool OptionalBool(string name) => root.TryGetProperty(name, out var value)
                 && (value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean() : throw new FormatException($"training config: '{name}' is not a boolean."));
             double OptionalDouble(string name, double absent) => root.TryGetProperty(name, out _) ? Double(name) : absent;
+            long? OptionalLong(string name) => root.TryGetProperty(name, out _) ? Long(name) : null;
             int OptionalInt(string name, int absent) => root.TryGetProperty(name, out _) ? Int(name) : absent;
             string OptionalString(string name, string absent) => root.TryGetProperty(name, out _) ? String(name) : absent;
             string String(string name) => Field(name).ValueKind == JsonValueKind.String ? Field(name).GetString()! : throw new FormatException($"training config: '{name}' is not a string.");
@@ -608,6 +639,9 @@ public sealed record TrainingConfig
                 EvalBatch = Int("eval_batch"),
                 LogEvery = Int("log_every"),
                 CheckpointEvery = Int("checkpoint_every"),
+                FreezeEncoderAfter = OptionalLong("freeze_encoder_after"),
+                FreezeDecoderAfter = OptionalLong("freeze_decoder_after"),
+                FreezeLabelsAfter = OptionalLong("freeze_labels_after"),
                 Data = String("data"),
                 TrainLimit = Int("train_limit"),
                 ImageChannels = Int("image_channels"),

@@ -78,6 +78,7 @@ public class RepresentationCliTests
     [TestCase("--views", "crop,crop", "--views crop,crop")]
     [TestCase("--feature-dim", "0", "--feature-dim 0")]
     [TestCase("--latent-dim", "0", "--latent-dim 0")]
+    [TestCase("--freeze-decoder-after", "5", "--freeze-decoder-after does not apply to --task representation")]
     public void BadRepresentationOptionsAreRefused(string option, string value, params string[] fragments)
     {
         string folder = Path.Combine(Path.GetTempPath(), $"lzn-never-{Guid.NewGuid():N}");
