@@ -25,11 +25,14 @@ internal static class EvalCommand
             Description = "also report the Frechet distance of class-balanced samples to the test split (docs/metrics.md: the project's "
                 + "feature classifier, trained once on the training split and cached)",
         };
+        var classPrior = CliOptions.ChoiceOrDefault("--class-prior",
+            "uniform | train: the label flow's class priors, uniform or the training split's class frequencies", "uniform", "uniform", "train");
+        var sweep = StdList();
         var fdSamples = CliOptions.Int("--fd-samples", "generated samples for --fd (the protocol uses 10000)", 10_000, 2, 1_000_000);
         var device = CommonOptions.Device();
         var command = new Command("eval", "Report a checkpoint's classification accuracy (and, with --fd, its sample quality) on the test split.")
         {
-            checkpoint, data, testLimit, priorStd, seed, evalBatch, split, ema, fd, fdSamples, device,
+            checkpoint, data, testLimit, priorStd, seed, evalBatch, split, ema, classPrior, sweep, fd, fdSamples, device,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -51,15 +54,51 @@ internal static class EvalCommand
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
             using var model = new JointModel(backend, config);
             Checkpoint.LoadModel(info, model, result.GetValue(ema));
-            float std = result.GetValue(priorStd);
-            double accuracy = model.Accuracy(test.Images, test.Labels, std, result.GetValue(seed));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{splitName} accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} {splitName} images, eval batch {model.Config.EvalBatch}, prior std {std}, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
+            if (result.GetValue(sweep) is not null && result.GetResult(priorStd) is { Implicit: false })
+                throw new ArgumentException("--prior-std evaluates one std and --prior-std-sweep a list; give one of them.");
+            string priorName = result.GetValue(classPrior)!;
+            float[]? logPriors = priorName == "train" ? JointModel.BatchLogPriors(train.Labels, config.ClassCount) : null;
+            float[] stds = result.GetValue(sweep) is string list ? ParseStds(list) : [result.GetValue(priorStd)];
+            foreach (float std in stds)
+            {
+                double accuracy = model.Accuracy(test.Images, test.Labels, std, result.GetValue(seed), logPriors);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{splitName} accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} {splitName} images, eval batch {model.Config.EvalBatch}, prior std {std}, {priorName} class priors, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
+            }
             if (result.GetValue(fd))
                 ReportFrechetDistance(backend, model, dataName, train, test, result.GetValue(fdSamples), result.GetValue(seed));
             return 0;
         }, new Dictionary<string, string>(StringComparer.Ordinal) { ["eval_batch"] = "--eval-batch" }));
         return command;
+    }
+
+    /// <summary>"--prior-std-sweep 0,0.2,0.4": non-negative finite stds separated by commas; anything else is a parse error naming the option.</summary>
+    private static Option<string?> StdList()
+    {
+        var option = new Option<string?>("--prior-std-sweep")
+        {
+            Description = "evaluate at each std of a comma-separated list, e.g. 0,0.2,0.4,0.6,0.8,1,1.2 (the paper's sweep)",
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Count == 1 && TryParseStds(result.Tokens[0].Value) is null)
+                result.AddError($"--prior-std-sweep {result.Tokens[0].Value}: expected numbers >= 0 separated by commas, e.g. 0,0.2,0.4.");
+        });
+        return option;
+    }
+
+    private static float[] ParseStds(string text) => TryParseStds(text) ?? throw new ArgumentException($"bad std list '{text}'.");
+
+    private static float[]? TryParseStds(string text)
+    {
+        var stds = new List<float>();
+        foreach (string part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!float.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out float std) || !float.IsFinite(std) || std < 0)
+                return null;
+            stds.Add(std);
+        }
+        return [.. stds];
     }
 
     /// <summary>The FD protocol of docs/metrics.md: class-balanced samples vs the test split, in the feature classifier's space.</summary>
