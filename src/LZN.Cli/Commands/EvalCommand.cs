@@ -28,18 +28,23 @@ internal static class EvalCommand
         var classPrior = CliOptions.ChoiceOrDefault("--class-prior",
             "uniform | train: the label flow's class priors, uniform or the training split's class frequencies", "uniform", "uniform", "train");
         var sweep = StdList();
+        var reconstruction = new Option<bool>("--reconstruction")
+        {
+            Description = "generation checkpoints: invert test images to noise with the decoder's ODE (Euler), regenerate, report mean L2 per image ([-1, 1] units) and PSNR on [0, 1]",
+        };
+        var reconSamples = CliOptions.Int("--recon-samples", "test images for --reconstruction", 1000, 1, 100_000);
         var fdSamples = CliOptions.Int("--fd-samples", "generated samples for --fd (the protocol uses 10000)", 10_000, 2, 1_000_000);
         var device = CommonOptions.Device();
         var command = new Command("eval", "Report a checkpoint's classification accuracy (and, with --fd, its sample quality) on the test split.")
         {
-            checkpoint, data, testLimit, priorStd, seed, evalBatch, split, ema, classPrior, sweep, fd, fdSamples, device,
+            checkpoint, data, testLimit, priorStd, seed, evalBatch, split, ema, classPrior, sweep, fd, fdSamples, reconstruction, reconSamples, device,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
             var info = Checkpoint.Open(result.GetValue(checkpoint)!);
             foreach (string warning in info.Warnings)
                 Console.Error.WriteLine($"warning: {warning}");
-            Checkpoint.RequireTask(info, TrainingTask.Joint, "lzn eval");
+            Checkpoint.RequireTask(info, "lzn eval", TrainingTask.Joint, TrainingTask.Generation);
             var config = info.Config with { EvalBatch = result.GetValue(evalBatch) ?? info.Config.EvalBatch };
             config.Validate();
             string dataName = result.GetValue(data) ?? info.Config.Data;
@@ -52,6 +57,20 @@ internal static class EvalCommand
             if (test.Shape != RunOutputs.Shape(info.Config))
                 throw new ArgumentException($"{dataName}: images of {test.Shape} do not fit the checkpoint's model ({RunOutputs.Shape(info.Config)}).");
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
+            if (config.Task == TrainingTask.Generation)
+            {
+                if (!result.GetValue(fd) && !result.GetValue(reconstruction))
+                    throw new ArgumentException($"{info.Path}: a generation-task checkpoint has no classification accuracy; give --fd and/or --reconstruction.");
+                using var generator = new GenerationModel(backend, config);
+                Checkpoint.LoadModel(info, generator.Parameters, result.GetValue(ema));
+                if (result.GetValue(fd))
+                    ReportFrechetDistance(backend, dataName, train, test, result.GetValue(fdSamples), "unconditional samples (latents from the prior)", generator.Generate, result.GetValue(seed));
+                if (result.GetValue(reconstruction))
+                    ReportReconstruction(generator, test, result.GetValue(reconSamples), result.GetValue(seed));
+                return 0;
+            }
+            if (result.GetValue(reconstruction))
+                throw new ArgumentException("--reconstruction: a joint-task checkpoint's decoder is conditioned on labels; the protocol is for generation-task checkpoints.");
             using var model = new JointModel(backend, config);
             Checkpoint.LoadModel(info, model, result.GetValue(ema));
             if (result.GetValue(sweep) is not null && result.GetResult(priorStd) is { Implicit: false })
@@ -66,7 +85,11 @@ internal static class EvalCommand
                     $"{splitName} accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} {splitName} images, eval batch {model.Config.EvalBatch}, prior std {std}, {priorName} class priors, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
             }
             if (result.GetValue(fd))
-                ReportFrechetDistance(backend, model, dataName, train, test, result.GetValue(fdSamples), result.GetValue(seed));
+            {
+                float[] ClassBalanced(int count, ulong chunkSeed) =>
+                    model.Generate([.. Enumerable.Range(0, count).Select(i => i % model.Config.ClassCount)], chunkSeed);
+                ReportFrechetDistance(backend, dataName, train, test, result.GetValue(fdSamples), "class-balanced samples", ClassBalanced, result.GetValue(seed));
+            }
             return 0;
         }, new Dictionary<string, string>(StringComparer.Ordinal) { ["eval_batch"] = "--eval-batch" }));
         return command;
@@ -102,8 +125,8 @@ internal static class EvalCommand
     }
 
     /// <summary>The FD protocol of docs/metrics.md: class-balanced samples vs the test split, in the feature classifier's space.</summary>
-    private static void ReportFrechetDistance(IBackend backend, JointModel model, string dataName, ImageDataset train, ImageDataset test,
-        int sampleCount, ulong seed)
+    private static void ReportFrechetDistance(IBackend backend, string dataName, ImageDataset train, ImageDataset test,
+        int sampleCount, string what, Func<int, ulong, float[]> generate, ulong seed)
     {
         var progress = new Progress<EpochSummary>(epoch => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"feature classifier epoch {epoch.Epoch}: loss {epoch.MeanLoss:F4}, train accuracy {epoch.TrainAccuracy:P2}")));
@@ -113,12 +136,39 @@ internal static class EvalCommand
         for (int first = 0; first < sampleCount; first += chunk)
         {
             int rows = Math.Min(chunk, sampleCount - first);
-            var classes = Enumerable.Range(first, rows).Select(i => i % model.Config.ClassCount).ToArray();
-            model.Generate(classes, seed + (ulong)first).CopyTo(generated.AsSpan(first * train.Shape.Size));
+            generate(rows, seed + (ulong)first).CopyTo(generated.AsSpan(first * train.Shape.Size));
         }
         var fd = new FrechetEvaluator(classifier).Evaluate(generated, sampleCount, test);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"frechet distance {fd.Distance:F3}: {fd.GeneratedCount} class-balanced samples vs {fd.RealCount} {fd.RealData} images, features of {fd.FeatureNetId} ({fd.FeatureDim}-wide {fd.FeatureLayer})"));
+            $"frechet distance {fd.Distance:F3}: {fd.GeneratedCount} {what} vs {fd.RealCount} {fd.RealData} images, features of {fd.FeatureNetId} ({fd.FeatureDim}-wide {fd.FeatureLayer})"));
+    }
+
+    /// <summary>
+    /// The reconstruction protocol (<see cref="GenerationModel.Reconstruct"/>) on the first <paramref name="count"/> test
+    /// images: mean over images of the L2 norm of (regenerated - original) in [-1, 1] pixel units, and the mean per-image
+    /// PSNR on [0, 1] (10 log10(1 / MSE), MSE of the images mapped to [0, 1]).
+    /// </summary>
+    private static void ReportReconstruction(GenerationModel model, ImageDataset test, int count, ulong seed)
+    {
+        var images = test.Take(Math.Min(count, test.Count));
+        var regenerated = model.Reconstruct(images.Images, images.Count, seed);
+        int size = images.Shape.Size;
+        double l2Sum = 0, psnrSum = 0;
+        for (int i = 0; i < images.Count; i++)
+        {
+            double squares = 0;
+            for (int j = 0; j < size; j++)
+            {
+                double difference = regenerated[(long)i * size + j] - images.Images[(long)i * size + j];
+                squares += difference * difference;
+            }
+            l2Sum += Math.Sqrt(squares);
+            // On [0, 1] every difference is half its [-1, 1] value, so the MSE is a quarter.
+            psnrSum += 10 * Math.Log10(1 / Math.Max(squares / 4 / size, 1e-12));
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"reconstruction_l2 {l2Sum / images.Count:F4} (mean per image, [-1, 1] units), reconstruction_psnr {psnrSum / images.Count:F2} dB (on [0, 1]): "
+            + $"{images.Count} test images, eval batch {model.Config.EvalBatch}, Euler {model.Config.SampleSteps} steps each way, seed {seed}, latent {(model.Config.ZeroLatent ? "none" : "lzn")}"));
     }
 
     // The cache key names the data; a folder is named by its last component.

@@ -67,7 +67,7 @@ internal static class ProbeCommand
         var info = Checkpoint.Open(path);
         foreach (string warning in info.Warnings)
             Console.Error.WriteLine($"warning: {warning}");
-        Checkpoint.RequireTask(info, TrainingTask.Representation, command);
+        Checkpoint.RequireTask(info, command, TrainingTask.Representation);
         string dataName = data ?? info.Config.Data;
         var (train, test) = DataSources.LoadAsync(dataName).GetAwaiter().GetResult();
         if (train.Shape != RunOutputs.Shape(info.Config))

@@ -18,15 +18,14 @@ internal static class TrainCommand
     /// <summary>The preset of `--task representation` without --preset.</summary>
     public const string RepresentationPreset = "rep-cnn";
 
+    /// <summary>The preset of `--task generation` without --preset.</summary>
+    public const string GenerationPreset = "gen-mlp";
+
     /// <summary>
     /// One option that overrides a config field: the field's JSON key (so a range error from
     /// <see cref="TrainingConfig.Validate"/> names the option) and how a given value changes the config.
     /// </summary>
-    private sealed record Override(Option Option, string Key, Func<ParseResult, TrainingConfig, TrainingConfig> Apply)
-    {
-        /// <summary>The one task the option belongs to, or null when it applies to every task.</summary>
-        public TrainingTask? Task { get; init; }
-    }
+    private sealed record Override(Option Option, string Key, Func<ParseResult, TrainingConfig, TrainingConfig> Apply);
 
     private static Override Set<T>(Option<T?> option, string key, Func<TrainingConfig, T, TrainingConfig> apply)
         where T : struct => new(option, key, (result, config) => result.GetValue(option) is T value ? apply(config, value) : config);
@@ -75,21 +74,32 @@ internal static class TrainCommand
         Set(CliOptions.Long("--freeze-encoder-after", "optimiser steps after which the encoder stops training (default: never)"), "freeze_encoder_after",
             (c, v) => c with { FreezeEncoderAfter = v }),
         Set(CliOptions.Long("--freeze-decoder-after", "optimiser steps after which the decoder stops training (default: never)"), "freeze_decoder_after",
-            (c, v) => c with { FreezeDecoderAfter = v }) with { Task = TrainingTask.Joint },
+            (c, v) => c with { FreezeDecoderAfter = v }),
         Set(CliOptions.Long("--freeze-labels-after", "optimiser steps after which the label anchors stop training (default: never)"), "freeze_labels_after",
-            (c, v) => c with { FreezeLabelsAfter = v }) with { Task = TrainingTask.Joint },
+            (c, v) => c with { FreezeLabelsAfter = v }),
         Set(CliOptions.Int("--feature-dim", "representation task: width of the backbone's features, what the probe reads (default: the preset's, 256)"), "feature_dim",
-            (c, v) => c with { FeatureDim = v }) with { Task = TrainingTask.Representation },
+            (c, v) => c with { FeatureDim = v }),
         Set(CliOptions.Int("--projection-hidden", "representation task: hidden width of the projection head (default: the preset's, 256)"), "projection_hidden",
-            (c, v) => c with { ProjectionHidden = v }) with { Task = TrainingTask.Representation },
-        Set(Views(), "views", (c, v) => c with { Views = v == "none" ? [] : v.Split(',', StringSplitOptions.TrimEntries) }) with { Task = TrainingTask.Representation },
+            (c, v) => c with { ProjectionHidden = v }),
+        Set(CliOptions.Choice("--latent", "generation task: lzn (the decoder conditioned on each image's latent) | none (its latent input zeroed: the plain rectified-flow baseline)", "lzn", "none"),
+            "latent", (c, v) => c with { ZeroLatent = v == "none" }),
+        Set(Views(), "views", (c, v) => c with { Views = v == "none" ? [] : v.Split(',', StringSplitOptions.TrimEntries) }),
     ];
 
-    /// <summary>Options of the joint model's parts the representation task does not have.</summary>
-    private static readonly HashSet<string> JointOnly = new(StringComparer.Ordinal)
+    /// <summary>The options each task refuses: they set parts its model does not have.</summary>
+    private static readonly Dictionary<TrainingTask, HashSet<string>> NotFor = new()
     {
-        "--lr-decoder", "--lr-labels", "--rf-weight", "--label-weight", "--flip", "--shift", "--decoder-latent-noise", "--hidden", "--dropout",
-        "--decoder-channels",
+        [TrainingTask.Joint] = new(StringComparer.Ordinal) { "--feature-dim", "--projection-hidden", "--views", "--latent" },
+        [TrainingTask.Representation] = new(StringComparer.Ordinal)
+        {
+            "--lr-decoder", "--lr-labels", "--rf-weight", "--label-weight", "--flip", "--shift", "--decoder-latent-noise", "--hidden", "--dropout",
+            "--decoder-channels", "--freeze-decoder-after", "--freeze-labels-after", "--latent",
+        },
+        [TrainingTask.Generation] = new(StringComparer.Ordinal)
+        {
+            "--lr-labels", "--rf-weight", "--label-weight", "--flip", "--shift", "--decoder-latent-noise", "--dropout", "--label-loss", "--label-steps",
+            "--freeze-labels-after", "--feature-dim", "--projection-hidden", "--views",
+        },
     };
 
     /// <summary>"--views crop,flip": distinct names of the view augmentations, or none.</summary>
@@ -110,8 +120,9 @@ internal static class TrainCommand
 
     public static Command Create()
     {
-        var task = CliOptions.ChoiceOrDefault("--task", "the task to train: joint (generation + classification) | representation (unsupervised, two views)",
-            "joint", "joint", "representation");
+        var task = CliOptions.ChoiceOrDefault("--task",
+            "the task to train: joint (generation + classification) | representation (unsupervised, two views) | generation (RF decoder conditioned on LZN latents)",
+            "joint", "joint", "representation", "generation");
         var data = new Option<string>("--data") { Description = "fashion-mnist | synthetic | a folder of MNIST-style files", DefaultValueFactory = _ => FashionMnist.Name };
         var classes = CliOptions.Int("--classes", "classes of a folder's labels, 0..N-1 (default: the largest training label + 1, every class present)", min: 1);
         var device = CommonOptions.Device();
@@ -136,7 +147,12 @@ internal static class TrainCommand
             if (resuming && result.GetValue(overwrite))
                 throw new ArgumentException("--resume continues the run in the folder and --overwrite replaces it; give one of them.");
             var taskKind = TrainingConfig.ParseTask(result.GetValue(task)!)!.Value;
-            string presetName = result.GetValue(preset) ?? (taskKind == TrainingTask.Representation ? RepresentationPreset : TrainingConfig.DefaultPreset);
+            string presetName = result.GetValue(preset) ?? taskKind switch
+            {
+                TrainingTask.Representation => RepresentationPreset,
+                TrainingTask.Generation => GenerationPreset,
+                _ => TrainingConfig.DefaultPreset,
+            };
             var presetConfig = TrainingConfig.FromPreset(presetName);
             if (presetConfig.Task != taskKind)
             {
@@ -146,7 +162,7 @@ internal static class TrainCommand
             foreach (var entry in overrides)
             {
                 bool given = result.GetResult(entry.Option) is { Implicit: false };
-                if (given && (entry.Task is { } only && only != taskKind || taskKind == TrainingTask.Representation && JointOnly.Contains(entry.Option.Name)))
+                if (given && NotFor[taskKind].Contains(entry.Option.Name))
                     throw new ArgumentException($"{entry.Option.Name} does not apply to --task {TrainingConfig.TaskName(taskKind)}.");
             }
             var config = overrides.Aggregate(presetConfig, (current, entry) => entry.Apply(result, current));
@@ -175,9 +191,12 @@ internal static class TrainCommand
                 throw new ArgumentException($"--batch {config.BatchSize}: {dataName} has only {train.Count} training images{(config.TrainLimit > 0 ? " within --train-limit" : "")}, fewer than one batch.");
 
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
-            using ITaskTrainer trainer = taskKind == TrainingTask.Representation
-                ? new RepresentationTrainer(backend, config, train, test, runFolder)
-                : new JointTrainer(backend, config, train, test, runFolder);
+            using ITaskTrainer trainer = taskKind switch
+            {
+                TrainingTask.Representation => new RepresentationTrainer(backend, config, train, test, runFolder),
+                TrainingTask.Generation => new GenerationTrainer(backend, config, train, test, runFolder),
+                _ => new JointTrainer(backend, config, train, test, runFolder),
+            };
             if (resuming)
             {
                 var checkpoint = Checkpoint.Open(trainer.CheckpointPath);
@@ -230,6 +249,14 @@ internal static class TrainCommand
             if (trainer is RepresentationTrainer representation)
             {
                 FinishRepresentation(representation, outcome, train, test, backend.Description);
+                return 0;
+            }
+            if (trainer is GenerationTrainer generation)
+            {
+                RunOutputs.WriteSummary(Path.Combine(runFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, backend.Description);
+                RunOutputs.WriteUnconditionalSamples(Path.Combine(runFolder, RunOutputs.SamplesFileName), generation.Model, 64, RunOutputs.SampleSeed);
+                Console.WriteLine($"{outcome.WallSeconds:F1} s; wrote {runFolder}/{{{JointTrainer.MetricsFileName}, {JointTrainer.CheckpointFileName}, {RunOutputs.SummaryFileName}, "
+                    + $"{RunOutputs.SamplesFileName}}}; FD and reconstruction: lzn eval --checkpoint {trainer.CheckpointPath} --fd --reconstruction");
                 return 0;
             }
             var joint = (JointTrainer)trainer;
@@ -350,7 +377,7 @@ internal static class TrainCommand
     }
 
     /// <summary>"(rf a, label b)" of the joint task; the representation task has one term, its zone loss (no decoder, rf weight 0).</summary>
-    private static string Terms(JointLosses losses, TrainingTask task, string format, string separator) => task == TrainingTask.Representation
+    private static string Terms(JointLosses losses, TrainingTask task, string format, string separator) => task != TrainingTask.Joint
         ? ""
         : string.Create(CultureInfo.InvariantCulture, $" (rf {losses.RectifiedFlow.ToString(format, CultureInfo.InvariantCulture)}{separator}label {losses.Label.ToString(format, CultureInfo.InvariantCulture)})");
 
@@ -362,9 +389,17 @@ internal static class TrainCommand
     private static string DescribeShort(TrainingProgress p, TrainingTask task) => string.Create(CultureInfo.InvariantCulture,
         $"ep {p.Epoch} loss {p.Losses.Total:F3}{Terms(p.Losses, task, "F3", " ").Replace("label", "lbl", StringComparison.Ordinal)} {p.ItemsPerSecond:F0}/s");
 
-    private static string DescribeEpoch(EpochResult e, TrainingTask task) => string.Create(CultureInfo.InvariantCulture,
-        $"epoch {e.Epoch} done at step {e.Step}: mean loss {e.MeanLosses.Total:F4}{Terms(e.MeanLosses, task, "F4", ", ")}, "
-        + $"{(task == TrainingTask.Representation ? $"test k-NN accuracy (bank: {RepresentationTrainer.MonitorBankSize} training images)" : "test accuracy")} {Format(e.TestAccuracy)}, {e.Seconds:F1} s{(e.SkippedSteps > 0 ? $", {e.SkippedSteps} step(s) skipped" : "")}");
+    private static string DescribeEpoch(EpochResult e, TrainingTask task)
+    {
+        string score = task switch
+        {
+            TrainingTask.Representation => $"test k-NN accuracy (bank: {RepresentationTrainer.MonitorBankSize} training images) {Format(e.TestAccuracy)}, ",
+            TrainingTask.Generation => "",
+            _ => $"test accuracy {Format(e.TestAccuracy)}, ",
+        };
+        return string.Create(CultureInfo.InvariantCulture,
+            $"epoch {e.Epoch} done at step {e.Step}: mean loss {e.MeanLosses.Total:F4}{Terms(e.MeanLosses, task, "F4", ", ")}, {score}{e.Seconds:F1} s{(e.SkippedSteps > 0 ? $", {e.SkippedSteps} step(s) skipped" : "")}");
+    }
 
     private static string Format(double accuracy) =>
         double.IsFinite(accuracy) ? accuracy.ToString("P2", CultureInfo.InvariantCulture) : "n/a";

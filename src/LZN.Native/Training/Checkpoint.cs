@@ -197,19 +197,25 @@ public static class Checkpoint
     /// </summary>
     /// <summary>The optimiser's parameter groups of a task's trainer; a checkpoint holds one step counter each.</summary>
     public static IReadOnlyList<string> ParameterGroups(TrainingTask task) =>
-        task == TrainingTask.Representation ? RepresentationTrainer.ParameterGroups : JointTrainer.ParameterGroups;
+        task switch
+        {
+            TrainingTask.Representation => RepresentationTrainer.ParameterGroups,
+            TrainingTask.Generation => GenerationTrainer.ParameterGroups,
+            _ => JointTrainer.ParameterGroups,
+        };
 
     /// <summary>
-    /// Refuses, naming the file and what to use instead, a checkpoint whose task is not <paramref name="expected"/>
-    /// (`lzn eval` on a representation checkpoint, `lzn probe` on a joint one).
+    /// Refuses, naming the file, a checkpoint whose task is none of <paramref name="expected"/> (`lzn eval` on a
+    /// representation checkpoint, `lzn probe` on a joint one).
     /// </summary>
-    public static void RequireTask(CheckpointInfo checkpoint, TrainingTask expected, string command)
+    public static void RequireTask(CheckpointInfo checkpoint, string command, params TrainingTask[] expected)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        if (checkpoint.Config.Task != expected)
+        ArgumentNullException.ThrowIfNull(expected);
+        if (!expected.Contains(checkpoint.Config.Task))
         {
             throw new SafetensorsFormatException(checkpoint.Path,
-                $"a {TrainingConfig.TaskName(checkpoint.Config.Task)}-task checkpoint; {command} takes {TrainingConfig.TaskName(expected)}-task checkpoints.");
+                $"a {TrainingConfig.TaskName(checkpoint.Config.Task)}-task checkpoint; {command} takes {string.Join(" or ", expected.Select(task => TrainingConfig.TaskName(task) + "-task"))} checkpoints.");
         }
     }
 

@@ -72,6 +72,15 @@ public static class RunOutputs
         ImageGrid.WritePng(path, samples, classes, perClass, Shape(model.Config), scale);
     }
 
+    /// <summary>Unconditional samples of a generation model in a grid of up to 8 columns (latents from the prior).</summary>
+    public static void WriteUnconditionalSamples(string path, GenerationModel model, int count, ulong seed, int scale = 2)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        int columns = Math.Min(count, SamplesPerClass), rows = (count + columns - 1) / columns;
+        ImageGrid.WritePng(path, model.Generate(rows * columns, seed), rows, columns, Shape(model.Config), scale);
+    }
+
     /// <summary>Samples of one class in a grid of up to 8 columns.</summary>
     public static void WriteClassSamples(string path, JointModel model, int classIndex, int count, ulong seed, int scale = 2)
     {

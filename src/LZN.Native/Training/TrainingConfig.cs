@@ -24,6 +24,9 @@ public enum TrainingTask
 
     /// <summary>Unsupervised representation learning from two augmented views (<see cref="RepresentationModel"/>).</summary>
     Representation,
+
+    /// <summary>Unconditional generation: a rectified-flow decoder conditioned on each image's latent (<see cref="GenerationModel"/>).</summary>
+    Generation,
 }
 
 /// <summary>How the learning rate moves after the warm-up.</summary>
@@ -58,6 +61,12 @@ public sealed record TrainingConfig
 
     /// <summary>Representation task: the augmentations of both views, names of <see cref="LZN.Native.Data.ViewAugmentation.Names"/>.</summary>
     public IReadOnlyList<string> Views { get; init; } = LZN.Native.Data.ViewAugmentation.DefaultNames;
+
+    /// <summary>
+    /// Generation task: true for the plain rectified-flow baseline, the same decoder with its latent input zeroed (the
+    /// encoder is kept, untrained, so both runs have the same parameters); false for RF + LZN.
+    /// </summary>
+    public bool ZeroLatent { get; init; }
 
     public EncoderKind Encoder { get; init; } = EncoderKind.Mlp;
 
@@ -199,6 +208,7 @@ public sealed record TrainingConfig
     {
         TrainingTask.Joint => "joint",
         TrainingTask.Representation => "representation",
+        TrainingTask.Generation => "generation",
         _ => throw new ArgumentOutOfRangeException(nameof(task), task, "not a task."),
     };
 
@@ -217,6 +227,8 @@ public sealed record TrainingConfig
         ["tiny"] = "MLP encoder 784-64-16, U-Net base 8, batch 32, latent flow 10 steps, label flow 40 steps (tests and smoke runs)",
         ["rep-cnn"] = "representation task: CNN 32/64/128 -> 256 features, projection head 256 -> 64, batch 256, two augmented views, the reference recipe (Adam 8e-4, clip 1, EMA 0.9999, flows of 20 steps, noise 0.45)",
         ["rep-tiny"] = "representation task: CNN 8/16 -> 32 features, head 32 -> 16, batch 32, flows of 10 steps (tests and smoke runs)",
+        ["gen-mlp"] = "generation task: MLP encoder 784-512-256 -> 64, latent flow 20 steps from full-scale noise, U-Net base 16, batch 128",
+        ["gen-tiny"] = "generation task: MLP encoder 784-64 -> 16, U-Net base 8, batch 32, flows of 10 steps (tests and smoke runs)",
     };
 
     public const string DefaultPreset = "mlp-small";
@@ -240,6 +252,12 @@ public sealed record TrainingConfig
             LatentSteps = 10, LabelSteps = 40, SampleSteps = 10, EvalBatch = 256, WarmupSteps = 5, LogEvery = 5,
         },
         "rep-cnn" => Representation with { Preset = name },
+        "gen-mlp" => Generation with { Preset = name },
+        "gen-tiny" => Generation with
+        {
+            Preset = name, HiddenSizes = [64], LatentDim = 16, DecoderChannels = 8, DecoderGroups = 4, BatchSize = 32,
+            LatentSteps = 10, SampleSteps = 10, EvalBatch = 256, WarmupSteps = 5, LogEvery = 5,
+        },
         "rep-tiny" => Representation with
         {
             Preset = name, EncoderChannels = [8, 16], FeatureDim = 32, ProjectionHidden = 32, LatentDim = 16, BatchSize = 32,
@@ -286,6 +304,21 @@ public sealed record TrainingConfig
         RectifiedFlowWeight = 0,
     };
 
+    /// <summary>
+    /// The reference's generation task at Fashion-MNIST scale: each image's latent is its anchor's Euler flow from
+    /// full-scale prior noise over the batch's anchors, the decoder is conditioned on it, and the encoder learns only
+    /// through the rectified-flow loss back through that flow. No label flow.
+    /// </summary>
+    private static TrainingConfig Generation => new()
+    {
+        Task = TrainingTask.Generation,
+        DecoderChannels = 16,
+        DecoderLearningRate = 3e-3,
+        LatentNoiseScale = 1f,
+        LabelWeight = 0,
+        LearningRateDecay = LearningRateDecay.Cosine,
+    };
+
     /// <summary>The most elements one buffer of the model may hold (activations of a batch, one weight matrix): int-indexed.</summary>
     public const long MaxBufferElements = int.MaxValue;
 
@@ -314,6 +347,12 @@ public sealed record TrainingConfig
             if (value is long steps)
                 Range(key, steps, 0, long.MaxValue - 1);
         }
+        if (Task == TrainingTask.Generation && FreezeLabelsAfter is long noLabels)
+            Fail("freeze_labels_after", noLabels, "does not apply to the generation task, which has no label anchors");
+        if (Task == TrainingTask.Generation && (AugmentFlip || AugmentShift != 0))
+            Fail(AugmentFlip ? "augment_flip" : "augment_shift", AugmentFlip ? "true" : AugmentShift, "does not apply to the generation task, whose decoder learns the images as they are");
+        if (Task != TrainingTask.Generation && ZeroLatent)
+            Fail("latent", "none", "applies to the generation task only");
         if (Task == TrainingTask.Representation && (FreezeDecoderAfter ?? FreezeLabelsAfter) is long notHere)
             Fail(FreezeDecoderAfter is null ? "freeze_labels_after" : "freeze_decoder_after", notHere, "does not apply to the representation task, which has no decoder or label anchors");
         Range("augment_shift", AugmentShift, 0, Math.Max(0, Math.Min(ImageHeight, ImageWidth) - 1), "a shift must leave part of the image");
@@ -475,6 +514,7 @@ public sealed record TrainingConfig
                 writer.WriteNumber("feature_dim", FeatureDim);
                 writer.WriteNumber("projection_hidden", ProjectionHidden);
                 WriteStringArray("views", Views);
+                writer.WriteString("latent", ZeroLatent ? "none" : "lzn");
             }
             writer.WriteString("encoder", Encoder == EncoderKind.Mlp ? "mlp" : "cnn");
             WriteIntArray("hidden_sizes", HiddenSizes);
@@ -593,6 +633,12 @@ public sealed record TrainingConfig
                 FeatureDim = OptionalInt("feature_dim", 256),
                 ProjectionHidden = OptionalInt("projection_hidden", 256),
                 Views = root.TryGetProperty("views", out var views) ? StringArray(views, "views") : LZN.Native.Data.ViewAugmentation.DefaultNames,
+                ZeroLatent = OptionalString("latent", "lzn") switch
+                {
+                    "lzn" => false,
+                    "none" => true,
+                    var other => throw new FormatException($"training config: unknown latent '{other}'."),
+                },
                 Encoder = String("encoder") switch
                 {
                     "mlp" => EncoderKind.Mlp,

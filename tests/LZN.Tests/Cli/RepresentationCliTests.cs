@@ -42,7 +42,7 @@ public class RepresentationCliTests
             string labelHeader = System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(labels).AsSpan(0, 128));
             Assert.That(labelHeader, Does.Contain("'descr': '<i4'").And.Contain("'shape': (512,)"));
 
-            CliProcess.Run("eval", "--checkpoint", checkpoint, "--device", "cpu").AssertUsageError(checkpoint, "representation-task checkpoint", "lzn eval takes joint-task");
+            CliProcess.Run("eval", "--checkpoint", checkpoint, "--device", "cpu").AssertUsageError(checkpoint, "representation-task checkpoint", "lzn eval takes joint-task or generation-task");
             CliProcess.Run("sample", "--checkpoint", checkpoint, "--class", "1", "--out", Path.Combine(folder, "s.png"), "--device", "cpu")
                 .AssertUsageError("representation-task checkpoint", "lzn sample");
         }

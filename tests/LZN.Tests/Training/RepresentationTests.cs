@@ -142,7 +142,7 @@ public class RepresentationTests
             Assert.That(document.RootElement.GetProperty("task").GetString(), Is.EqualTo("representation"));
             Assert.That(document.RootElement.GetProperty("views").EnumerateArray().Select(view => view.GetString()), Is.EqualTo(new[] { "crop", "noise" }));
         }
-        Assert.That(() => Checkpoint.RequireTask(info, TrainingTask.Joint, "lzn eval"),
+        Assert.That(() => Checkpoint.RequireTask(info, "lzn eval", TrainingTask.Joint),
             Throws.InstanceOf<Native.IO.SafetensorsFormatException>().With.Message.Contains("a representation-task checkpoint; lzn eval takes joint-task checkpoints"));
         Assert.That(() => new JointModel(backend, info.Config), Throws.InstanceOf<ArgumentException>());
         Assert.That(TrainingConfig.FromPreset("tiny").ToJson(), Does.Not.Contain("\"task\""), "a joint config reads as it did before tasks existed");
