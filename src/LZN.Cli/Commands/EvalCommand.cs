@@ -143,31 +143,12 @@ internal static class EvalCommand
             $"frechet distance {fd.Distance:F3}: {fd.GeneratedCount} {what} vs {fd.RealCount} {fd.RealData} images, features of {fd.FeatureNetId} ({fd.FeatureDim}-wide {fd.FeatureLayer})"));
     }
 
-    /// <summary>
-    /// The reconstruction protocol (<see cref="GenerationModel.Reconstruct"/>) on the first <paramref name="count"/> test
-    /// images: mean over images of the L2 norm of (regenerated - original) in [-1, 1] pixel units, and the mean per-image
-    /// PSNR on [0, 1] (10 log10(1 / MSE), MSE of the images mapped to [0, 1]).
-    /// </summary>
     private static void ReportReconstruction(GenerationModel model, ImageDataset test, int count, ulong seed)
     {
         var images = test.Take(Math.Min(count, test.Count));
-        var regenerated = model.Reconstruct(images.Images, images.Count, seed);
-        int size = images.Shape.Size;
-        double l2Sum = 0, psnrSum = 0;
-        for (int i = 0; i < images.Count; i++)
-        {
-            double squares = 0;
-            for (int j = 0; j < size; j++)
-            {
-                double difference = regenerated[(long)i * size + j] - images.Images[(long)i * size + j];
-                squares += difference * difference;
-            }
-            l2Sum += Math.Sqrt(squares);
-            // On [0, 1] every difference is half its [-1, 1] value, so the MSE is a quarter.
-            psnrSum += 10 * Math.Log10(1 / Math.Max(squares / 4 / size, 1e-12));
-        }
+        var scores = GenerationModel.ReconstructionScores(images.Images, model.Reconstruct(images.Images, images.Count, seed), images.Count);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"reconstruction_l2 {l2Sum / images.Count:F4} (mean per image, [-1, 1] units), reconstruction_psnr {psnrSum / images.Count:F2} dB (on [0, 1]): "
+            $"reconstruction_l2 {scores.L2:F4} (mean per image, [-1, 1] units), reconstruction_psnr {scores.Psnr:F2} dB (on [0, 1]): "
             + $"{images.Count} test images, eval batch {model.Config.EvalBatch}, Euler {model.Config.SampleSteps} steps each way, seed {seed}, latent {(model.Config.ZeroLatent ? "none" : "lzn")}"));
     }
 

@@ -148,6 +148,33 @@ public sealed class GenerationModel : IDisposable
         return output;
     }
 
+    /// <summary>
+    /// The reconstruction protocol's scores of <paramref name="regenerated"/> against <paramref name="images"/> (both
+    /// [count, size] in [-1, 1]): the mean over images of the L2 norm of their difference, and the mean per-image PSNR on
+    /// [0, 1], 10 log10(1 / MSE) with the MSE of the images mapped to [0, 1].
+    /// </summary>
+    public static (double L2, double Psnr) ReconstructionScores(ReadOnlySpan<float> images, ReadOnlySpan<float> regenerated, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        if (images.Length != regenerated.Length || images.Length % count != 0)
+            throw new ArgumentException($"images ({images.Length} values) and regenerated images ({regenerated.Length}) must both be {count} whole images.", nameof(regenerated));
+        int size = images.Length / count;
+        double l2Sum = 0, psnrSum = 0;
+        for (int i = 0; i < count; i++)
+        {
+            double squares = 0;
+            for (int j = 0; j < size; j++)
+            {
+                double difference = regenerated[i * size + j] - images[i * size + j];
+                squares += difference * difference;
+            }
+            l2Sum += Math.Sqrt(squares);
+            // On [0, 1] every difference is half its [-1, 1] value, so the MSE is a quarter.
+            psnrSum += 10 * Math.Log10(1 / Math.Max(squares / 4 / size, 1e-12));
+        }
+        return (l2Sum / count, psnrSum / count);
+    }
+
     private void Integrate(FloatBuffer x, FloatBuffer latents, int rows, bool invert)
     {
         using var times = _backend.AllocateFloat(rows); // [rows]

@@ -16,7 +16,7 @@ public enum EncoderKind
     Cnn,
 }
 
-/// <summary>Which of the method's case studies a run trains (docs/training.md, "Tasks").</summary>
+/// <summary>Which of the method's case studies a run trains (docs/training.md has a section on each).</summary>
 public enum TrainingTask
 {
     /// <summary>Generation + classification: image encoder, label flow and a rectified-flow decoder (<see cref="JointModel"/>).</summary>

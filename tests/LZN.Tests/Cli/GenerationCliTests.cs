@@ -19,7 +19,11 @@ public class GenerationCliTests
                 "--latent", latent, "--device", "cpu", "--out", run);
             Assert.That(train.ExitCode, Is.EqualTo(0), train.Output + train.Error);
             using (var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, RunOutputs.SummaryFileName))))
+            {
                 Assert.That(summary.RootElement.GetProperty("task").GetString(), Is.EqualTo("generation"));
+                Assert.That(summary.RootElement.GetProperty("reconstruction_l2").GetDouble(), Is.GreaterThan(0));
+                Assert.That(summary.RootElement.GetProperty("reconstruction_psnr").GetDouble(), Is.GreaterThan(0));
+            }
             Assert.That(File.ReadAllBytes(Path.Combine(run, RunOutputs.SamplesFileName)).AsSpan(0, 4).ToArray(), Is.EqualTo(new byte[] { 0x89, 0x50, 0x4E, 0x47 }));
             string checkpoint = Path.Combine(run, JointTrainer.CheckpointFileName);
             Assert.That(Checkpoint.Open(checkpoint).Config.ZeroLatent, Is.EqualTo(latent == "none"));

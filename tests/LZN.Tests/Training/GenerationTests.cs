@@ -124,5 +124,12 @@ public class GenerationTests
         Assert.That(regenerated, Has.Length.EqualTo(images.Length));
         Assert.That(regenerated.All(float.IsFinite), Is.True);
         Assert.That(model.Reconstruct(images, 20, seed: 1), Is.EqualTo(regenerated), "the protocol is deterministic");
+        var (l2, psnr) = GenerationModel.ReconstructionScores(images, images, 20);
+        Assert.That((l2, psnr), Is.EqualTo((0.0, 120.0)), "a perfect reconstruction: L2 0, PSNR at the 1e-12 MSE floor");
+        // Every pixel off by 0.2 in [-1, 1]: L2 = 0.2 sqrt(784) = 5.6, MSE on [0, 1] = 0.01, PSNR 20 dB.
+        var shifted = images.Select(value => value + 0.2f).ToArray();
+        var (shiftedL2, shiftedPsnr) = GenerationModel.ReconstructionScores(images, shifted, 20);
+        Assert.That(shiftedL2, Is.EqualTo(5.6).Within(1e-4));
+        Assert.That(shiftedPsnr, Is.EqualTo(20.0).Within(1e-4));
     }
 }
