@@ -25,10 +25,7 @@ public class EvalPriorCliTests
         string folder = Directory.CreateTempSubdirectory("lzn-cli-eval-").FullName;
         try
         {
-            string run = Path.Combine(folder, "run");
-            var train = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--train-limit", "64", "--rf-weight", "0", "--device", "cpu", "--out", run);
-            Assert.That(train.ExitCode, Is.EqualTo(0), train.Output + train.Error);
-            string checkpoint = Path.Combine(run, JointTrainer.CheckpointFileName);
+            string checkpoint = CliRuns.TrainTinyClassifier(Path.Combine(folder, "run"));
             var sweep = CliProcess.Run("eval", "--checkpoint", checkpoint, "--test-limit", "64", "--prior-std-sweep", "0,0.5,1.2", "--class-prior", "train", "--device", "cpu");
             Assert.That(sweep.ExitCode, Is.EqualTo(0), sweep.Output + sweep.Error);
             var lines = sweep.Output.Split('\n').Where(line => line.StartsWith("test accuracy", StringComparison.Ordinal)).ToList();

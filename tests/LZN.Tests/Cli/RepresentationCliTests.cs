@@ -58,10 +58,7 @@ public class RepresentationCliTests
         string folder = Directory.CreateTempSubdirectory("lzn-cli-representation-").FullName;
         try
         {
-            string run = Path.Combine(folder, "joint");
-            var train = CliProcess.Run("train", "--data", "synthetic", "--preset", "tiny", "--train-limit", "64", "--rf-weight", "0", "--device", "cpu", "--out", run);
-            Assert.That(train.ExitCode, Is.EqualTo(0), train.Output + train.Error);
-            string checkpoint = Path.Combine(run, JointTrainer.CheckpointFileName);
+            string checkpoint = CliRuns.TrainTinyClassifier(Path.Combine(folder, "joint"));
             CliProcess.Run("probe", "--checkpoint", checkpoint).AssertUsageError("a joint-task checkpoint; lzn probe takes representation-task checkpoints");
             CliProcess.Run("embed", "--checkpoint", checkpoint, "--out", Path.Combine(folder, "e.npy")).AssertUsageError("lzn embed takes representation-task");
         }
