@@ -11,6 +11,8 @@ root.Subcommands.Add(KernelsCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
+root.Subcommands.Add(ProbeCommand.Create());
+root.Subcommands.Add(EmbedCommand.Create());
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
     return CommonOptions.ReportUsageError(parsed);

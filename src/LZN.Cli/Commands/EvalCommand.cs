@@ -25,17 +25,26 @@ internal static class EvalCommand
             Description = "also report the Frechet distance of class-balanced samples to the test split (docs/metrics.md: the project's "
                 + "feature classifier, trained once on the training split and cached)",
         };
+        var classPrior = CliOptions.ChoiceOrDefault("--class-prior",
+            "uniform | train: the label flow's class priors, uniform or the training split's class frequencies", "uniform", "uniform", "train");
+        var sweep = StdList();
+        var reconstruction = new Option<bool>("--reconstruction")
+        {
+            Description = "generation checkpoints: invert test images to noise with the decoder's ODE (Euler), regenerate, report mean L2 per image ([-1, 1] units) and PSNR on [0, 1]",
+        };
+        var reconSamples = CliOptions.Int("--recon-samples", "test images for --reconstruction", 1000, 1, 100_000);
         var fdSamples = CliOptions.Int("--fd-samples", "generated samples for --fd (the protocol uses 10000)", 10_000, 2, 1_000_000);
         var device = CommonOptions.Device();
         var command = new Command("eval", "Report a checkpoint's classification accuracy (and, with --fd, its sample quality) on the test split.")
         {
-            checkpoint, data, testLimit, priorStd, seed, evalBatch, split, ema, fd, fdSamples, device,
+            checkpoint, data, testLimit, priorStd, seed, evalBatch, split, ema, classPrior, sweep, fd, fdSamples, reconstruction, reconSamples, device,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
             var info = Checkpoint.Open(result.GetValue(checkpoint)!);
             foreach (string warning in info.Warnings)
                 Console.Error.WriteLine($"warning: {warning}");
+            Checkpoint.RequireTask(info, "lzn eval", TrainingTask.Joint, TrainingTask.Generation);
             var config = info.Config with { EvalBatch = result.GetValue(evalBatch) ?? info.Config.EvalBatch };
             config.Validate();
             string dataName = result.GetValue(data) ?? info.Config.Data;
@@ -48,22 +57,76 @@ internal static class EvalCommand
             if (test.Shape != RunOutputs.Shape(info.Config))
                 throw new ArgumentException($"{dataName}: images of {test.Shape} do not fit the checkpoint's model ({RunOutputs.Shape(info.Config)}).");
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
+            if (config.Task == TrainingTask.Generation)
+            {
+                if (!result.GetValue(fd) && !result.GetValue(reconstruction))
+                    throw new ArgumentException($"{info.Path}: a generation-task checkpoint has no classification accuracy; give --fd and/or --reconstruction.");
+                using var generator = new GenerationModel(backend, config);
+                Checkpoint.LoadModel(info, generator.Parameters, result.GetValue(ema));
+                if (result.GetValue(fd))
+                    ReportFrechetDistance(backend, dataName, train, test, result.GetValue(fdSamples), "unconditional samples (latents from the prior)", generator.Generate, result.GetValue(seed));
+                if (result.GetValue(reconstruction))
+                    ReportReconstruction(generator, test, result.GetValue(reconSamples), result.GetValue(seed));
+                return 0;
+            }
+            if (result.GetValue(reconstruction))
+                throw new ArgumentException("--reconstruction: a joint-task checkpoint's decoder is conditioned on labels; the protocol is for generation-task checkpoints.");
             using var model = new JointModel(backend, config);
             Checkpoint.LoadModel(info, model, result.GetValue(ema));
-            float std = result.GetValue(priorStd);
-            double accuracy = model.Accuracy(test.Images, test.Labels, std, result.GetValue(seed));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{splitName} accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} {splitName} images, eval batch {model.Config.EvalBatch}, prior std {std}, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
+            if (result.GetValue(sweep) is not null && result.GetResult(priorStd) is { Implicit: false })
+                throw new ArgumentException("--prior-std evaluates one std and --prior-std-sweep a list; give one of them.");
+            string priorName = result.GetValue(classPrior)!;
+            float[]? logPriors = priorName == "train" ? JointModel.BatchLogPriors(train.Labels, config.ClassCount) : null;
+            float[] stds = result.GetValue(sweep) is string list ? ParseStds(list) : [result.GetValue(priorStd)];
+            foreach (float std in stds)
+            {
+                double accuracy = model.Accuracy(test.Images, test.Labels, std, result.GetValue(seed), logPriors);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{splitName} accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} {splitName} images, eval batch {model.Config.EvalBatch}, prior std {std}, {priorName} class priors, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
+            }
             if (result.GetValue(fd))
-                ReportFrechetDistance(backend, model, dataName, train, test, result.GetValue(fdSamples), result.GetValue(seed));
+            {
+                float[] ClassBalanced(int count, ulong chunkSeed) =>
+                    model.Generate([.. Enumerable.Range(0, count).Select(i => i % model.Config.ClassCount)], chunkSeed);
+                ReportFrechetDistance(backend, dataName, train, test, result.GetValue(fdSamples), "class-balanced samples", ClassBalanced, result.GetValue(seed));
+            }
             return 0;
         }, new Dictionary<string, string>(StringComparer.Ordinal) { ["eval_batch"] = "--eval-batch" }));
         return command;
     }
 
+    /// <summary>"--prior-std-sweep 0,0.2,0.4": non-negative finite stds separated by commas; anything else is a parse error naming the option.</summary>
+    private static Option<string?> StdList()
+    {
+        var option = new Option<string?>("--prior-std-sweep")
+        {
+            Description = "evaluate at each std of a comma-separated list, e.g. 0,0.2,0.4,0.6,0.8,1,1.2 (the paper's sweep)",
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Count == 1 && TryParseStds(result.Tokens[0].Value) is null)
+                result.AddError($"--prior-std-sweep {result.Tokens[0].Value}: expected numbers >= 0 separated by commas, e.g. 0,0.2,0.4.");
+        });
+        return option;
+    }
+
+    private static float[] ParseStds(string text) => TryParseStds(text) ?? throw new ArgumentException($"bad std list '{text}'.");
+
+    private static float[]? TryParseStds(string text)
+    {
+        var stds = new List<float>();
+        foreach (string part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!float.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out float std) || !float.IsFinite(std) || std < 0)
+                return null;
+            stds.Add(std);
+        }
+        return [.. stds];
+    }
+
     /// <summary>The FD protocol of docs/metrics.md: class-balanced samples vs the test split, in the feature classifier's space.</summary>
-    private static void ReportFrechetDistance(IBackend backend, JointModel model, string dataName, ImageDataset train, ImageDataset test,
-        int sampleCount, ulong seed)
+    private static void ReportFrechetDistance(IBackend backend, string dataName, ImageDataset train, ImageDataset test,
+        int sampleCount, string what, Func<int, ulong, float[]> generate, ulong seed)
     {
         var progress = new Progress<EpochSummary>(epoch => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"feature classifier epoch {epoch.Epoch}: loss {epoch.MeanLoss:F4}, train accuracy {epoch.TrainAccuracy:P2}")));
@@ -73,12 +136,20 @@ internal static class EvalCommand
         for (int first = 0; first < sampleCount; first += chunk)
         {
             int rows = Math.Min(chunk, sampleCount - first);
-            var classes = Enumerable.Range(first, rows).Select(i => i % model.Config.ClassCount).ToArray();
-            model.Generate(classes, seed + (ulong)first).CopyTo(generated.AsSpan(first * train.Shape.Size));
+            generate(rows, seed + (ulong)first).CopyTo(generated.AsSpan(first * train.Shape.Size));
         }
         var fd = new FrechetEvaluator(classifier).Evaluate(generated, sampleCount, test);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"frechet distance {fd.Distance:F3}: {fd.GeneratedCount} class-balanced samples vs {fd.RealCount} {fd.RealData} images, features of {fd.FeatureNetId} ({fd.FeatureDim}-wide {fd.FeatureLayer})"));
+            $"frechet distance {fd.Distance:F3}: {fd.GeneratedCount} {what} vs {fd.RealCount} {fd.RealData} images, features of {fd.FeatureNetId} ({fd.FeatureDim}-wide {fd.FeatureLayer})"));
+    }
+
+    private static void ReportReconstruction(GenerationModel model, ImageDataset test, int count, ulong seed)
+    {
+        var images = test.Take(Math.Min(count, test.Count));
+        var scores = GenerationModel.ReconstructionScores(images.Images, model.Reconstruct(images.Images, images.Count, seed), images.Count);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"reconstruction_l2 {scores.L2:F4} (mean per image, [-1, 1] units), reconstruction_psnr {scores.Psnr:F2} dB (on [0, 1]): "
+            + $"{images.Count} test images, eval batch {model.Config.EvalBatch}, Euler {model.Config.SampleSteps} steps each way, seed {seed}, latent {(model.Config.ZeroLatent ? "none" : "lzn")}"));
     }
 
     // The cache key names the data; a folder is named by its last component.

@@ -1,17 +1,28 @@
 using System.CommandLine;
 using System.Globalization;
 using LZN.Native.Data;
+using LZN.Native.IO;
+using LZN.Native.Metrics;
 using LZN.Native.Training;
 using LZN.Native.Zones;
 using Spectre.Console;
 
 namespace LZN.Cli.Commands;
 
-/// <summary>`lzn train --task joint`: trains the joint generation + classification model into a run folder.</summary>
+/// <summary>`lzn train --task joint|representation`: trains a task's model into a run folder.</summary>
 internal static class TrainCommand
 {
     /// <summary>Exit code after Ctrl-C (128 + SIGINT): once the checkpoint is saved, or at once on a second Ctrl-C.</summary>
     public const int InterruptedExitCode = 130;
+
+    /// <summary>The preset of `--task representation` without --preset.</summary>
+    public const string RepresentationPreset = "rep-cnn";
+
+    /// <summary>Test images the end of a generation run reconstructs for summary.json.</summary>
+    public const int ReconstructionImages = 1000;
+
+    /// <summary>The preset of `--task generation` without --preset.</summary>
+    public const string GenerationPreset = "gen-mlp";
 
     /// <summary>
     /// One option that overrides a config field: the field's JSON key (so a range error from
@@ -61,20 +72,69 @@ internal static class TrainCommand
         Set(CliOptions.Int("--latent-steps", "Euler steps of the image latent flow (default: the preset's)"), "latent_steps", (c, v) => c with { LatentSteps = v }),
         Set(CliOptions.Int("--label-steps", "Euler steps of the label flow (default: the preset's; 100 in the reference)"), "label_steps", (c, v) => c with { LabelSteps = v }),
         Set(CliOptions.Int("--train-limit", "use only the first N training images (N >= 1)", min: 1), "train_limit", (c, v) => c with { TrainLimit = v }),
+        Set(CliOptions.Int("--latent-dim", "latent size d, the anchors' width (default: the preset's)"), "latent_dim", (c, v) => c with { LatentDim = v }),
+        Set(CliOptions.Number("--ema-decay", "EMA decay of the weights, in [0, 1]; 0 keeps no EMA (default: the preset's)"), "ema_decay", (c, v) => c with { EmaDecay = v }),
+        Set(CliOptions.Long("--freeze-encoder-after", "optimiser steps after which the encoder stops training (default: never)"), "freeze_encoder_after",
+            (c, v) => c with { FreezeEncoderAfter = v }),
+        Set(CliOptions.Long("--freeze-decoder-after", "optimiser steps after which the decoder stops training (default: never)"), "freeze_decoder_after",
+            (c, v) => c with { FreezeDecoderAfter = v }),
+        Set(CliOptions.Long("--freeze-labels-after", "optimiser steps after which the label anchors stop training (default: never)"), "freeze_labels_after",
+            (c, v) => c with { FreezeLabelsAfter = v }),
+        Set(CliOptions.Int("--feature-dim", "representation task: width of the backbone's features, what the probe reads (default: the preset's, 256)"), "feature_dim",
+            (c, v) => c with { FeatureDim = v }),
+        Set(CliOptions.Int("--projection-hidden", "representation task: hidden width of the projection head (default: the preset's, 256)"), "projection_hidden",
+            (c, v) => c with { ProjectionHidden = v }),
+        Set(CliOptions.Choice("--latent", "generation task: lzn (the decoder conditioned on each image's latent) | none (its latent input zeroed: the plain rectified-flow baseline)", "lzn", "none"),
+            "latent", (c, v) => c with { ZeroLatent = v == "none" }),
+        Set(Views(), "views", (c, v) => c with { Views = v == "none" ? [] : v.Split(',', StringSplitOptions.TrimEntries) }),
     ];
+
+    /// <summary>The options each task refuses: they set parts its model does not have.</summary>
+    private static readonly Dictionary<TrainingTask, HashSet<string>> NotFor = new()
+    {
+        [TrainingTask.Joint] = new(StringComparer.Ordinal) { "--feature-dim", "--projection-hidden", "--views", "--latent" },
+        [TrainingTask.Representation] = new(StringComparer.Ordinal)
+        {
+            "--lr-decoder", "--lr-labels", "--rf-weight", "--label-weight", "--flip", "--shift", "--decoder-latent-noise", "--hidden", "--dropout",
+            "--decoder-channels", "--freeze-decoder-after", "--freeze-labels-after", "--latent",
+        },
+        [TrainingTask.Generation] = new(StringComparer.Ordinal)
+        {
+            "--lr-labels", "--rf-weight", "--label-weight", "--flip", "--shift", "--decoder-latent-noise", "--dropout", "--label-loss", "--label-steps",
+            "--freeze-labels-after", "--feature-dim", "--projection-hidden", "--views",
+        },
+    };
+
+    /// <summary>"--views crop,flip": distinct names of the view augmentations, or none.</summary>
+    private static Option<string?> Views()
+    {
+        var option = new Option<string?>("--views")
+        {
+            Description = $"representation task: the views' augmentations, comma-separated among {string.Join(",", ViewAugmentation.Names)}, or none (default: the preset's, {string.Join(",", ViewAugmentation.DefaultNames)})",
+        };
+        option.Validators.Add(result =>
+        {
+            string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "none";
+            if (text != "none" && ViewAugmentation.Parse(text.Split(',', StringSplitOptions.TrimEntries)) is null)
+                result.AddError($"--views {text}: expected distinct names among {string.Join(", ", ViewAugmentation.Names)} separated by commas, or none.");
+        });
+        return option;
+    }
 
     public static Command Create()
     {
-        var task = CliOptions.ChoiceOrDefault("--task", "the task to train: joint (generation + classification)", "joint", "joint");
+        var task = CliOptions.ChoiceOrDefault("--task",
+            "the task to train: joint (generation + classification) | representation (unsupervised, two views) | generation (RF decoder conditioned on LZN latents)",
+            "joint", "joint", "representation", "generation");
         var data = new Option<string>("--data") { Description = "fashion-mnist | synthetic | a folder of MNIST-style files", DefaultValueFactory = _ => FashionMnist.Name };
         var classes = CliOptions.Int("--classes", "classes of a folder's labels, 0..N-1 (default: the largest training label + 1, every class present)", min: 1);
         var device = CommonOptions.Device();
-        var preset = CliOptions.ChoiceOrDefault("--preset", $"model and optimiser preset: {string.Join(", ", TrainingConfig.Presets.Keys)}",
-            TrainingConfig.DefaultPreset, [.. TrainingConfig.Presets.Keys]);
+        var preset = CliOptions.Choice("--preset", $"model and optimiser preset: {string.Join(", ", TrainingConfig.Presets.Keys)} "
+            + $"(default: {TrainingConfig.DefaultPreset} for the joint task, {RepresentationPreset} for the representation task)", [.. TrainingConfig.Presets.Keys]);
         var testLimit = CliOptions.Int("--test-limit", "evaluate on only the first N test images (N >= 1)", min: 1);
         var resume = new Option<bool>("--resume") { Description = "continue the run whose checkpoint the run folder holds" };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace the run the run folder holds (its checkpoint, metrics, summary and samples are deleted)" };
-        var output = new Option<string>("--out") { Description = "run folder", DefaultValueFactory = _ => Path.Combine("runs", "joint") };
+        var output = new Option<string>("--out") { Description = "run folder (default: runs/TASK)" };
         var overrides = Overrides();
         var command = new Command("train",
             "Train a model; writes metrics.jsonl, checkpoint.safetensors, summary.json and samples.png into the run folder (a folder holding a run needs --resume or --overwrite).")
@@ -89,13 +149,34 @@ internal static class TrainCommand
             bool resuming = result.GetValue(resume);
             if (resuming && result.GetValue(overwrite))
                 throw new ArgumentException("--resume continues the run in the folder and --overwrite replaces it; give one of them.");
-            var config = overrides.Aggregate(TrainingConfig.FromPreset(result.GetValue(preset)!), (current, entry) => entry.Apply(result, current));
+            var taskKind = TrainingConfig.ParseTask(result.GetValue(task)!)!.Value;
+            string presetName = result.GetValue(preset) ?? taskKind switch
+            {
+                TrainingTask.Representation => RepresentationPreset,
+                TrainingTask.Generation => GenerationPreset,
+                _ => TrainingConfig.DefaultPreset,
+            };
+            var presetConfig = TrainingConfig.FromPreset(presetName);
+            if (presetConfig.Task != taskKind)
+            {
+                throw new ArgumentException($"--preset {presetName} is a {TrainingConfig.TaskName(presetConfig.Task)}-task preset; --task {TrainingConfig.TaskName(taskKind)} takes "
+                    + string.Join(", ", TrainingConfig.Presets.Keys.Where(name => TrainingConfig.FromPreset(name).Task == taskKind)) + ".");
+            }
+            foreach (var entry in overrides)
+            {
+                bool given = result.GetResult(entry.Option) is { Implicit: false };
+                if (given && NotFor[taskKind].Contains(entry.Option.Name))
+                    throw new ArgumentException($"{entry.Option.Name} does not apply to --task {TrainingConfig.TaskName(taskKind)}.");
+            }
+            var config = overrides.Aggregate(presetConfig, (current, entry) => entry.Apply(result, current));
             // Range errors surface now, before the data is loaded or the run folder touched.
             config.Validate();
+            if (collective.WorldSize > 1 && taskKind != TrainingTask.Joint)
+                throw new ArgumentException($"--task {TrainingConfig.TaskName(taskKind)} does not train data-parallel yet: run it without mpirun (docs/distributed.md).");
             if (config.BatchSize < collective.WorldSize)
                 throw new ArgumentException($"--batch {config.BatchSize}: the global batch must give each of the {collective.WorldSize} ranks at least one image.");
 
-            string runFolder = result.GetValue(output)!;
+            string runFolder = result.GetValue(output) ?? Path.Combine("runs", TrainingConfig.TaskName(taskKind));
             var mode = resuming ? RunFolderMode.Resume : result.GetValue(overwrite) ? RunFolderMode.Overwrite : RunFolderMode.New;
             // Rank 0 alone owns the run folder; the others read its checkpoint after rank 0 has opened (or cleared) it.
             using var folder = collective.Rank == 0 ? RunFolder.Open(runFolder, mode, Console.Error.WriteLine) : null;
@@ -120,7 +201,12 @@ internal static class TrainCommand
 
             using var backend = CommonOptions.CreateBackend(DistributedRun.DeviceOfRank(result.GetValue(device), collective));
             using var nccl = LZN.Native.Distributed.DistributedLaunch.ForDevice(collective, backend);
-            using var trainer = new JointTrainer(backend, config, train, test, runFolder, (LZN.Native.Distributed.ICollective?)nccl ?? collective);
+            using ITaskTrainer trainer = taskKind switch
+            {
+                TrainingTask.Representation => new RepresentationTrainer(backend, config, train, test, runFolder),
+                TrainingTask.Generation => new GenerationTrainer(backend, config, train, test, runFolder),
+                _ => new JointTrainer(backend, config, train, test, runFolder, (LZN.Native.Distributed.ICollective?)nccl ?? collective),
+            };
             if (resuming)
             {
                 var checkpoint = Checkpoint.Open(trainer.CheckpointPath);
@@ -134,8 +220,8 @@ internal static class TrainCommand
                         + (repair.DroppedTornLine ? " and a torn last line" : ""));
                 }
             }
-            Console.WriteLine($"joint task: preset {config.Preset}, {train.Count} training / {test.Count} test images, batch {config.BatchSize}, "
-                + $"{config.Epochs} epoch(s) = {trainer.TotalSteps} steps, {trainer.Model.Parameters.Sum(p => p.Length):N0} parameters, {backend.Description}"
+            Console.WriteLine($"{TrainingConfig.TaskName(taskKind)} task: preset {config.Preset}, {train.Count} training / {test.Count} test images, batch {config.BatchSize}, "
+                + $"{config.Epochs} epoch(s) = {trainer.TotalSteps} steps, {trainer.Parameters.Sum(p => p.Length):N0} parameters, {backend.Description}"
                 + (collective.WorldSize > 1 ? $", {nccl?.Description ?? collective.Description} (rank 0 of {collective.WorldSize}: {BatchShardOf(collective, config.BatchSize)})" : ""));
 
             using var interrupts = new InterruptController();
@@ -154,7 +240,7 @@ internal static class TrainCommand
             {
                 // Open MPI hands its ranks a terminal even when mpirun's own output goes to a file: plain lines there too.
                 outcome = Console.IsOutputRedirected || collective.WorldSize > 1
-                    ? trainer.Run(interrupts.Token, PrintStep, PrintEpoch)
+                    ? TrainingLoop.Run(trainer, interrupts.Token, progress => PrintStep(progress, taskKind), epoch => Console.WriteLine(DescribeEpoch(epoch, taskKind)))
                     : RunWithProgressBar(trainer, interrupts.Token);
             }
             finally
@@ -174,12 +260,33 @@ internal static class TrainCommand
             }
             if (!trainer.IsWriter)
                 return 0;
+            if (trainer is RepresentationTrainer representation)
+            {
+                FinishRepresentation(representation, outcome, train, test, backend.Description);
+                return 0;
+            }
+            if (trainer is GenerationTrainer generation)
+            {
+                // The reconstruction protocol is cheap (two Euler passes over 1,000 test images); FD needs the feature classifier: lzn eval --fd.
+                var reconstructed = test.Take(Math.Min(ReconstructionImages, test.Count));
+                var scores = reconstructed.Count == 0 ? (L2: double.NaN, Psnr: double.NaN)
+                    : GenerationModel.ReconstructionScores(reconstructed.Images, generation.Model.Reconstruct(reconstructed.Images, reconstructed.Count, config.Seed), reconstructed.Count);
+                RunOutputs.WriteSummary(Path.Combine(runFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, backend.Description,
+                    new Dictionary<string, double>(StringComparer.Ordinal) { ["reconstruction_l2"] = scores.L2, ["reconstruction_psnr"] = scores.Psnr });
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"reconstruction_l2 {scores.L2:F4}, reconstruction_psnr {scores.Psnr:F2} dB on the first {reconstructed.Count} test images (seed {config.Seed})"));
+                RunOutputs.WriteUnconditionalSamples(Path.Combine(runFolder, RunOutputs.SamplesFileName), generation.Model, 64, RunOutputs.SampleSeed);
+                Console.WriteLine($"{outcome.WallSeconds:F1} s; wrote {runFolder}/{{{JointTrainer.MetricsFileName}, {JointTrainer.CheckpointFileName}, {RunOutputs.SummaryFileName}, "
+                    + $"{RunOutputs.SamplesFileName}}}; FD and reconstruction: lzn eval --checkpoint {trainer.CheckpointPath} --fd --reconstruction");
+                return 0;
+            }
+            var joint = (JointTrainer)trainer;
             RunOutputs.WriteSummary(Path.Combine(runFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, backend.Description,
-                collective.WorldSize);
+                worldSize: collective.WorldSize);
             // With the decoder's loss switched off the decoder never trained: its "samples" would be noise.
             bool samples = config.RectifiedFlowWeight > 0;
             if (samples)
-                RunOutputs.WriteSampleGrid(Path.Combine(runFolder, RunOutputs.SamplesFileName), trainer.Model);
+                RunOutputs.WriteSampleGrid(Path.Combine(runFolder, RunOutputs.SamplesFileName), joint.Model);
             Console.WriteLine($"test accuracy {Format(outcome.TestAccuracy ?? double.NaN)} on {test.Count} images (eval batch {config.EvalBatch}), "
                 + $"{outcome.WallSeconds:F1} s; wrote {runFolder}/{{{JointTrainer.MetricsFileName}, {JointTrainer.CheckpointFileName}, {RunOutputs.SummaryFileName}"
                 + (samples ? $", {RunOutputs.SamplesFileName}}}" : "} (no samples: --rf-weight 0)"));
@@ -248,7 +355,30 @@ internal static class TrainCommand
             ? $"{option} sets the MLP encoder's {what}; preset {config.Preset} has a CNN encoder."
             : $"{option} sets the CNN encoder's {what}; preset {config.Preset} has an MLP encoder.");
 
-    private static TrainingResult RunWithProgressBar(JointTrainer trainer, CancellationToken cancellation)
+    /// <summary>
+    /// The representation task's end of run: the linear probe and k-NN of the trained backbone's features (train split vs
+    /// test split), summary.json with both, and the test features' PCA picture.
+    /// </summary>
+    private static void FinishRepresentation(RepresentationTrainer trainer, TrainingResult outcome, ImageDataset train,
+        ImageDataset test, string device)
+    {
+        var config = trainer.Config;
+        var testFeatures = trainer.Model.Features(test.Images, test.Count);
+        var scores = RepresentationScores.Measure(trainer.Model.Backbone.Backend, trainer.Model.Features(train.Images, train.Count), train.Labels,
+            testFeatures, test.Labels, config.FeatureDim, Math.Max(train.ClassCount, test.ClassCount), config.Seed);
+        RunOutputs.WriteSummary(Path.Combine(trainer.RunFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, device,
+            new Dictionary<string, double>(StringComparer.Ordinal)
+            {
+                ["linear_probe_accuracy"] = scores.LinearProbeAccuracy,
+                ["knn_accuracy"] = scores.KnnAccuracy,
+            });
+        EmbeddingPlot.WritePca(Path.Combine(trainer.RunFolder, RunOutputs.EmbeddingFileName), testFeatures, test.Labels, config.FeatureDim);
+        Console.WriteLine($"linear probe {Format(scores.LinearProbeAccuracy)}, k-NN (k={NearestNeighbours.DefaultK}, cosine) {Format(scores.KnnAccuracy)} on {test.Count} test images "
+            + $"({config.FeatureDim} backbone features, trained weights), {outcome.WallSeconds:F1} s of training; wrote {trainer.RunFolder}/{{{JointTrainer.MetricsFileName}, "
+            + $"{JointTrainer.CheckpointFileName}, {RunOutputs.SummaryFileName}, {RunOutputs.EmbeddingFileName}}}");
+    }
+
+    private static TrainingResult RunWithProgressBar(ITaskTrainer trainer, CancellationToken cancellation)
     {
         TrainingResult? outcome = null;
         AnsiConsole.Progress()
@@ -257,34 +387,45 @@ internal static class TrainCommand
             {
                 var bar = context.AddTask("training", maxValue: trainer.TotalSteps);
                 bar.Value = trainer.Step;
-                outcome = trainer.Run(cancellation, progress =>
+                outcome = TrainingLoop.Run(trainer, cancellation, progress =>
                 {
                     bar.Value = progress.Step;
-                    bar.Description = Markup.Escape(DescribeShort(progress));
-                }, epoch => AnsiConsole.MarkupLine(Markup.Escape(DescribeEpoch(epoch))));
+                    bar.Description = Markup.Escape(DescribeShort(progress, trainer.Config.Task));
+                }, epoch => AnsiConsole.MarkupLine(Markup.Escape(DescribeEpoch(epoch, trainer.Config.Task))));
             });
         return outcome!;
     }
 
-    private static void PrintStep(TrainingProgress progress)
+    private static void PrintStep(TrainingProgress progress, TrainingTask task)
     {
         if (progress.IsLogStep)
-            Console.WriteLine(Describe(progress));
+            Console.WriteLine(Describe(progress, task));
     }
 
-    private static void PrintEpoch(EpochResult epoch) => Console.WriteLine(DescribeEpoch(epoch));
+    /// <summary>"(rf a, label b)" of the joint task; the representation task has one term, its zone loss (no decoder, rf weight 0).</summary>
+    private static string Terms(JointLosses losses, TrainingTask task, string format, string separator) => task != TrainingTask.Joint
+        ? ""
+        : string.Create(CultureInfo.InvariantCulture, $" (rf {losses.RectifiedFlow.ToString(format, CultureInfo.InvariantCulture)}{separator}label {losses.Label.ToString(format, CultureInfo.InvariantCulture)})");
 
-    private static string Describe(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
-        $"step {p.Step}/{p.TotalSteps} epoch {p.Epoch} loss {p.Losses.Total:F4} (rf {p.Losses.RectifiedFlow:F4}, label {p.Losses.Label:F4}) "
+    private static string Describe(TrainingProgress p, TrainingTask task) => string.Create(CultureInfo.InvariantCulture,
+        $"step {p.Step}/{p.TotalSteps} epoch {p.Epoch} loss {p.Losses.Total:F4}{Terms(p.Losses, task, "F4", ", ")} "
         + $"{p.ItemsPerSecond:F0} items/s ETA {p.Eta:hh\\:mm\\:ss}{(p.SkippedSteps > 0 ? $" ({p.SkippedSteps} skipped)" : "")}");
 
     /// <summary>Fits an 80-column terminal beside the bar, percentage and ETA columns.</summary>
-    private static string DescribeShort(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
-        $"ep {p.Epoch} loss {p.Losses.Total:F3} (rf {p.Losses.RectifiedFlow:F3} lbl {p.Losses.Label:F3}) {p.ItemsPerSecond:F0}/s");
+    private static string DescribeShort(TrainingProgress p, TrainingTask task) => string.Create(CultureInfo.InvariantCulture,
+        $"ep {p.Epoch} loss {p.Losses.Total:F3}{Terms(p.Losses, task, "F3", " ").Replace("label", "lbl", StringComparison.Ordinal)} {p.ItemsPerSecond:F0}/s");
 
-    private static string DescribeEpoch(EpochResult e) => string.Create(CultureInfo.InvariantCulture,
-        $"epoch {e.Epoch} done at step {e.Step}: mean loss {e.MeanLosses.Total:F4} (rf {e.MeanLosses.RectifiedFlow:F4}, label {e.MeanLosses.Label:F4}), "
-        + $"test accuracy {Format(e.TestAccuracy)}, {e.Seconds:F1} s{(e.SkippedSteps > 0 ? $", {e.SkippedSteps} step(s) skipped" : "")}");
+    private static string DescribeEpoch(EpochResult e, TrainingTask task)
+    {
+        string score = task switch
+        {
+            TrainingTask.Representation => $"test k-NN accuracy (bank: {RepresentationTrainer.MonitorBankSize} training images) {Format(e.TestAccuracy)}, ",
+            TrainingTask.Generation => "",
+            _ => $"test accuracy {Format(e.TestAccuracy)}, ",
+        };
+        return string.Create(CultureInfo.InvariantCulture,
+            $"epoch {e.Epoch} done at step {e.Step}: mean loss {e.MeanLosses.Total:F4}{Terms(e.MeanLosses, task, "F4", ", ")}, {score}{e.Seconds:F1} s{(e.SkippedSteps > 0 ? $", {e.SkippedSteps} step(s) skipped" : "")}");
+    }
 
     private static string Format(double accuracy) =>
         double.IsFinite(accuracy) ? accuracy.ToString("P2", CultureInfo.InvariantCulture) : "n/a";

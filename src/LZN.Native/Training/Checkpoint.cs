@@ -48,16 +48,25 @@ public static class Checkpoint
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(worldSize);
         ArgumentNullException.ThrowIfNull(model);
+        Save(path, model.Config, model.Parameters, training, step, worldSize);
+    }
+
+    /// <summary>A checkpoint of any task: its config (which names the task) and its parameters, in the model's fixed order.</summary>
+    public static void Save(string path, TrainingConfig config, IEnumerable<Nn.Parameter> parameters, TrainingStep training, long step, int worldSize = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(worldSize);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(training);
         ArgumentOutOfRangeException.ThrowIfNegative(step);
-        var tensors = model.Parameters
+        var tensors = parameters
             .Select(parameter => SafeTensor.FromFloat32(parameter.Name, parameter.Value.ToArray(), [.. parameter.Shape]))
             .Concat(training.ExportState())
             .ToList();
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["format"] = Format,
-            ["config"] = model.Config.ToJson(),
+            ["config"] = config.ToJson(),
             ["step"] = step.ToString(CultureInfo.InvariantCulture),
             ["rng"] = RngDescription,
             [DigestKey] = Safetensors.DataSha256(tensors),
@@ -112,7 +121,9 @@ public static class Checkpoint
         }
         CheckStructure(file, config);
         CheckFinite(file);
-        CheckCounters(file, step);
+        CheckCounters(file, step, ParameterGroups(config.Task));
+        if (config.Task != TrainingTask.Joint)
+            return new CheckpointInfo(file, config, step, warnings);
         var anchors = file[JointModel.LabelAnchorsName];
         if (anchors.DType != TensorDType.F32 || !anchors.Shape.AsSpan().SequenceEqual([config.ClassCount, config.LatentDim]))
         {
@@ -131,7 +142,7 @@ public static class Checkpoint
         name is "adam/iteration" or "training/skipped_steps" or "ema/updates" || name.StartsWith("adam/step/", StringComparison.Ordinal);
 
     /// <summary>
-    /// The layout <see cref="Save"/> writes: counters are I64 [1]; everything else is F32; a parameter is any other tensor
+    /// The layout <see cref="Save(string, TrainingConfig, IEnumerable{Nn.Parameter}, TrainingStep, long, int)"/> writes: counters are I64 [1]; everything else is F32; a parameter is any other tensor
     /// outside adam/ and ema/, and each has its Adam moments (adam/m/, adam/v/) and, with an EMA, its shadow (ema/), each
     /// 1-D with the parameter's element count; no state belongs to a parameter the file lacks.
     /// </summary>
@@ -201,7 +212,31 @@ public static class Checkpoint
     /// The step is every step run: the optimiser's applied updates plus the skipped ones; the EMA, when there is one,
     /// was updated once per applied update.
     /// </summary>
-    private static void CheckCounters(SafetensorsFile file, long step)
+    /// <summary>The optimiser's parameter groups of a task's trainer; a checkpoint holds one step counter each.</summary>
+    public static IReadOnlyList<string> ParameterGroups(TrainingTask task) =>
+        task switch
+        {
+            TrainingTask.Representation => RepresentationTrainer.ParameterGroups,
+            TrainingTask.Generation => GenerationTrainer.ParameterGroups,
+            _ => JointTrainer.ParameterGroups,
+        };
+
+    /// <summary>
+    /// Refuses, naming the file, a checkpoint whose task is none of <paramref name="expected"/> (`lzn eval` on a
+    /// representation checkpoint, `lzn probe` on a joint one).
+    /// </summary>
+    public static void RequireTask(CheckpointInfo checkpoint, string command, params TrainingTask[] expected)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        ArgumentNullException.ThrowIfNull(expected);
+        if (!expected.Contains(checkpoint.Config.Task))
+        {
+            throw new SafetensorsFormatException(checkpoint.Path,
+                $"a {TrainingConfig.TaskName(checkpoint.Config.Task)}-task checkpoint; {command} takes {string.Join(" or ", expected.Select(task => TrainingConfig.TaskName(task) + "-task"))} checkpoints.");
+        }
+    }
+
+    private static void CheckCounters(SafetensorsFile file, long step, IReadOnlyList<string> groups)
     {
         long Counter(string name)
         {
@@ -220,10 +255,10 @@ public static class Checkpoint
         // One step counter per parameter group; a group's Adam step stops when the group freezes, so it never passes the iteration.
         foreach (var tensor in file.Tensors.Where(t => t.Name.StartsWith("adam/step/", StringComparison.Ordinal)))
         {
-            if (!JointTrainer.ParameterGroups.Contains(tensor.Name["adam/step/".Length..]))
-                throw new SafetensorsFormatException(file.Source, $"counter '{tensor.Name}' belongs to no parameter group ({string.Join(", ", JointTrainer.ParameterGroups)}).");
+            if (!groups.Contains(tensor.Name["adam/step/".Length..]))
+                throw new SafetensorsFormatException(file.Source, $"counter '{tensor.Name}' belongs to no parameter group ({string.Join(", ", groups)}).");
         }
-        foreach (string group in JointTrainer.ParameterGroups)
+        foreach (string group in groups)
         {
             long groupStep = Counter($"adam/step/{group}");
             if (groupStep > applied)
@@ -237,9 +272,16 @@ public static class Checkpoint
     /// </summary>
     public static void LoadModel(CheckpointInfo checkpoint, JointModel model, bool useEma = false)
     {
-        ArgumentNullException.ThrowIfNull(checkpoint);
         ArgumentNullException.ThrowIfNull(model);
-        var uploads = model.Parameters
+        LoadModel(checkpoint, model.Parameters, useEma);
+    }
+
+    /// <summary><see cref="LoadModel(CheckpointInfo, JointModel, bool)"/> for the parameters of any task's model.</summary>
+    public static void LoadModel(CheckpointInfo checkpoint, IEnumerable<Nn.Parameter> parameters, bool useEma = false)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        ArgumentNullException.ThrowIfNull(parameters);
+        var uploads = parameters
             .Select(parameter => (parameter, values: useEma
                 ? checkpoint.File.Expect("ema/" + parameter.Name, TensorDType.F32, checked((int)parameter.Length)).ToFloat32()
                 : checkpoint.File.Expect(parameter.Name, TensorDType.F32, [.. parameter.Shape]).ToFloat32()))

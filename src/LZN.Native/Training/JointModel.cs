@@ -58,6 +58,8 @@ public sealed class JointModel : IDisposable
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
+        if (config.Task != TrainingTask.Joint)
+            throw new ArgumentException($"a joint model needs a joint-task config, not {TrainingConfig.TaskName(config.Task)}.", nameof(config));
         _backend = backend;
         Config = config;
         Encoder = config.Encoder == EncoderKind.Mlp
@@ -261,14 +263,19 @@ public sealed class JointModel : IDisposable
     /// is encoded with itself as anchors and no prior noise (the zone's anchor-side start), reverse-flowed through
     /// the label anchors with uniform priors, and labelled by the nearest label anchor. <paramref name="priorStd"/> > 0
     /// starts from N(0, priorStd^2) prior noise instead (the paper's std sweep), drawn from Philox under <paramref name="seed"/>.
+    /// <paramref name="classLogPriors"/> [classes] replaces the uniform priors of the label flow (e.g. the training split's
+    /// log class frequencies, <see cref="BatchLogPriors"/>).
     /// </summary>
-    public int[] Classify(ReadOnlySpan<float> images, int count, float priorStd = 0f, ulong seed = 0)
+    public int[] Classify(ReadOnlySpan<float> images, int count, float priorStd = 0f, ulong seed = 0, float[]? classLogPriors = null)
     {
         int imageSize = Config.ImageSize, dim = Config.LatentDim, classes = Config.ClassCount;
         if (images.Length != (long)count * imageSize)
             throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
         var predictions = new int[count];
-        var labelZones = new ZoneAnchors(LabelAnchors.Value, classes, dim);
+        if (classLogPriors is not null && classLogPriors.Length != classes)
+            throw new ArgumentException($"class log-priors hold {classLogPriors.Length} values; expected {classes}.", nameof(classLogPriors));
+        using var logPriors = classLogPriors is null ? null : _backend.FromHost(classLogPriors); // [classes]
+        var labelZones = new ZoneAnchors(LabelAnchors.Value, classes, dim, logPriors);
         SetDropoutStep(null, 0);
         for (int first = 0; first < count; first += Config.EvalBatch)
         {
@@ -304,9 +311,9 @@ public sealed class JointModel : IDisposable
     }
 
     /// <summary>Fraction of <paramref name="labels"/> that <see cref="Classify"/> gets right; NaN for no images (no accuracy, not 0%).</summary>
-    public double Accuracy(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, float priorStd = 0f, ulong seed = 0)
+    public double Accuracy(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, float priorStd = 0f, ulong seed = 0, float[]? classLogPriors = null)
     {
-        var predictions = Classify(images, labels.Length, priorStd, seed);
+        var predictions = Classify(images, labels.Length, priorStd, seed, classLogPriors);
         int correct = 0;
         for (int i = 0; i < labels.Length; i++)
             correct += predictions[i] == labels[i] ? 1 : 0;

@@ -10,6 +10,9 @@ public static class RunOutputs
     public const string SummaryFileName = "summary.json";
     public const string SamplesFileName = "samples.png";
 
+    /// <summary>The representation task's picture: test features on their first two principal components, coloured by class.</summary>
+    public const string EmbeddingFileName = "embedding.png";
+
     /// <summary>Samples per class in the end-of-run grid (one class per row).</summary>
     public const int SamplesPerClass = 8;
 
@@ -19,11 +22,12 @@ public static class RunOutputs
     /// <summary>
     /// summary.json: test_accuracy (0..1, with the eval batch size), epochs, steps, train_examples, test_examples,
     /// wall_seconds, device, preset, seed, completed, skipped_steps (steps whose loss or gradient was not finite) and the
-    /// last epoch's mean losses, and world_size (the ranks of a data-parallel run, 1 without one); a value that is not
-    /// finite is written as null.
+    /// last epoch's mean losses, world_size (the ranks of a data-parallel run, 1 without one), then the task and its own
+    /// metrics (<paramref name="taskMetrics"/>, e.g. linear_probe_accuracy and knn_accuracy of the representation task);
+    /// a value that is not finite is written as null.
     /// </summary>
     public static void WriteSummary(string path, TrainingConfig config, TrainingResult result, int trainExamples, int testExamples, string device,
-        int worldSize = 1)
+        IReadOnlyDictionary<string, double>? taskMetrics = null, int worldSize = 1)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(result);
@@ -51,6 +55,9 @@ public static class RunOutputs
                 writer.WriteNumberOrNull("last_epoch_rf_loss", last.MeanLosses.RectifiedFlow);
                 writer.WriteNumberOrNull("last_epoch_label_loss", last.MeanLosses.Label);
             }
+            writer.WriteString("task", TrainingConfig.TaskName(config.Task));
+            foreach (var (name, value) in taskMetrics ?? new Dictionary<string, double>())
+                writer.WriteNumberOrNull(name, value);
             writer.WriteEndObject();
         });
     }
@@ -65,6 +72,15 @@ public static class RunOutputs
             wanted[i] = i / perClass;
         var samples = model.Generate(wanted, seed);
         ImageGrid.WritePng(path, samples, classes, perClass, Shape(model.Config), scale);
+    }
+
+    /// <summary>Unconditional samples of a generation model in a grid of up to 8 columns (latents from the prior).</summary>
+    public static void WriteUnconditionalSamples(string path, GenerationModel model, int count, ulong seed, int scale = 2)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        int columns = Math.Min(count, SamplesPerClass), rows = (count + columns - 1) / columns;
+        ImageGrid.WritePng(path, model.Generate(rows * columns, seed), rows, columns, Shape(model.Config), scale);
     }
 
     /// <summary>Samples of one class in a grid of up to 8 columns.</summary>

@@ -16,6 +16,19 @@ public enum EncoderKind
     Cnn,
 }
 
+/// <summary>Which of the method's case studies a run trains (docs/training.md has a section on each).</summary>
+public enum TrainingTask
+{
+    /// <summary>Generation + classification: image encoder, label flow and a rectified-flow decoder (<see cref="JointModel"/>).</summary>
+    Joint,
+
+    /// <summary>Unsupervised representation learning from two augmented views (<see cref="RepresentationModel"/>).</summary>
+    Representation,
+
+    /// <summary>Unconditional generation: a rectified-flow decoder conditioned on each image's latent (<see cref="GenerationModel"/>).</summary>
+    Generation,
+}
+
 /// <summary>How the learning rate moves after the warm-up.</summary>
 public enum LearningRateDecay
 {
@@ -33,6 +46,27 @@ public enum LearningRateDecay
 public sealed record TrainingConfig
 {
     public string Preset { get; init; } = "custom";
+
+    /// <summary>The case study; a checkpoint records it, and commands refuse checkpoints of another task.</summary>
+    public TrainingTask Task { get; init; } = TrainingTask.Joint;
+
+    /// <summary>
+    /// Representation task: width of the backbone's output, the features the linear probe and k-NN read (the projection
+    /// head maps them to the latent).
+    /// </summary>
+    public int FeatureDim { get; init; } = 256;
+
+    /// <summary>Representation task: hidden width of the projection head (features -> SiLU -> hidden -> SiLU -> latent).</summary>
+    public int ProjectionHidden { get; init; } = 256;
+
+    /// <summary>Representation task: the augmentations of both views, names of <see cref="LZN.Native.Data.ViewAugmentation.Names"/>.</summary>
+    public IReadOnlyList<string> Views { get; init; } = LZN.Native.Data.ViewAugmentation.DefaultNames;
+
+    /// <summary>
+    /// Generation task: true for the plain rectified-flow baseline, the same decoder with its latent input zeroed (the
+    /// encoder is kept, untrained, so both runs have the same parameters); false for RF + LZN.
+    /// </summary>
+    public bool ZeroLatent { get; init; }
 
     public EncoderKind Encoder { get; init; } = EncoderKind.Mlp;
 
@@ -136,6 +170,19 @@ public sealed record TrainingConfig
     /// <summary>Steps between checkpoints (0 = only at the end and on cancellation).</summary>
     public int CheckpointEvery { get; init; } = 500;
 
+    /// <summary>
+    /// Optimiser steps after which the encoder (joint: the image encoder; representation: backbone and head) stops
+    /// training (<see cref="Optim.ParameterGroupOptions.FrozenAfter"/>); null trains it throughout. The reference's joint
+    /// task freezes its decoder after 60k iterations and the encoder and label anchors after 200k.
+    /// </summary>
+    public long? FreezeEncoderAfter { get; init; }
+
+    /// <summary>Optimiser steps after which the joint task's decoder stops training; null trains it throughout.</summary>
+    public long? FreezeDecoderAfter { get; init; }
+
+    /// <summary>Optimiser steps after which the joint task's label anchors stop training; null trains them throughout.</summary>
+    public long? FreezeLabelsAfter { get; init; }
+
     /// <summary>The data source name ("fashion-mnist", "synthetic" or a folder).</summary>
     public string Data { get; init; } = "fashion-mnist";
 
@@ -152,6 +199,23 @@ public sealed record TrainingConfig
 
     public int ImageSize => ImageChannels * ImageHeight * ImageWidth;
 
+    /// <summary>The staged-freezing fields by their JSON keys.</summary>
+    private IEnumerable<(string Key, long? Value)> Freezes =>
+        [("freeze_encoder_after", FreezeEncoderAfter), ("freeze_decoder_after", FreezeDecoderAfter), ("freeze_labels_after", FreezeLabelsAfter)];
+
+    /// <summary>The names configs, checkpoints and the command line use: joint, representation.</summary>
+    public static string TaskName(TrainingTask task) => task switch
+    {
+        TrainingTask.Joint => "joint",
+        TrainingTask.Representation => "representation",
+        TrainingTask.Generation => "generation",
+        _ => throw new ArgumentOutOfRangeException(nameof(task), task, "not a task."),
+    };
+
+    /// <summary>The task <paramref name="name"/> stands for (see <see cref="TaskName"/>), or null when none does.</summary>
+    public static TrainingTask? ParseTask(string name) =>
+        Enum.GetValues<TrainingTask>().Select(task => (TrainingTask?)task).FirstOrDefault(task => TaskName(task!.Value) == name);
+
     /// <summary>The preset names <see cref="FromPreset"/> knows, with one line each.</summary>
     public static IReadOnlyDictionary<string, string> Presets { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
     {
@@ -161,6 +225,10 @@ public sealed record TrainingConfig
         ["cnn"] = "CNN encoder 32/64/128 -> 64, U-Net base 32, batch 128",
         ["cnn-deep"] = "CNN encoder 32/64/128 with two convolutions per stage -> 64 and dropout 0.3, U-Net base 16, batch 128, random flips and 1-pixel shifts (92.79% on Fashion-MNIST in 20 epochs)",
         ["tiny"] = "MLP encoder 784-64-16, U-Net base 8, batch 32, latent flow 10 steps, label flow 40 steps (tests and smoke runs)",
+        ["rep-cnn"] = "representation task: CNN 32/64/128 -> 256 features, projection head 256 -> 64, batch 256, two augmented views, the reference recipe (Adam 8e-4, clip 1, EMA 0.9999, flows of 20 steps, noise 0.45)",
+        ["rep-tiny"] = "representation task: CNN 8/16 -> 32 features, head 32 -> 16, batch 32, flows of 10 steps (tests and smoke runs)",
+        ["gen-mlp"] = "generation task: MLP encoder 784-512-256 -> 64, latent flow 20 steps from full-scale noise, U-Net base 16, batch 128",
+        ["gen-tiny"] = "generation task: MLP encoder 784-64 -> 16, U-Net base 8, batch 32, flows of 10 steps (tests and smoke runs)",
     };
 
     public const string DefaultPreset = "mlp-small";
@@ -183,6 +251,18 @@ public sealed record TrainingConfig
             Preset = name, HiddenSizes = [64], LatentDim = 16, DecoderChannels = 8, DecoderGroups = 4, BatchSize = 32,
             LatentSteps = 10, LabelSteps = 40, SampleSteps = 10, EvalBatch = 256, WarmupSteps = 5, LogEvery = 5,
         },
+        "rep-cnn" => Representation with { Preset = name },
+        "gen-mlp" => Generation with { Preset = name },
+        "gen-tiny" => Generation with
+        {
+            Preset = name, HiddenSizes = [64], LatentDim = 16, DecoderChannels = 8, DecoderGroups = 4, BatchSize = 32,
+            LatentSteps = 10, SampleSteps = 10, EvalBatch = 256, WarmupSteps = 5, LogEvery = 5,
+        },
+        "rep-tiny" => Representation with
+        {
+            Preset = name, EncoderChannels = [8, 16], FeatureDim = 32, ProjectionHidden = 32, LatentDim = 16, BatchSize = 32,
+            LatentSteps = 10, LabelSteps = 10, EvalBatch = 256, WarmupSteps = 5, LogEvery = 5, EmaDecay = 0.999,
+        },
         _ => throw new ArgumentException($"unknown preset '{name}'; known: {string.Join(", ", Presets.Keys)}.", nameof(name)),
     };
 
@@ -200,6 +280,42 @@ public sealed record TrainingConfig
         DecoderLatentNoiseScale = 1f,
         DecoderLearningRate = 3e-3,
         LabelLoss = AssignmentLossKind.CutoffCrossEntropy,
+        LearningRateDecay = LearningRateDecay.Cosine,
+    };
+
+    /// <summary>
+    /// The reference's representation recipe at Fashion-MNIST scale: each row's latent is its view-1 anchor's Euler flow
+    /// (20 steps, prior noise 0.45) over the view-1 anchors, flowed back through the view-2 anchors (20 steps); the loss
+    /// is -mean log max over the steps after the cut-off of P(row -> its own view-2 zone); Adam at 8e-4 after a
+    /// warm-up, clip 1, EMA 0.9999, nothing frozen. No decoder: the label flow's fields carry the reverse flow.
+    /// </summary>
+    private static TrainingConfig Representation => new()
+    {
+        Task = TrainingTask.Representation,
+        Encoder = EncoderKind.Cnn,
+        BatchSize = 256,
+        EncoderLearningRate = 8e-4,
+        WarmupSteps = 100,
+        EmaDecay = 0.9999,
+        LatentSteps = 20,
+        LatentNoiseScale = 0.45f,
+        LabelSteps = 20,
+        LabelLoss = AssignmentLossKind.CrossEntropy,
+        RectifiedFlowWeight = 0,
+    };
+
+    /// <summary>
+    /// The reference's generation task at Fashion-MNIST scale: each image's latent is its anchor's Euler flow from
+    /// full-scale prior noise over the batch's anchors, the decoder is conditioned on it, and the encoder learns only
+    /// through the rectified-flow loss back through that flow. No label flow.
+    /// </summary>
+    private static TrainingConfig Generation => new()
+    {
+        Task = TrainingTask.Generation,
+        DecoderChannels = 16,
+        DecoderLearningRate = 3e-3,
+        LatentNoiseScale = 1f,
+        LabelWeight = 0,
         LearningRateDecay = LearningRateDecay.Cosine,
     };
 
@@ -226,6 +342,19 @@ public sealed record TrainingConfig
         Range("checkpoint_every", CheckpointEvery, 0, int.MaxValue);
         Range("train_limit", TrainLimit, 0, int.MaxValue);
         Range("warmup_steps", WarmupSteps, 0, 1_000_000_000);
+        foreach (var (key, value) in Freezes)
+        {
+            if (value is long steps)
+                Range(key, steps, 0, long.MaxValue - 1);
+        }
+        if (Task == TrainingTask.Generation && FreezeLabelsAfter is long noLabels)
+            Fail("freeze_labels_after", noLabels, "does not apply to the generation task, which has no label anchors");
+        if (Task == TrainingTask.Generation && (AugmentFlip || AugmentShift != 0))
+            Fail(AugmentFlip ? "augment_flip" : "augment_shift", AugmentFlip ? "true" : AugmentShift, "does not apply to the generation task, whose decoder learns the images as they are");
+        if (Task != TrainingTask.Generation && ZeroLatent)
+            Fail("latent", "none", "applies to the generation task only");
+        if (Task == TrainingTask.Representation && (FreezeDecoderAfter ?? FreezeLabelsAfter) is long notHere)
+            Fail(FreezeDecoderAfter is null ? "freeze_labels_after" : "freeze_decoder_after", notHere, "does not apply to the representation task, which has no decoder or label anchors");
         Range("augment_shift", AugmentShift, 0, Math.Max(0, Math.Min(ImageHeight, ImageWidth) - 1), "a shift must leave part of the image");
         Range("image_channels", ImageChannels, 1, 4);
         Range("image_height", ImageHeight, 1, 1024);
@@ -236,6 +365,19 @@ public sealed record TrainingConfig
         if (DecoderChannels % DecoderGroups != 0)
             Fail("decoder_channels", DecoderChannels, $"must be a multiple of decoder_groups ({DecoderGroups}), the decoder's GroupNorm groups");
         Range("encoder_depth", EncoderDepth, 1, 8);
+        if (!Enum.IsDefined(Task))
+            Fail("task", Task, "is not a defined task");
+        if (Task == TrainingTask.Representation)
+        {
+            Range("feature_dim", FeatureDim, 1, 16_384);
+            Range("projection_hidden", ProjectionHidden, 1, 16_384);
+            if (Encoder != EncoderKind.Cnn)
+                Fail("encoder", "mlp", "must be cnn for the representation task (a CNN backbone with a projection head)");
+            if (AugmentFlip || AugmentShift != 0)
+                Fail(AugmentFlip ? "augment_flip" : "augment_shift", AugmentFlip ? "true" : AugmentShift, "does not apply to the representation task, whose views have their own augmentations");
+            if (Views is null || LZN.Native.Data.ViewAugmentation.Parse(Views) is null)
+                Fail("views", Views is null ? null : string.Join(",", Views), $"must be distinct names among {string.Join(", ", LZN.Native.Data.ViewAugmentation.Names)} (or none)");
+        }
         Count("hidden_sizes", HiddenSizes, 1, 16, 1, 16_384);
         Count("encoder_channels", EncoderChannels, 1, 8, 1, 2048);
         if (EncoderChannels.Any(channels => channels % Math.Min(CnnGroups, channels) != 0))
@@ -276,7 +418,9 @@ public sealed record TrainingConfig
     /// </summary>
     private void CheckCost()
     {
-        long images = Math.Max(BatchSize, EvalBatch), pixels = (long)ImageHeight * ImageWidth;
+        // The representation task encodes both views of a batch together, and its CNN ends in the features, not the latent.
+        long images = Math.Max(Task == TrainingTask.Representation ? 2L * BatchSize : BatchSize, EvalBatch), pixels = (long)ImageHeight * ImageWidth;
+        int encoderOutput = Task == TrainingTask.Representation ? FeatureDim : LatentDim;
         long weights = 0, widest = (long)ImageChannels * pixels;
         if (Encoder == EncoderKind.Mlp)
         {
@@ -299,7 +443,7 @@ public sealed record TrainingConfig
                 widest = Math.Max(widest, EncoderChannels[stage] * height * width);
                 channelsIn = EncoderChannels[stage];
             }
-            weights += channelsIn * height * width * LatentDim;
+            weights += channelsIn * height * width * encoderOutput;
         }
         if (weights > MaxEncoderWeights)
             Fail(Encoder == EncoderKind.Mlp ? "hidden_sizes" : "encoder_channels", Encoder == EncoderKind.Mlp ? string.Join(",", HiddenSizes) : string.Join(",", EncoderChannels),
@@ -363,6 +507,15 @@ public sealed record TrainingConfig
         {
             writer.WriteStartObject();
             writer.WriteString("preset", Preset);
+            // Joint configs leave the task fields out, so a joint checkpoint's config reads byte for byte as before tasks existed.
+            if (Task != TrainingTask.Joint)
+            {
+                writer.WriteString("task", TaskName(Task));
+                writer.WriteNumber("feature_dim", FeatureDim);
+                writer.WriteNumber("projection_hidden", ProjectionHidden);
+                WriteStringArray("views", Views);
+                writer.WriteString("latent", ZeroLatent ? "none" : "lzn");
+            }
             writer.WriteString("encoder", Encoder == EncoderKind.Mlp ? "mlp" : "cnn");
             WriteIntArray("hidden_sizes", HiddenSizes);
             WriteIntArray("encoder_channels", EncoderChannels);
@@ -398,6 +551,12 @@ public sealed record TrainingConfig
             writer.WriteNumber("eval_batch", EvalBatch);
             writer.WriteNumber("log_every", LogEvery);
             writer.WriteNumber("checkpoint_every", CheckpointEvery);
+            // Absent unless set, so configs without staged freezing read byte for byte as before it existed.
+            foreach (var (key, value) in Freezes)
+            {
+                if (value is long steps)
+                    writer.WriteNumber(key, steps);
+            }
             writer.WriteString("data", Data);
             writer.WriteNumber("train_limit", TrainLimit);
             writer.WriteNumber("image_channels", ImageChannels);
@@ -405,6 +564,14 @@ public sealed record TrainingConfig
             writer.WriteNumber("image_width", ImageWidth);
             writer.WriteNumber("class_count", ClassCount);
             writer.WriteEndObject();
+
+            void WriteStringArray(string name, IReadOnlyList<string> values)
+            {
+                writer.WriteStartArray(name);
+                foreach (string value in values)
+                    writer.WriteStringValue(value);
+                writer.WriteEndArray();
+            }
 
             void WriteIntArray(string name, IReadOnlyList<int> values)
             {
@@ -449,15 +616,29 @@ public sealed record TrainingConfig
             bool OptionalBool(string name) => root.TryGetProperty(name, out var value)
                 && (value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean() : throw new FormatException($"training config: '{name}' is not a boolean."));
             double OptionalDouble(string name, double absent) => root.TryGetProperty(name, out _) ? Double(name) : absent;
+            long? OptionalLong(string name) => root.TryGetProperty(name, out _) ? Long(name) : null;
             int OptionalInt(string name, int absent) => root.TryGetProperty(name, out _) ? Int(name) : absent;
             string OptionalString(string name, string absent) => root.TryGetProperty(name, out _) ? String(name) : absent;
             string String(string name) => Field(name).ValueKind == JsonValueKind.String ? Field(name).GetString()! : throw new FormatException($"training config: '{name}' is not a string.");
+            static string[] StringArray(JsonElement array, string name) => array.ValueKind == JsonValueKind.Array
+                ? [.. array.EnumerateArray().Select(item => item.ValueKind == JsonValueKind.String ? item.GetString()! : throw new FormatException($"training config: '{name}' holds a non-string."))]
+                : throw new FormatException($"training config: '{name}' is not an array.");
             static int[] IntArray(JsonElement array, string name) => array.ValueKind == JsonValueKind.Array
                 ? [.. array.EnumerateArray().Select(item => item.TryGetInt32(out int value) ? value : throw new FormatException($"training config: '{name}' holds a non-integer."))]
                 : throw new FormatException($"training config: '{name}' is not an array.");
             var config = new TrainingConfig
             {
                 Preset = String("preset"),
+                Task = ParseTask(OptionalString("task", TaskName(TrainingTask.Joint))) ?? throw new FormatException($"training config: unknown task '{String("task")}'."),
+                FeatureDim = OptionalInt("feature_dim", 256),
+                ProjectionHidden = OptionalInt("projection_hidden", 256),
+                Views = root.TryGetProperty("views", out var views) ? StringArray(views, "views") : LZN.Native.Data.ViewAugmentation.DefaultNames,
+                ZeroLatent = OptionalString("latent", "lzn") switch
+                {
+                    "lzn" => false,
+                    "none" => true,
+                    var other => throw new FormatException($"training config: unknown latent '{other}'."),
+                },
                 Encoder = String("encoder") switch
                 {
                     "mlp" => EncoderKind.Mlp,
@@ -504,6 +685,9 @@ public sealed record TrainingConfig
                 EvalBatch = Int("eval_batch"),
                 LogEvery = Int("log_every"),
                 CheckpointEvery = Int("checkpoint_every"),
+                FreezeEncoderAfter = OptionalLong("freeze_encoder_after"),
+                FreezeDecoderAfter = OptionalLong("freeze_decoder_after"),
+                FreezeLabelsAfter = OptionalLong("freeze_labels_after"),
                 Data = String("data"),
                 TrainLimit = Int("train_limit"),
                 ImageChannels = Int("image_channels"),

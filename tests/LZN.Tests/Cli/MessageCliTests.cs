@@ -25,7 +25,7 @@ public class MessageCliTests
     [TestCase("--test-limit", "-5", "--test-limit -5: expected a whole number >= 1 (see 'lzn train --help')")]
     [TestCase("--epochs", "abc", "--epochs abc: expected a whole number (see 'lzn train --help')")]
     [TestCase("--lr-encoder", "nan", "--lr-encoder nan: expected a finite number (see 'lzn train --help')")]
-    [TestCase("--preset", "huge", "--preset huge: expected mlp-small, mlp, mlp-wide, cnn, cnn-deep or tiny")]
+    [TestCase("--preset", "huge", "--preset huge: expected mlp-small, mlp, mlp-wide, cnn, cnn-deep, tiny, rep-cnn, rep-tiny, gen-mlp or gen-tiny")]
     [TestCase("--flip", "maybe", "--flip maybe: expected true or false")]
     [TestCase("--frobnicate", "1", "Unrecognized command or argument '--frobnicate'")]
     [TestCase("--batch", "1", "--batch 1: must lie in [2, 8192] (the batch is its own set of anchors")]

@@ -107,6 +107,19 @@ public class DistributedTrainingTests
         Assert.That(File.ReadAllText(Path.Combine(run, JointTrainer.MetricsFileName)), Is.Empty, "nothing saved is lost");
     }
 
+    /// <summary>The tasks without a data-parallel step yet are refused under mpirun, with one line, before the run folder is touched.</summary>
+    [TestCase("representation")]
+    [TestCase("generation")]
+    public void ATaskWithoutADataParallelStepIsRefusedUnderMpirun(string task)
+    {
+        string run = Path.Combine(_folder, task);
+        var result = MpiRun.Run(2, "train", "--task", task, "--data", "synthetic", "--device", "cpu", "--batch", "8", "--epochs", "1", "--out", run);
+        Assert.That(result.ExitCode, Is.EqualTo(2), result.Output + result.Error);
+        Assert.That(result.Error, Does.Contain($"--task {task} does not train data-parallel yet: run it without mpirun"));
+        Assert.That(Directory.Exists(run), Is.False, "no run folder is created");
+        Assert.That(result.Elapsed, Is.LessThan(TimeSpan.FromSeconds(60)));
+    }
+
     /// <summary>
     /// kill -9 of one rank mid-run ends the other (and mpirun) within 60 s; --resume with the same ranks then finishes the run
     /// bit for bit as an uninterrupted one, and a resume with another number of ranks is refused.

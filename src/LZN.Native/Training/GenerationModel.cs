@@ -1,0 +1,221 @@
+using LZN.Native.Backends;
+using LZN.Native.Nn;
+using LZN.Native.RectifiedFlow;
+using LZN.Native.Zones;
+
+namespace LZN.Native.Training;
+
+/// <summary>
+/// The generation model (docs/math.md section 10, the reference's first case study): an image encoder whose outputs
+/// are the anchors of a latent flow over the batch, each image's latent its anchor's Euler flow from full-scale prior
+/// noise, and a rectified-flow U-Net decoder conditioned on that latent alone (no label). The encoder learns only
+/// through the rectified-flow loss back through the latent flow. With <see cref="TrainingConfig.ZeroLatent"/> the
+/// decoder's latent input is zero (the plain rectified-flow baseline; the encoder is kept but never runs). Sampling
+/// draws the latent from N(0, I). Draws are Philox streams keyed by the seed and a stream name at counters from the step.
+/// </summary>
+public sealed class GenerationModel : IDisposable
+{
+    private readonly IBackend _backend;
+    private readonly ulong _latentNoiseKey;
+    private readonly ulong _flowKey;
+    // The joint step's buffers serve this step too (its label-flow buffers are a few floats per row and stay unused).
+    private JointStepWorkspace? _workspace;
+    private FloatBuffer? _images; // [B, imageSize]
+    private FloatBuffer? _zeroLatents; // [B, dim], the baseline's latent input: zeros, never written after allocation
+
+    public GenerationModel(IBackend backend, TrainingConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        if (config.Task != TrainingTask.Generation)
+            throw new ArgumentException($"a generation model needs a generation-task config, not {TrainingConfig.TaskName(config.Task)}.", nameof(config));
+        _backend = backend;
+        Config = config;
+        Encoder = config.Encoder == EncoderKind.Mlp
+            ? new MlpEncoder(backend, "encoder", config.ImageSize, config.HiddenSizes, config.LatentDim, config.Seed)
+            : new CnnEncoder(backend, "encoder", new CnnEncoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim)
+            {
+                Channels = config.EncoderChannels, Depth = config.EncoderDepth, Groups = TrainingConfig.CnnGroups,
+            }, config.Seed);
+        Decoder = new UNetDecoder(backend, "decoder",
+            new UNetDecoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim, ClassCount: 0)
+            {
+                BaseChannels = config.DecoderChannels, Groups = config.DecoderGroups,
+            }, config.Seed);
+        _latentNoiseKey = Initialization.StreamKey(config.Seed, "stream.latent_noise");
+        _flowKey = Initialization.StreamKey(config.Seed, "stream.rectified_flow");
+    }
+
+    public TrainingConfig Config { get; }
+
+    /// <summary>Images [n, ImageSize] -> anchors [n, LatentDim].</summary>
+    public SequentialEncoder Encoder { get; }
+
+    public UNetDecoder Decoder { get; }
+
+    /// <summary>Encoder, then decoder (a fixed order; names are checkpoint keys).</summary>
+    public IEnumerable<Parameter> Parameters => Encoder.Parameters.Concat(Decoder.Parameters);
+
+    /// <summary>
+    /// One forward and backward pass at training step <paramref name="step"/> on images [B, ImageSize] (host, in [-1, 1]):
+    /// accumulates (+=) every parameter gradient of the rectified-flow loss and returns it.
+    /// </summary>
+    public double Backward(ReadOnlySpan<float> images, long step)
+    {
+        int imageSize = Config.ImageSize, batchSize = images.Length / imageSize;
+        if (batchSize < 2 || images.Length != (long)batchSize * imageSize)
+            throw new ArgumentException($"a generation step needs at least two whole images of {imageSize} values (the batch is its own set of anchors).", nameof(images));
+        ArgumentOutOfRangeException.ThrowIfNegative(step);
+        var work = Workspace(batchSize);
+        _backend.Upload(images, _images!);
+        long latentElements = (long)batchSize * Config.LatentDim;
+        using var encoded = Config.ZeroLatent ? null : EncodeBatch(_images!, batchSize, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), keepTrajectory: true);
+        var latents = encoded?.Latents ?? _zeroLatents!;
+
+        var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)batchSize + (long)batchSize * imageSize)));
+        objective.BuildBatch(batchSize, imageSize, _images!, work.FlowNoise, work.Times, work.Noisy, work.Target);
+        var prediction = Decoder.Forward(work.Noisy, latents, null, work.Times, batchSize);
+        objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad, 1f);
+        var decoderGrads = Decoder.Backward(work.PredictionGrad);
+        if (encoded is not null)
+        {
+            var anchorsGrad = work.Anchors.Gradient; // [batchSize, dim]: one process, so the gathered rows are the batch
+            _backend.Fill(anchorsGrad, 0f);
+            LatentEncoder.Backward(encoded, decoderGrads.Latent, new EncodeGradients(Anchors: anchorsGrad));
+            Encoder.Backward(anchorsGrad);
+        }
+        return work.FlowLoss.ReadScalar();
+    }
+
+    /// <summary>
+    /// The latents [rows, d] of images [rows, ImageSize] on the device: the encoder's anchors of the group, each flowed
+    /// over the group's anchors from N(0, I) prior noise drawn under <paramref name="noiseKey"/> from counter
+    /// <paramref name="noiseOffset"/> (training: key seed ^ fnv1a("stream.latent_noise"), counters [n B d, (n + 1) B d)).
+    /// </summary>
+    private EncodeResult EncodeBatch(FloatBuffer images, int rows, ulong noiseKey, ulong noiseOffset, bool keepTrajectory)
+    {
+        int dim = Config.LatentDim;
+        var anchors = Encoder.Forward(images, rows); // [rows, dim], encoder-owned
+        using var noise = _backend.AllocateFloat((long)rows * dim); // [rows, dim]
+        _backend.FillNormal(noise, noiseKey, noiseOffset, 0f, 1f);
+        return LatentEncoder.Encode(new ZoneAnchors(anchors, rows, dim), noise,
+            new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = Config.LatentNoiseScale, KeepTrajectory = keepTrajectory });
+    }
+
+    /// <summary>Unconditional samples [count, ImageSize]: latents from N(0, I) (zero for the baseline), then the decoder's Euler sampler from N(0, I) images.</summary>
+    public float[] Generate(int count, ulong seed)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        int dim = Config.LatentDim, imageSize = Config.ImageSize;
+        using var latents = _backend.AllocateFloat((long)count * dim); // [count, dim]
+        if (Config.ZeroLatent)
+            _backend.Fill(latents, 0f);
+        else
+            _backend.FillNormal(latents, Initialization.StreamKey(seed, "sample.latent_noise"), 0, 0f, 1f);
+        using var x = _backend.AllocateFloat((long)count * imageSize); // [count, imageSize]
+        _backend.FillNormal(x, Initialization.StreamKey(seed, "sample.image_noise"), 0, 0f, 1f);
+        Integrate(x, latents, count, invert: false);
+        return x.ToArray();
+    }
+
+    /// <summary>
+    /// The reconstruction protocol: each image [count, ImageSize] gets its latent (its group of <see cref="TrainingConfig.EvalBatch"/>
+    /// encoded together, prior noise under <paramref name="seed"/>; zero for the baseline), is inverted to noise by the
+    /// decoder's ODE (Euler, <see cref="TrainingConfig.SampleSteps"/>), and regenerated from that noise with the same latent.
+    /// Returns the regenerated images [count, ImageSize].
+    /// </summary>
+    public float[] Reconstruct(ReadOnlySpan<float> images, int count, ulong seed)
+    {
+        int imageSize = Config.ImageSize, dim = Config.LatentDim;
+        if (images.Length != (long)count * imageSize)
+            throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
+        var output = new float[(long)count * imageSize];
+        for (int first = 0; first < count; first += Config.EvalBatch)
+        {
+            int rows = Math.Min(Config.EvalBatch, count - first);
+            using var x = _backend.FromHost(images.Slice(first * imageSize, rows * imageSize)); // [rows, imageSize]
+            using var zero = Config.ZeroLatent ? _backend.AllocateFloat((long)rows * dim) : null; // [rows, dim]
+            if (zero is not null)
+                _backend.Fill(zero, 0f);
+            using var encoded = zero is null
+                ? EncodeBatch(x, rows, Initialization.StreamKey(seed, "reconstruct.latent_noise"), (ulong)first * (ulong)dim, keepTrajectory: false)
+                : null;
+            var latents = encoded?.Latents ?? zero!;
+            Integrate(x, latents, rows, invert: true);
+            Integrate(x, latents, rows, invert: false);
+            _backend.Download(x, output.AsSpan(first * imageSize, rows * imageSize));
+        }
+        return output;
+    }
+
+    /// <summary>
+    /// The reconstruction protocol's scores of <paramref name="regenerated"/> against <paramref name="images"/> (both
+    /// [count, size] in [-1, 1]): the mean over images of the L2 norm of their difference, and the mean per-image PSNR on
+    /// [0, 1], 10 log10(1 / MSE) with the MSE of the images mapped to [0, 1].
+    /// </summary>
+    public static (double L2, double Psnr) ReconstructionScores(ReadOnlySpan<float> images, ReadOnlySpan<float> regenerated, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        if (images.Length != regenerated.Length || images.Length % count != 0)
+            throw new ArgumentException($"images ({images.Length} values) and regenerated images ({regenerated.Length}) must both be {count} whole images.", nameof(regenerated));
+        int size = images.Length / count;
+        double l2Sum = 0, psnrSum = 0;
+        for (int i = 0; i < count; i++)
+        {
+            double squares = 0;
+            for (int j = 0; j < size; j++)
+            {
+                double difference = regenerated[i * size + j] - images[i * size + j];
+                squares += difference * difference;
+            }
+            l2Sum += Math.Sqrt(squares);
+            // On [0, 1] every difference is half its [-1, 1] value, so the MSE is a quarter.
+            psnrSum += 10 * Math.Log10(1 / Math.Max(squares / 4 / size, 1e-12));
+        }
+        return (l2Sum / count, psnrSum / count);
+    }
+
+    private void Integrate(FloatBuffer x, FloatBuffer latents, int rows, bool invert)
+    {
+        using var times = _backend.AllocateFloat(rows); // [rows]
+        VelocityField velocity = (point, time, v) =>
+        {
+            _backend.Fill(times, time);
+            _backend.Copy(Decoder.Forward(point, latents, null, times, rows), v);
+        };
+        if (invert)
+            EulerSampler.Invert(_backend, velocity, x, Config.SampleSteps);
+        else
+            EulerSampler.Sample(_backend, velocity, x, Config.SampleSteps);
+    }
+
+    /// <summary>The step buffers for <paramref name="batchSize"/>, replaced when the batch size changes.</summary>
+    private JointStepWorkspace Workspace(int batchSize)
+    {
+        if (_workspace?.BatchSize != batchSize)
+        {
+            DisposeWorkspace();
+            _workspace = new JointStepWorkspace(_backend, Config, Distributed.BatchShard.Of(Distributed.SingleProcessCollective.Instance, batchSize));
+            _images = _backend.AllocateFloat((long)batchSize * Config.ImageSize);
+            _zeroLatents = _backend.AllocateFloat((long)batchSize * Config.LatentDim);
+            _backend.Fill(_zeroLatents, 0f);
+        }
+        return _workspace;
+    }
+
+    private void DisposeWorkspace()
+    {
+        _zeroLatents?.Dispose();
+        _images?.Dispose();
+        _workspace?.Dispose();
+        (_zeroLatents, _images, _workspace) = (null, null, null);
+    }
+
+    public void Dispose()
+    {
+        DisposeWorkspace();
+        Encoder.Dispose();
+        Decoder.Dispose();
+    }
+}

@@ -1,0 +1,215 @@
+using LZN.Native.Backends;
+using LZN.Native.Data;
+using LZN.Native.Nn;
+using LZN.Native.Zones;
+
+namespace LZN.Native.Training;
+
+/// <summary>
+/// The representation-learning model (docs/math.md section 11, the reference's second case study): a CNN backbone whose
+/// output is the feature a linear probe reads, and a projection head (SiLU -> Linear -> SiLU -> Linear) that maps it to
+/// the anchor of the latent flow. A step encodes two augmented views of every image of the batch; the view-1 anchors
+/// A1 [B, d] define the zones every row's latent is encoded in (its own anchor's Euler flow with prior noise), and that
+/// latent flows back through the view-2 anchors A2 [B, d], where it should land in its own row's zone: the loss is the
+/// assignment loss of <see cref="TrainingConfig.LabelLoss"/> with target i for row i. Every random draw is a Philox
+/// stream keyed by the seed and a stream name, at counters derived from (step, global row index).
+/// </summary>
+public sealed class RepresentationModel : IDisposable
+{
+    private readonly IBackend _backend;
+    private readonly ulong _latentNoiseKey;
+    private readonly ulong _firstViewKey;
+    private readonly ulong _secondViewKey;
+    private readonly ViewAugmentation _views;
+    private RepresentationStepWorkspace? _workspace;
+
+    public RepresentationModel(IBackend backend, TrainingConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        if (config.Task != TrainingTask.Representation)
+            throw new ArgumentException($"a representation model needs a representation-task config, not {TrainingConfig.TaskName(config.Task)}.", nameof(config));
+        _backend = backend;
+        Config = config;
+        _views = ViewAugmentation.Parse(config.Views)!;
+        Backbone = new CnnEncoder(backend, "backbone",
+            new CnnEncoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.FeatureDim)
+            {
+                Channels = config.EncoderChannels, Depth = config.EncoderDepth, Groups = TrainingConfig.CnnGroups,
+            }, config.Seed);
+        Head = new Sequential(backend, "head",
+            new Activation(backend, "head.act1", ActivationKind.Silu, config.FeatureDim),
+            new Linear(backend, "head.fc1", config.FeatureDim, config.ProjectionHidden, config.Seed),
+            new Activation(backend, "head.act2", ActivationKind.Silu, config.ProjectionHidden),
+            new Linear(backend, "head.fc2", config.ProjectionHidden, config.LatentDim, config.Seed, WeightInit.Xavier));
+        _latentNoiseKey = Initialization.StreamKey(config.Seed, "stream.latent_noise");
+        _firstViewKey = Initialization.StreamKey(config.Seed, "stream.view1");
+        _secondViewKey = Initialization.StreamKey(config.Seed, "stream.view2");
+    }
+
+    public TrainingConfig Config { get; }
+
+    /// <summary>Images [n, ImageSize] -> features [n, FeatureDim].</summary>
+    public CnnEncoder Backbone { get; }
+
+    /// <summary>Features [n, FeatureDim] -> anchors [n, LatentDim].</summary>
+    public Sequential Head { get; }
+
+    /// <summary>Backbone, then head (a fixed order; names are checkpoint keys).</summary>
+    public IEnumerable<Parameter> Parameters => Backbone.Parameters.Concat(Head.Parameters);
+
+    /// <summary>
+    /// The two views of a batch: rows [0, B) view 1, rows [B, 2B) view 2 of the same images, each augmented under its own
+    /// key at counters firstRow + row, firstRow = step x B (the row's index in the run's stream of global batches).
+    /// </summary>
+    /// <param name="images">[B, ImageSize] in [-1, 1], before augmentation.</param>
+    /// <param name="views">[2B, ImageSize], overwritten.</param>
+    public void MakeViews(ReadOnlySpan<float> images, Span<float> views, long step)
+    {
+        int imageSize = Config.ImageSize, batchSize = images.Length / imageSize;
+        if (views.Length != 2L * images.Length || images.Length != (long)batchSize * imageSize)
+            throw new ArgumentException($"views hold {views.Length} values; expected 2 x {images.Length} (images hold whole rows of {imageSize}).", nameof(views));
+        ulong firstRow = checked((ulong)step * (ulong)batchSize);
+        var shape = RunOutputs.Shape(Config);
+        images.CopyTo(views);
+        images.CopyTo(views[images.Length..]);
+        _views.Apply(views[..images.Length], batchSize, shape, _firstViewKey, firstRow);
+        _views.Apply(views[images.Length..], batchSize, shape, _secondViewKey, firstRow);
+    }
+
+    /// <summary>
+    /// One forward and backward pass at training step <paramref name="step"/> on a batch of images [B, ImageSize] (host,
+    /// before augmentation): accumulates (+=) every parameter gradient of the zone loss and returns the loss.
+    /// </summary>
+    public double Backward(ReadOnlySpan<float> images, long step)
+    {
+        int imageSize = Config.ImageSize, batchSize = images.Length / imageSize, dim = Config.LatentDim;
+        if (batchSize < 2)
+            throw new ArgumentException("a representation step needs at least two images (the batch is its own set of anchors).", nameof(images));
+        ArgumentOutOfRangeException.ThrowIfNegative(step);
+        long latentElements = (long)batchSize * dim;
+        var work = Workspace(batchSize);
+        MakeViews(images, work.HostViews, step);
+        _backend.Upload(work.HostViews, work.Views);
+
+        var features = Backbone.Forward(work.Views, 2 * batchSize); // [2B, FeatureDim], backbone-owned
+        var anchors = Head.Forward(features, 2 * batchSize); // [2B, dim], head-owned
+        var firstAnchors = new ZoneAnchors(anchors.Slice(0, latentElements), batchSize, dim);
+        var secondAnchors = new ZoneAnchors(anchors.Slice(latentElements, latentElements), batchSize, dim);
+        _backend.FillNormal(work.LatentNoise, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), 0f, 1f);
+        using var encoded = LatentEncoder.Encode(firstAnchors, work.LatentNoise,
+            new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = Config.LatentNoiseScale, KeepTrajectory = true });
+        using var assigned = ZoneAssigner.Assign(secondAnchors, encoded.Latents, batchSize, work.Targets,
+            new AssignOptions { Steps = Config.LabelSteps, KeepTrajectory = true, EvaluatedSteps = AssignmentLoss.StepsRead(Config.LabelLoss, Config.LabelSteps) });
+        double loss = AssignmentLoss.Evaluate(assigned, Config.LabelLoss, work.Beta);
+
+        _backend.Fill(work.LatentsGrad, 0f);
+        _backend.Fill(work.AnchorsGrad, 0f);
+        ZoneAssigner.Backward(assigned, null, work.Beta,
+            new AssignGradients(Latents: work.LatentsGrad, Anchors: work.AnchorsGrad.Slice(latentElements, latentElements)));
+        LatentEncoder.Backward(encoded, work.LatentsGrad, new EncodeGradients(Anchors: work.AnchorsGrad.Slice(0, latentElements)));
+        Backbone.Backward(Head.Backward(work.AnchorsGrad));
+        return loss;
+    }
+
+    /// <summary>The backbone's features of images [count, ImageSize], in groups of <see cref="TrainingConfig.EvalBatch"/>: [count, FeatureDim].</summary>
+    public float[] Features(ReadOnlySpan<float> images, int count)
+    {
+        int imageSize = Config.ImageSize, featureDim = Config.FeatureDim;
+        if (images.Length != (long)count * imageSize)
+            throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
+        var features = new float[(long)count * featureDim];
+        for (int first = 0; first < count; first += Config.EvalBatch)
+        {
+            int rows = Math.Min(Config.EvalBatch, count - first);
+            using var batch = _backend.FromHost(images.Slice(first * imageSize, rows * imageSize)); // [rows, imageSize]
+            _backend.Download(Backbone.Forward(batch, rows), features.AsSpan(first * featureDim, rows * featureDim));
+        }
+        long bad = IO.FiniteValues.FirstOutside(features);
+        if (bad >= 0)
+            throw new NonFiniteModelException($"the backbone's feature {bad % featureDim} of image {bad / featureDim} is not finite: its weights overflow.");
+        return features;
+    }
+
+    /// <summary>The step buffers for <paramref name="batchSize"/>, replaced when the batch size changes.</summary>
+    private RepresentationStepWorkspace Workspace(int batchSize)
+    {
+        if (_workspace?.BatchSize != batchSize)
+        {
+            _workspace?.Dispose();
+            _workspace = null;
+            _workspace = new RepresentationStepWorkspace(_backend, Config, batchSize);
+        }
+        return _workspace;
+    }
+
+    public void Dispose()
+    {
+        _workspace?.Dispose();
+        Backbone.Dispose();
+        Head.Dispose();
+    }
+}
+
+/// <summary>
+/// The buffers of one <see cref="RepresentationModel.Backward"/> at one batch size, allocated once and reused; the step
+/// overwrites each before reading it (the two gradients it accumulates into are cleared first).
+/// </summary>
+internal sealed class RepresentationStepWorkspace : IDisposable
+{
+    public RepresentationStepWorkspace(IBackend backend, TrainingConfig config, int batchSize)
+    {
+        BatchSize = batchSize;
+        long latentElements = (long)batchSize * config.LatentDim;
+        HostViews = new float[2L * batchSize * config.ImageSize]; // [2B, imageSize]
+        try
+        {
+            Views = backend.AllocateFloat(HostViews.Length); // [2B, imageSize]
+            Targets = backend.FromHost(Enumerable.Range(0, batchSize).ToArray()); // [B]: row i's zone is its own
+            LatentNoise = backend.AllocateFloat(latentElements); // [B, dim]
+            LatentsGrad = backend.AllocateFloat(latentElements); // [B, dim]
+            AnchorsGrad = backend.AllocateFloat(2 * latentElements); // [2B, dim]: view 1 rows, then view 2 rows
+            Beta = backend.AllocateFloat((long)config.LabelSteps * batchSize); // [labelSteps, B]
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public int BatchSize { get; }
+
+    /// <summary>Both views of the batch [2B, imageSize] (host).</summary>
+    public float[] HostViews { get; }
+
+    /// <summary>Both views on the device [2B, imageSize].</summary>
+    public FloatBuffer Views { get; }
+
+    /// <summary>0..B-1 [B].</summary>
+    public IntBuffer Targets { get; }
+
+    /// <summary>Prior noise of the view-1 latent flow [B, dim].</summary>
+    public FloatBuffer LatentNoise { get; }
+
+    /// <summary>dLoss/dlatents [B, dim].</summary>
+    public FloatBuffer LatentsGrad { get; }
+
+    /// <summary>dLoss/danchors [2B, dim].</summary>
+    public FloatBuffer AnchorsGrad { get; }
+
+    /// <summary>dLoss/dlogP of the view-2 assignment [labelSteps, B].</summary>
+    public FloatBuffer Beta { get; }
+
+    /// <summary>Also called by a constructor that failed part-way, so any buffer may still be null.</summary>
+    public void Dispose()
+    {
+        Beta?.Dispose();
+        AnchorsGrad?.Dispose();
+        LatentsGrad?.Dispose();
+        LatentNoise?.Dispose();
+        Targets?.Dispose();
+        Views?.Dispose();
+    }
+}

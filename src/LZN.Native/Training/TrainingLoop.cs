@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using LZN.Native.Optim;
+
+namespace LZN.Native.Training;
+
+/// <summary>
+/// What the shared training loop (<see cref="TrainingLoop"/>) needs of a task's trainer: the step counters, one
+/// training step, the end-of-epoch evaluation and the checkpoint. Implemented by <see cref="JointTrainer"/> and
+/// <see cref="RepresentationTrainer"/>.
+/// </summary>
+public interface ITaskTrainer : IDisposable
+{
+    TrainingConfig Config { get; }
+
+    TrainingStep Training { get; }
+
+    /// <summary>Completed steps (the next step's index).</summary>
+    long Step { get; }
+
+    int StepsPerEpoch { get; }
+
+    long TotalSteps { get; }
+
+    string MetricsPath { get; }
+
+    string CheckpointPath { get; }
+
+    /// <summary>The ranks training together (1 without a launcher, docs/distributed.md).</summary>
+    int WorldSize { get; }
+
+    /// <summary>Whether this process writes metrics.jsonl and checkpoints: rank 0, or the one process.</summary>
+    bool IsWriter { get; }
+
+    /// <summary>Whether to stop after this step; with several ranks, cancellation on any rank stops them all after the same step.</summary>
+    bool StopRequested(CancellationToken cancellation);
+
+    /// <summary>Every trained parameter, in the checkpoint's order.</summary>
+    IEnumerable<Nn.Parameter> Parameters { get; }
+
+    /// <summary>Evaluations whose model outputs were not finite (reported as NaN).</summary>
+    int NonFiniteEvaluations { get; }
+
+    /// <summary>Runs step <see cref="Step"/> and advances; the task's loss terms and the optimiser's verdict.</summary>
+    (JointLosses Losses, TrainingStepResult Result) TrainStep();
+
+    /// <summary>The task's end-of-epoch score on the test split (accuracy; NaN when there is none).</summary>
+    double Evaluate();
+
+    void SaveCheckpoint();
+
+    MetricsRepairResult Resume(CheckpointInfo checkpoint);
+}
+
+/// <summary>The loop every task's trainer runs, and the resume they share.</summary>
+public static class TrainingLoop
+{
+    /// <summary>
+    /// Continues <paramref name="trainer"/> from a checkpoint written by a run with a matching config (epochs may differ),
+    /// after trimming metrics.jsonl to the checkpoint's step (<see cref="MetricsRepair.TrimToStep"/>): a run that crashed
+    /// past its last checkpoint would otherwise log the repeated steps twice. Returns the step to continue from.
+    /// </summary>
+    public static (long Step, MetricsRepairResult Repair) Resume(ITaskTrainer trainer, CheckpointInfo checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(trainer);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        if (trainer.Config.ResumeMismatch(checkpoint.Config) is string mismatch)
+            throw new IO.SafetensorsFormatException(checkpoint.Path, $"cannot resume: {mismatch}.");
+        if (checkpoint.WorldSize != trainer.WorldSize)
+        {
+            throw new IO.SafetensorsFormatException(checkpoint.Path,
+                $"cannot resume: the checkpoint was written by a run of {checkpoint.WorldSize} rank(s) and this run has {trainer.WorldSize}; resume with "
+                + (checkpoint.WorldSize == 1 ? "no mpirun" : $"mpirun -n {checkpoint.WorldSize}") + ", or train a new run.");
+        }
+        if (checkpoint.Step > trainer.TotalSteps)
+        {
+            throw new IO.SafetensorsFormatException(checkpoint.Path,
+                $"cannot resume: the checkpoint is at step {checkpoint.Step}, past this run's last step {trainer.TotalSteps} ({trainer.Config.Epochs} epoch(s) of {trainer.StepsPerEpoch} steps); raise the epochs.");
+        }
+        Checkpoint.LoadModel(checkpoint, trainer.Parameters);
+        Checkpoint.LoadTraining(checkpoint, trainer.Training);
+        return (checkpoint.Step, trainer.IsWriter ? MetricsRepair.TrimToStep(trainer.MetricsPath, checkpoint.Step) : default);
+    }
+
+    /// <summary>
+    /// Trains until <see cref="ITaskTrainer.TotalSteps"/> or cancellation (checked after each step: the step finishes, a
+    /// checkpoint is saved and the result says Completed = false); metrics.jsonl gets every log step and every epoch,
+    /// checkpoints come every <see cref="TrainingConfig.CheckpointEvery"/> steps and at the end.
+    /// </summary>
+    public static TrainingResult Run(ITaskTrainer trainer, CancellationToken cancellation, Action<TrainingProgress>? onProgress = null, Action<EpochResult>? onEpoch = null)
+    {
+        ArgumentNullException.ThrowIfNull(trainer);
+        var config = trainer.Config;
+        var wall = Stopwatch.StartNew();
+        var epochs = new List<EpochResult>();
+        double? accuracy = null;
+        long startStep = trainer.Step;
+        using var metrics = trainer.IsWriter ? new MetricsWriter(trainer.MetricsPath) : null;
+        var epochClock = Stopwatch.StartNew();
+        double rfSum = 0, labelSum = 0;
+        int epochSteps = 0, epochSkipped = 0;
+        while (trainer.Step < trainer.TotalSteps)
+        {
+            var stepClock = Stopwatch.StartNew();
+            var (losses, result) = trainer.TrainStep();
+            long step = trainer.Step;
+            // A skipped step's loss is not finite: it would turn the epoch's mean into NaN.
+            if (result.Applied)
+            {
+                rfSum += losses.RectifiedFlow;
+                labelSum += losses.Label;
+                epochSteps++;
+            }
+            else
+            {
+                epochSkipped++;
+            }
+            double seconds = stepClock.Elapsed.TotalSeconds;
+            double perStep = wall.Elapsed.TotalSeconds / (step - startStep);
+            var progress = new TrainingProgress(step, trainer.TotalSteps, (int)((step - 1) / trainer.StepsPerEpoch), losses, result.GradientNorm,
+                result.LearningRateFactor, result.Applied, config.BatchSize / Math.Max(seconds, 1e-9),
+                TimeSpan.FromSeconds(perStep * (trainer.TotalSteps - step)), step % config.LogEvery == 0 || step == trainer.TotalSteps, trainer.Training.SkippedSteps);
+            if (progress.IsLogStep)
+                metrics?.Step(progress);
+            onProgress?.Invoke(progress);
+
+            if (step % trainer.StepsPerEpoch == 0)
+            {
+                accuracy = trainer.Evaluate();
+                var epochResult = new EpochResult((int)(step / trainer.StepsPerEpoch) - 1, step,
+                    new JointLosses(rfSum / epochSteps, labelSum / epochSteps, losses.RectifiedFlowWeight, losses.LabelWeight), accuracy.Value,
+                    epochClock.Elapsed.TotalSeconds, epochSkipped);
+                epochs.Add(epochResult);
+                metrics?.Epoch(epochResult);
+                onEpoch?.Invoke(epochResult);
+                rfSum = labelSum = 0;
+                epochSteps = epochSkipped = 0;
+                epochClock.Restart();
+            }
+            if (trainer.StopRequested(cancellation))
+            {
+                trainer.SaveCheckpoint();
+                return new TrainingResult(step, false, epochs, accuracy, wall.Elapsed.TotalSeconds, trainer.Training.SkippedSteps);
+            }
+            if (config.CheckpointEvery > 0 && step % config.CheckpointEvery == 0)
+                trainer.SaveCheckpoint();
+        }
+        accuracy ??= trainer.Evaluate();
+        trainer.SaveCheckpoint();
+        return new TrainingResult(trainer.Step, true, epochs, accuracy, wall.Elapsed.TotalSeconds, trainer.Training.SkippedSteps);
+    }
+}

@@ -1,0 +1,161 @@
+using System.Text.Json;
+using LZN.Native.Backends;
+using LZN.Native.Backends.Cpu;
+using LZN.Native.Data;
+using LZN.Native.Training;
+
+namespace LZN.Tests.Training;
+
+/// <summary>
+/// The representation task: its gradient (zone loss through the view-2 reverse flow, the view-1 latent flow, head and
+/// backbone) against central differences of the same step's loss, exact resume, its checkpoints and config.
+/// </summary>
+public class RepresentationTests
+{
+    // As in JointGradientTests: the max-over-steps log probability curves strongly, so the step is small.
+    private const float Epsilon = 5e-4f;
+
+    /// <summary>rep-tiny at batch 8 on synthetic images (4 steps per epoch with 32 images).</summary>
+    private static TrainingConfig Small(int epochs = 1) => TrainingConfig.FromPreset("rep-tiny") with
+    {
+        BatchSize = 8,
+        Epochs = epochs,
+        Data = DataSources.Synthetic,
+        CheckpointEvery = 0,
+        LogEvery = 1,
+        EvalBatch = 16,
+    };
+
+    private string _folder = "";
+
+    [SetUp]
+    public void CreateFolder() => _folder = TrainingFixtures.TemporaryFolder("lzn-representation-");
+
+    [TearDown]
+    public void DeleteFolder() => Directory.Delete(_folder, recursive: true);
+
+    [TestCase("backbone.conv1.weight", "crop,flip,affine,jitter,erase")]
+    [TestCase("backbone.fc.weight", "crop,flip,affine,jitter,erase")]
+    [TestCase("head.fc1.weight", "crop,flip,affine,jitter,erase")]
+    [TestCase("head.fc2.weight", "crop,flip,affine,jitter,erase")]
+    [TestCase("head.fc2.weight", "noise")]
+    [TestCase("backbone.norm2.weight", "noise")]
+    public void TheGradientMatchesCentralDifferences(string parameterName, string views)
+    {
+        using var backend = new CpuBackend();
+        using var model = new RepresentationModel(backend, Small() with { Views = views.Split(',') });
+        var images = SyntheticImages.Generate(8, 10, DataSources.SyntheticShape, seed: 3).Images; // [8, imageSize]
+        var parameter = model.Parameters.Single(p => p.Name == parameterName);
+
+        model.Backbone.ZeroGrad();
+        model.Head.ZeroGrad();
+        model.Backward(images, step: 3);
+        CentralDifferences.AssertMatches(backend, parameter, parameter.Grad.ToArray(), () =>
+        {
+            model.Backbone.ZeroGrad();
+            model.Head.ZeroGrad();
+            return model.Backward(images, step: 3);
+        }, Epsilon);
+    }
+
+    [Test]
+    public void TheTwoViewsDifferAndARowsViewsDependOnlyOnItsGlobalIndex()
+    {
+        using var backend = new CpuBackend();
+        using var model = new RepresentationModel(backend, Small());
+        var images = SyntheticImages.Generate(8, 10, DataSources.SyntheticShape, seed: 3).Images; // [8, imageSize]
+        int size = DataSources.SyntheticShape.Size;
+        var views = new float[2 * images.Length]; // [16, imageSize]
+        model.MakeViews(images, views, step: 5);
+        Assert.That(views.AsSpan(0, size).SequenceEqual(views.AsSpan(8 * size, size)), Is.False, "view 1 and view 2 of an image differ");
+        Assert.That(views.AsSpan(0, size).SequenceEqual(images.AsSpan(0, size)), Is.False, "a view is augmented");
+
+        // Step 5 of batch 8 holds global rows 40..47; step 11 of batch 4 holds rows 44..47, the same rows.
+        var half = new float[2 * 4 * size]; // [8, imageSize]
+        model.MakeViews(images.AsSpan(4 * size), half, step: 11);
+        Assert.That(half.AsSpan(0, 4 * size).SequenceEqual(views.AsSpan(4 * size, 4 * size)), "view 1 of rows 44..47");
+        Assert.That(half.AsSpan(4 * size).SequenceEqual(views.AsSpan(12 * size, 4 * size)), "view 2 of rows 44..47");
+    }
+
+    [Test]
+    public void AnInterruptedAndResumedRunRepeatsTheUninterruptedOneExactly()
+    {
+        using var backend = new CpuBackend();
+        var config = Small(epochs: 3);
+        var train = TrainingFixtures.Train(32);
+        var test = TrainingFixtures.Test(32);
+        var straightLosses = new List<JointLosses>();
+        float[][] straightParameters;
+        TrainingResult straight;
+        using (var trainer = new RepresentationTrainer(backend, config, train, test, Path.Combine(_folder, "straight")))
+        {
+            straight = trainer.Run(CancellationToken.None, progress => straightLosses.Add(progress.Losses));
+            straightParameters = [.. trainer.Parameters.Select(parameter => parameter.Value.ToArray())];
+        }
+        Assert.That(straightLosses, Has.Count.EqualTo(12));
+        Assert.That(straightLosses.Select(losses => losses.Label), Has.All.GreaterThan(0.0));
+
+        string split = Path.Combine(_folder, "split");
+        var splitLosses = new List<JointLosses>();
+        using (var cancellation = new CancellationTokenSource())
+        using (var first = new RepresentationTrainer(backend, config, train, test, split))
+        {
+            var interrupted = first.Run(cancellation.Token, progress =>
+            {
+                splitLosses.Add(progress.Losses);
+                if (progress.Step == 6)
+                    cancellation.Cancel();
+            });
+            Assert.That((interrupted.Completed, interrupted.Step), Is.EqualTo((false, 6L)));
+        }
+        TrainingResult resumed;
+        float[][] resumedParameters;
+        using (var second = new RepresentationTrainer(backend, config, train, test, split))
+        {
+            second.Resume(Checkpoint.Open(second.CheckpointPath));
+            resumed = second.Run(CancellationToken.None, progress => splitLosses.Add(progress.Losses));
+            resumedParameters = [.. second.Parameters.Select(parameter => parameter.Value.ToArray())];
+        }
+
+        Assert.That(splitLosses, Is.EqualTo(straightLosses));
+        for (int i = 0; i < straightParameters.Length; i++)
+            Assert.That(resumedParameters[i], Is.EqualTo(straightParameters[i]), $"parameter {i}");
+        Assert.That(resumed.TestAccuracy, Is.EqualTo(straight.TestAccuracy));
+        Assert.That(straight.TestAccuracy, Is.InRange(0.0, 1.0), "the epoch's k-NN accuracy");
+    }
+
+    [Test]
+    public void TheCheckpointRecordsTheTaskAndOnlyAModelOfThatTaskLoadsIt()
+    {
+        using var backend = new CpuBackend();
+        var config = Small() with { FeatureDim = 24, Views = ["crop", "noise"] };
+        using (var trainer = new RepresentationTrainer(backend, config, TrainingFixtures.Train(32), null, _folder))
+        {
+            trainer.TrainStep();
+            trainer.SaveCheckpoint();
+        }
+        var info = Checkpoint.Open(Path.Combine(_folder, JointTrainer.CheckpointFileName));
+        Assert.That(info.Config, Is.EqualTo(config).Using<TrainingConfig>((a, b) => a.ToJson() == b.ToJson()));
+        Assert.That(info.Step, Is.EqualTo(1));
+        using (var document = JsonDocument.Parse(info.File.Metadata["config"]))
+        {
+            Assert.That(document.RootElement.GetProperty("task").GetString(), Is.EqualTo("representation"));
+            Assert.That(document.RootElement.GetProperty("views").EnumerateArray().Select(view => view.GetString()), Is.EqualTo(new[] { "crop", "noise" }));
+        }
+        Assert.That(() => Checkpoint.RequireTask(info, "lzn eval", TrainingTask.Joint),
+            Throws.InstanceOf<Native.IO.SafetensorsFormatException>().With.Message.Contains("a representation-task checkpoint; lzn eval takes joint-task checkpoints"));
+        Assert.That(() => new JointModel(backend, info.Config), Throws.InstanceOf<ArgumentException>());
+        Assert.That(TrainingConfig.FromPreset("tiny").ToJson(), Does.Not.Contain("\"task\""), "a joint config reads as it did before tasks existed");
+    }
+
+    [Test]
+    public void TheConfigRefusesWhatTheRepresentationTaskDoesNotHave()
+    {
+        Assert.That(() => (Small() with { Encoder = EncoderKind.Mlp }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("encoder"));
+        Assert.That(() => (Small() with { AugmentFlip = true }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("augment_flip"));
+        Assert.That(() => (Small() with { Views = ["crop", "crop"] }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("views"));
+        Assert.That(() => (Small() with { Views = ["blur"] }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("views"));
+        Assert.That(() => (Small() with { FeatureDim = 0 }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("feature_dim"));
+        Assert.That(TrainingConfig.FromJson((Small() with { Views = [] }).ToJson()).Views, Is.Empty, "no augmentation at all is a valid ablation");
+    }
+}
