@@ -182,7 +182,12 @@ public static class Checkpoint
         }
     }
 
-    /// <summary>Every float of a checkpoint is finite: training never applies a non-finite step, so anything else is damage.</summary>
+    private const string SecondMomentPrefix = "adam/v/";
+
+    /// <summary>
+    /// Every float of a checkpoint is finite, and every Adam second moment non-negative: training never applies a
+    /// non-finite step nor squares to a negative, so anything else is damage.
+    /// </summary>
     private static void CheckFinite(SafetensorsFile file)
     {
         foreach (var tensor in file.Tensors)
@@ -194,6 +199,12 @@ public static class Checkpoint
                 float[] values = tensor.ToFloat32();
                 bad = FiniteValues.FirstOutside(values);
                 problem = bad >= 0 ? FiniteValues.DescribeValue(values[bad]) : null;
+                // Adam's second moments are averages of squares: a negative one would make sqrt(v) NaN at the next step.
+                if (bad < 0 && tensor.Name.StartsWith(SecondMomentPrefix, StringComparison.Ordinal))
+                {
+                    bad = Array.FindIndex(values, value => value < 0f);
+                    problem = bad >= 0 ? $"is negative ({values[bad].ToString("G9", CultureInfo.InvariantCulture)}), and Adam's second moments are averages of squares" : null;
+                }
             }
             else if (tensor.DType == TensorDType.F64)
             {

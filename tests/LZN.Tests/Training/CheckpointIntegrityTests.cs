@@ -93,6 +93,18 @@ public class CheckpointIntegrityTests
     }
 
     [Test]
+    public void ANegativeAdamSecondMomentIsRefusedNamingTheTensorAndIndex()
+    {
+        string path = SaveFresh();
+        string second = Safetensors.Read(path).Tensors.First(tensor => tensor.Name.StartsWith("adam/v/", StringComparison.Ordinal)).Name;
+        string edited = Rewrite(path, (_, tensors) => CheckpointEdits.SetElement(tensors, second, 1, -0.25f));
+
+        var error = Assert.Throws<SafetensorsFormatException>(() => Checkpoint.Open(edited));
+        Assert.That(error!.Message, Does.StartWith(edited).And.Contain($"tensor '{second}' element [1] is negative (-0.25)"));
+        Assert.That(() => Checkpoint.Open(path), Throws.Nothing, "the unedited checkpoint opens");
+    }
+
+    [Test]
     public void NanEmaStateIsRefusedSoItCannotSurviveAResume()
     {
         string path = SaveFresh();
