@@ -62,14 +62,13 @@ public sealed class JointTrainer : ITaskTrainer
         ArgumentNullException.ThrowIfNull(train);
         ArgumentException.ThrowIfNullOrEmpty(runFolder);
         config.Validate();
-        _batches = new TrainingBatches(train, config);
+        _shard = BatchShard.Of(collective ?? SingleProcessCollective.Instance, config.BatchSize);
+        _batches = new TrainingBatches(train, config, _shard.FirstRow, _shard.Rows);
         _backend = backend;
         _train = train;
         _test = test;
         Config = config;
         RunFolder = runFolder;
-        _shard = BatchShard.Of(collective ?? SingleProcessCollective.Instance, config.BatchSize);
-        _batches = new TrainingBatches(train, config, _shard.FirstRow, _shard.Rows);
         if (IsWriter)
             IO.AtomicFile.RemoveAbandonedTemporaries(CheckpointPath);
         Model = new JointModel(backend, config);
