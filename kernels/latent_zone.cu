@@ -190,7 +190,9 @@ ZONE_FORWARD_KERNEL(zone_forward_tiles_64, 1)
 ZONE_FORWARD_KERNEL(zone_forward_tiles_128, 2)
 ZONE_FORWARD_KERNEL(zone_forward_tiles_256, 4)
 
-// Merges the splits of one row (block = one row): lse, m, next = x + h (x - m) / t, target log-prob.
+// Merges the splits of one row (block = one row): lse, m, next = x + h (x - m) / t, target log-prob. The target's
+// logit must be bit for bit one of those lse came from (else log-probs of rows sure of their zone leave 0 by the
+// logits' last bits times s): v1 recomputes it with its tiles' fmaf chain; v2's tiles pass their own (targetLogits).
 extern "C" __global__ void zone_forward_combine(
     const float* __restrict__ points,        // [rows, dim]
     const float* __restrict__ anchors,       // [anchorCount, dim]
@@ -200,6 +202,7 @@ extern "C" __global__ void zone_forward_combine(
     const float* __restrict__ partialMax,    // [splits, rows]
     const float* __restrict__ partialSum,    // [splits, rows]
     const int* __restrict__ targets,         // [rows] or null
+    const float* __restrict__ targetLogits,  // [rows] the tiles' logit of each target in range, or null: recomputed
     float* __restrict__ nextPoints,          // [rows, dim]
     float* __restrict__ weightedMean,        // [rows, dim] or null
     float* __restrict__ logSumExp,           // [rows]
@@ -233,10 +236,16 @@ extern "C" __global__ void zone_forward_combine(
             const int target = targets[i];
             float result = __int_as_float(0x7fc00000);  // NaN marks a target outside [0, anchorCount)
             if (target >= 0 && target < anchorCount) {
-                const float* a = anchors + (long long)target * dim;
-                float dot = 0.0f;
-                for (int k = 0; k < dim; k++) dot = fmaf(x[k], a[k], dot);
-                result = zone_logit(dot, sqNorms[target], logPriors ? logPriors[target] : 0.0f, scale, halfC) - lse;
+                float logit;
+                if (targetLogits) {
+                    logit = targetLogits[i];
+                } else {
+                    const float* a = anchors + (long long)target * dim;
+                    float dot = 0.0f;
+                    for (int k = 0; k < dim; k++) dot = fmaf(x[k], a[k], dot);
+                    logit = zone_logit(dot, sqNorms[target], logPriors ? logPriors[target] : 0.0f, scale, halfC);
+                }
+                result = logit - lse;
             }
             targetLogProb[i] = result;
         }

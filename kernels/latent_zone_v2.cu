@@ -17,6 +17,9 @@
 //   register tile updated by two 16-byte loads of weights and DG/64 of anchors per anchor.
 // - Dims beyond one group (DG = 64 or 128) are split over gridDim.z, each group recomputing the logits; anchor
 //   tiles are split over gridDim.y, each split writing partials that zone_forward_combine merges.
+// - Each row's target logit is written from the same fragments, and the combine subtracts lse from it: a target
+//   logit recomputed another way (the combine's fp32 chain) differs in its last bits, which s = c / t^2 magnifies
+//   into log-probabilities above 0 for rows sure of their zone.
 
 #include "latent_zone_tiles.cuh"
 #include "latent_zone_backward.cuh"
@@ -65,6 +68,8 @@ __device__ void zone_forward_v2(
     const float* __restrict__ sqNorms,       // [anchorCount]
     const float* __restrict__ logPriors,     // [anchorCount] or null
     float* __restrict__ logits,              // [rows, anchorCount] raw logits, or null
+    const int* __restrict__ targets,         // [rows], or null
+    float* __restrict__ targetLogits,        // [rows] the logit of each row's target (in range), or null
     float* __restrict__ partialAcc,          // [splits, rows, paddedDim]
     float* __restrict__ partialMax,          // [splits, rows]
     float* __restrict__ partialSum,          // [splits, rows]
@@ -99,6 +104,14 @@ __device__ void zone_forward_v2(
     // Logit-phase state: this lane's rows g and g + 8 of the warp's 16 (index h = 0, 1).
     float rowMax[2] = {zone_neg_inf(), zone_neg_inf()};
     float rowSum[2] = {0.0f, 0.0f};
+    int rowTarget[2] = {-1, -1};
+    if (targetLogits && blockIdx.z == 0) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int row = rowStart + 16 * warp + g + 8 * h;
+            if (row < rows) rowTarget[h] = targets[row];
+        }
+    }
     // Weighted-sum state: rows 8ty.., dims dimStart + TILE_D tx ...
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
     float acc[8][TILE_D] = {};
@@ -149,6 +162,14 @@ __device__ void zone_forward_v2(
                     if (row < rows && j < anchorCount) logits[(long long)row * anchorCount + j] = c[nt][i];
                 }
         }
+        // rowTarget stays -1 unless this block writes target logits; a target outside the matrix matches no anchor.
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int h = i / 2, j = anchorStart + 8 * nt + 2 * q + (i & 1);
+                if (j == rowTarget[h]) targetLogits[rowStart + 16 * warp + g + 8 * h] = c[nt][i];
+            }
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             float tileMax = zone_neg_inf();
@@ -229,14 +250,16 @@ __device__ void zone_forward_v2(
     }
 }
 
-#define ZONE_FORWARD_V2_KERNEL(NAME, DG, STAGES)                                                                \
-    extern "C" __global__ void __launch_bounds__(ZONE2_THREADS) NAME(                                             \
-        const float* __restrict__ points, const float* __restrict__ anchors, const float* __restrict__ sqNorms,   \
-        const float* __restrict__ logPriors, float* __restrict__ logits, float* __restrict__ partialAcc,          \
-        float* __restrict__ partialMax, float* __restrict__ partialSum, int rows, int anchorCount, int dim,       \
-        int paddedDim, int tilesPerSplit, float scale, float halfC) {                                            \
-        zone_forward_v2<DG, STAGES>(points, anchors, sqNorms, logPriors, logits, partialAcc, partialMax,         \
-                                    partialSum, rows, anchorCount, dim, paddedDim, tilesPerSplit, scale, halfC); \
+#define ZONE_FORWARD_V2_KERNEL(NAME, DG, STAGES)                                                                  \
+    extern "C" __global__ void __launch_bounds__(ZONE2_THREADS) NAME(                                               \
+        const float* __restrict__ points, const float* __restrict__ anchors, const float* __restrict__ sqNorms,     \
+        const float* __restrict__ logPriors, float* __restrict__ logits, const int* __restrict__ targets,           \
+        float* __restrict__ targetLogits, float* __restrict__ partialAcc, float* __restrict__ partialMax,            \
+        float* __restrict__ partialSum, int rows, int anchorCount, int dim, int paddedDim, int tilesPerSplit,      \
+        float scale, float halfC) {                                                                                 \
+        zone_forward_v2<DG, STAGES>(points, anchors, sqNorms, logPriors, logits, targets, targetLogits, partialAcc, \
+                                    partialMax, partialSum, rows, anchorCount, dim, paddedDim, tilesPerSplit,       \
+                                    scale, halfC);                                                                  \
     }
 
 ZONE_FORWARD_V2_KERNEL(zone_forward_v2_64_s1, 64, 1)

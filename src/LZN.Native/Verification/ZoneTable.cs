@@ -54,6 +54,8 @@ public static class ZoneTable
         yield return SelfAnchors(1e-4);
         yield return SelfAnchors(0.45);
         yield return AbsentClass();
+        yield return SureTargets(70, 80, 20, 0.05);
+        yield return SureTargets(70, 150, 200, 1e-4);
         yield return OneHotFirstEncodeStep();
         yield return Encode(80, 45);
         yield return Assign(70, 80, 20);
@@ -165,6 +167,30 @@ public static class ZoneTable
             });
             run.Expect(pointsGrad, pointsExpected, 1e-5, ErrorMeasure.Normwise);
             run.Expect(anchorsGrad, anchorsExpected, 1e-5, ErrorMeasure.Normwise);
+        });
+
+    /// <summary>
+    /// Target log-probabilities of rows sure of their zone (small t; the target is the oracle's most probable anchor):
+    /// exactly 0 in fp32 when the target logit is bit for bit one of those lse came from. A target logit computed
+    /// another way differs in its last bits, which s = c / t^2 magnifies into log-probabilities off 0 in either
+    /// direction (above 0 is impossible), within the fp32 logit bound of "zone step" but not within this one.
+    /// </summary>
+    private static VerificationCase SureTargets(int rows, int anchorCount, int dim, double time) =>
+        new(Family, "zone step, target log-prob of rows sure of their zone", Size(rows, anchorCount, dim, time, true), run =>
+        {
+            var p = ZoneProblem.Create(run, rows, anchorCount, dim, time, priors: true);
+            var expected = ZoneOracle.Velocity(p.Oracle, p.Points64, rows, time);
+            int[] targets = [.. Enumerable.Range(0, rows).Select(i =>
+                Enumerable.Range(0, anchorCount).MaxBy(j => expected.Probabilities[i * anchorCount + j]))];
+            var targetLogProb = run.Output("targetLogProb", rows); // [rows]
+            run.Backend.Zones.Step(new ZoneStepArgs
+            {
+                Rows = rows, AnchorCount = anchorCount, Dim = dim, Time = (float)time, StepSize = StepSize, Points = run.Input(p.Points),
+                Anchors = run.Input(p.Anchors), LogPriors = run.Input(p.LogPriors!), NextPoints = run.Output("next", (long)rows * dim),
+                Targets = run.Input(targets), TargetLogProb = targetLogProb,
+            });
+            run.Expect(targetLogProb, [.. targets.Select((target, i) => expected.LogProbabilities[i * anchorCount + target])], 1e-6,
+                ErrorMeasure.Relative(floor: 1));
         });
 
     /// <summary>A class absent from the batch has log-prior -inf: probability exactly 0, and no NaN forward or backward.</summary>

@@ -78,26 +78,36 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
         using var partialMax = _backend.AllocateScratch((long)splits * rows); // [splits, rows]
         using var partialSum = _backend.AllocateScratch((long)splits * rows); // [splits, rows]
         using var lseScratch = args.LogSumExp is null ? _backend.AllocateScratch(rows) : null; // [rows]
+        // v2's tiles hand the combine each target's logit from the fragments lse comes from (latent_zone_v2.cu).
+        bool tileTargetLogits = plan.Source == SourceV2 && args.TargetLogProb is not null;
+        using var targetLogitScratch = tileTargetLogits ? _backend.AllocateScratch(rows) : null; // [rows]
 
         ulong points = CudaBackend.Pointer(args.Points), anchors = CudaBackend.Pointer(args.Anchors);
         ulong norms = CudaBackend.Pointer(sqNorms), priors = CudaBackend.Pointer(args.LogPriors);
         ulong probabilities = CudaBackend.Pointer(args.Probabilities);
         ulong acc = CudaBackend.Pointer(partialAcc), max = CudaBackend.Pointer(partialMax), sum = CudaBackend.Pointer(partialSum);
+        ulong targets = CudaBackend.Pointer(args.Targets), targetLogits = CudaBackend.Pointer(targetLogitScratch);
         int paddedDim = layout.PaddedDim;
         float scale = scales.Cross, halfC = scales.HalfC, time = args.Time, stepSize = args.StepSize;
-        void** tileArguments = stackalloc void*[]
+        void** v1Arguments = stackalloc void*[]
         {
             &points, &anchors, &norms, &priors, &probabilities, &acc, &max, &sum,
             &rows, &anchorCount, &dim, &paddedDim, &tilesPerSplit, &scale, &halfC,
         };
+        void** v2Arguments = stackalloc void*[]
+        {
+            &points, &anchors, &norms, &priors, &probabilities, &targets, &targetLogits, &acc, &max, &sum,
+            &rows, &anchorCount, &dim, &paddedDim, &tilesPerSplit, &scale, &halfC,
+        };
+        void** tileArguments = plan.Source == SourceV2 ? v2Arguments : v1Arguments;
         _backend.Launch(tiles, ((uint)rowTiles, (uint)splits, (uint)layout.Groups), ((uint)plan.Threads, 1, 1), (uint)plan.SharedBytes, tileArguments);
 
-        ulong targets = CudaBackend.Pointer(args.Targets), next = CudaBackend.Pointer(args.NextPoints);
+        ulong next = CudaBackend.Pointer(args.NextPoints);
         ulong mean = CudaBackend.Pointer(args.WeightedMean), lse = CudaBackend.Pointer(args.LogSumExp ?? lseScratch);
         ulong targetLogProb = CudaBackend.Pointer(args.TargetLogProb);
         void** combineArguments = stackalloc void*[]
         {
-            &points, &anchors, &norms, &priors, &acc, &max, &sum, &targets, &next, &mean, &lse, &targetLogProb,
+            &points, &anchors, &norms, &priors, &acc, &max, &sum, &targets, &targetLogits, &next, &mean, &lse, &targetLogProb,
             &rows, &anchorCount, &dim, &paddedDim, &splits, &time, &stepSize, &scale, &halfC,
         };
         _backend.Launch(_backend.Kernel(Source, "zone_forward_combine"), ((uint)rows, 1, 1), (RowThreads, 1, 1), 0, combineArguments);
