@@ -28,20 +28,39 @@ public class CheckpointFixtureTests(TrainingTask task)
     /// The run that wrote the fixture: a small model of the task on synthetic images, narrowed so each checkpoint
     /// (weights, Adam moments and EMA) stays near 500 KB.
     /// </summary>
-    private TrainingConfig FixtureConfig => task switch
+    private TrainingConfig FixtureConfig
     {
-        TrainingTask.Representation => TrainingConfig.FromPreset("rep-tiny") with
+        get
         {
-            BatchSize = 8, EncoderChannels = [8, 8], FeatureDim = 8, ProjectionHidden = 8, LatentDim = 8, Data = DataSources.Synthetic,
-            Epochs = 2, CheckpointEvery = 0, LogEvery = 1, EvalBatch = 16,
-        },
-        TrainingTask.Generation => TrainingConfig.FromPreset("gen-tiny") with
-        {
-            BatchSize = 8, HiddenSizes = [16], LatentDim = 8, LatentSteps = 8, DecoderChannels = 4, Data = DataSources.Synthetic,
-            Epochs = 2, CheckpointEvery = 0, LogEvery = 1, EvalBatch = 16,
-        },
-        _ => TrainingFixtures.SmallJoint with { DecoderChannels = 4, DecoderGroups = 4, Epochs = 2, CheckpointEvery = 0, LogEvery = 1, EvalBatch = 32 },
-    };
+            var repTiny = TrainingConfig.FromPreset("rep-tiny");
+            var genTiny = TrainingConfig.FromPreset("gen-tiny");
+            var joint = TrainingFixtures.SmallJoint;
+            return task switch
+            {
+                TrainingTask.Representation => repTiny with
+                {
+                    Schedule = repTiny.Schedule with { BatchSize = 8, Epochs = 2, CheckpointEvery = 0, LogEvery = 1, EvalBatch = 16 },
+                    Encoder = repTiny.Encoder with { Channels = [8, 8] },
+                    Representation = repTiny.Representation with { FeatureDim = 8, ProjectionHidden = 8 },
+                    Latent = repTiny.Latent with { Dim = 8 },
+                    Data = repTiny.Data with { Source = DataSources.Synthetic },
+                },
+                TrainingTask.Generation => genTiny with
+                {
+                    Schedule = genTiny.Schedule with { BatchSize = 8, Epochs = 2, CheckpointEvery = 0, LogEvery = 1, EvalBatch = 16 },
+                    Encoder = genTiny.Encoder with { HiddenSizes = [16] },
+                    Latent = genTiny.Latent with { Dim = 8, Steps = 8 },
+                    Decoder = genTiny.Decoder with { Channels = 4 },
+                    Data = genTiny.Data with { Source = DataSources.Synthetic },
+                },
+                _ => joint with
+                {
+                    Decoder = joint.Decoder with { Channels = 4, Groups = 4 },
+                    Schedule = joint.Schedule with { Epochs = 2, CheckpointEvery = 0, LogEvery = 1, EvalBatch = 32 },
+                },
+            };
+        }
+    }
 
     /// <summary>The joint fixture trains on 64 images (8 steps per epoch), the others on 32 (4 steps per epoch).</summary>
     private ImageDataset Data => TrainingFixtures.Train(task == TrainingTask.Joint ? 64 : 32);
