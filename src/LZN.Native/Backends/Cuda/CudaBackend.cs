@@ -131,7 +131,8 @@ public sealed partial class CudaBackend : IBackend
         }
         catch (Exception ex) when (ex is CudaException or CublasException or NvrtcException or NativeLibraryNotFoundException or EntryPointNotFoundException)
         {
-            // Releasing the last reference to the primary context destroys whatever the failed setup created in it.
+            // What the failed setup created holds its own reference on the context; the finalizer releases those, and the
+            // primary context goes with the last of them (its last release destroys anything left in it).
             context?.Dispose();
             problem = new CudaProblem($"CUDA device {ordinal} could not be set up", ex.Message);
             return false;
