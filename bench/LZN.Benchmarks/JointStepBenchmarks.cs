@@ -29,8 +29,9 @@ public class JointStepBenchmarks
     public void Setup()
     {
         _backend = ZoneBackends.Create(Backend);
-        var config = TrainingConfig.FromPreset(Preset) with { CheckpointEvery = 0 };
-        var images = SyntheticImages.Generate(8 * config.BatchSize, config.ClassCount, DataSources.SyntheticShape, config.Seed);
+        var preset = TrainingConfig.FromPreset(Preset);
+        var config = preset with { Schedule = preset.Schedule with { CheckpointEvery = 0 } };
+        var images = SyntheticImages.Generate(8 * config.Schedule.BatchSize, config.Data.ClassCount, DataSources.SyntheticShape, config.Seed);
         _folder = Directory.CreateTempSubdirectory("lzn-bench-joint-").FullName;
         _trainer = new JointTrainer(_backend, config, images, null, _folder);
         _trainer.TrainStep();

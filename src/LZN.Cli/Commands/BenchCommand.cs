@@ -43,7 +43,7 @@ internal static class BenchCommand
             var configs = names.Select(name =>
             {
                 var config = TrainingConfig.FromPreset(name);
-                return result.GetValue(batch) is int size ? config with { BatchSize = size } : config;
+                return result.GetValue(batch) is int size ? config with { Schedule = config.Schedule with { BatchSize = size } } : config;
             }).ToList();
             using var backend = CommonOptions.CreateBackend(DistributedRun.DeviceOfRank(result.GetValue(device), collective));
             bool ranks = collective.WorldSize > 1;

@@ -29,8 +29,8 @@ internal static class EmbedCommand
             using var model = ProbeCommand.LoadModel(backend, info, result.GetValue(ema));
             var features = model.Features(images.Images, images.Count); // [n, featureDim]
             string path = result.GetValue(output)!;
-            Npy.Write(path, features, images.Count, info.Config.FeatureDim);
-            Console.WriteLine($"wrote {path}: float32 [{images.Count}, {info.Config.FeatureDim}] {result.GetValue(split)} features of {images.Name}");
+            Npy.Write(path, features, images.Count, info.Config.Representation.FeatureDim);
+            Console.WriteLine($"wrote {path}: float32 [{images.Count}, {info.Config.Representation.FeatureDim}] {result.GetValue(split)} features of {images.Name}");
             if (result.GetValue(labels) is string labelPath)
             {
                 Npy.Write(labelPath, images.Labels, images.Count);

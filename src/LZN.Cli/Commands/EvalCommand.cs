@@ -45,10 +45,10 @@ internal static class EvalCommand
             foreach (string warning in info.Warnings)
                 Console.Error.WriteLine($"warning: {warning}");
             Checkpoint.RequireTask(info, "lzn eval", TrainingTask.Joint, TrainingTask.Generation);
-            var config = info.Config with { EvalBatch = result.GetValue(evalBatch) ?? info.Config.EvalBatch };
+            var config = info.Config with { Schedule = info.Config.Schedule with { EvalBatch = result.GetValue(evalBatch) ?? info.Config.Schedule.EvalBatch } };
             config.Validate();
-            string dataName = result.GetValue(data) ?? info.Config.Data;
-            var (train, test) = DataSources.LoadAsync(dataName, classCount: info.Config.ClassCount).GetAwaiter().GetResult();
+            string dataName = result.GetValue(data) ?? info.Config.Data.Source;
+            var (train, test) = DataSources.LoadAsync(dataName, classCount: info.Config.Data.ClassCount).GetAwaiter().GetResult();
             string splitName = result.GetValue(split)!;
             if (splitName == "train")
                 test = train;
@@ -76,18 +76,18 @@ internal static class EvalCommand
             if (result.GetValue(sweep) is not null && result.GetResult(priorStd) is { Implicit: false })
                 throw new ArgumentException("--prior-std evaluates one std and --prior-std-sweep a list; give one of them.");
             string priorName = result.GetValue(classPrior)!;
-            float[]? logPriors = priorName == "train" ? JointModel.BatchLogPriors(train.Labels, config.ClassCount) : null;
+            float[]? logPriors = priorName == "train" ? JointModel.BatchLogPriors(train.Labels, config.Data.ClassCount) : null;
             float[] stds = result.GetValue(sweep) is string list ? ParseStds(list) : [result.GetValue(priorStd)];
             foreach (float std in stds)
             {
                 double accuracy = model.Accuracy(test.Images, test.Labels, std, result.GetValue(seed), logPriors);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{splitName} accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} {splitName} images, eval batch {model.Config.EvalBatch}, prior std {std}, {priorName} class priors, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
+                    $"{splitName} accuracy {accuracy:F4} ({accuracy:P2}) on {test.Count} {dataName} {splitName} images, eval batch {model.Config.Schedule.EvalBatch}, prior std {std}, {priorName} class priors, {(result.GetValue(ema) ? "EMA" : "trained")} weights, step {info.Step}"));
             }
             if (result.GetValue(fd))
             {
                 float[] ClassBalanced(int count, ulong chunkSeed) =>
-                    model.Generate([.. Enumerable.Range(0, count).Select(i => i % model.Config.ClassCount)], chunkSeed);
+                    model.Generate([.. Enumerable.Range(0, count).Select(i => i % model.Config.Data.ClassCount)], chunkSeed);
                 ReportFrechetDistance(backend, dataName, train, test, result.GetValue(fdSamples), "class-balanced samples", ClassBalanced, result.GetValue(seed));
             }
             return 0;
@@ -149,7 +149,7 @@ internal static class EvalCommand
         var scores = GenerationModel.ReconstructionScores(images.Images, model.Reconstruct(images.Images, images.Count, seed), images.Count);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"reconstruction_l2 {scores.L2:F4} (mean per image, [-1, 1] units), reconstruction_psnr {scores.Psnr:F2} dB (on [0, 1]): "
-            + $"{images.Count} test images, eval batch {model.Config.EvalBatch}, Euler {model.Config.SampleSteps} steps each way, seed {seed}, latent {(model.Config.ZeroLatent ? "none" : "lzn")}"));
+            + $"{images.Count} test images, eval batch {model.Config.Schedule.EvalBatch}, Euler {model.Config.Decoder.SampleSteps} steps each way, seed {seed}, latent {(model.Config.Decoder.ZeroLatent ? "none" : "lzn")}"));
     }
 
     // The cache key names the data; a folder is named by its last component.

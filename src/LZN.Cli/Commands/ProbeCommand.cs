@@ -39,7 +39,7 @@ internal static class ProbeCommand
             int classes = Math.Max(train.ClassCount, test.ClassCount);
             ulong probeSeed = result.GetValue(seed);
             var features = RepresentationScores.Measure(backend, model.Features(train.Images, train.Count), train.Labels,
-                model.Features(test.Images, test.Count), test.Labels, info.Config.FeatureDim, classes, probeSeed);
+                model.Features(test.Images, test.Count), test.Labels, info.Config.Representation.FeatureDim, classes, probeSeed);
             var pixels = RepresentationScores.Measure(backend, train.Images, train.Labels, test.Images, test.Labels, train.Shape.Size, classes, probeSeed);
             Console.WriteLine($"{info.Path}: step {info.Step}, {(result.GetValue(ema) ? "EMA" : "trained")} weights; {train.Count} training / {test.Count} test images; "
                 + $"linear probe {new LinearProbeOptions().Epochs} epochs, k-NN k={NearestNeighbours.DefaultK} cosine");
@@ -68,7 +68,7 @@ internal static class ProbeCommand
         foreach (string warning in info.Warnings)
             Console.Error.WriteLine($"warning: {warning}");
         Checkpoint.RequireTask(info, command, TrainingTask.Representation);
-        string dataName = data ?? info.Config.Data;
+        string dataName = data ?? info.Config.Data.Source;
         var (train, test) = DataSources.LoadAsync(dataName).GetAwaiter().GetResult();
         if (train.Shape != RunOutputs.Shape(info.Config))
             throw new ArgumentException($"{dataName}: images of {train.Shape} do not fit the checkpoint's model ({RunOutputs.Shape(info.Config)}).");

@@ -39,10 +39,10 @@ internal static class SampleCommand
             }
             if (result.GetValue(classIndex) is not int wanted)
                 throw new ArgumentException("--class is required for a joint-task checkpoint (its samples are class-conditional).");
-            if (info.Config.RectifiedFlowWeight == 0)
+            if (info.Config.Loss.RectifiedFlowWeight == 0)
                 throw new ArgumentException($"{info.Path}: trained with rf_weight 0, so its decoder was never trained and cannot sample.");
-            if (wanted >= info.Config.ClassCount)
-                throw new ArgumentException($"--class {wanted}: the checkpoint's model has classes 0..{info.Config.ClassCount - 1}.");
+            if (wanted >= info.Config.Data.ClassCount)
+                throw new ArgumentException($"--class {wanted}: the checkpoint's model has classes 0..{info.Config.Data.ClassCount - 1}.");
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
             using var model = new JointModel(backend, info.Config);
             Checkpoint.LoadModel(info, model);

@@ -25,85 +25,91 @@ internal static class TrainCommand
     public const string GenerationPreset = "gen-mlp";
 
     /// <summary>
-    /// One option that overrides a config field: the field's JSON key (so a range error from
-    /// <see cref="TrainingConfig.Validate"/> names the option) and how a given value changes the config.
+    /// One option that overrides a config field: the option (its parser, and the message for a value it cannot parse),
+    /// the field's JSON key (so a range error from <see cref="TrainingConfig.Validate"/> names the option), the tasks
+    /// whose models have the field (any other task refuses the option), and how a given value changes the config.
     /// </summary>
-    private sealed record Override(Option Option, string Key, Func<ParseResult, TrainingConfig, TrainingConfig> Apply);
+    private sealed record Override(Option Option, string Key, TrainingTask[] Tasks, Func<ParseResult, TrainingConfig, TrainingConfig> Apply);
 
-    private static Override Set<T>(Option<T?> option, string key, Func<TrainingConfig, T, TrainingConfig> apply)
-        where T : struct => new(option, key, (result, config) => result.GetValue(option) is T value ? apply(config, value) : config);
+    private static readonly TrainingTask[] AllTasks = Enum.GetValues<TrainingTask>();
+    private static readonly TrainingTask[] JointOnly = [TrainingTask.Joint];
+    private static readonly TrainingTask[] WithDecoder = [TrainingTask.Joint, TrainingTask.Generation];
+    private static readonly TrainingTask[] WithLabelFlow = [TrainingTask.Joint, TrainingTask.Representation];
 
-    private static Override Set(Option<string?> option, string key, Func<TrainingConfig, string, TrainingConfig> apply) =>
-        new(option, key, (result, config) => result.GetValue(option) is string value ? apply(config, value) : config);
+    private static Override Set<T>(Option<T?> option, string key, TrainingTask[] tasks, Func<TrainingConfig, T, TrainingConfig> apply)
+        where T : struct => new(option, key, tasks, (result, config) => result.GetValue(option) is T value ? apply(config, value) : config);
 
-    /// <summary>Every option that sets a config field, in one table: the option, the field it sets, and how.</summary>
+    private static Override Set(Option<string?> option, string key, TrainingTask[] tasks, Func<TrainingConfig, string, TrainingConfig> apply) =>
+        new(option, key, tasks, (result, config) => result.GetValue(option) is string value ? apply(config, value) : config);
+
+    /// <summary>Every option that sets a config field, in one table: the option, the field it sets, the tasks it applies to, and how.</summary>
     private static List<Override> Overrides() =>
     [
-        Set(CliOptions.Int("--epochs", "epochs (default 1)"), "epochs", (c, v) => c with { Epochs = v }),
-        Set(CliOptions.Int("--batch", "batch size (default: the preset's)"), "batch_size", (c, v) => c with { BatchSize = v }),
-        Set(CliOptions.UInt64("--seed", "seed of every random stream (default 1)"), "seed", (c, v) => c with { Seed = v }),
-        Set(CliOptions.Int("--checkpoint-every", "steps between checkpoints (default 500; 0 = end only)"), "checkpoint_every", (c, v) => c with { CheckpointEvery = v }),
-        Set(CliOptions.Int("--log-every", "steps between metrics.jsonl lines"), "log_every", (c, v) => c with { LogEvery = v }),
-        Set(CliOptions.Number("--lr-encoder", "encoder learning rate (default: the preset's)"), "encoder_lr", (c, v) => c with { EncoderLearningRate = v }),
-        Set(CliOptions.Number("--lr-decoder", "decoder learning rate (default: the preset's)"), "decoder_lr", (c, v) => c with { DecoderLearningRate = v }),
-        Set(CliOptions.Number("--lr-labels", "label-anchor learning rate (default: the preset's)"), "label_lr", (c, v) => c with { LabelLearningRate = v }),
-        Set(CliOptions.Long("--warmup", "linear warm-up steps (default: the preset's)"), "warmup_steps", (c, v) => c with { WarmupSteps = v }),
-        Set(CliOptions.Number("--weight-decay", "decoupled (AdamW) weight decay of every parameter group (default: the preset's, 0)"), "weight_decay", (c, v) => c with { WeightDecay = v }),
-        Set(CliOptions.Choice("--lr-decay", "constant | cosine: learning rate after the warm-up (default: the preset's)", "constant", "cosine"), "lr_decay",
-            (c, v) => c with { LearningRateDecay = v == "cosine" ? LearningRateDecay.Cosine : LearningRateDecay.Constant }),
+        Set(CliOptions.Int("--epochs", "epochs (default 1)"), "epochs", AllTasks, (c, v) => c with { Schedule = c.Schedule with { Epochs = v } }),
+        Set(CliOptions.Int("--batch", "batch size (default: the preset's)"), "batch_size", AllTasks, (c, v) => c with { Schedule = c.Schedule with { BatchSize = v } }),
+        Set(CliOptions.UInt64("--seed", "seed of every random stream (default 1)"), "seed", AllTasks, (c, v) => c with { Seed = v }),
+        Set(CliOptions.Int("--checkpoint-every", "steps between checkpoints (default 500; 0 = end only)"), "checkpoint_every", AllTasks,
+            (c, v) => c with { Schedule = c.Schedule with { CheckpointEvery = v } }),
+        Set(CliOptions.Int("--log-every", "steps between metrics.jsonl lines"), "log_every", AllTasks, (c, v) => c with { Schedule = c.Schedule with { LogEvery = v } }),
+        Set(CliOptions.Number("--lr-encoder", "encoder learning rate (default: the preset's)"), "encoder_lr", AllTasks,
+            (c, v) => c with { Optimizer = c.Optimizer with { EncoderLearningRate = v } }),
+        Set(CliOptions.Number("--lr-decoder", "decoder learning rate (default: the preset's)"), "decoder_lr", WithDecoder,
+            (c, v) => c with { Optimizer = c.Optimizer with { DecoderLearningRate = v } }),
+        Set(CliOptions.Number("--lr-labels", "label-anchor learning rate (default: the preset's)"), "label_lr", JointOnly,
+            (c, v) => c with { Optimizer = c.Optimizer with { LabelLearningRate = v } }),
+        Set(CliOptions.Long("--warmup", "linear warm-up steps (default: the preset's)"), "warmup_steps", AllTasks, (c, v) => c with { Optimizer = c.Optimizer with { WarmupSteps = v } }),
+        Set(CliOptions.Number("--weight-decay", "decoupled (AdamW) weight decay of every parameter group (default: the preset's, 0)"), "weight_decay", AllTasks,
+            (c, v) => c with { Optimizer = c.Optimizer with { WeightDecay = v } }),
+        Set(CliOptions.Choice("--lr-decay", "constant | cosine: learning rate after the warm-up (default: the preset's)", "constant", "cosine"), "lr_decay", AllTasks,
+            (c, v) => c with { Optimizer = c.Optimizer with { LearningRateDecay = v == "cosine" ? LearningRateDecay.Cosine : LearningRateDecay.Constant } }),
         Set(CliOptions.Choice("--label-loss", "prob | ce | ce-cutoff: the label loss (prob = the reference's; default: the preset's)", "prob", "ce", "ce-cutoff"), "label_loss",
-            (c, v) => c with { LabelLoss = AssignmentLoss.Parse(v)!.Value }),
-        Set(CliOptions.Number("--rf-weight", "weight of the rectified-flow (decoder) loss; 0 trains a classifier only (default 1)"), "rf_weight", (c, v) => c with { RectifiedFlowWeight = v }),
-        Set(CliOptions.Number("--label-weight", "weight of the label loss; 0 trains a generator only (default 1)"), "label_weight", (c, v) => c with { LabelWeight = v }),
-        Set(CliOptions.Choice("--flip", "true | false: random horizontal flips of the training images (default: the preset's)", "true", "false"), "augment_flip",
-            (c, v) => c with { AugmentFlip = v == "true" }),
-        Set(CliOptions.Int("--shift", "random translation of the training images by up to N pixels (default: the preset's)"), "augment_shift", (c, v) => c with { AugmentShift = v }),
-        Set(CliOptions.Single("--latent-noise", "prior noise scale of the training latent flow (default: the preset's)"), "latent_noise_scale", (c, v) => c with { LatentNoiseScale = v }),
-        Set(DecoderLatentNoise(), "decoder_latent_noise_scale",
-            (c, v) => c with { DecoderLatentNoiseScale = v == "shared" ? null : float.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture) }),
-        Set(Widths("--hidden", "hidden widths of the MLP encoder, comma-separated, e.g. 1024,512 (default: the preset's)"), "hidden_sizes",
-            (c, v) => RequireEncoder(c, "--hidden", EncoderKind.Mlp, "widths") with { HiddenSizes = ParseWidths(v) }),
+            WithLabelFlow, (c, v) => c with { Loss = c.Loss with { Label = AssignmentLoss.Parse(v)!.Value } }),
+        Set(CliOptions.Number("--rf-weight", "weight of the rectified-flow (decoder) loss; 0 trains a classifier only (default 1)"), "rf_weight", JointOnly,
+            (c, v) => c with { Loss = c.Loss with { RectifiedFlowWeight = v } }),
+        Set(CliOptions.Number("--label-weight", "weight of the label loss; 0 trains a generator only (default 1)"), "label_weight", JointOnly,
+            (c, v) => c with { Loss = c.Loss with { LabelWeight = v } }),
+        Set(CliOptions.Choice("--flip", "true | false: random horizontal flips of the training images (default: the preset's)", "true", "false"), "augment_flip", JointOnly,
+            (c, v) => c with { Augmentation = c.Augmentation with { Flip = v == "true" } }),
+        Set(CliOptions.Int("--shift", "random translation of the training images by up to N pixels (default: the preset's)"), "augment_shift", JointOnly,
+            (c, v) => c with { Augmentation = c.Augmentation with { Shift = v } }),
+        Set(CliOptions.Single("--latent-noise", "prior noise scale of the training latent flow (default: the preset's)"), "latent_noise_scale", AllTasks,
+            (c, v) => c with { Latent = c.Latent with { NoiseScale = v } }),
+        Set(DecoderLatentNoise(), "decoder_latent_noise_scale", JointOnly,
+            (c, v) => c with { Decoder = c.Decoder with { LatentNoiseScale = v == "shared" ? null : float.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture) } }),
+        Set(Widths("--hidden", "hidden widths of the MLP encoder, comma-separated, e.g. 1024,512 (default: the preset's)"), "hidden_sizes", WithDecoder,
+            (c, v) => c with { Encoder = RequireEncoder(c, "--hidden", EncoderKind.Mlp, "widths") with { HiddenSizes = ParseWidths(v) } }),
         Set(Widths("--encoder-channels", "channels of the CNN encoder's convolutions, comma-separated, e.g. 64,128,256 (default: the preset's, 32,64,128)"), "encoder_channels",
-            (c, v) => RequireEncoder(c, "--encoder-channels", EncoderKind.Cnn, "channels") with { EncoderChannels = ParseWidths(v) }),
-        Set(CliOptions.Int("--encoder-depth", "convolutions per stage of the CNN encoder (default: the preset's, 1)"), "encoder_depth",
-            (c, v) => RequireEncoder(c, "--encoder-depth", EncoderKind.Cnn, "depth") with { EncoderDepth = v }),
-        Set(CliOptions.Single("--dropout", "dropout rate of the encoder, in [0, 1) (default: the preset's, 0)"), "encoder_dropout", (c, v) => c with { EncoderDropout = v }),
-        Set(CliOptions.Int("--decoder-channels", "U-Net base channels of the decoder (default: the preset's)"), "decoder_channels", (c, v) => c with { DecoderChannels = v }),
-        Set(CliOptions.Int("--latent-steps", "Euler steps of the image latent flow (default: the preset's)"), "latent_steps", (c, v) => c with { LatentSteps = v }),
-        Set(CliOptions.Int("--label-steps", "Euler steps of the label flow (default: the preset's; 100 in the reference)"), "label_steps", (c, v) => c with { LabelSteps = v }),
-        Set(CliOptions.Int("--train-limit", "use only the first N training images (N >= 1)", min: 1), "train_limit", (c, v) => c with { TrainLimit = v }),
-        Set(CliOptions.Int("--latent-dim", "latent size d, the anchors' width (default: the preset's)"), "latent_dim", (c, v) => c with { LatentDim = v }),
-        Set(CliOptions.Number("--ema-decay", "EMA decay of the weights, in [0, 1]; 0 keeps no EMA (default: the preset's)"), "ema_decay", (c, v) => c with { EmaDecay = v }),
-        Set(CliOptions.Long("--freeze-encoder-after", "optimiser steps after which the encoder stops training (default: never)"), "freeze_encoder_after",
-            (c, v) => c with { FreezeEncoderAfter = v }),
-        Set(CliOptions.Long("--freeze-decoder-after", "optimiser steps after which the decoder stops training (default: never)"), "freeze_decoder_after",
-            (c, v) => c with { FreezeDecoderAfter = v }),
-        Set(CliOptions.Long("--freeze-labels-after", "optimiser steps after which the label anchors stop training (default: never)"), "freeze_labels_after",
-            (c, v) => c with { FreezeLabelsAfter = v }),
+            AllTasks, (c, v) => c with { Encoder = RequireEncoder(c, "--encoder-channels", EncoderKind.Cnn, "channels") with { Channels = ParseWidths(v) } }),
+        Set(CliOptions.Int("--encoder-depth", "convolutions per stage of the CNN encoder (default: the preset's, 1)"), "encoder_depth", AllTasks,
+            (c, v) => c with { Encoder = RequireEncoder(c, "--encoder-depth", EncoderKind.Cnn, "depth") with { Depth = v } }),
+        Set(CliOptions.Single("--dropout", "dropout rate of the encoder, in [0, 1) (default: the preset's, 0)"), "encoder_dropout", JointOnly,
+            (c, v) => c with { Encoder = c.Encoder with { Dropout = v } }),
+        Set(CliOptions.Int("--decoder-channels", "U-Net base channels of the decoder (default: the preset's)"), "decoder_channels", WithDecoder,
+            (c, v) => c with { Decoder = c.Decoder with { Channels = v } }),
+        Set(CliOptions.Int("--latent-steps", "Euler steps of the image latent flow (default: the preset's)"), "latent_steps", AllTasks,
+            (c, v) => c with { Latent = c.Latent with { Steps = v } }),
+        Set(CliOptions.Int("--label-steps", "Euler steps of the label flow (default: the preset's; 100 in the reference)"), "label_steps", WithLabelFlow,
+            (c, v) => c with { Latent = c.Latent with { LabelSteps = v } }),
+        Set(CliOptions.Int("--train-limit", "use only the first N training images (N >= 1)", min: 1), "train_limit", AllTasks,
+            (c, v) => c with { Data = c.Data with { TrainLimit = v } }),
+        Set(CliOptions.Int("--latent-dim", "latent size d, the anchors' width (default: the preset's)"), "latent_dim", AllTasks, (c, v) => c with { Latent = c.Latent with { Dim = v } }),
+        Set(CliOptions.Number("--ema-decay", "EMA decay of the weights, in [0, 1]; 0 keeps no EMA (default: the preset's)"), "ema_decay", AllTasks,
+            (c, v) => c with { Optimizer = c.Optimizer with { EmaDecay = v } }),
+        Set(CliOptions.Long("--freeze-encoder-after", "optimiser steps after which the encoder stops training (default: never)"), "freeze_encoder_after", AllTasks,
+            (c, v) => c with { Optimizer = c.Optimizer with { FreezeEncoderAfter = v } }),
+        Set(CliOptions.Long("--freeze-decoder-after", "optimiser steps after which the decoder stops training (default: never)"), "freeze_decoder_after", WithDecoder,
+            (c, v) => c with { Optimizer = c.Optimizer with { FreezeDecoderAfter = v } }),
+        Set(CliOptions.Long("--freeze-labels-after", "optimiser steps after which the label anchors stop training (default: never)"), "freeze_labels_after", JointOnly,
+            (c, v) => c with { Optimizer = c.Optimizer with { FreezeLabelsAfter = v } }),
         Set(CliOptions.Int("--feature-dim", "representation task: width of the backbone's features, what the probe reads (default: the preset's, 256)"), "feature_dim",
-            (c, v) => c with { FeatureDim = v }),
+            [TrainingTask.Representation], (c, v) => c with { Representation = c.Representation with { FeatureDim = v } }),
         Set(CliOptions.Int("--projection-hidden", "representation task: hidden width of the projection head (default: the preset's, 256)"), "projection_hidden",
-            (c, v) => c with { ProjectionHidden = v }),
+            [TrainingTask.Representation], (c, v) => c with { Representation = c.Representation with { ProjectionHidden = v } }),
         Set(CliOptions.Choice("--latent", "generation task: lzn (the decoder conditioned on each image's latent) | none (its latent input zeroed: the plain rectified-flow baseline)", "lzn", "none"),
-            "latent", (c, v) => c with { ZeroLatent = v == "none" }),
-        Set(Views(), "views", (c, v) => c with { Views = v == "none" ? [] : v.Split(',', StringSplitOptions.TrimEntries) }),
+            "latent", [TrainingTask.Generation], (c, v) => c with { Decoder = c.Decoder with { ZeroLatent = v == "none" } }),
+        Set(Views(), "views", [TrainingTask.Representation],
+            (c, v) => c with { Augmentation = c.Augmentation with { Views = v == "none" ? [] : v.Split(',', StringSplitOptions.TrimEntries) } }),
     ];
-
-    /// <summary>The options each task refuses: they set parts its model does not have.</summary>
-    private static readonly Dictionary<TrainingTask, HashSet<string>> NotFor = new()
-    {
-        [TrainingTask.Joint] = new(StringComparer.Ordinal) { "--feature-dim", "--projection-hidden", "--views", "--latent" },
-        [TrainingTask.Representation] = new(StringComparer.Ordinal)
-        {
-            "--lr-decoder", "--lr-labels", "--rf-weight", "--label-weight", "--flip", "--shift", "--decoder-latent-noise", "--hidden", "--dropout",
-            "--decoder-channels", "--freeze-decoder-after", "--freeze-labels-after", "--latent",
-        },
-        [TrainingTask.Generation] = new(StringComparer.Ordinal)
-        {
-            "--lr-labels", "--rf-weight", "--label-weight", "--flip", "--shift", "--decoder-latent-noise", "--dropout", "--label-loss", "--label-steps",
-            "--freeze-labels-after", "--feature-dim", "--projection-hidden", "--views",
-        },
-    };
 
     /// <summary>"--views crop,flip": distinct names of the view augmentations, or none.</summary>
     private static Option<string?> Views()
@@ -165,7 +171,7 @@ internal static class TrainCommand
             foreach (var entry in overrides)
             {
                 bool given = result.GetResult(entry.Option) is { Implicit: false };
-                if (given && NotFor[taskKind].Contains(entry.Option.Name))
+                if (given && !entry.Tasks.Contains(taskKind))
                     throw new ArgumentException($"{entry.Option.Name} does not apply to --task {TrainingConfig.TaskName(taskKind)}.");
             }
             var config = overrides.Aggregate(presetConfig, (current, entry) => entry.Apply(result, current));
@@ -173,8 +179,8 @@ internal static class TrainCommand
             config.Validate();
             if (collective.WorldSize > 1 && taskKind != TrainingTask.Joint)
                 throw new ArgumentException($"--task {TrainingConfig.TaskName(taskKind)} does not train data-parallel yet: run it without mpirun (docs/distributed.md).");
-            if (config.BatchSize < collective.WorldSize)
-                throw new ArgumentException($"--batch {config.BatchSize}: the global batch must give each of the {collective.WorldSize} ranks at least one image.");
+            if (config.Schedule.BatchSize < collective.WorldSize)
+                throw new ArgumentException($"--batch {config.Schedule.BatchSize}: the global batch must give each of the {collective.WorldSize} ranks at least one image.");
 
             string runFolder = result.GetValue(output) ?? Path.Combine("runs", TrainingConfig.TaskName(taskKind));
             var mode = resuming ? RunFolderMode.Resume : result.GetValue(overwrite) ? RunFolderMode.Overwrite : RunFolderMode.New;
@@ -186,18 +192,14 @@ internal static class TrainCommand
             var (train, test) = DataSources.LoadAsync(dataName, classCount: result.GetValue(classes)).GetAwaiter().GetResult();
             config = config with
             {
-                Data = dataName,
-                ImageChannels = train.Shape.Channels,
-                ImageHeight = train.Shape.Height,
-                ImageWidth = train.Shape.Width,
-                ClassCount = train.ClassCount,
+                Data = config.Data with { Source = dataName, ImageChannels = train.Shape.Channels, ImageHeight = train.Shape.Height, ImageWidth = train.Shape.Width, ClassCount = train.ClassCount },
             };
-            if (config.TrainLimit > 0)
-                train = train.Take(config.TrainLimit);
+            if (config.Data.TrainLimit > 0)
+                train = train.Take(config.Data.TrainLimit);
             if (result.GetValue(testLimit) is int limit)
                 test = test.Take(limit);
-            if (train.Count < config.BatchSize)
-                throw new ArgumentException($"--batch {config.BatchSize}: {dataName} has only {train.Count} training images{(config.TrainLimit > 0 ? " within --train-limit" : "")}, fewer than one batch.");
+            if (train.Count < config.Schedule.BatchSize)
+                throw new ArgumentException($"--batch {config.Schedule.BatchSize}: {dataName} has only {train.Count} training images{(config.Data.TrainLimit > 0 ? " within --train-limit" : "")}, fewer than one batch.");
 
             using var backend = CommonOptions.CreateBackend(DistributedRun.DeviceOfRank(result.GetValue(device), collective));
             using var nccl = LZN.Native.Distributed.DistributedLaunch.ForDevice(collective, backend);
@@ -220,9 +222,9 @@ internal static class TrainCommand
                         + (repair.DroppedTornLine ? " and a torn last line" : ""));
                 }
             }
-            Console.WriteLine($"{TrainingConfig.TaskName(taskKind)} task: preset {config.Preset}, {train.Count} training / {test.Count} test images, batch {config.BatchSize}, "
-                + $"{config.Epochs} epoch(s) = {trainer.TotalSteps} steps, {trainer.Parameters.Sum(p => p.Length):N0} parameters, {backend.Description}"
-                + (collective.WorldSize > 1 ? $", {nccl?.Description ?? collective.Description} (rank 0 of {collective.WorldSize}: {BatchShardOf(collective, config.BatchSize)})" : ""));
+            Console.WriteLine($"{TrainingConfig.TaskName(taskKind)} task: preset {config.Preset}, {train.Count} training / {test.Count} test images, batch {config.Schedule.BatchSize}, "
+                + $"{config.Schedule.Epochs} epoch(s) = {trainer.TotalSteps} steps, {trainer.Parameters.Sum(p => p.Length):N0} parameters, {backend.Description}"
+                + (collective.WorldSize > 1 ? $", {nccl?.Description ?? collective.Description} (rank 0 of {collective.WorldSize}: {BatchShardOf(collective, config.Schedule.BatchSize)})" : ""));
 
             using var interrupts = new InterruptController();
             // The second Ctrl-C leaves e.Cancel false, so the runtime ends the process by SIGINT (exit code 130).
@@ -284,10 +286,10 @@ internal static class TrainCommand
             RunOutputs.WriteSummary(Path.Combine(runFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, backend.Description,
                 worldSize: collective.WorldSize);
             // With the decoder's loss switched off the decoder never trained: its "samples" would be noise.
-            bool samples = config.RectifiedFlowWeight > 0;
+            bool samples = config.Loss.RectifiedFlowWeight > 0;
             if (samples)
                 RunOutputs.WriteSampleGrid(Path.Combine(runFolder, RunOutputs.SamplesFileName), joint.Model);
-            Console.WriteLine($"test accuracy {Format(outcome.TestAccuracy ?? double.NaN)} on {test.Count} images (eval batch {config.EvalBatch}), "
+            Console.WriteLine($"test accuracy {Format(outcome.TestAccuracy ?? double.NaN)} on {test.Count} images (eval batch {config.Schedule.EvalBatch}), "
                 + $"{outcome.WallSeconds:F1} s; wrote {runFolder}/{{{JointTrainer.MetricsFileName}, {JointTrainer.CheckpointFileName}, {RunOutputs.SummaryFileName}"
                 + (samples ? $", {RunOutputs.SamplesFileName}}}" : "} (no samples: --rf-weight 0)"));
             return 0;
@@ -349,9 +351,9 @@ internal static class TrainCommand
         return true;
     }
 
-    /// <summary>An encoder-shape option given for a preset with the other encoder is an error naming both.</summary>
-    private static TrainingConfig RequireEncoder(TrainingConfig config, string option, EncoderKind kind, string what) =>
-        config.Encoder == kind ? config : throw new ArgumentException(kind == EncoderKind.Mlp
+    /// <summary>The config's encoder, to change; an encoder-shape option given for a preset with the other encoder is an error naming both.</summary>
+    private static EncoderConfig RequireEncoder(TrainingConfig config, string option, EncoderKind kind, string what) =>
+        config.Encoder.Kind == kind ? config.Encoder : throw new ArgumentException(kind == EncoderKind.Mlp
             ? $"{option} sets the MLP encoder's {what}; preset {config.Preset} has a CNN encoder."
             : $"{option} sets the CNN encoder's {what}; preset {config.Preset} has an MLP encoder.");
 
@@ -365,16 +367,16 @@ internal static class TrainCommand
         var config = trainer.Config;
         var testFeatures = trainer.Model.Features(test.Images, test.Count);
         var scores = RepresentationScores.Measure(trainer.Model.Backbone.Backend, trainer.Model.Features(train.Images, train.Count), train.Labels,
-            testFeatures, test.Labels, config.FeatureDim, Math.Max(train.ClassCount, test.ClassCount), config.Seed);
+            testFeatures, test.Labels, config.Representation.FeatureDim, Math.Max(train.ClassCount, test.ClassCount), config.Seed);
         RunOutputs.WriteSummary(Path.Combine(trainer.RunFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, device,
             new Dictionary<string, double>(StringComparer.Ordinal)
             {
                 ["linear_probe_accuracy"] = scores.LinearProbeAccuracy,
                 ["knn_accuracy"] = scores.KnnAccuracy,
             });
-        EmbeddingPlot.WritePca(Path.Combine(trainer.RunFolder, RunOutputs.EmbeddingFileName), testFeatures, test.Labels, config.FeatureDim);
+        EmbeddingPlot.WritePca(Path.Combine(trainer.RunFolder, RunOutputs.EmbeddingFileName), testFeatures, test.Labels, config.Representation.FeatureDim);
         Console.WriteLine($"linear probe {Format(scores.LinearProbeAccuracy)}, k-NN (k={NearestNeighbours.DefaultK}, cosine) {Format(scores.KnnAccuracy)} on {test.Count} test images "
-            + $"({config.FeatureDim} backbone features, trained weights), {outcome.WallSeconds:F1} s of training; wrote {trainer.RunFolder}/{{{JointTrainer.MetricsFileName}, "
+            + $"({config.Representation.FeatureDim} backbone features, trained weights), {outcome.WallSeconds:F1} s of training; wrote {trainer.RunFolder}/{{{JointTrainer.MetricsFileName}, "
             + $"{JointTrainer.CheckpointFileName}, {RunOutputs.SummaryFileName}, {RunOutputs.EmbeddingFileName}}}");
     }
 

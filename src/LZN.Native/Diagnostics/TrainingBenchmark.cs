@@ -52,15 +52,15 @@ public static class TrainingBenchmark
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(config);
         ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(epochImages, config.BatchSize);
+        ArgumentOutOfRangeException.ThrowIfLessThan(epochImages, config.Schedule.BatchSize);
         int totalSteps = WarmupSteps + 2 * steps;
-        var shape = new ImageShape(config.ImageHeight, config.ImageWidth, config.ImageChannels);
-        var images = SyntheticImages.Generate(totalSteps * config.BatchSize, config.ClassCount, shape, config.Seed);
+        var shape = new ImageShape(config.Data.ImageHeight, config.Data.ImageWidth, config.Data.ImageChannels);
+        var images = SyntheticImages.Generate(totalSteps * config.Schedule.BatchSize, config.Data.ClassCount, shape, config.Seed);
         string folder = Directory.CreateTempSubdirectory("lzn-bench-train-").FullName;
         try
         {
             var timed = collective is null ? null : new Distributed.TimedCollective(collective);
-            using var trainer = new JointTrainer(backend, config with { Epochs = 1, CheckpointEvery = 0 }, images, null, folder, timed);
+            using var trainer = new JointTrainer(backend, config with { Schedule = config.Schedule with { Epochs = 1, CheckpointEvery = 0 } }, images, null, folder, timed);
             for (int i = 0; i < WarmupSteps; i++)
                 trainer.TrainStep();
 
@@ -93,7 +93,7 @@ public static class TrainingBenchmark
             }
             trainer.Model.PhaseTimer = null;
             var phases = timer.Phases.Select(phase => new TrainingPhaseTime(phase, Median(phaseTimes[phase]))).ToList();
-            return new TrainingBenchmarkResult(config.Preset, config.BatchSize, steps, Median(stepTimes), stepTimes.Min(), phases, epochImages)
+            return new TrainingBenchmarkResult(config.Preset, config.Schedule.BatchSize, steps, Median(stepTimes), stepTimes.Min(), phases, epochImages)
             {
                 WorldSize = collective?.WorldSize ?? 1,
                 MedianCommunicationMilliseconds = Median(communicationTimes),

@@ -30,7 +30,7 @@ public sealed unsafe class NcclCollective : ICollective
         if (host.Rank == 0)
             Nccl.ThrowIfFailed(Nccl.GetUniqueId(&id), "ncclGetUniqueId");
         host.Broadcast(new Span<byte>(id.Internal, NcclUniqueId.Bytes), 0);
-        _communicator = NcclCommunicator.Create(id, host.WorldSize, host.Rank);
+        _communicator = NcclCommunicator.Create(backend.Context, id, host.WorldSize, host.Rank);
         int version = 0;
         Nccl.ThrowIfFailed(Nccl.GetVersion(&version), "ncclGetVersion");
         Version = version;

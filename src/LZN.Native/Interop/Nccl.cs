@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LZN.Native.Interop.Cuda;
 
 namespace LZN.Native.Interop;
 
@@ -93,28 +94,33 @@ public sealed class NcclException : Exception
 }
 
 /// <summary>
-/// An NCCL communicator (ncclComm_t). Like the CUDA handles (CudaHandles.cs) it has no finalizer: destruction needs the
-/// device's context current, so it happens in Dispose on the owner's thread.
+/// An NCCL communicator (ncclComm_t), a SafeHandle bound to its device's context like the CUDA handles (CudaHandles.cs
+/// has the rules). Disposed, it is destroyed (ncclCommDestroy, which flushes the communicator's queued collectives).
+/// Found unreachable by the finalizer, it is left to the process's exit instead: that flush can wait on peers that
+/// have stopped, and a blocked finalizer thread would stall every other finalizer of the process.
 /// </summary>
-internal sealed unsafe class NcclCommunicator : IDisposable
+internal sealed unsafe class NcclCommunicator : ContextBoundHandle
 {
-    private NcclCommunicator(IntPtr handle) => Handle = handle;
+    private bool _finalizing;
 
-    public IntPtr Handle { get; private set; }
+    private NcclCommunicator(PrimaryContext context, IntPtr handle)
+        : base(context, handle)
+    {
+    }
 
-    /// <summary>ncclCommInitRank: every rank calls it with the same id (rank 0's, broadcast) and its own rank.</summary>
-    public static NcclCommunicator Create(NcclUniqueId id, int ranks, int rank)
+    /// <summary>ncclCommInitRank on <paramref name="context"/>'s device: every rank calls it with the same id (rank 0's, broadcast) and its own rank.</summary>
+    public static NcclCommunicator Create(PrimaryContext context, NcclUniqueId id, int ranks, int rank)
     {
         IntPtr handle;
         Nccl.ThrowIfFailed(Nccl.CommInitRank(&handle, ranks, id, rank), "ncclCommInitRank");
-        return new NcclCommunicator(handle);
+        return new NcclCommunicator(context, handle);
     }
 
-    public void Dispose()
+    protected override void Dispose(bool disposing)
     {
-        if (Handle == IntPtr.Zero)
-            return;
-        Nccl.CommDestroy(Handle);
-        Handle = IntPtr.Zero;
+        _finalizing = !disposing;
+        base.Dispose(disposing);
     }
+
+    protected override bool Destroy(IntPtr value) => _finalizing || Nccl.CommDestroy(value) == NcclResult.Success;
 }

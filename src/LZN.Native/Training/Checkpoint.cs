@@ -125,10 +125,10 @@ public static class Checkpoint
         if (config.Task != TrainingTask.Joint)
             return new CheckpointInfo(file, config, step, warnings);
         var anchors = file[JointModel.LabelAnchorsName];
-        if (anchors.DType != TensorDType.F32 || !anchors.Shape.AsSpan().SequenceEqual([config.ClassCount, config.LatentDim]))
+        if (anchors.DType != TensorDType.F32 || !anchors.Shape.AsSpan().SequenceEqual([config.Data.ClassCount, config.Latent.Dim]))
         {
             throw new SafetensorsFormatException(path,
-                $"tensor '{JointModel.LabelAnchorsName}' is {anchors.DType} {SafeTensor.FormatShape(anchors.Shape)}, but the config in __metadata__ needs F32 [class_count {config.ClassCount}, latent_dim {config.LatentDim}].");
+                $"tensor '{JointModel.LabelAnchorsName}' is {anchors.DType} {SafeTensor.FormatShape(anchors.Shape)}, but the config in __metadata__ needs F32 [class_count {config.Data.ClassCount}, latent_dim {config.Latent.Dim}].");
         }
         int worldSize = 1;
         if (file.Metadata.TryGetValue(WorldSizeKey, out string? ranks)
@@ -174,7 +174,7 @@ public static class Checkpoint
         }
         foreach (string name in parameters.Keys)
         {
-            foreach (string prefix in config.EmaDecay > 0 ? statePrefixes : statePrefixes[..2])
+            foreach (string prefix in config.Optimizer.EmaDecay > 0 ? statePrefixes : statePrefixes[..2])
             {
                 if (!file.Contains(prefix + name))
                     Fault($"parameter '{name}' has no optimiser state '{prefix}{name}'.");

@@ -9,7 +9,7 @@ namespace LZN.Native.Training;
 /// The generation model (docs/math.md section 10, the reference's first case study): an image encoder whose outputs
 /// are the anchors of a latent flow over the batch, each image's latent its anchor's Euler flow from full-scale prior
 /// noise, and a rectified-flow U-Net decoder conditioned on that latent alone (no label). The encoder learns only
-/// through the rectified-flow loss back through the latent flow. With <see cref="TrainingConfig.ZeroLatent"/> the
+/// through the rectified-flow loss back through the latent flow. With <see cref="DecoderConfig.ZeroLatent"/> the
 /// decoder's latent input is zero (the plain rectified-flow baseline; the encoder is kept but never runs). Sampling
 /// draws the latent from N(0, I). Draws are Philox streams keyed by the seed and a stream name at counters from the step.
 /// </summary>
@@ -32,16 +32,16 @@ public sealed class GenerationModel : IDisposable
             throw new ArgumentException($"a generation model needs a generation-task config, not {TrainingConfig.TaskName(config.Task)}.", nameof(config));
         _backend = backend;
         Config = config;
-        Encoder = config.Encoder == EncoderKind.Mlp
-            ? new MlpEncoder(backend, "encoder", config.ImageSize, config.HiddenSizes, config.LatentDim, config.Seed)
-            : new CnnEncoder(backend, "encoder", new CnnEncoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim)
+        Encoder = config.Encoder.Kind == EncoderKind.Mlp
+            ? new MlpEncoder(backend, "encoder", config.Data.ImageSize, config.Encoder.HiddenSizes, config.Latent.Dim, config.Seed)
+            : new CnnEncoder(backend, "encoder", new CnnEncoderConfig(config.Data.ImageChannels, config.Data.ImageHeight, config.Data.ImageWidth, config.Latent.Dim)
             {
-                Channels = config.EncoderChannels, Depth = config.EncoderDepth, Groups = TrainingConfig.CnnGroups,
+                Channels = config.Encoder.Channels, Depth = config.Encoder.Depth, Groups = TrainingConfig.CnnGroups,
             }, config.Seed);
         Decoder = new UNetDecoder(backend, "decoder",
-            new UNetDecoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim, ClassCount: 0)
+            new UNetDecoderConfig(config.Data.ImageChannels, config.Data.ImageHeight, config.Data.ImageWidth, config.Latent.Dim, ClassCount: 0)
             {
-                BaseChannels = config.DecoderChannels, Groups = config.DecoderGroups,
+                BaseChannels = config.Decoder.Channels, Groups = config.Decoder.Groups,
             }, config.Seed);
         _latentNoiseKey = Initialization.StreamKey(config.Seed, "stream.latent_noise");
         _flowKey = Initialization.StreamKey(config.Seed, "stream.rectified_flow");
@@ -63,14 +63,14 @@ public sealed class GenerationModel : IDisposable
     /// </summary>
     public double Backward(ReadOnlySpan<float> images, long step)
     {
-        int imageSize = Config.ImageSize, batchSize = images.Length / imageSize;
+        int imageSize = Config.Data.ImageSize, batchSize = images.Length / imageSize;
         if (batchSize < 2 || images.Length != (long)batchSize * imageSize)
             throw new ArgumentException($"a generation step needs at least two whole images of {imageSize} values (the batch is its own set of anchors).", nameof(images));
         ArgumentOutOfRangeException.ThrowIfNegative(step);
         var work = Workspace(batchSize);
         _backend.Upload(images, _images!);
-        long latentElements = (long)batchSize * Config.LatentDim;
-        using var encoded = Config.ZeroLatent ? null : EncodeBatch(_images!, batchSize, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), keepTrajectory: true);
+        long latentElements = (long)batchSize * Config.Latent.Dim;
+        using var encoded = Config.Decoder.ZeroLatent ? null : EncodeBatch(_images!, batchSize, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), keepTrajectory: true);
         var latents = encoded?.Latents ?? _zeroLatents!;
 
         var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)batchSize + (long)batchSize * imageSize)));
@@ -95,21 +95,21 @@ public sealed class GenerationModel : IDisposable
     /// </summary>
     private EncodeResult EncodeBatch(FloatBuffer images, int rows, ulong noiseKey, ulong noiseOffset, bool keepTrajectory)
     {
-        int dim = Config.LatentDim;
+        int dim = Config.Latent.Dim;
         var anchors = Encoder.Forward(images, rows); // [rows, dim], encoder-owned
         using var noise = _backend.AllocateFloat((long)rows * dim); // [rows, dim]
         _backend.FillNormal(noise, noiseKey, noiseOffset, 0f, 1f);
         return LatentEncoder.Encode(new ZoneAnchors(anchors, rows, dim), noise,
-            new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = Config.LatentNoiseScale, KeepTrajectory = keepTrajectory });
+            new EncodeOptions { Steps = Config.Latent.Steps, NoiseScale = Config.Latent.NoiseScale, KeepTrajectory = keepTrajectory });
     }
 
     /// <summary>Unconditional samples [count, ImageSize]: latents from N(0, I) (zero for the baseline), then the decoder's Euler sampler from N(0, I) images.</summary>
     public float[] Generate(int count, ulong seed)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        int dim = Config.LatentDim, imageSize = Config.ImageSize;
+        int dim = Config.Latent.Dim, imageSize = Config.Data.ImageSize;
         using var latents = _backend.AllocateFloat((long)count * dim); // [count, dim]
-        if (Config.ZeroLatent)
+        if (Config.Decoder.ZeroLatent)
             _backend.Fill(latents, 0f);
         else
             _backend.FillNormal(latents, Initialization.StreamKey(seed, "sample.latent_noise"), 0, 0f, 1f);
@@ -120,22 +120,22 @@ public sealed class GenerationModel : IDisposable
     }
 
     /// <summary>
-    /// The reconstruction protocol: each image [count, ImageSize] gets its latent (its group of <see cref="TrainingConfig.EvalBatch"/>
+    /// The reconstruction protocol: each image [count, ImageSize] gets its latent (its group of <see cref="ScheduleConfig.EvalBatch"/>
     /// encoded together, prior noise under <paramref name="seed"/>; zero for the baseline), is inverted to noise by the
-    /// decoder's ODE (Euler, <see cref="TrainingConfig.SampleSteps"/>), and regenerated from that noise with the same latent.
+    /// decoder's ODE (Euler, <see cref="DecoderConfig.SampleSteps"/>), and regenerated from that noise with the same latent.
     /// Returns the regenerated images [count, ImageSize].
     /// </summary>
     public float[] Reconstruct(ReadOnlySpan<float> images, int count, ulong seed)
     {
-        int imageSize = Config.ImageSize, dim = Config.LatentDim;
+        int imageSize = Config.Data.ImageSize, dim = Config.Latent.Dim;
         if (images.Length != (long)count * imageSize)
             throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
         var output = new float[(long)count * imageSize];
-        for (int first = 0; first < count; first += Config.EvalBatch)
+        for (int first = 0; first < count; first += Config.Schedule.EvalBatch)
         {
-            int rows = Math.Min(Config.EvalBatch, count - first);
+            int rows = Math.Min(Config.Schedule.EvalBatch, count - first);
             using var x = _backend.FromHost(images.Slice(first * imageSize, rows * imageSize)); // [rows, imageSize]
-            using var zero = Config.ZeroLatent ? _backend.AllocateFloat((long)rows * dim) : null; // [rows, dim]
+            using var zero = Config.Decoder.ZeroLatent ? _backend.AllocateFloat((long)rows * dim) : null; // [rows, dim]
             if (zero is not null)
                 _backend.Fill(zero, 0f);
             using var encoded = zero is null
@@ -185,9 +185,9 @@ public sealed class GenerationModel : IDisposable
             _backend.Copy(Decoder.Forward(point, latents, null, times, rows), v);
         };
         if (invert)
-            EulerSampler.Invert(_backend, velocity, x, Config.SampleSteps);
+            EulerSampler.Invert(_backend, velocity, x, Config.Decoder.SampleSteps);
         else
-            EulerSampler.Sample(_backend, velocity, x, Config.SampleSteps);
+            EulerSampler.Sample(_backend, velocity, x, Config.Decoder.SampleSteps);
     }
 
     /// <summary>The step buffers for <paramref name="batchSize"/>, replaced when the batch size changes.</summary>
@@ -197,8 +197,8 @@ public sealed class GenerationModel : IDisposable
         {
             DisposeWorkspace();
             _workspace = new JointStepWorkspace(_backend, Config, Distributed.BatchShard.Of(Distributed.SingleProcessCollective.Instance, batchSize));
-            _images = _backend.AllocateFloat((long)batchSize * Config.ImageSize);
-            _zeroLatents = _backend.AllocateFloat((long)batchSize * Config.LatentDim);
+            _images = _backend.AllocateFloat((long)batchSize * Config.Data.ImageSize);
+            _zeroLatents = _backend.AllocateFloat((long)batchSize * Config.Latent.Dim);
             _backend.Fill(_zeroLatents, 0f);
         }
         return _workspace;

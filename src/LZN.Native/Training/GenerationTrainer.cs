@@ -24,11 +24,11 @@ public sealed class GenerationTrainer : TaskTrainer
         [
             new ParameterGroup(ParameterGroups[0], [.. model.Encoder.Parameters], new ParameterGroupOptions
             {
-                LearningRate = config.EncoderLearningRate, WeightDecay = config.WeightDecay, FrozenAfter = config.FreezeEncoderAfter,
+                LearningRate = config.Optimizer.EncoderLearningRate, WeightDecay = config.Optimizer.WeightDecay, FrozenAfter = config.Optimizer.FreezeEncoderAfter,
             }),
             new ParameterGroup(ParameterGroups[1], [.. model.Decoder.Parameters], new ParameterGroupOptions
             {
-                LearningRate = config.DecoderLearningRate, WeightDecay = config.WeightDecay, FrozenAfter = config.FreezeDecoderAfter,
+                LearningRate = config.Optimizer.DecoderLearningRate, WeightDecay = config.Optimizer.WeightDecay, FrozenAfter = config.Optimizer.FreezeDecoderAfter,
             }),
         ])
     {

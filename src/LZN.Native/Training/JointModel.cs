@@ -62,19 +62,19 @@ public sealed class JointModel : IDisposable
             throw new ArgumentException($"a joint model needs a joint-task config, not {TrainingConfig.TaskName(config.Task)}.", nameof(config));
         _backend = backend;
         Config = config;
-        Encoder = config.Encoder == EncoderKind.Mlp
-            ? new MlpEncoder(backend, "encoder", config.ImageSize, config.HiddenSizes, config.LatentDim, config.Seed, config.EncoderDropout)
-            : new CnnEncoder(backend, "encoder", new CnnEncoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim)
+        Encoder = config.Encoder.Kind == EncoderKind.Mlp
+            ? new MlpEncoder(backend, "encoder", config.Data.ImageSize, config.Encoder.HiddenSizes, config.Latent.Dim, config.Seed, config.Encoder.Dropout)
+            : new CnnEncoder(backend, "encoder", new CnnEncoderConfig(config.Data.ImageChannels, config.Data.ImageHeight, config.Data.ImageWidth, config.Latent.Dim)
             {
-                Channels = config.EncoderChannels, Depth = config.EncoderDepth, Groups = TrainingConfig.CnnGroups, Dropout = config.EncoderDropout,
+                Channels = config.Encoder.Channels, Depth = config.Encoder.Depth, Groups = TrainingConfig.CnnGroups, Dropout = config.Encoder.Dropout,
             }, config.Seed);
         Decoder = new UNetDecoder(backend, "decoder",
-            new UNetDecoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.LatentDim, config.ClassCount)
+            new UNetDecoderConfig(config.Data.ImageChannels, config.Data.ImageHeight, config.Data.ImageWidth, config.Latent.Dim, config.Data.ClassCount)
             {
-                BaseChannels = config.DecoderChannels,
-                Groups = config.DecoderGroups,
+                BaseChannels = config.Decoder.Channels,
+                Groups = config.Decoder.Groups,
             }, config.Seed);
-        LabelAnchors = new Parameter(backend, LabelAnchorsName, [config.ClassCount, config.LatentDim], Parameter.WeightGroup);
+        LabelAnchors = new Parameter(backend, LabelAnchorsName, [config.Data.ClassCount, config.Latent.Dim], Parameter.WeightGroup);
         backend.FillNormal(LabelAnchors.Value, Initialization.StreamKey(config.Seed, LabelAnchorsName), 0, 0f, 1f);
         _latentNoiseKey = Initialization.StreamKey(config.Seed, "stream.latent_noise");
         _decoderLatentNoiseKey = Initialization.StreamKey(config.Seed, "stream.decoder_latent_noise");
@@ -118,7 +118,7 @@ public sealed class JointModel : IDisposable
     /// </param>
     public JointLosses Backward(FloatBuffer images, IntBuffer labels, ReadOnlySpan<int> hostLabels, long step, BatchShard? shard = null)
     {
-        int batchSize = hostLabels.Length, dim = Config.LatentDim, imageSize = Config.ImageSize, classes = Config.ClassCount;
+        int batchSize = hostLabels.Length, dim = Config.Latent.Dim, imageSize = Config.Data.ImageSize, classes = Config.Data.ClassCount;
         if ((shard?.GlobalRows ?? batchSize) < 2)
             throw new ArgumentException("a joint step needs at least two images (the batch is its own set of anchors).", nameof(hostLabels));
         if (shard is not null && shard.Rows != batchSize)
@@ -134,10 +134,10 @@ public sealed class JointModel : IDisposable
         PhaseTimer?.Mark(PhaseNames.EncoderForward);
         _backend.FillNormal(work.LatentNoise, _latentNoiseKey, RowCounter(step, globalRows, firstRow, dim), 0f, 1f);
         using var encoded = LatentEncoder.EncodeAnchorRows(new ZoneAnchors(anchors, globalRows, dim), firstRow, batchSize, work.LatentNoise,
-            new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = Config.LatentNoiseScale, KeepTrajectory = true });
+            new EncodeOptions { Steps = Config.Latent.Steps, NoiseScale = Config.Latent.NoiseScale, KeepTrajectory = true });
         _backend.Fill(work.LatentsGrad, 0f);
         // The decoder's own latents: a second flow over the same anchors at its own noise scale, or the same latents.
-        using var decoderEncoded = Config.DecoderLatentNoiseScale is { } decoderNoiseScale && Config.RectifiedFlowWeight > 0
+        using var decoderEncoded = Config.Decoder.LatentNoiseScale is { } decoderNoiseScale && Config.Loss.RectifiedFlowWeight > 0
             ? EncodeDecoderLatents(anchors, work, step, decoderNoiseScale)
             : null;
         var decoderLatents = decoderEncoded?.Latents ?? encoded.Latents;
@@ -150,25 +150,25 @@ public sealed class JointModel : IDisposable
         LogPriors(work.HostClassCounts, globalRows, work.HostLogPriors);
         _backend.Upload(work.HostLogPriors, work.LogPriors);
         double labelLoss = 0;
-        if (Config.LabelWeight > 0)
+        if (Config.Loss.LabelWeight > 0)
         {
             using var assigned = ZoneAssigner.Assign(new ZoneAnchors(LabelAnchors.Value, classes, dim, work.LogPriors), encoded.Latents, batchSize,
-            labels, new AssignOptions { Steps = Config.LabelSteps, KeepTrajectory = true, EvaluatedSteps = AssignmentLoss.StepsRead(Config.LabelLoss, Config.LabelSteps) });
-            labelLoss = AssignmentLoss.Evaluate(assigned, Config.LabelLoss, work.Beta);
-            if (Config.LabelWeight * share != 1)
-                _backend.ScaleShift(work.Beta, (float)(Config.LabelWeight * share), 0f);
+            labels, new AssignOptions { Steps = Config.Latent.LabelSteps, KeepTrajectory = true, EvaluatedSteps = AssignmentLoss.StepsRead(Config.Loss.Label, Config.Latent.LabelSteps) });
+            labelLoss = AssignmentLoss.Evaluate(assigned, Config.Loss.Label, work.Beta);
+            if (Config.Loss.LabelWeight * share != 1)
+                _backend.ScaleShift(work.Beta, (float)(Config.Loss.LabelWeight * share), 0f);
             ZoneAssigner.Backward(assigned, null, work.Beta, new AssignGradients(Latents: work.LatentsGrad, Anchors: LabelAnchors.Grad));
             PhaseTimer?.Mark(PhaseNames.LabelFlow);
         }
 
         // Rectified-flow loss of the decoder conditioned on (latent, label).
         double flowLoss = 0;
-        if (Config.RectifiedFlowWeight > 0)
+        if (Config.Loss.RectifiedFlowWeight > 0)
         {
             var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)globalRows + (long)globalRows * imageSize)));
             objective.BuildBatchRows(firstRow, batchSize, globalRows, imageSize, images, work.FlowNoise, work.Times, work.Noisy, work.Target);
             var prediction = Decoder.Forward(work.Noisy, decoderLatents, labels, work.Times, batchSize);
-            objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad, (float)(Config.RectifiedFlowWeight * share));
+            objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad, (float)(Config.Loss.RectifiedFlowWeight * share));
             var decoderGrads = Decoder.Backward(work.PredictionGrad);
             _backend.Axpby(1f, decoderGrads.Latent, 1f, decoderLatentsGrad);
             flowLoss = work.FlowLoss.ReadScalar();
@@ -189,7 +189,7 @@ public sealed class JointModel : IDisposable
             work.Shard.Collective.AllReduceSum(terms);
             (flowLoss, labelLoss) = (terms[0], terms[1]);
         }
-        return new JointLosses(flowLoss, labelLoss, Config.RectifiedFlowWeight, Config.LabelWeight);
+        return new JointLosses(flowLoss, labelLoss, Config.Loss.RectifiedFlowWeight, Config.Loss.LabelWeight);
     }
 
     /// <summary>
@@ -206,12 +206,12 @@ public sealed class JointModel : IDisposable
     /// </summary>
     private EncodeResult EncodeDecoderLatents(FloatBuffer anchors, JointStepWorkspace work, long step, float noiseScale)
     {
-        int dim = Config.LatentDim;
+        int dim = Config.Latent.Dim;
         var shard = work.Shard;
         _backend.FillNormal(work.DecoderLatentNoise!, _decoderLatentNoiseKey, RowCounter(step, shard.GlobalRows, shard.FirstRow, dim), 0f, 1f);
         _backend.Fill(work.DecoderLatentsGrad!, 0f);
         return LatentEncoder.EncodeAnchorRows(new ZoneAnchors(anchors, shard.GlobalRows, dim), shard.FirstRow, shard.Rows, work.DecoderLatentNoise,
-            new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = noiseScale, KeepTrajectory = true });
+            new EncodeOptions { Steps = Config.Latent.Steps, NoiseScale = noiseScale, KeepTrajectory = true });
     }
 
     /// <summary>The step buffers for <paramref name="shard"/>, replaced when the batch or its split changes.</summary>
@@ -259,7 +259,7 @@ public sealed class JointModel : IDisposable
     }
 
     /// <summary>
-    /// Classifies images [count, ImageSize] in consecutive groups of <see cref="TrainingConfig.EvalBatch"/>: each group
+    /// Classifies images [count, ImageSize] in consecutive groups of <see cref="ScheduleConfig.EvalBatch"/>: each group
     /// is encoded with itself as anchors and no prior noise (the zone's anchor-side start), reverse-flowed through
     /// the label anchors with uniform priors, and labelled by the nearest label anchor. <paramref name="priorStd"/> > 0
     /// starts from N(0, priorStd^2) prior noise instead (the paper's std sweep), drawn from Philox under <paramref name="seed"/>.
@@ -268,7 +268,7 @@ public sealed class JointModel : IDisposable
     /// </summary>
     public int[] Classify(ReadOnlySpan<float> images, int count, float priorStd = 0f, ulong seed = 0, float[]? classLogPriors = null)
     {
-        int imageSize = Config.ImageSize, dim = Config.LatentDim, classes = Config.ClassCount;
+        int imageSize = Config.Data.ImageSize, dim = Config.Latent.Dim, classes = Config.Data.ClassCount;
         if (images.Length != (long)count * imageSize)
             throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
         var predictions = new int[count];
@@ -277,17 +277,17 @@ public sealed class JointModel : IDisposable
         using var logPriors = classLogPriors is null ? null : _backend.FromHost(classLogPriors); // [classes]
         var labelZones = new ZoneAnchors(LabelAnchors.Value, classes, dim, logPriors);
         SetDropoutStep(null, 0);
-        for (int first = 0; first < count; first += Config.EvalBatch)
+        for (int first = 0; first < count; first += Config.Schedule.EvalBatch)
         {
-            int rows = Math.Min(Config.EvalBatch, count - first);
+            int rows = Math.Min(Config.Schedule.EvalBatch, count - first);
             using var batch = _backend.FromHost(images.Slice(first * imageSize, rows * imageSize)); // [rows, imageSize]
             var anchors = Encoder.Forward(batch, rows); // [rows, dim]
             using var noise = priorStd > 0 ? _backend.AllocateFloat((long)rows * dim) : null; // [rows, dim]
             if (noise is not null)
                 _backend.FillNormal(noise, Initialization.StreamKey(seed, "eval.latent_noise"), (ulong)first * (ulong)dim, 0f, 1f);
             using var encoded = LatentEncoder.Encode(new ZoneAnchors(anchors, rows, dim), noise,
-                new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = priorStd > 0 ? priorStd : 1f });
-            using var assigned = ZoneAssigner.Assign(labelZones, encoded.Latents, rows, null, new AssignOptions { Steps = Config.LabelSteps });
+                new EncodeOptions { Steps = Config.Latent.Steps, NoiseScale = priorStd > 0 ? priorStd : 1f });
+            using var assigned = ZoneAssigner.Assign(labelZones, encoded.Latents, rows, null, new AssignOptions { Steps = Config.Latent.LabelSteps });
             // Weights so large that the encoder or the flows overflow leave NaN, whose nearest anchor is arbitrary.
             long bad = IO.FiniteValues.FirstOutside(assigned.FinalPoints.ToArray());
             if (bad >= 0)
@@ -327,21 +327,21 @@ public sealed class JointModel : IDisposable
     /// </summary>
     public float[] Generate(ReadOnlySpan<int> classes, ulong seed)
     {
-        int rows = classes.Length, dim = Config.LatentDim, imageSize = Config.ImageSize;
+        int rows = classes.Length, dim = Config.Latent.Dim, imageSize = Config.Data.ImageSize;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
         var hostAnchors = LabelAnchors.Value.ToArray(); // [classCount, dim]
         var queries = new float[rows * dim];
         for (int i = 0; i < rows; i++)
         {
-            if ((uint)classes[i] >= (uint)Config.ClassCount)
-                throw new ArgumentOutOfRangeException(nameof(classes), classes[i], $"class outside [0, {Config.ClassCount}).");
+            if ((uint)classes[i] >= (uint)Config.Data.ClassCount)
+                throw new ArgumentOutOfRangeException(nameof(classes), classes[i], $"class outside [0, {Config.Data.ClassCount}).");
             hostAnchors.AsSpan(classes[i] * dim, dim).CopyTo(queries.AsSpan(i * dim));
         }
         using var queryBuffer = _backend.FromHost(queries); // [rows, dim]
         using var latentNoise = _backend.AllocateFloat((long)rows * dim); // [rows, dim]
         _backend.FillNormal(latentNoise, Initialization.StreamKey(seed, "sample.latent_noise"), 0, 0f, 1f);
-        using var encoded = LatentEncoder.Encode(new ZoneAnchors(LabelAnchors.Value, Config.ClassCount, dim), queryBuffer, rows, latentNoise,
-            new EncodeOptions { Steps = Config.LabelSteps });
+        using var encoded = LatentEncoder.Encode(new ZoneAnchors(LabelAnchors.Value, Config.Data.ClassCount, dim), queryBuffer, rows, latentNoise,
+            new EncodeOptions { Steps = Config.Latent.LabelSteps });
         using var labels = _backend.FromHost(classes); // [rows]
         using var x = _backend.AllocateFloat((long)rows * imageSize); // [rows, imageSize]
         _backend.FillNormal(x, Initialization.StreamKey(seed, "sample.image_noise"), 0, 0f, 1f);
@@ -351,7 +351,7 @@ public sealed class JointModel : IDisposable
         {
             _backend.Fill(times, time);
             _backend.Copy(Decoder.Forward(point, latents, labels, times, rows), velocity);
-        }, x, Config.SampleSteps);
+        }, x, Config.Decoder.SampleSteps);
         return x.ToArray();
     }
 

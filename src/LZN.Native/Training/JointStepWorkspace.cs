@@ -15,21 +15,21 @@ internal sealed class JointStepWorkspace : IDisposable
     {
         Shard = shard;
         int batchSize = BatchSize = shard.Rows;
-        long latentElements = (long)batchSize * config.LatentDim, imageElements = (long)batchSize * config.ImageSize;
-        HostClassCounts = new int[config.ClassCount]; // [classes]
-        HostLogPriors = new float[config.ClassCount]; // [classes]
+        long latentElements = (long)batchSize * config.Latent.Dim, imageElements = (long)batchSize * config.Data.ImageSize;
+        HostClassCounts = new int[config.Data.ClassCount]; // [classes]
+        HostLogPriors = new float[config.Data.ClassCount]; // [classes]
         try
         {
             LatentNoise = backend.AllocateFloat(latentElements); // [batchSize, dim]
             LatentsGrad = backend.AllocateFloat(latentElements); // [batchSize, dim]
-            if (config.DecoderLatentNoiseScale is not null)
+            if (config.Decoder.LatentNoiseScale is not null)
             {
                 DecoderLatentNoise = backend.AllocateFloat(latentElements); // [batchSize, dim]
                 DecoderLatentsGrad = backend.AllocateFloat(latentElements); // [batchSize, dim]
             }
-            Anchors = new GatheredRows(backend, shard, config.LatentDim);
-            LogPriors = backend.AllocateFloat(config.ClassCount); // [classes]
-            Beta = backend.AllocateFloat((long)config.LabelSteps * batchSize); // [labelSteps, batchSize]
+            Anchors = new GatheredRows(backend, shard, config.Latent.Dim);
+            LogPriors = backend.AllocateFloat(config.Data.ClassCount); // [classes]
+            Beta = backend.AllocateFloat((long)config.Latent.LabelSteps * batchSize); // [labelSteps, batchSize]
             FlowNoise = backend.AllocateFloat(imageElements); // [batchSize, imageSize]
             Times = backend.AllocateFloat(batchSize); // [batchSize]
             Noisy = backend.AllocateFloat(imageElements); // [batchSize, imageSize]

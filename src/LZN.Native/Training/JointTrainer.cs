@@ -24,7 +24,7 @@ public sealed record TrainingResult(long Step, bool Completed, IReadOnlyList<Epo
 /// <summary>
 /// The joint-task trainer: batches from <see cref="TrainingBatches"/> (epoch permutation keyed by the seed),
 /// one <see cref="JointModel.Backward"/> per step, AdamW over three parameter groups (encoder, decoder, label
-/// anchors) with clipping, warm-up and EMA, metrics.jsonl, checkpoints every <see cref="TrainingConfig.CheckpointEvery"/>
+/// anchors) with clipping, warm-up and EMA, metrics.jsonl, checkpoints every <see cref="ScheduleConfig.CheckpointEvery"/>
 /// steps, at the end and on cancellation (after the current step). Because every random draw is keyed by
 /// (seed, step) and the row in the batch, a resumed run repeats an uninterrupted one exactly.
 /// Data-parallel (a collective of several ranks, docs/distributed.md): rank r trains on its contiguous slice of each
@@ -62,7 +62,7 @@ public sealed class JointTrainer : ITaskTrainer
         ArgumentNullException.ThrowIfNull(train);
         ArgumentException.ThrowIfNullOrEmpty(runFolder);
         config.Validate();
-        _shard = BatchShard.Of(collective ?? SingleProcessCollective.Instance, config.BatchSize);
+        _shard = BatchShard.Of(collective ?? SingleProcessCollective.Instance, config.Schedule.BatchSize);
         _batches = new TrainingBatches(train, config, _shard.FirstRow, _shard.Rows);
         _backend = backend;
         _train = train;
@@ -73,15 +73,15 @@ public sealed class JointTrainer : ITaskTrainer
             IO.AtomicFile.RemoveAbandonedTemporaries(CheckpointPath);
         Model = new JointModel(backend, config);
         ParameterGroup Group(string name, IEnumerable<Nn.Parameter> parameters, double learningRate, long? frozenAfter) =>
-            new(name, [.. parameters], new ParameterGroupOptions { LearningRate = learningRate, WeightDecay = config.WeightDecay, FrozenAfter = frozenAfter });
+            new(name, [.. parameters], new ParameterGroupOptions { LearningRate = learningRate, WeightDecay = config.Optimizer.WeightDecay, FrozenAfter = frozenAfter });
         _optimizer = new AdamW(backend,
         [
-            Group(ParameterGroups[0], Model.Encoder.Parameters, config.EncoderLearningRate, config.FreezeEncoderAfter),
-            Group(ParameterGroups[1], Model.Decoder.Parameters, config.DecoderLearningRate, config.FreezeDecoderAfter),
-            Group(ParameterGroups[2], [Model.LabelAnchors], config.LabelLearningRate, config.FreezeLabelsAfter),
+            Group(ParameterGroups[0], Model.Encoder.Parameters, config.Optimizer.EncoderLearningRate, config.Optimizer.FreezeEncoderAfter),
+            Group(ParameterGroups[1], Model.Decoder.Parameters, config.Optimizer.DecoderLearningRate, config.Optimizer.FreezeDecoderAfter),
+            Group(ParameterGroups[2], [Model.LabelAnchors], config.Optimizer.LabelLearningRate, config.Optimizer.FreezeLabelsAfter),
         ]);
-        _ema = config.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.EmaDecay) : null;
-        Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), new LearningRateSchedule(config.WarmupSteps, config.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0), _ema);
+        _ema = config.Optimizer.EmaDecay > 0 ? new Ema(backend, [.. Model.Parameters], config.Optimizer.EmaDecay) : null;
+        Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.Optimizer.ClipNorm), new LearningRateSchedule(config.Optimizer.WarmupSteps, config.Optimizer.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0), _ema);
         _augmentKey = Nn.Initialization.StreamKey(config.Seed, "stream.augment");
         _gradients = [.. Model.Parameters.Select(parameter => parameter.Grad)];
         _images = backend.AllocateFloat(_batches.Images.Length);
@@ -110,7 +110,7 @@ public sealed class JointTrainer : ITaskTrainer
 
     public int StepsPerEpoch => _batches.StepsPerEpoch;
 
-    public long TotalSteps => (long)Config.Epochs * StepsPerEpoch;
+    public long TotalSteps => (long)Config.Schedule.Epochs * StepsPerEpoch;
 
     public string MetricsPath => Path.Combine(RunFolder, MetricsFileName);
 
@@ -133,10 +133,10 @@ public sealed class JointTrainer : ITaskTrainer
     /// <summary>Runs step <see cref="Step"/> (zero gradients, joint backward, optimiser step) and advances.</summary>
     public (JointLosses Losses, TrainingStepResult Result) TrainStep()
     {
-        int batchSize = Config.BatchSize;
+        int batchSize = Config.Schedule.BatchSize;
         // Gather and the uploads overwrite this rank's rows (an upload has read its span when it returns).
         _batches.Gather(Step);
-        Config.Augmentation.Apply(_batches.Images, _shard.Rows, _train.Shape, _augmentKey, checked((ulong)Step * (ulong)batchSize + (ulong)_shard.FirstRow));
+        Config.Augmentation.Images.Apply(_batches.Images, _shard.Rows, _train.Shape, _augmentKey, checked((ulong)Step * (ulong)batchSize + (ulong)_shard.FirstRow));
         _backend.Upload(_batches.Images, _images);
         _backend.Upload(_batches.Labels, _labels);
         _optimizer.ZeroGradients();

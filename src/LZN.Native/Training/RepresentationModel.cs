@@ -11,7 +11,7 @@ namespace LZN.Native.Training;
 /// the anchor of the latent flow. A step encodes two augmented views of every image of the batch; the view-1 anchors
 /// A1 [B, d] define the zones every row's latent is encoded in (its own anchor's Euler flow with prior noise), and that
 /// latent flows back through the view-2 anchors A2 [B, d], where it should land in its own row's zone: the loss is the
-/// assignment loss of <see cref="TrainingConfig.LabelLoss"/> with target i for row i. Every random draw is a Philox
+/// assignment loss of <see cref="LossConfig.Label"/> with target i for row i. Every random draw is a Philox
 /// stream keyed by the seed and a stream name, at counters derived from (step, global row index).
 /// </summary>
 public sealed class RepresentationModel : IDisposable
@@ -32,17 +32,17 @@ public sealed class RepresentationModel : IDisposable
             throw new ArgumentException($"a representation model needs a representation-task config, not {TrainingConfig.TaskName(config.Task)}.", nameof(config));
         _backend = backend;
         Config = config;
-        _views = ViewAugmentation.Parse(config.Views)!;
+        _views = ViewAugmentation.Parse(config.Augmentation.Views)!;
         Backbone = new CnnEncoder(backend, "backbone",
-            new CnnEncoderConfig(config.ImageChannels, config.ImageHeight, config.ImageWidth, config.FeatureDim)
+            new CnnEncoderConfig(config.Data.ImageChannels, config.Data.ImageHeight, config.Data.ImageWidth, config.Representation.FeatureDim)
             {
-                Channels = config.EncoderChannels, Depth = config.EncoderDepth, Groups = TrainingConfig.CnnGroups,
+                Channels = config.Encoder.Channels, Depth = config.Encoder.Depth, Groups = TrainingConfig.CnnGroups,
             }, config.Seed);
         Head = new Sequential(backend, "head",
-            new Activation(backend, "head.act1", ActivationKind.Silu, config.FeatureDim),
-            new Linear(backend, "head.fc1", config.FeatureDim, config.ProjectionHidden, config.Seed),
-            new Activation(backend, "head.act2", ActivationKind.Silu, config.ProjectionHidden),
-            new Linear(backend, "head.fc2", config.ProjectionHidden, config.LatentDim, config.Seed, WeightInit.Xavier));
+            new Activation(backend, "head.act1", ActivationKind.Silu, config.Representation.FeatureDim),
+            new Linear(backend, "head.fc1", config.Representation.FeatureDim, config.Representation.ProjectionHidden, config.Seed),
+            new Activation(backend, "head.act2", ActivationKind.Silu, config.Representation.ProjectionHidden),
+            new Linear(backend, "head.fc2", config.Representation.ProjectionHidden, config.Latent.Dim, config.Seed, WeightInit.Xavier));
         _latentNoiseKey = Initialization.StreamKey(config.Seed, "stream.latent_noise");
         _firstViewKey = Initialization.StreamKey(config.Seed, "stream.view1");
         _secondViewKey = Initialization.StreamKey(config.Seed, "stream.view2");
@@ -67,7 +67,7 @@ public sealed class RepresentationModel : IDisposable
     /// <param name="views">[2B, ImageSize], overwritten.</param>
     public void MakeViews(ReadOnlySpan<float> images, Span<float> views, long step)
     {
-        int imageSize = Config.ImageSize, batchSize = images.Length / imageSize;
+        int imageSize = Config.Data.ImageSize, batchSize = images.Length / imageSize;
         if (views.Length != 2L * images.Length || images.Length != (long)batchSize * imageSize)
             throw new ArgumentException($"views hold {views.Length} values; expected 2 x {images.Length} (images hold whole rows of {imageSize}).", nameof(views));
         ulong firstRow = checked((ulong)step * (ulong)batchSize);
@@ -84,7 +84,7 @@ public sealed class RepresentationModel : IDisposable
     /// </summary>
     public double Backward(ReadOnlySpan<float> images, long step)
     {
-        int imageSize = Config.ImageSize, batchSize = images.Length / imageSize, dim = Config.LatentDim;
+        int imageSize = Config.Data.ImageSize, batchSize = images.Length / imageSize, dim = Config.Latent.Dim;
         if (batchSize < 2)
             throw new ArgumentException("a representation step needs at least two images (the batch is its own set of anchors).", nameof(images));
         ArgumentOutOfRangeException.ThrowIfNegative(step);
@@ -99,10 +99,10 @@ public sealed class RepresentationModel : IDisposable
         var secondAnchors = new ZoneAnchors(anchors.Slice(latentElements, latentElements), batchSize, dim);
         _backend.FillNormal(work.LatentNoise, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), 0f, 1f);
         using var encoded = LatentEncoder.Encode(firstAnchors, work.LatentNoise,
-            new EncodeOptions { Steps = Config.LatentSteps, NoiseScale = Config.LatentNoiseScale, KeepTrajectory = true });
+            new EncodeOptions { Steps = Config.Latent.Steps, NoiseScale = Config.Latent.NoiseScale, KeepTrajectory = true });
         using var assigned = ZoneAssigner.Assign(secondAnchors, encoded.Latents, batchSize, work.Targets,
-            new AssignOptions { Steps = Config.LabelSteps, KeepTrajectory = true, EvaluatedSteps = AssignmentLoss.StepsRead(Config.LabelLoss, Config.LabelSteps) });
-        double loss = AssignmentLoss.Evaluate(assigned, Config.LabelLoss, work.Beta);
+            new AssignOptions { Steps = Config.Latent.LabelSteps, KeepTrajectory = true, EvaluatedSteps = AssignmentLoss.StepsRead(Config.Loss.Label, Config.Latent.LabelSteps) });
+        double loss = AssignmentLoss.Evaluate(assigned, Config.Loss.Label, work.Beta);
 
         _backend.Fill(work.LatentsGrad, 0f);
         _backend.Fill(work.AnchorsGrad, 0f);
@@ -113,16 +113,16 @@ public sealed class RepresentationModel : IDisposable
         return loss;
     }
 
-    /// <summary>The backbone's features of images [count, ImageSize], in groups of <see cref="TrainingConfig.EvalBatch"/>: [count, FeatureDim].</summary>
+    /// <summary>The backbone's features of images [count, ImageSize], in groups of <see cref="ScheduleConfig.EvalBatch"/>: [count, FeatureDim].</summary>
     public float[] Features(ReadOnlySpan<float> images, int count)
     {
-        int imageSize = Config.ImageSize, featureDim = Config.FeatureDim;
+        int imageSize = Config.Data.ImageSize, featureDim = Config.Representation.FeatureDim;
         if (images.Length != (long)count * imageSize)
             throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
         var features = new float[(long)count * featureDim];
-        for (int first = 0; first < count; first += Config.EvalBatch)
+        for (int first = 0; first < count; first += Config.Schedule.EvalBatch)
         {
-            int rows = Math.Min(Config.EvalBatch, count - first);
+            int rows = Math.Min(Config.Schedule.EvalBatch, count - first);
             using var batch = _backend.FromHost(images.Slice(first * imageSize, rows * imageSize)); // [rows, imageSize]
             _backend.Download(Backbone.Forward(batch, rows), features.AsSpan(first * featureDim, rows * featureDim));
         }
@@ -161,8 +161,8 @@ internal sealed class RepresentationStepWorkspace : IDisposable
     public RepresentationStepWorkspace(IBackend backend, TrainingConfig config, int batchSize)
     {
         BatchSize = batchSize;
-        long latentElements = (long)batchSize * config.LatentDim;
-        HostViews = new float[2L * batchSize * config.ImageSize]; // [2B, imageSize]
+        long latentElements = (long)batchSize * config.Latent.Dim;
+        HostViews = new float[2L * batchSize * config.Data.ImageSize]; // [2B, imageSize]
         try
         {
             Views = backend.AllocateFloat(HostViews.Length); // [2B, imageSize]
@@ -170,7 +170,7 @@ internal sealed class RepresentationStepWorkspace : IDisposable
             LatentNoise = backend.AllocateFloat(latentElements); // [B, dim]
             LatentsGrad = backend.AllocateFloat(latentElements); // [B, dim]
             AnchorsGrad = backend.AllocateFloat(2 * latentElements); // [2B, dim]: view 1 rows, then view 2 rows
-            Beta = backend.AllocateFloat((long)config.LabelSteps * batchSize); // [labelSteps, B]
+            Beta = backend.AllocateFloat((long)config.Latent.LabelSteps * batchSize); // [labelSteps, B]
         }
         catch
         {

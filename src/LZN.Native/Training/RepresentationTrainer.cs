@@ -7,7 +7,7 @@ namespace LZN.Native.Training;
 
 /// <summary>
 /// The representation task's trainer (<see cref="TaskTrainer"/>): one <see cref="RepresentationModel.Backward"/> per step,
-/// Adam over one parameter group (backbone and head, nothing frozen unless <see cref="TrainingConfig.FreezeEncoderAfter"/>).
+/// Adam over one parameter group (backbone and head, nothing frozen unless <see cref="OptimizerConfig.FreezeEncoderAfter"/>).
 /// The zone loss is reported as the label term of <see cref="JointLosses"/> (the row's own index is its label; there is
 /// no rectified-flow term). The end-of-epoch score is the k-NN accuracy (k = 20, cosine) of the test split's features
 /// against those of the first <see cref="MonitorBankSize"/> training images.
@@ -30,7 +30,7 @@ public sealed class RepresentationTrainer : TaskTrainer
         [
             new ParameterGroup(ParameterGroups[0], [.. model.Parameters], new ParameterGroupOptions
             {
-                LearningRate = config.EncoderLearningRate, WeightDecay = config.WeightDecay, FrozenAfter = config.FreezeEncoderAfter,
+                LearningRate = config.Optimizer.EncoderLearningRate, WeightDecay = config.Optimizer.WeightDecay, FrozenAfter = config.Optimizer.FreezeEncoderAfter,
             }),
         ])
     {
@@ -57,7 +57,7 @@ public sealed class RepresentationTrainer : TaskTrainer
         {
             var bank = TrainSplit.Take(Math.Min(MonitorBankSize, TrainSplit.Count));
             return NearestNeighbours.Accuracy(Backend, Model.Features(bank.Images, bank.Count), bank.Labels,
-                Model.Features(test.Images, test.Count), test.Labels, Config.FeatureDim, Math.Max(TrainSplit.ClassCount, test.ClassCount),
+                Model.Features(test.Images, test.Count), test.Labels, Config.Representation.FeatureDim, Math.Max(TrainSplit.ClassCount, test.ClassCount),
                 Math.Min(NearestNeighbours.DefaultK, bank.Count));
         }
         catch (NonFiniteModelException)

@@ -36,8 +36,8 @@ public static class RunOutputs
             using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
             writer.WriteStartObject();
             writer.WriteNumberOrNull("test_accuracy", result.TestAccuracy ?? double.NaN);
-            writer.WriteNumber("eval_batch", config.EvalBatch);
-            writer.WriteNumber("epochs", (double)result.Step / Math.Max(1, trainExamples / config.BatchSize));
+            writer.WriteNumber("eval_batch", config.Schedule.EvalBatch);
+            writer.WriteNumber("epochs", (double)result.Step / Math.Max(1, trainExamples / config.Schedule.BatchSize));
             writer.WriteNumber("steps", result.Step);
             writer.WriteNumber("train_examples", trainExamples);
             writer.WriteNumber("test_examples", testExamples);
@@ -45,7 +45,7 @@ public static class RunOutputs
             writer.WriteString("device", device);
             writer.WriteString("preset", config.Preset);
             writer.WriteString("seed", config.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            writer.WriteNumber("batch_size", config.BatchSize);
+            writer.WriteNumber("batch_size", config.Schedule.BatchSize);
             writer.WriteNumber("world_size", worldSize);
             writer.WriteBoolean("completed", result.Completed);
             writer.WriteNumber("skipped_steps", result.SkippedSteps);
@@ -66,7 +66,7 @@ public static class RunOutputs
     public static void WriteSampleGrid(string path, JointModel model, int perClass = SamplesPerClass, ulong seed = SampleSeed, int scale = 2)
     {
         ArgumentNullException.ThrowIfNull(model);
-        int classes = model.Config.ClassCount;
+        int classes = model.Config.Data.ClassCount;
         var wanted = new int[classes * perClass];
         for (int i = 0; i < wanted.Length; i++)
             wanted[i] = i / perClass;
@@ -94,5 +94,5 @@ public static class RunOutputs
         ImageGrid.WritePng(path, samples, rows, columns, Shape(model.Config), scale);
     }
 
-    public static ImageShape Shape(TrainingConfig config) => new(config.ImageHeight, config.ImageWidth, config.ImageChannels);
+    public static ImageShape Shape(TrainingConfig config) => new(config.Data.ImageHeight, config.Data.ImageWidth, config.Data.ImageChannels);
 }

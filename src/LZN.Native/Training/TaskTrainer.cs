@@ -32,9 +32,9 @@ public abstract class TaskTrainer : ITaskTrainer
         RunFolder = runFolder;
         IO.AtomicFile.RemoveAbandonedTemporaries(CheckpointPath);
         _optimizer = new AdamW(backend, groups);
-        _ema = config.EmaDecay > 0 ? new Ema(backend, [.. groups.SelectMany(group => group.Parameters)], config.EmaDecay) : null;
-        var schedule = new LearningRateSchedule(config.WarmupSteps, config.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0);
-        Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.ClipNorm), schedule, _ema);
+        _ema = config.Optimizer.EmaDecay > 0 ? new Ema(backend, [.. groups.SelectMany(group => group.Parameters)], config.Optimizer.EmaDecay) : null;
+        var schedule = new LearningRateSchedule(config.Optimizer.WarmupSteps, config.Optimizer.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0);
+        Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.Optimizer.ClipNorm), schedule, _ema);
         _loss = backend.AllocateFloat(1);
     }
 
@@ -65,7 +65,7 @@ public abstract class TaskTrainer : ITaskTrainer
 
     public int StepsPerEpoch => _batches.StepsPerEpoch;
 
-    public long TotalSteps => (long)Config.Epochs * StepsPerEpoch;
+    public long TotalSteps => (long)Config.Schedule.Epochs * StepsPerEpoch;
 
     public abstract IEnumerable<Nn.Parameter> Parameters { get; }
 

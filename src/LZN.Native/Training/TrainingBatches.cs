@@ -27,24 +27,24 @@ public sealed class TrainingBatches
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(config);
-        if (train.Shape.Channels != config.ImageChannels || train.Shape.Height != config.ImageHeight
-            || train.Shape.Width != config.ImageWidth || train.ClassCount > config.ClassCount)
+        if (train.Shape.Channels != config.Data.ImageChannels || train.Shape.Height != config.Data.ImageHeight
+            || train.Shape.Width != config.Data.ImageWidth || train.ClassCount > config.Data.ClassCount)
         {
             throw new ArgumentException($"the training data ({train.Shape.Channels}x{train.Shape.Height}x{train.Shape.Width}, {train.ClassCount} classes) "
-                + $"does not fit the config ({config.ImageChannels}x{config.ImageHeight}x{config.ImageWidth}, {config.ClassCount} classes).", nameof(train));
+                + $"does not fit the config ({config.Data.ImageChannels}x{config.Data.ImageHeight}x{config.Data.ImageWidth}, {config.Data.ClassCount} classes).", nameof(train));
         }
-        if (train.Count < config.BatchSize)
-            throw new ArgumentException($"{train.Count} training images are fewer than one batch of {config.BatchSize}.", nameof(train));
+        if (train.Count < config.Schedule.BatchSize)
+            throw new ArgumentException($"{train.Count} training images are fewer than one batch of {config.Schedule.BatchSize}.", nameof(train));
         if (rows < 0)
-            rows = config.BatchSize - firstRow;
-        if (firstRow < 0 || rows < 1 || firstRow + rows > config.BatchSize)
-            throw new ArgumentOutOfRangeException(nameof(rows), $"rows {firstRow}..{firstRow + rows - 1} are not a slice of a batch of {config.BatchSize}.");
+            rows = config.Schedule.BatchSize - firstRow;
+        if (firstRow < 0 || rows < 1 || firstRow + rows > config.Schedule.BatchSize)
+            throw new ArgumentOutOfRangeException(nameof(rows), $"rows {firstRow}..{firstRow + rows - 1} are not a slice of a batch of {config.Schedule.BatchSize}.");
         _train = train;
         _seed = config.Seed;
         _firstRow = firstRow;
-        _batchSize = config.BatchSize;
-        _schedule = new BatchSchedule(train.Count, config.BatchSize, config.Seed);
-        Images = new float[rows * config.ImageSize];
+        _batchSize = config.Schedule.BatchSize;
+        _schedule = new BatchSchedule(train.Count, config.Schedule.BatchSize, config.Seed);
+        Images = new float[rows * config.Data.ImageSize];
         Labels = new int[rows];
     }
 

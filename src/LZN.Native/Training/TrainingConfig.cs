@@ -1,6 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using LZN.Native.Zones;
 
@@ -40,170 +39,53 @@ public enum LearningRateDecay
 }
 
 /// <summary>
-/// Everything that defines a joint-task run: model shape, optimiser, flows and the schedule. Stored as JSON in
-/// every checkpoint's metadata; a resumed run must match it (except the fields <see cref="ResumeMismatch"/> allows).
+/// Everything that defines a run: the task, the model's shape, the optimiser, the flows and the schedule, one record
+/// per concern. Stored as JSON in every checkpoint's metadata (<see cref="ToJson"/>, one flat object whose keys
+/// docs/training.md lists); a resumed run must match it (except the fields <see cref="ResumeMismatch"/> allows).
 /// </summary>
 public sealed record TrainingConfig
 {
+    /// <summary>The preset the config started from ("custom" when none), for the record.</summary>
     public string Preset { get; init; } = "custom";
 
     /// <summary>The case study; a checkpoint records it, and commands refuse checkpoints of another task.</summary>
     public TrainingTask Task { get; init; } = TrainingTask.Joint;
 
-    /// <summary>
-    /// Representation task: width of the backbone's output, the features the linear probe and k-NN read (the projection
-    /// head maps them to the latent).
-    /// </summary>
-    public int FeatureDim { get; init; } = 256;
-
-    /// <summary>Representation task: hidden width of the projection head (features -> SiLU -> hidden -> SiLU -> latent).</summary>
-    public int ProjectionHidden { get; init; } = 256;
-
-    /// <summary>Representation task: the augmentations of both views, names of <see cref="LZN.Native.Data.ViewAugmentation.Names"/>.</summary>
-    public IReadOnlyList<string> Views { get; init; } = LZN.Native.Data.ViewAugmentation.DefaultNames;
-
-    /// <summary>
-    /// Generation task: true for the plain rectified-flow baseline, the same decoder with its latent input zeroed (the
-    /// encoder is kept, untrained, so both runs have the same parameters); false for RF + LZN.
-    /// </summary>
-    public bool ZeroLatent { get; init; }
-
-    public EncoderKind Encoder { get; init; } = EncoderKind.Mlp;
-
-    /// <summary>Hidden widths of the MLP encoder.</summary>
-    public IReadOnlyList<int> HiddenSizes { get; init; } = [512, 256];
-
-    /// <summary>Channels of the CNN encoder's 3x3 convolutions (the first at stride 1, the rest at stride 2).</summary>
-    public IReadOnlyList<int> EncoderChannels { get; init; } = [32, 64, 128];
-
-    /// <summary>Convolutions per stage of the CNN encoder (1: one per stage; each more is a stride-1 3x3 of the stage's width).</summary>
-    public int EncoderDepth { get; init; } = 1;
-
-    /// <summary>
-    /// Dropout rate of the encoder (0 = none): after each hidden activation of the MLP, on the flattened features
-    /// before the CNN's last Linear. Masks are keyed by the step, so resuming stays exact.
-    /// </summary>
-    public float EncoderDropout { get; init; }
-
-    /// <summary>Latent size d.</summary>
-    public int LatentDim { get; init; } = 64;
-
-    /// <summary>U-Net base channels (B = 32 in docs/nn.md).</summary>
-    public int DecoderChannels { get; init; } = 32;
-
-    public int DecoderGroups { get; init; } = 8;
-
-    public int BatchSize { get; init; } = 128;
-
-    public int Epochs { get; init; } = 1;
-
+    /// <summary>Seed of every random stream of the run.</summary>
     public ulong Seed { get; init; } = 1;
 
-    public double EncoderLearningRate { get; init; } = 1e-3;
+    /// <summary>The images and their shape.</summary>
+    public DataConfig Data { get; init; } = new();
 
-    public double DecoderLearningRate { get; init; } = 1e-3;
+    /// <summary>The image encoder.</summary>
+    public EncoderConfig Encoder { get; init; } = new();
 
-    public double LabelLearningRate { get; init; } = 1e-3;
+    /// <summary>The rectified-flow decoder.</summary>
+    public DecoderConfig Decoder { get; init; } = new();
 
-    /// <summary>Decoupled (AdamW) weight decay of every parameter group, label anchors included; 0 in every preset.</summary>
-    public double WeightDecay { get; init; }
+    /// <summary>The latent and label flows.</summary>
+    public LatentConfig Latent { get; init; } = new();
 
-    public long WarmupSteps { get; init; } = 20;
+    /// <summary>The loss terms and their weights.</summary>
+    public LossConfig Loss { get; init; } = new();
 
-    public double ClipNorm { get; init; } = 1.0;
+    /// <summary>Adam, the learning-rate schedule, the EMA and staged freezing.</summary>
+    public OptimizerConfig Optimizer { get; init; } = new();
 
-    public double EmaDecay { get; init; } = 0.999;
+    /// <summary>Batches, epochs, evaluation, logging and checkpoints.</summary>
+    public ScheduleConfig Schedule { get; init; } = new();
 
-    /// <summary>Learning-rate decay after the warm-up; the cosine's horizon is the run's last step (Epochs x steps per epoch).</summary>
-    public LearningRateDecay LearningRateDecay { get; init; } = LearningRateDecay.Constant;
+    /// <summary>Training-time augmentation (and the representation task's views).</summary>
+    public AugmentationConfig Augmentation { get; init; } = new();
 
-    /// <summary>
-    /// The label loss: the reference's prob variant -mean max_k P_k(target); cross-entropy -mean log max_k P_k(target),
-    /// whose gradient does not vanish on images the flow sends to the wrong class; or the cut-off cross-entropy
-    /// -mean log P_u(target), which also keeps pulling on images already in the right zone.
-    /// </summary>
-    public AssignmentLossKind LabelLoss { get; init; } = AssignmentLossKind.Probability;
-
-    /// <summary>Weight of the rectified-flow (decoder) loss; 0 skips the decoder (a classifier only, no samples).</summary>
-    public double RectifiedFlowWeight { get; init; } = 1;
-
-    /// <summary>Weight of the label loss; 0 skips the label flow (generation only, label anchors stay at their initial values).</summary>
-    public double LabelWeight { get; init; } = 1;
-
-    /// <summary>Training images are flipped horizontally at random (<see cref="Data.ImageAugmentation"/>).</summary>
-    public bool AugmentFlip { get; init; }
-
-    /// <summary>Training images are translated by up to this many pixels each way (0 = none).</summary>
-    public int AugmentShift { get; init; }
-
-    /// <summary>The training-time augmentation these settings describe.</summary>
-    public Data.ImageAugmentation Augmentation => new(AugmentFlip, AugmentShift);
-
-    /// <summary>Euler steps of the image latent flow (encode) during training and evaluation.</summary>
-    public int LatentSteps { get; init; } = 20;
-
-    /// <summary>
-    /// Scale alpha of the N(0, I) prior noise of the training latents the label loss sees (and the decoder, unless
-    /// <see cref="DecoderLatentNoiseScale"/> gives it its own); 1 in the reference's joint task.
-    /// </summary>
-    public float LatentNoiseScale { get; init; } = 1f;
-
-    /// <summary>
-    /// Null: the decoder is conditioned on the same training latents as the label loss (one latent flow, as in the
-    /// reference). A value: the decoder gets its own latents, a second flow over the same anchors with independent prior
-    /// noise at this scale, so the label loss can train at the evaluation protocol's std 0 while the decoder sees latents
-    /// spread over each zone, as the label flow produces them at sampling time.
-    /// </summary>
-    public float? DecoderLatentNoiseScale { get; init; }
-
-    /// <summary>Euler steps of the label flow (K = 100 in the reference).</summary>
-    public int LabelSteps { get; init; } = 100;
-
-    /// <summary>Euler steps of the decoder's rectified-flow sampler.</summary>
-    public int SampleSteps { get; init; } = 20;
-
-    /// <summary>Test images encoded together (they are each other's anchors): fixed so accuracy is reproducible.</summary>
-    public int EvalBatch { get; init; } = 1000;
-
-    public int LogEvery { get; init; } = 10;
-
-    /// <summary>Steps between checkpoints (0 = only at the end and on cancellation).</summary>
-    public int CheckpointEvery { get; init; } = 500;
-
-    /// <summary>
-    /// Optimiser steps after which the encoder (joint: the image encoder; representation: backbone and head) stops
-    /// training (<see cref="Optim.ParameterGroupOptions.FrozenAfter"/>); null trains it throughout. The reference's joint
-    /// task freezes its decoder after 60k iterations and the encoder and label anchors after 200k.
-    /// </summary>
-    public long? FreezeEncoderAfter { get; init; }
-
-    /// <summary>Optimiser steps after which the joint task's decoder stops training; null trains it throughout.</summary>
-    public long? FreezeDecoderAfter { get; init; }
-
-    /// <summary>Optimiser steps after which the joint task's label anchors stop training; null trains them throughout.</summary>
-    public long? FreezeLabelsAfter { get; init; }
-
-    /// <summary>The data source name ("fashion-mnist", "synthetic" or a folder).</summary>
-    public string Data { get; init; } = "fashion-mnist";
-
-    /// <summary>Training images used (0 = all).</summary>
-    public int TrainLimit { get; init; }
-
-    public int ImageChannels { get; init; } = 1;
-
-    public int ImageHeight { get; init; } = 28;
-
-    public int ImageWidth { get; init; } = 28;
-
-    public int ClassCount { get; init; } = 10;
-
-    public int ImageSize => ImageChannels * ImageHeight * ImageWidth;
+    /// <summary>The representation task's backbone features and projection head.</summary>
+    public RepresentationConfig Representation { get; init; } = new();
 
     /// <summary>The staged-freezing fields by their JSON keys.</summary>
     private IEnumerable<(string Key, long? Value)> Freezes =>
-        [("freeze_encoder_after", FreezeEncoderAfter), ("freeze_decoder_after", FreezeDecoderAfter), ("freeze_labels_after", FreezeLabelsAfter)];
+        [("freeze_encoder_after", Optimizer.FreezeEncoderAfter), ("freeze_decoder_after", Optimizer.FreezeDecoderAfter), ("freeze_labels_after", Optimizer.FreezeLabelsAfter)];
 
-    /// <summary>The names configs, checkpoints and the command line use: joint, representation.</summary>
+    /// <summary>The names configs, checkpoints and the command line use: joint, representation, generation.</summary>
     public static string TaskName(TrainingTask task) => task switch
     {
         TrainingTask.Joint => "joint",
@@ -236,35 +118,55 @@ public sealed record TrainingConfig
     /// <summary>GroupNorm groups of the CNN encoder (fewer when a stage has fewer channels).</summary>
     public const int CnnGroups = 8;
 
-    public static TrainingConfig FromPreset(string name) => name switch
+    /// <summary>The config of the preset <paramref name="name"/> (one of <see cref="Presets"/>).</summary>
+    public static TrainingConfig FromPreset(string name)
     {
-        "mlp-small" => ShortRun with { Preset = name, DecoderChannels = 16 },
-        "mlp" => ShortRun with { Preset = name },
-        "mlp-wide" => ShortRun with { Preset = name, HiddenSizes = [1024, 512], DecoderChannels = 16 },
-        "cnn" => ShortRun with { Preset = name, Encoder = EncoderKind.Cnn },
-        "cnn-deep" => ShortRun with
+        var shortRun = ShortRun(name);
+        var representation = RepresentationRecipe(name);
+        var generation = GenerationRecipe(name);
+        var smokeSchedule = new ScheduleConfig { BatchSize = 32, EvalBatch = 256, LogEvery = 5 };
+        return name switch
         {
-            Preset = name, Encoder = EncoderKind.Cnn, EncoderDepth = 2, EncoderDropout = 0.3f, DecoderChannels = 16, AugmentFlip = true, AugmentShift = 1,
-        },
-        "tiny" => new TrainingConfig
-        {
-            Preset = name, HiddenSizes = [64], LatentDim = 16, DecoderChannels = 8, DecoderGroups = 4, BatchSize = 32,
-            LatentSteps = 10, LabelSteps = 40, SampleSteps = 10, EvalBatch = 256, WarmupSteps = 5, LogEvery = 5,
-        },
-        "rep-cnn" => Representation with { Preset = name },
-        "gen-mlp" => Generation with { Preset = name },
-        "gen-tiny" => Generation with
-        {
-            Preset = name, HiddenSizes = [64], LatentDim = 16, DecoderChannels = 8, DecoderGroups = 4, BatchSize = 32,
-            LatentSteps = 10, SampleSteps = 10, EvalBatch = 256, WarmupSteps = 5, LogEvery = 5,
-        },
-        "rep-tiny" => Representation with
-        {
-            Preset = name, EncoderChannels = [8, 16], FeatureDim = 32, ProjectionHidden = 32, LatentDim = 16, BatchSize = 32,
-            LatentSteps = 10, LabelSteps = 10, EvalBatch = 256, WarmupSteps = 5, LogEvery = 5, EmaDecay = 0.999,
-        },
-        _ => throw new ArgumentException($"unknown preset '{name}'; known: {string.Join(", ", Presets.Keys)}.", nameof(name)),
-    };
+            "mlp-small" => shortRun with { Decoder = shortRun.Decoder with { Channels = 16 } },
+            "mlp" => shortRun,
+            "mlp-wide" => shortRun with { Encoder = new() { HiddenSizes = [1024, 512] }, Decoder = shortRun.Decoder with { Channels = 16 } },
+            "cnn" => shortRun with { Encoder = new() { Kind = EncoderKind.Cnn } },
+            "cnn-deep" => shortRun with
+            {
+                Encoder = new() { Kind = EncoderKind.Cnn, Depth = 2, Dropout = 0.3f },
+                Decoder = shortRun.Decoder with { Channels = 16 },
+                Augmentation = new() { Flip = true, Shift = 1 },
+            },
+            "tiny" => new TrainingConfig
+            {
+                Preset = name,
+                Encoder = new() { HiddenSizes = [64] },
+                Latent = new() { Dim = 16, Steps = 10, LabelSteps = 40 },
+                Decoder = new() { Channels = 8, Groups = 4, SampleSteps = 10 },
+                Schedule = smokeSchedule,
+                Optimizer = new() { WarmupSteps = 5 },
+            },
+            "rep-cnn" => representation,
+            "gen-mlp" => generation,
+            "gen-tiny" => generation with
+            {
+                Encoder = new() { HiddenSizes = [64] },
+                Latent = generation.Latent with { Dim = 16, Steps = 10 },
+                Decoder = new() { Channels = 8, Groups = 4, SampleSteps = 10 },
+                Schedule = smokeSchedule,
+                Optimizer = generation.Optimizer with { WarmupSteps = 5 },
+            },
+            "rep-tiny" => representation with
+            {
+                Encoder = representation.Encoder with { Channels = [8, 16] },
+                Representation = new() { FeatureDim = 32, ProjectionHidden = 32 },
+                Latent = representation.Latent with { Dim = 16, Steps = 10, LabelSteps = 10 },
+                Schedule = smokeSchedule,
+                Optimizer = representation.Optimizer with { WarmupSteps = 5, EmaDecay = 0.999 },
+            },
+            _ => throw new ArgumentException($"unknown preset '{name}'; known: {string.Join(", ", Presets.Keys)}.", nameof(name)),
+        };
+    }
 
     /// <summary>
     /// Settings of the full-size presets, tuned on Fashion-MNIST (docs/training.md has the measurements): the label loss
@@ -274,13 +176,13 @@ public sealed record TrainingConfig
     /// (one full epoch: FD 123 at 2,000 samples against 138 when both share latents at 0.45); the decoder learns at
     /// 3e-3 (+1.5%) and the rate decays to 0 by the last step.
     /// </summary>
-    private static TrainingConfig ShortRun => new()
+    private static TrainingConfig ShortRun(string name) => new()
     {
-        LatentNoiseScale = 0f,
-        DecoderLatentNoiseScale = 1f,
-        DecoderLearningRate = 3e-3,
-        LabelLoss = AssignmentLossKind.CutoffCrossEntropy,
-        LearningRateDecay = LearningRateDecay.Cosine,
+        Preset = name,
+        Latent = new() { NoiseScale = 0f },
+        Decoder = new() { LatentNoiseScale = 1f },
+        Optimizer = new() { DecoderLearningRate = 3e-3, LearningRateDecay = LearningRateDecay.Cosine },
+        Loss = new() { Label = AssignmentLossKind.CutoffCrossEntropy },
     };
 
     /// <summary>
@@ -289,19 +191,15 @@ public sealed record TrainingConfig
     /// is -mean log max over the steps after the cut-off of P(row -> its own view-2 zone); Adam at 8e-4 after a
     /// warm-up, clip 1, EMA 0.9999, nothing frozen. No decoder: the label flow's fields carry the reverse flow.
     /// </summary>
-    private static TrainingConfig Representation => new()
+    private static TrainingConfig RepresentationRecipe(string name) => new()
     {
+        Preset = name,
         Task = TrainingTask.Representation,
-        Encoder = EncoderKind.Cnn,
-        BatchSize = 256,
-        EncoderLearningRate = 8e-4,
-        WarmupSteps = 100,
-        EmaDecay = 0.9999,
-        LatentSteps = 20,
-        LatentNoiseScale = 0.45f,
-        LabelSteps = 20,
-        LabelLoss = AssignmentLossKind.CrossEntropy,
-        RectifiedFlowWeight = 0,
+        Encoder = new() { Kind = EncoderKind.Cnn },
+        Schedule = new() { BatchSize = 256 },
+        Optimizer = new() { EncoderLearningRate = 8e-4, WarmupSteps = 100, EmaDecay = 0.9999 },
+        Latent = new() { Steps = 20, NoiseScale = 0.45f, LabelSteps = 20 },
+        Loss = new() { Label = AssignmentLossKind.CrossEntropy, RectifiedFlowWeight = 0 },
     };
 
     /// <summary>
@@ -309,14 +207,14 @@ public sealed record TrainingConfig
     /// full-scale prior noise over the batch's anchors, the decoder is conditioned on it, and the encoder learns only
     /// through the rectified-flow loss back through that flow. No label flow.
     /// </summary>
-    private static TrainingConfig Generation => new()
+    private static TrainingConfig GenerationRecipe(string name) => new()
     {
+        Preset = name,
         Task = TrainingTask.Generation,
-        DecoderChannels = 16,
-        DecoderLearningRate = 3e-3,
-        LatentNoiseScale = 1f,
-        LabelWeight = 0,
-        LearningRateDecay = LearningRateDecay.Cosine,
+        Decoder = new() { Channels = 16 },
+        Optimizer = new() { DecoderLearningRate = 3e-3, LearningRateDecay = LearningRateDecay.Cosine },
+        Latent = new() { NoiseScale = 1f },
+        Loss = new() { LabelWeight = 0 },
     };
 
     /// <summary>The most elements one buffer of the model may hold (activations of a batch, one weight matrix): int-indexed.</summary>
@@ -331,82 +229,82 @@ public sealed record TrainingConfig
     /// </summary>
     public void Validate()
     {
-        Range("latent_dim", LatentDim, 1, 4096);
-        Range("batch_size", BatchSize, 2, 8192, "the batch is its own set of anchors, so it needs at least 2 images");
-        Range("eval_batch", EvalBatch, 2, 16384, "test images are encoded together as each other's anchors");
-        Range("epochs", Epochs, 1, 100_000);
-        Range("latent_steps", LatentSteps, 1, 10_000);
-        Range("label_steps", LabelSteps, 1, 10_000);
-        Range("sample_steps", SampleSteps, 1, 10_000);
-        Range("log_every", LogEvery, 1, int.MaxValue);
-        Range("checkpoint_every", CheckpointEvery, 0, int.MaxValue);
-        Range("train_limit", TrainLimit, 0, int.MaxValue);
-        Range("warmup_steps", WarmupSteps, 0, 1_000_000_000);
+        Range("latent_dim", Latent.Dim, 1, 4096);
+        Range("batch_size", Schedule.BatchSize, 2, 8192, "the batch is its own set of anchors, so it needs at least 2 images");
+        Range("eval_batch", Schedule.EvalBatch, 2, 16384, "test images are encoded together as each other's anchors");
+        Range("epochs", Schedule.Epochs, 1, 100_000);
+        Range("latent_steps", Latent.Steps, 1, 10_000);
+        Range("label_steps", Latent.LabelSteps, 1, 10_000);
+        Range("sample_steps", Decoder.SampleSteps, 1, 10_000);
+        Range("log_every", Schedule.LogEvery, 1, int.MaxValue);
+        Range("checkpoint_every", Schedule.CheckpointEvery, 0, int.MaxValue);
+        Range("train_limit", Data.TrainLimit, 0, int.MaxValue);
+        Range("warmup_steps", Optimizer.WarmupSteps, 0, 1_000_000_000);
         foreach (var (key, value) in Freezes)
         {
             if (value is long steps)
                 Range(key, steps, 0, long.MaxValue - 1);
         }
-        if (Task == TrainingTask.Generation && FreezeLabelsAfter is long noLabels)
+        if (Task == TrainingTask.Generation && Optimizer.FreezeLabelsAfter is long noLabels)
             Fail("freeze_labels_after", noLabels, "does not apply to the generation task, which has no label anchors");
-        if (Task == TrainingTask.Generation && (AugmentFlip || AugmentShift != 0))
-            Fail(AugmentFlip ? "augment_flip" : "augment_shift", AugmentFlip ? "true" : AugmentShift, "does not apply to the generation task, whose decoder learns the images as they are");
-        if (Task != TrainingTask.Generation && ZeroLatent)
+        if (Task == TrainingTask.Generation && (Augmentation.Flip || Augmentation.Shift != 0))
+            Fail(Augmentation.Flip ? "augment_flip" : "augment_shift", Augmentation.Flip ? "true" : Augmentation.Shift, "does not apply to the generation task, whose decoder learns the images as they are");
+        if (Task != TrainingTask.Generation && Decoder.ZeroLatent)
             Fail("latent", "none", "applies to the generation task only");
-        if (Task == TrainingTask.Representation && (FreezeDecoderAfter ?? FreezeLabelsAfter) is long notHere)
-            Fail(FreezeDecoderAfter is null ? "freeze_labels_after" : "freeze_decoder_after", notHere, "does not apply to the representation task, which has no decoder or label anchors");
-        Range("augment_shift", AugmentShift, 0, Math.Max(0, Math.Min(ImageHeight, ImageWidth) - 1), "a shift must leave part of the image");
-        Range("image_channels", ImageChannels, 1, 4);
-        Range("image_height", ImageHeight, 1, 1024);
-        Range("image_width", ImageWidth, 1, 1024);
-        Range("class_count", ClassCount, 1, 10_000);
-        Range("decoder_channels", DecoderChannels, 1, 512);
-        Range("decoder_groups", DecoderGroups, 1, DecoderChannels);
-        if (DecoderChannels % DecoderGroups != 0)
-            Fail("decoder_channels", DecoderChannels, $"must be a multiple of decoder_groups ({DecoderGroups}), the decoder's GroupNorm groups");
-        Range("encoder_depth", EncoderDepth, 1, 8);
+        if (Task == TrainingTask.Representation && (Optimizer.FreezeDecoderAfter ?? Optimizer.FreezeLabelsAfter) is long notHere)
+            Fail(Optimizer.FreezeDecoderAfter is null ? "freeze_labels_after" : "freeze_decoder_after", notHere, "does not apply to the representation task, which has no decoder or label anchors");
+        Range("augment_shift", Augmentation.Shift, 0, Math.Max(0, Math.Min(Data.ImageHeight, Data.ImageWidth) - 1), "a shift must leave part of the image");
+        Range("image_channels", Data.ImageChannels, 1, 4);
+        Range("image_height", Data.ImageHeight, 1, 1024);
+        Range("image_width", Data.ImageWidth, 1, 1024);
+        Range("class_count", Data.ClassCount, 1, 10_000);
+        Range("decoder_channels", Decoder.Channels, 1, 512);
+        Range("decoder_groups", Decoder.Groups, 1, Decoder.Channels);
+        if (Decoder.Channels % Decoder.Groups != 0)
+            Fail("decoder_channels", Decoder.Channels, $"must be a multiple of decoder_groups ({Decoder.Groups}), the decoder's GroupNorm groups");
+        Range("encoder_depth", Encoder.Depth, 1, 8);
         if (!Enum.IsDefined(Task))
             Fail("task", Task, "is not a defined task");
         if (Task == TrainingTask.Representation)
         {
-            Range("feature_dim", FeatureDim, 1, 16_384);
-            Range("projection_hidden", ProjectionHidden, 1, 16_384);
-            if (Encoder != EncoderKind.Cnn)
+            Range("feature_dim", Representation.FeatureDim, 1, 16_384);
+            Range("projection_hidden", Representation.ProjectionHidden, 1, 16_384);
+            if (Encoder.Kind != EncoderKind.Cnn)
                 Fail("encoder", "mlp", "must be cnn for the representation task (a CNN backbone with a projection head)");
-            if (AugmentFlip || AugmentShift != 0)
-                Fail(AugmentFlip ? "augment_flip" : "augment_shift", AugmentFlip ? "true" : AugmentShift, "does not apply to the representation task, whose views have their own augmentations");
-            if (Views is null || LZN.Native.Data.ViewAugmentation.Parse(Views) is null)
-                Fail("views", Views is null ? null : string.Join(",", Views), $"must be distinct names among {string.Join(", ", LZN.Native.Data.ViewAugmentation.Names)} (or none)");
+            if (Augmentation.Flip || Augmentation.Shift != 0)
+                Fail(Augmentation.Flip ? "augment_flip" : "augment_shift", Augmentation.Flip ? "true" : Augmentation.Shift, "does not apply to the representation task, whose views have their own augmentations");
+            if (Augmentation.Views is null || Native.Data.ViewAugmentation.Parse(Augmentation.Views) is null)
+                Fail("views", Augmentation.Views is null ? null : string.Join(",", Augmentation.Views), $"must be distinct names among {string.Join(", ", Native.Data.ViewAugmentation.Names)} (or none)");
         }
-        Count("hidden_sizes", HiddenSizes, 1, 16, 1, 16_384);
-        Count("encoder_channels", EncoderChannels, 1, 8, 1, 2048);
-        if (EncoderChannels.Any(channels => channels % Math.Min(CnnGroups, channels) != 0))
-            Fail("encoder_channels", string.Join(",", EncoderChannels), $"must be multiples of the CNN's {CnnGroups} GroupNorm groups (or below {CnnGroups})");
-        if (!(EncoderDropout is >= 0f and < 1f))
-            Fail("encoder_dropout", EncoderDropout, "must lie in [0, 1)");
-        NonNegative("encoder_lr", EncoderLearningRate);
-        NonNegative("decoder_lr", DecoderLearningRate);
-        NonNegative("label_lr", LabelLearningRate);
-        NonNegative("weight_decay", WeightDecay);
-        NonNegative("rf_weight", RectifiedFlowWeight);
-        NonNegative("label_weight", LabelWeight);
-        if (RectifiedFlowWeight + LabelWeight == 0)
-            Fail("rf_weight", RectifiedFlowWeight, "and label_weight cannot both be 0 (nothing would train)");
-        NonNegative("latent_noise_scale", LatentNoiseScale);
-        if (DecoderLatentNoiseScale is { } decoderNoise)
+        Count("hidden_sizes", Encoder.HiddenSizes, 1, 16, 1, 16_384);
+        Count("encoder_channels", Encoder.Channels, 1, 8, 1, 2048);
+        if (Encoder.Channels.Any(channels => channels % Math.Min(CnnGroups, channels) != 0))
+            Fail("encoder_channels", string.Join(",", Encoder.Channels), $"must be multiples of the CNN's {CnnGroups} GroupNorm groups (or below {CnnGroups})");
+        if (!(Encoder.Dropout is >= 0f and < 1f))
+            Fail("encoder_dropout", Encoder.Dropout, "must lie in [0, 1)");
+        NonNegative("encoder_lr", Optimizer.EncoderLearningRate);
+        NonNegative("decoder_lr", Optimizer.DecoderLearningRate);
+        NonNegative("label_lr", Optimizer.LabelLearningRate);
+        NonNegative("weight_decay", Optimizer.WeightDecay);
+        NonNegative("rf_weight", Loss.RectifiedFlowWeight);
+        NonNegative("label_weight", Loss.LabelWeight);
+        if (Loss.RectifiedFlowWeight + Loss.LabelWeight == 0)
+            Fail("rf_weight", Loss.RectifiedFlowWeight, "and label_weight cannot both be 0 (nothing would train)");
+        NonNegative("latent_noise_scale", Latent.NoiseScale);
+        if (Decoder.LatentNoiseScale is { } decoderNoise)
             NonNegative("decoder_latent_noise_scale", decoderNoise);
-        if (!(ClipNorm > 0 && double.IsFinite(ClipNorm)))
-            Fail("clip_norm", ClipNorm, "must be finite and positive");
-        if (!(EmaDecay is >= 0 and <= 1))
-            Fail("ema_decay", EmaDecay, "must lie in [0, 1]");
-        if (!Enum.IsDefined(LearningRateDecay))
-            Fail("lr_decay", LearningRateDecay, "is not a defined schedule");
-        if (!Enum.IsDefined(LabelLoss))
-            Fail("label_loss", LabelLoss, "is not a defined loss");
-        if (!Enum.IsDefined(Encoder))
-            Fail("encoder", Encoder, "is not a defined encoder");
-        if (string.IsNullOrEmpty(Data) || Data.Length > 4096)
-            Fail("data", Data, "must name a data source in at most 4096 characters");
+        if (!(Optimizer.ClipNorm > 0 && double.IsFinite(Optimizer.ClipNorm)))
+            Fail("clip_norm", Optimizer.ClipNorm, "must be finite and positive");
+        if (!(Optimizer.EmaDecay is >= 0 and <= 1))
+            Fail("ema_decay", Optimizer.EmaDecay, "must lie in [0, 1]");
+        if (!Enum.IsDefined(Optimizer.LearningRateDecay))
+            Fail("lr_decay", Optimizer.LearningRateDecay, "is not a defined schedule");
+        if (!Enum.IsDefined(Loss.Label))
+            Fail("label_loss", Loss.Label, "is not a defined loss");
+        if (!Enum.IsDefined(Encoder.Kind))
+            Fail("encoder", Encoder.Kind, "is not a defined encoder");
+        if (string.IsNullOrEmpty(Data.Source) || Data.Source.Length > 4096)
+            Fail("data", Data.Source, "must name a data source in at most 4096 characters");
         if (Preset is null || Preset.Length > 64)
             Fail("preset", Preset, "must be a name of at most 64 characters");
         CheckCost();
@@ -419,13 +317,13 @@ public sealed record TrainingConfig
     private void CheckCost()
     {
         // The representation task encodes both views of a batch together, and its CNN ends in the features, not the latent.
-        long images = Math.Max(Task == TrainingTask.Representation ? 2L * BatchSize : BatchSize, EvalBatch), pixels = (long)ImageHeight * ImageWidth;
-        int encoderOutput = Task == TrainingTask.Representation ? FeatureDim : LatentDim;
-        long weights = 0, widest = (long)ImageChannels * pixels;
-        if (Encoder == EncoderKind.Mlp)
+        long images = Math.Max(Task == TrainingTask.Representation ? 2L * Schedule.BatchSize : Schedule.BatchSize, Schedule.EvalBatch), pixels = (long)Data.ImageHeight * Data.ImageWidth;
+        int encoderOutput = Task == TrainingTask.Representation ? Representation.FeatureDim : Latent.Dim;
+        long weights = 0, widest = (long)Data.ImageChannels * pixels;
+        if (Encoder.Kind == EncoderKind.Mlp)
         {
-            long previous = (long)ImageChannels * pixels;
-            foreach (int width in HiddenSizes.Append(LatentDim))
+            long previous = (long)Data.ImageChannels * pixels;
+            foreach (int width in Encoder.HiddenSizes.Append(Latent.Dim))
             {
                 weights += previous * width;
                 widest = Math.Max(widest, width);
@@ -434,24 +332,24 @@ public sealed record TrainingConfig
         }
         else
         {
-            long channelsIn = ImageChannels, height = ImageHeight, width = ImageWidth;
-            for (int stage = 0; stage < EncoderChannels.Count; stage++)
+            long channelsIn = Data.ImageChannels, height = Data.ImageHeight, width = Data.ImageWidth;
+            for (int stage = 0; stage < Encoder.Channels.Count; stage++)
             {
                 if (stage > 0)
                     (height, width) = ((height + 1) / 2, (width + 1) / 2);
-                weights += 9 * channelsIn * EncoderChannels[stage] + 9L * (EncoderDepth - 1) * EncoderChannels[stage] * EncoderChannels[stage];
-                widest = Math.Max(widest, EncoderChannels[stage] * height * width);
-                channelsIn = EncoderChannels[stage];
+                weights += 9 * channelsIn * Encoder.Channels[stage] + 9L * (Encoder.Depth - 1) * Encoder.Channels[stage] * Encoder.Channels[stage];
+                widest = Math.Max(widest, Encoder.Channels[stage] * height * width);
+                channelsIn = Encoder.Channels[stage];
             }
             weights += channelsIn * height * width * encoderOutput;
         }
         if (weights > MaxEncoderWeights)
-            Fail(Encoder == EncoderKind.Mlp ? "hidden_sizes" : "encoder_channels", Encoder == EncoderKind.Mlp ? string.Join(",", HiddenSizes) : string.Join(",", EncoderChannels),
-                $"give the encoder {weights:N0} weights on {ImageChannels}x{ImageHeight}x{ImageWidth} images, more than the {MaxEncoderWeights:N0} allowed");
+            Fail(Encoder.Kind == EncoderKind.Mlp ? "hidden_sizes" : "encoder_channels", Encoder.Kind == EncoderKind.Mlp ? string.Join(",", Encoder.HiddenSizes) : string.Join(",", Encoder.Channels),
+                $"give the encoder {weights:N0} weights on {Data.ImageChannels}x{Data.ImageHeight}x{Data.ImageWidth} images, more than the {MaxEncoderWeights:N0} allowed");
         // The decoder's widest level holds twice its base channels at full resolution.
-        long decoderWidest = 2L * DecoderChannels * pixels;
+        long decoderWidest = 2L * Decoder.Channels * pixels;
         if (images * Math.Max(widest, decoderWidest) > MaxBufferElements)
-            Fail(BatchSize >= EvalBatch ? "batch_size" : "eval_batch", images,
+            Fail(Schedule.BatchSize >= Schedule.EvalBatch ? "batch_size" : "eval_batch", images,
                 $"needs a buffer of {images * Math.Max(widest, decoderWidest):N0} values for one batch, more than the {MaxBufferElements:N0} one buffer may hold; use a smaller batch or a narrower model");
     }
 
@@ -486,7 +384,11 @@ public sealed record TrainingConfig
     /// </summary>
     public string? ResumeMismatch(TrainingConfig stored)
     {
-        var mine = this with { Epochs = stored.Epochs, LogEvery = stored.LogEvery, CheckpointEvery = stored.CheckpointEvery };
+        ArgumentNullException.ThrowIfNull(stored);
+        var mine = this with
+        {
+            Schedule = Schedule with { Epochs = stored.Schedule.Epochs, LogEvery = stored.Schedule.LogEvery, CheckpointEvery = stored.Schedule.CheckpointEvery },
+        };
         if (mine.ToJson() == stored.ToJson())
             return null;
         using var a = JsonDocument.Parse(mine.ToJson());
@@ -500,204 +402,55 @@ public sealed record TrainingConfig
         return "the configuration differs";
     }
 
-    public string ToJson()
-    {
-        using var stream = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(stream))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("preset", Preset);
-            // Joint configs leave the task fields out, so a joint checkpoint's config reads byte for byte as before tasks existed.
-            if (Task != TrainingTask.Joint)
-            {
-                writer.WriteString("task", TaskName(Task));
-                writer.WriteNumber("feature_dim", FeatureDim);
-                writer.WriteNumber("projection_hidden", ProjectionHidden);
-                WriteStringArray("views", Views);
-                writer.WriteString("latent", ZeroLatent ? "none" : "lzn");
-            }
-            writer.WriteString("encoder", Encoder == EncoderKind.Mlp ? "mlp" : "cnn");
-            WriteIntArray("hidden_sizes", HiddenSizes);
-            WriteIntArray("encoder_channels", EncoderChannels);
-            writer.WriteNumber("encoder_depth", EncoderDepth);
-            writer.WriteNumber("encoder_dropout", EncoderDropout);
-            writer.WriteNumber("latent_dim", LatentDim);
-            writer.WriteNumber("decoder_channels", DecoderChannels);
-            writer.WriteNumber("decoder_groups", DecoderGroups);
-            writer.WriteNumber("batch_size", BatchSize);
-            writer.WriteNumber("epochs", Epochs);
-            writer.WriteString("seed", Seed.ToString(CultureInfo.InvariantCulture));
-            writer.WriteNumber("encoder_lr", EncoderLearningRate);
-            writer.WriteNumber("decoder_lr", DecoderLearningRate);
-            writer.WriteNumber("label_lr", LabelLearningRate);
-            writer.WriteNumber("weight_decay", WeightDecay);
-            writer.WriteNumber("warmup_steps", WarmupSteps);
-            writer.WriteNumber("clip_norm", ClipNorm);
-            writer.WriteNumber("ema_decay", EmaDecay);
-            writer.WriteString("lr_decay", LearningRateDecay == LearningRateDecay.Cosine ? "cosine" : "constant");
-            writer.WriteString("label_loss", AssignmentLoss.Name(LabelLoss));
-            writer.WriteNumber("rf_weight", RectifiedFlowWeight);
-            writer.WriteNumber("label_weight", LabelWeight);
-            writer.WriteBoolean("augment_flip", AugmentFlip);
-            writer.WriteNumber("augment_shift", AugmentShift);
-            writer.WriteNumber("latent_steps", LatentSteps);
-            writer.WriteNumber("latent_noise_scale", LatentNoiseScale);
-            if (DecoderLatentNoiseScale is { } decoderNoise)
-                writer.WriteNumber("decoder_latent_noise_scale", decoderNoise);
-            else
-                writer.WriteNull("decoder_latent_noise_scale");
-            writer.WriteNumber("label_steps", LabelSteps);
-            writer.WriteNumber("sample_steps", SampleSteps);
-            writer.WriteNumber("eval_batch", EvalBatch);
-            writer.WriteNumber("log_every", LogEvery);
-            writer.WriteNumber("checkpoint_every", CheckpointEvery);
-            // Absent unless set, so configs without staged freezing read byte for byte as before it existed.
-            foreach (var (key, value) in Freezes)
-            {
-                if (value is long steps)
-                    writer.WriteNumber(key, steps);
-            }
-            writer.WriteString("data", Data);
-            writer.WriteNumber("train_limit", TrainLimit);
-            writer.WriteNumber("image_channels", ImageChannels);
-            writer.WriteNumber("image_height", ImageHeight);
-            writer.WriteNumber("image_width", ImageWidth);
-            writer.WriteNumber("class_count", ClassCount);
-            writer.WriteEndObject();
+    /// <summary>The config as one flat JSON object (<see cref="TrainingConfigDocument"/> has the keys and their order).</summary>
+    public string ToJson() => JsonSerializer.Serialize(TrainingConfigDocument.From(this), TrainingConfigJsonContext.Default.TrainingConfigDocument);
 
-            void WriteStringArray(string name, IReadOnlyList<string> values)
-            {
-                writer.WriteStartArray(name);
-                foreach (string value in values)
-                    writer.WriteStringValue(value);
-                writer.WriteEndArray();
-            }
-
-            void WriteIntArray(string name, IReadOnlyList<int> values)
-            {
-                writer.WriteStartArray(name);
-                foreach (int value in values)
-                    writer.WriteNumberValue(value);
-                writer.WriteEndArray();
-            }
-        }
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
-
-    /// <summary>Parses <see cref="ToJson"/>'s output; a missing or mistyped field throws a <see cref="FormatException"/> naming it.</summary>
+    /// <summary>
+    /// Parses <see cref="ToJson"/>'s output (or an older checkpoint's) and validates it; JSON that does not fit (a
+    /// missing, mistyped or repeated key) throws a <see cref="FormatException"/> naming the key, a value out of range a
+    /// <see cref="TrainingConfigException"/>.
+    /// </summary>
     public static TrainingConfig FromJson(string json)
     {
-        JsonDocument document;
+        TrainingConfigDocument? document;
         try
         {
-            document = JsonDocument.Parse(json);
+            document = JsonSerializer.Deserialize(json, TrainingConfigJsonContext.Default.TrainingConfigDocument);
         }
         catch (JsonException ex)
         {
-            throw new FormatException($"training config is not valid JSON: {ex.Message}", ex);
+            throw new FormatException(Describe(ex), ex);
         }
-        using (document)
+        var config = (document ?? throw new FormatException("training config is not a JSON object.")).ToConfig();
+        config.Validate();
+        return config;
+    }
+
+    /// <summary>The serializer's complaint in the reader's terms, one line: the key it concerns and what was expected there.</summary>
+    private static string Describe(JsonException ex)
+    {
+        // The serializer wraps the reader's syntax errors; its own errors (types, nulls, repeats) carry the key's path.
+        if (ex.InnerException is JsonException syntax)
+            return $"training config is not valid JSON: {syntax.Message}";
+        if (ex.Message.Contains("missing required properties", StringComparison.Ordinal))
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new FormatException("training config is not a JSON object.");
-            // JSON allows a key twice and readers differ on which one wins: refuse rather than guess.
-            var keys = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var property in root.EnumerateObject())
-            {
-                if (!keys.Add(property.Name))
-                    throw new FormatException($"training config names '{property.Name}' twice.");
-            }
-            JsonElement Field(string name) => root.TryGetProperty(name, out var value)
-                ? value : throw new FormatException($"training config has no '{name}'.");
-            int Int(string name) => Field(name).TryGetInt32(out int value) ? value : throw new FormatException($"training config: '{name}' is not an integer.");
-            long Long(string name) => Field(name).TryGetInt64(out long value) ? value : throw new FormatException($"training config: '{name}' is not an integer.");
-            double Double(string name) => Field(name).TryGetDouble(out double value) ? value : throw new FormatException($"training config: '{name}' is not a number.");
-            bool OptionalBool(string name) => root.TryGetProperty(name, out var value)
-                && (value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean() : throw new FormatException($"training config: '{name}' is not a boolean."));
-            double OptionalDouble(string name, double absent) => root.TryGetProperty(name, out _) ? Double(name) : absent;
-            long? OptionalLong(string name) => root.TryGetProperty(name, out _) ? Long(name) : null;
-            int OptionalInt(string name, int absent) => root.TryGetProperty(name, out _) ? Int(name) : absent;
-            string OptionalString(string name, string absent) => root.TryGetProperty(name, out _) ? String(name) : absent;
-            string String(string name) => Field(name).ValueKind == JsonValueKind.String ? Field(name).GetString()! : throw new FormatException($"training config: '{name}' is not a string.");
-            static string[] StringArray(JsonElement array, string name) => array.ValueKind == JsonValueKind.Array
-                ? [.. array.EnumerateArray().Select(item => item.ValueKind == JsonValueKind.String ? item.GetString()! : throw new FormatException($"training config: '{name}' holds a non-string."))]
-                : throw new FormatException($"training config: '{name}' is not an array.");
-            static int[] IntArray(JsonElement array, string name) => array.ValueKind == JsonValueKind.Array
-                ? [.. array.EnumerateArray().Select(item => item.TryGetInt32(out int value) ? value : throw new FormatException($"training config: '{name}' holds a non-integer."))]
-                : throw new FormatException($"training config: '{name}' is not an array.");
-            var config = new TrainingConfig
-            {
-                Preset = String("preset"),
-                Task = ParseTask(OptionalString("task", TaskName(TrainingTask.Joint))) ?? throw new FormatException($"training config: unknown task '{String("task")}'."),
-                FeatureDim = OptionalInt("feature_dim", 256),
-                ProjectionHidden = OptionalInt("projection_hidden", 256),
-                Views = root.TryGetProperty("views", out var views) ? StringArray(views, "views") : LZN.Native.Data.ViewAugmentation.DefaultNames,
-                ZeroLatent = OptionalString("latent", "lzn") switch
-                {
-                    "lzn" => false,
-                    "none" => true,
-                    var other => throw new FormatException($"training config: unknown latent '{other}'."),
-                },
-                Encoder = String("encoder") switch
-                {
-                    "mlp" => EncoderKind.Mlp,
-                    "cnn" => EncoderKind.Cnn,
-                    var other => throw new FormatException($"training config: unknown encoder '{other}'."),
-                },
-                HiddenSizes = IntArray(Field("hidden_sizes"), "hidden_sizes"),
-                EncoderChannels = root.TryGetProperty("encoder_channels", out var channels) ? IntArray(channels, "encoder_channels") : new TrainingConfig().EncoderChannels,
-                EncoderDepth = OptionalInt("encoder_depth", 1),
-                EncoderDropout = (float)OptionalDouble("encoder_dropout", 0),
-                LatentDim = Int("latent_dim"),
-                DecoderChannels = Int("decoder_channels"),
-                DecoderGroups = Int("decoder_groups"),
-                BatchSize = Int("batch_size"),
-                Epochs = Int("epochs"),
-                Seed = ulong.TryParse(String("seed"), NumberStyles.None, CultureInfo.InvariantCulture, out ulong seed) ? seed : throw new FormatException("training config: 'seed' is not an unsigned integer."),
-                EncoderLearningRate = Double("encoder_lr"),
-                DecoderLearningRate = Double("decoder_lr"),
-                LabelLearningRate = Double("label_lr"),
-                WeightDecay = Double("weight_decay"),
-                WarmupSteps = Long("warmup_steps"),
-                ClipNorm = Double("clip_norm"),
-                EmaDecay = Double("ema_decay"),
-                LearningRateDecay = OptionalString("lr_decay", "constant") switch
-                {
-                    "constant" => LearningRateDecay.Constant,
-                    "cosine" => LearningRateDecay.Cosine,
-                    var other => throw new FormatException($"training config: unknown lr_decay '{other}'."),
-                },
-                LabelLoss = OptionalString("label_loss", "prob") is var lossName && AssignmentLoss.Parse(lossName) is { } loss
-                    ? loss
-                    : throw new FormatException($"training config: unknown label_loss '{lossName}'."),
-                RectifiedFlowWeight = OptionalDouble("rf_weight", 1),
-                LabelWeight = OptionalDouble("label_weight", 1),
-                AugmentFlip = OptionalBool("augment_flip"),
-                AugmentShift = OptionalInt("augment_shift", 0),
-                LatentSteps = Int("latent_steps"),
-                LatentNoiseScale = (float)Double("latent_noise_scale"),
-                DecoderLatentNoiseScale = root.TryGetProperty("decoder_latent_noise_scale", out var decoderNoise) && decoderNoise.ValueKind != JsonValueKind.Null
-                    ? (float)Double("decoder_latent_noise_scale")
-                    : null,
-                LabelSteps = Int("label_steps"),
-                SampleSteps = Int("sample_steps"),
-                EvalBatch = Int("eval_batch"),
-                LogEvery = Int("log_every"),
-                CheckpointEvery = Int("checkpoint_every"),
-                FreezeEncoderAfter = OptionalLong("freeze_encoder_after"),
-                FreezeDecoderAfter = OptionalLong("freeze_decoder_after"),
-                FreezeLabelsAfter = OptionalLong("freeze_labels_after"),
-                Data = String("data"),
-                TrainLimit = Int("train_limit"),
-                ImageChannels = Int("image_channels"),
-                ImageHeight = Int("image_height"),
-                ImageWidth = Int("image_width"),
-                ClassCount = Int("class_count"),
-            };
-            config.Validate();
-            return config;
+            var missing = System.Text.RegularExpressions.Regex.Match(ex.Message, "'([a-z_]+)'");
+            return missing.Success ? $"training config has no '{missing.Groups[1].Value}'." : "training config lacks a required key.";
         }
+        string? key = ex.Path is { Length: > 2 } path && path.StartsWith("$.", StringComparison.Ordinal) ? path[2..].Split('[')[0] : null;
+        var property = key is null ? null : TrainingConfigJsonContext.Default.TrainingConfigDocument.Properties.FirstOrDefault(p => p.Name == key);
+        if (property is null)
+            return ex.Path == "$" ? "training config is not a JSON object." : $"training config is not valid JSON: {ex.Message}";
+        if (ex.Message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))
+            return $"training config names '{key}' twice.";
+        var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+        string expected = type == typeof(string) ? "a string"
+            : type == typeof(bool) ? "true or false"
+            : type == typeof(int[]) ? "an array of integers"
+            : type == typeof(string[]) ? "an array of strings"
+            : type == typeof(int) || type == typeof(long) ? $"an integer in [{(type == typeof(int) ? int.MinValue : long.MinValue)}, {(type == typeof(int) ? int.MaxValue : long.MaxValue)}]"
+            : "a finite number";
+        return $"training config: '{key}' is not {expected}.";
     }
 }
 

@@ -74,7 +74,7 @@ public static class TrainingLoop
         if (checkpoint.Step > trainer.TotalSteps)
         {
             throw new IO.SafetensorsFormatException(checkpoint.Path,
-                $"cannot resume: the checkpoint is at step {checkpoint.Step}, past this run's last step {trainer.TotalSteps} ({trainer.Config.Epochs} epoch(s) of {trainer.StepsPerEpoch} steps); raise the epochs.");
+                $"cannot resume: the checkpoint is at step {checkpoint.Step}, past this run's last step {trainer.TotalSteps} ({trainer.Config.Schedule.Epochs} epoch(s) of {trainer.StepsPerEpoch} steps); raise the epochs.");
         }
         Checkpoint.LoadModel(checkpoint, trainer.Parameters);
         Checkpoint.LoadTraining(checkpoint, trainer.Training);
@@ -84,7 +84,7 @@ public static class TrainingLoop
     /// <summary>
     /// Trains until <see cref="ITaskTrainer.TotalSteps"/> or cancellation (checked after each step: the step finishes, a
     /// checkpoint is saved and the result says Completed = false); metrics.jsonl gets every log step and every epoch,
-    /// checkpoints come every <see cref="TrainingConfig.CheckpointEvery"/> steps and at the end.
+    /// checkpoints come every <see cref="ScheduleConfig.CheckpointEvery"/> steps and at the end.
     /// </summary>
     public static TrainingResult Run(ITaskTrainer trainer, CancellationToken cancellation, Action<TrainingProgress>? onProgress = null, Action<EpochResult>? onEpoch = null)
     {
@@ -117,8 +117,8 @@ public static class TrainingLoop
             double seconds = stepClock.Elapsed.TotalSeconds;
             double perStep = wall.Elapsed.TotalSeconds / (step - startStep);
             var progress = new TrainingProgress(step, trainer.TotalSteps, (int)((step - 1) / trainer.StepsPerEpoch), losses, result.GradientNorm,
-                result.LearningRateFactor, result.Applied, config.BatchSize / Math.Max(seconds, 1e-9),
-                TimeSpan.FromSeconds(perStep * (trainer.TotalSteps - step)), step % config.LogEvery == 0 || step == trainer.TotalSteps, trainer.Training.SkippedSteps);
+                result.LearningRateFactor, result.Applied, config.Schedule.BatchSize / Math.Max(seconds, 1e-9),
+                TimeSpan.FromSeconds(perStep * (trainer.TotalSteps - step)), step % config.Schedule.LogEvery == 0 || step == trainer.TotalSteps, trainer.Training.SkippedSteps);
             if (progress.IsLogStep)
                 metrics?.Step(progress);
             onProgress?.Invoke(progress);
@@ -141,7 +141,7 @@ public static class TrainingLoop
                 trainer.SaveCheckpoint();
                 return new TrainingResult(step, false, epochs, accuracy, wall.Elapsed.TotalSeconds, trainer.Training.SkippedSteps);
             }
-            if (config.CheckpointEvery > 0 && step % config.CheckpointEvery == 0)
+            if (config.Schedule.CheckpointEvery > 0 && step % config.Schedule.CheckpointEvery == 0)
                 trainer.SaveCheckpoint();
         }
         accuracy ??= trainer.Evaluate();

@@ -26,7 +26,7 @@ public class GenerationCliTests
             }
             Assert.That(File.ReadAllBytes(Path.Combine(run, RunOutputs.SamplesFileName)).AsSpan(0, 4).ToArray(), Is.EqualTo(new byte[] { 0x89, 0x50, 0x4E, 0x47 }));
             string checkpoint = Path.Combine(run, JointTrainer.CheckpointFileName);
-            Assert.That(Checkpoint.Open(checkpoint).Config.ZeroLatent, Is.EqualTo(latent == "none"));
+            Assert.That(Checkpoint.Open(checkpoint).Config.Decoder.ZeroLatent, Is.EqualTo(latent == "none"));
 
             var eval = CliProcess.Run("eval", "--checkpoint", checkpoint, "--reconstruction", "--recon-samples", "20", "--device", "cpu");
             Assert.That(eval.ExitCode, Is.EqualTo(0), eval.Output + eval.Error);

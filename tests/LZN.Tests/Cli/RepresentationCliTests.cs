@@ -27,7 +27,7 @@ public class RepresentationCliTests
             }
             Assert.That(File.ReadAllBytes(Path.Combine(run, RunOutputs.EmbeddingFileName)).AsSpan(0, 4).ToArray(), Is.EqualTo(new byte[] { 0x89, 0x50, 0x4E, 0x47 }));
             string checkpoint = Path.Combine(run, JointTrainer.CheckpointFileName);
-            Assert.That(Checkpoint.Open(checkpoint).Config.LatentDim, Is.EqualTo(8));
+            Assert.That(Checkpoint.Open(checkpoint).Config.Latent.Dim, Is.EqualTo(8));
 
             var probe = CliProcess.Run("probe", "--checkpoint", checkpoint, "--device", "cpu", "--train-limit", "300", "--test-limit", "100", "--ema");
             Assert.That(probe.ExitCode, Is.EqualTo(0), probe.Output + probe.Error);

@@ -80,11 +80,11 @@ public class TrainCliTests
             Assert.That(File.Exists(Path.Combine(run, RunOutputs.SamplesFileName)), Is.False);
             string checkpoint = Path.Combine(run, JointTrainer.CheckpointFileName);
             var config = Checkpoint.Open(checkpoint).Config;
-            Assert.That((config.RectifiedFlowWeight, config.LabelLoss, config.LearningRateDecay, config.AugmentFlip, config.AugmentShift, config.DecoderChannels),
+            Assert.That((config.Loss.RectifiedFlowWeight, config.Loss.Label, config.Optimizer.LearningRateDecay, config.Augmentation.Flip, config.Augmentation.Shift, config.Decoder.Channels),
                 Is.EqualTo((0.0, LZN.Native.Zones.AssignmentLossKind.CutoffCrossEntropy, LearningRateDecay.Cosine, true, 2, 12)));
-            Assert.That((config.LatentSteps, config.LabelSteps, config.DecoderLatentNoiseScale, config.WeightDecay, config.EncoderDropout),
+            Assert.That((config.Latent.Steps, config.Latent.LabelSteps, config.Decoder.LatentNoiseScale, config.Optimizer.WeightDecay, config.Encoder.Dropout),
                 Is.EqualTo((6, 25, (float?)0.7f, 0.01, 0.25f)));
-            Assert.That(config.HiddenSizes, Is.EqualTo(new[] { 32, 16 }));
+            Assert.That(config.Encoder.HiddenSizes, Is.EqualTo(new[] { 32, 16 }));
 
             var sample = CliProcess.Run("sample", "--checkpoint", checkpoint, "--class", "1", "--count", "2", "--out", Path.Combine(folder, "x.png"), "--device", "cpu");
             Assert.That(sample.ExitCode, Is.EqualTo(2));

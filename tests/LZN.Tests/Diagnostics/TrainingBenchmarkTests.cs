@@ -23,7 +23,7 @@ public class TrainingBenchmarkTests
         Assert.That(result.Phases.Select(p => p.MedianMilliseconds), Is.All.GreaterThanOrEqualTo(0));
         Assert.That(result.Phases.Single(p => p.Phase == PhaseNames.Decoder).MedianMilliseconds, Is.GreaterThan(0));
         Assert.That(result.MinStepMilliseconds, Is.GreaterThan(0).And.LessThanOrEqualTo(result.MedianStepMilliseconds));
-        Assert.That(result.StepsPerEpoch, Is.EqualTo(320 / TrainingFixtures.Tiny().BatchSize));
+        Assert.That(result.StepsPerEpoch, Is.EqualTo(320 / TrainingFixtures.Tiny().Schedule.BatchSize));
         Assert.That(result.EpochSeconds, Is.EqualTo(result.StepsPerEpoch * result.MedianStepMilliseconds / 1000).Within(1e-12));
     }
 
@@ -31,7 +31,8 @@ public class TrainingBenchmarkTests
     public void AClassifierOnlyStepHasNoDecoderPhase()
     {
         using var backend = new CpuBackend();
-        var result = TrainingBenchmark.Run(backend, TrainingFixtures.Tiny() with { RectifiedFlowWeight = 0 }, steps: 1, epochImages: 320);
+        var tiny = TrainingFixtures.Tiny();
+        var result = TrainingBenchmark.Run(backend, tiny with { Loss = tiny.Loss with { RectifiedFlowWeight = 0 } }, steps: 1, epochImages: 320);
         Assert.That(result.Phases.Select(p => p.Phase), Does.Not.Contain(PhaseNames.Decoder).And.Contain(PhaseNames.LabelFlow));
     }
 

@@ -15,14 +15,14 @@ public sealed unsafe class EmulatedCublasTests : EmulatedDeviceTest
     private IntPtr Handle => _handle?.Handle ?? throw new InvalidOperationException("created in SetUp");
 
     [SetUp]
-    public void CreateHandle() => _handle = CublasHandle.Create();
+    public void CreateHandle() => _handle = CublasHandle.Create(Device.Backend.Context);
 
     [TearDown]
     public void DestroyHandle() => _handle?.Dispose();
 
-    private static DeviceMemory Upload(float[] values)
+    private DeviceMemory Upload(float[] values)
     {
-        var memory = DeviceMemory.TryAllocate(Math.Max(1, values.Length) * sizeof(float))!;
+        var memory = DeviceMemory.TryAllocate(Device.Backend.Context, Math.Max(1, values.Length) * sizeof(float))!;
         fixed (float* host = values)
             CudaDriver.ThrowIfFailed(CudaDriver.cuMemcpyHtoD_v2(memory.Address, host, (nuint)(values.Length * sizeof(float))));
         return memory;
@@ -147,7 +147,7 @@ public sealed unsafe class EmulatedCublasTests : EmulatedDeviceTest
         using var c = Upload([0f]);
         Assert.That(Sgemm(cublasOperation_t.CUBLAS_OP_N, cublasOperation_t.CUBLAS_OP_N, 1, 1, 1, 1, a, 1, b, 1, 0, c, 1), Is.EqualTo(cublasStatus_t.CUBLAS_STATUS_SUCCESS));
         Assert.That(Download(c, 1)[0], Is.EqualTo(x), "fp32 math keeps the bit");
-        Cublas.ThrowIfFailed(Cublas.cublasSetMathMode(Handle, cublasMath_t.CUBLAS_TF32_TENSOR_OP_MATH));
+        Cublas.ThrowIfFailed(Cublas.cublasSetMathMode(_handle!, cublasMath_t.CUBLAS_TF32_TENSOR_OP_MATH));
         Assert.That(Sgemm(cublasOperation_t.CUBLAS_OP_N, cublasOperation_t.CUBLAS_OP_N, 1, 1, 1, 1, a, 1, b, 1, 0, c, 1), Is.EqualTo(cublasStatus_t.CUBLAS_STATUS_SUCCESS));
         Assert.That(Download(c, 1)[0], Is.EqualTo(1f), "TF32 math drops it");
     }

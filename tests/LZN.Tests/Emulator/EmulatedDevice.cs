@@ -43,7 +43,7 @@ internal sealed unsafe class EmulatedDevice : IDisposable
     {
         if (_kernels.TryGetValue(name, out var kernel))
             return kernel;
-        _planted ??= CudaModule.Load(Compile(PlantedSource, "planted_faults.cu", Backend.Properties.Architecture), "planted_faults.cu");
+        _planted ??= CudaModule.Load(Backend.Context, Compile(PlantedSource, "planted_faults.cu", Backend.Properties.Architecture), "planted_faults.cu");
         kernel = new CudaKernel(_planted.Function(name), name);
         _kernels.Add(name, kernel);
         return kernel;

@@ -22,7 +22,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [Test]
     public void AWriteOutOfBoundsIsCaught()
     {
-        using var memory = DeviceMemory.TryAllocate(100 * sizeof(float))!;
+        using var memory = DeviceMemory.TryAllocate(Device.Backend.Context, 100 * sizeof(float))!;
         Device.Launch(Device.Planted("write_n"), 1, 128, 0, memory.Address, 101L, 1f);
         AssertFault(Device.Fault(), CUresult.CUDA_ERROR_ILLEGAL_ADDRESS,
             "kernel write_n, block (0,0,0), thread (100,0,0)", "write of 4 bytes", "past the end of the 400-byte allocation");
@@ -31,8 +31,8 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [Test]
     public void AReadOutOfBoundsIsCaught()
     {
-        using var input = DeviceMemory.TryAllocate(64 * sizeof(float))!;
-        using var output = DeviceMemory.TryAllocate(200 * sizeof(float))!;
+        using var input = DeviceMemory.TryAllocate(Device.Backend.Context, 64 * sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, 200 * sizeof(float))!;
         Device.Launch(Device.Planted("copy_n"), 1, 256, 0, input.Address, output.Address, 200L);
         AssertFault(Device.Fault(), CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, "kernel copy_n, block (0,0,0), thread (64,0,0)", "read of 4 bytes",
             "past the end of the 256-byte allocation");
@@ -41,7 +41,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [Test]
     public void ReadingDynamicSharedMemoryPastTheLaunchedSizeIsCaught()
     {
-        using var output = DeviceMemory.TryAllocate(64 * sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, 64 * sizeof(float))!;
         var fault = Device.QuietThenFault("read_dynamic_shared", 1, 64, 64 * sizeof(float), [output.Address, 63], [output.Address, 64]);
         AssertFault(fault, CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, "kernel read_dynamic_shared, block (0,0,0)",
             "read of 4 bytes at offset 256 of dynamic shared memory, but the launch has 256 bytes");
@@ -50,7 +50,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [Test]
     public void FreedMemoryUsedAsADevicePointerIsCaught()
     {
-        var memory = DeviceMemory.TryAllocate(256 * sizeof(float))!;
+        var memory = DeviceMemory.TryAllocate(Device.Backend.Context, 256 * sizeof(float))!;
         ulong address = memory.Address;
         memory.Dispose();
         Device.Launch(Device.Planted("write_n"), 1, 256, 0, address, 256L, 1f);
@@ -77,8 +77,8 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [Test]
     public void AMisalignedVectorLoadIsCaught()
     {
-        using var input = DeviceMemory.TryAllocate(16 * sizeof(float))!;
-        using var output = DeviceMemory.TryAllocate(sizeof(float))!;
+        using var input = DeviceMemory.TryAllocate(Device.Backend.Context, 16 * sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, sizeof(float))!;
         var fault = Device.QuietThenFault("load_vector", 1, 1, 0, [input.Address, output.Address, 4], [input.Address, output.Address, 1]);
         AssertFault(fault, CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, "kernel load_vector, block (0,0,0)", "read of 16 bytes",
             "not 16-byte aligned");
@@ -87,7 +87,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [Test]
     public void ThreadsThatExitBeforeABarrierOthersWaitAtAreCaught()
     {
-        using var output = DeviceMemory.TryAllocate(256 * sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, 256 * sizeof(float))!;
         var fault = Device.QuietThenFault("exit_before_barrier", 1, 256, 0, [output.Address, 256], [output.Address, 200]);
         AssertFault(fault, CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel exit_before_barrier, block (0,0,0)",
             "barrier divergence: thread (200,0,0) has exited while 200 thread(s) wait at the barrier at planted_faults.cu:");
@@ -96,7 +96,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [Test]
     public void ThreadsWaitingAtDifferentBarriersAreCaught()
     {
-        using var output = DeviceMemory.TryAllocate(64 * sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, 64 * sizeof(float))!;
         Device.Launch(Device.Planted("split_barriers"), 1, 64, 0, output.Address);
         AssertFault(Device.Fault(), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel split_barriers, block (0,0,0)", "barrier divergence",
             "waits at the barrier at planted_faults.cu:");
@@ -105,7 +105,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [Test]
     public void AShuffleWhoseMaskNamesAnExitedLaneIsCaught()
     {
-        using var output = DeviceMemory.TryAllocate(64 * sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, 64 * sizeof(float))!;
         var fault = Device.QuietThenFault("shuffle_after_exit", 1, 64, 0, [output.Address, 32], [output.Address, 30]);
         AssertFault(fault, CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel shuffle_after_exit, block (0,0,0)",
             "__shfl_xor_sync at planted_faults.cu:", "waits for lane 30 of warp 0", "which has exited (inactive lane)");
@@ -114,7 +114,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [Test]
     public void AShuffleReadingALaneOutsideItsMaskIsCaught()
     {
-        using var output = DeviceMemory.TryAllocate(32 * sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, 32 * sizeof(float))!;
         Device.Launch(Device.Planted("shuffle_outside_mask"), 1, 32, 0, output.Address);
         AssertFault(Device.Fault(), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel shuffle_outside_mask, block (0,0,0)",
             "lane 0 reads lane 16, which is not in the mask (inactive lane)");
@@ -123,7 +123,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [Test]
     public void AFullWarpReductionIsExact()
     {
-        using var output = DeviceMemory.TryAllocate(96 * sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, 96 * sizeof(float))!;
         Device.Launch(Device.Planted("warp_sums"), 1, 96, 0, output.Address);
         var sums = new float[96];
         Download(output, sums);
@@ -156,7 +156,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [TestCase(RaceCheck.Shuffle)]
     public void AThreadReadingSharedMemoryBeforeTheBarrierIsARace(RaceCheck order)
     {
-        using var output = DeviceMemory.TryAllocate(2 * 128 * sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, 2 * 128 * sizeof(float))!;
         EmulatedDevice.SetRaceCheck(order, seed: 7);
         AssertFault(Device.QuietThenFault("read_neighbour", 2, 128, 0, [output.Address, 1], [output.Address, 0]), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel read_neighbour: race: the output differs between the forward and the",
             "written by block (");
@@ -165,7 +165,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     [Test]
     public void BlocksWritingOneElementAreARaceNamingTheWriters()
     {
-        using var output = DeviceMemory.TryAllocate(sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, sizeof(float))!;
         EmulatedDevice.SetRaceCheck(RaceCheck.Reverse);
         Device.Launch(Device.Planted("blocks_write_one_element"), 3, 32, 0, output.Address);
         AssertFault(Device.Fault(), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel blocks_write_one_element: race",
@@ -176,8 +176,8 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
     public void ACopyReadBeforeItsWaitSeesStaleSharedMemory()
     {
         float[] values = [.. Enumerable.Range(1, 64).Select(i => (float)i)];
-        using var input = DeviceMemory.TryAllocate(64 * sizeof(float))!;
-        using var output = DeviceMemory.TryAllocate(64 * sizeof(float))!;
+        using var input = DeviceMemory.TryAllocate(Device.Backend.Context, 64 * sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, 64 * sizeof(float))!;
         Upload(values, input);
         var result = new float[64];
         Device.Launch(Device.Planted("staged_copy"), 1, 64, 64 * sizeof(float), input.Address, output.Address, 1);
@@ -197,8 +197,8 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
         var random = new Random(17);
         float[] a = [.. Enumerable.Range(0, 16 * 8).Select(_ => 2 * random.NextSingle() - 1)]; // [16, 8]
         float[] b = [.. Enumerable.Range(0, 8 * 8).Select(_ => 2 * random.NextSingle() - 1)];  // [8, 8], b[k * 8 + n]
-        var deviceA = DeviceMemory.TryAllocate(a.Length * sizeof(float))!;
-        var deviceB = DeviceMemory.TryAllocate(b.Length * sizeof(float))!;
+        var deviceA = DeviceMemory.TryAllocate(Device.Backend.Context, a.Length * sizeof(float))!;
+        var deviceB = DeviceMemory.TryAllocate(Device.Backend.Context, b.Length * sizeof(float))!;
         Upload(a, deviceA);
         Upload(b, deviceB);
         return (a, b, deviceA, deviceB);
@@ -210,7 +210,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
         var (a, b, deviceA, deviceB) = MmaOperands();
         using (deviceA)
         using (deviceB)
-        using (var d = DeviceMemory.TryAllocate(16 * 8 * sizeof(float))!)
+        using (var d = DeviceMemory.TryAllocate(Device.Backend.Context, 16 * 8 * sizeof(float))!)
         {
             Device.Launch(Device.Planted("mma_tile"), 1, 32, 0, deviceA.Address, deviceB.Address, d.Address, 0, 0);
             var actual = new float[16 * 8];
@@ -247,7 +247,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
         var (_, _, deviceA, deviceB) = MmaOperands();
         using (deviceA)
         using (deviceB)
-        using (var d = DeviceMemory.TryAllocate(16 * 8 * sizeof(float))!)
+        using (var d = DeviceMemory.TryAllocate(Device.Backend.Context, 16 * 8 * sizeof(float))!)
         {
             Device.Launch(Device.Planted("mma_tile"), 1, 32, 0, deviceA.Address, deviceB.Address, d.Address, 0, 1);
             AssertFault(Device.Fault(), CUresult.CUDA_ERROR_LAUNCH_FAILED, "kernel mma_tile, block (0,0,0)",

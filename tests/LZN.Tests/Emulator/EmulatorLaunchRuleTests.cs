@@ -121,7 +121,7 @@ public sealed unsafe class EmulatorLaunchRuleTests : EmulatedDeviceTest
     [Test]
     public void AParameterBufferIsReadByTheImagesLayoutAndItsSizeChecked()
     {
-        using var output = DeviceMemory.TryAllocate(32 * sizeof(float))!;
+        using var output = DeviceMemory.TryAllocate(Device.Backend.Context, 32 * sizeof(float))!;
         var kernel = Device.Planted("write_n");
         // write_n(float* out, long long n, float value): offsets 0, 8, 16; 20 bytes.
         var buffer = stackalloc byte[24];
@@ -159,7 +159,7 @@ public sealed unsafe class EmulatorLaunchRuleTests : EmulatedDeviceTest
     private string RefusedImage(string editedSource)
     {
         var image = EmulatedDevice.Compile(editedSource, "planted_faults.cu", Device.Backend.Properties.Architecture);
-        var failure = Assert.Throws<CudaException>(() => CudaModule.Load(image, "edited planted_faults.cu").Dispose())!;
+        var failure = Assert.Throws<CudaException>(() => CudaModule.Load(Device.Backend.Context, image, "edited planted_faults.cu").Dispose())!;
         Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_INVALID_IMAGE));
         return failure.Message;
     }
@@ -190,7 +190,7 @@ public sealed unsafe class EmulatorLaunchRuleTests : EmulatedDeviceTest
     {
         int other = Device.Backend.Properties.Architecture == 80 ? 90 : 80;
         var image = EmulatedDevice.Compile(EmulatedDevice.PlantedSource, "planted_faults.cu", other);
-        var failure = Assert.Throws<CudaException>(() => CudaModule.Load(image, $"planted_faults.cu for sm_{other}").Dispose())!;
+        var failure = Assert.Throws<CudaException>(() => CudaModule.Load(Device.Backend.Context, image, $"planted_faults.cu for sm_{other}").Dispose())!;
         Assert.That(failure.Result, Is.EqualTo(CUresult.CUDA_ERROR_NO_BINARY_FOR_GPU));
     }
 }

@@ -75,7 +75,8 @@ internal sealed class FuzzRunner : IDisposable
     private static byte[] TrainBaseCheckpoint(string folder)
     {
         using var backend = new CpuBackend();
-        using var trainer = new JointTrainer(backend, TrainingFixtures.Tiny() with { LatentSteps = 8, LabelSteps = 20 }, TrainingFixtures.Train(), null, folder);
+        var tiny = TrainingFixtures.Tiny();
+        using var trainer = new JointTrainer(backend, tiny with { Latent = tiny.Latent with { Steps = 8, LabelSteps = 20 } }, TrainingFixtures.Train(), null, folder);
         trainer.TrainStep();
         trainer.TrainStep();
         trainer.SaveCheckpoint();

@@ -8,28 +8,69 @@ using LZN.Native.Training;
 namespace LZN.Tests.Training;
 
 /// <summary>
-/// A checkpoint written by the code of its day (format lzn-joint/1, with its checksum), committed under Fixtures/: every
-/// later build must still open it, load it without changing a bit, and resume from it deterministically. The numbers a
-/// resumed run computes are not pinned (kernels may round differently tomorrow); what is pinned is the format.
+/// Checkpoints written by the code of their day (format lzn-joint/1, with its checksum), one per task, committed under
+/// Fixtures/: every later build must still open them, load them without changing a bit, and resume from them
+/// deterministically. The numbers a resumed run computes are not pinned (kernels may round differently tomorrow); what
+/// is pinned is the format.
 /// </summary>
-public class CheckpointFixtureTests
+[TestFixtureSource(nameof(Tasks))]
+public class CheckpointFixtureTests(TrainingTask task)
 {
     private const int FixtureSteps = 3;
 
-    private static string FixturePath => Path.Combine(AppContext.BaseDirectory, "Fixtures", "checkpoint-lzn-joint-1.safetensors");
+    public static IEnumerable<TrainingTask> Tasks => Enum.GetValues<TrainingTask>();
 
-    /// <summary>The run that wrote the fixture: a small joint model on synthetic images (a checkpoint of about 530 KB).</summary>
-    private static TrainingConfig FixtureConfig => TrainingFixtures.SmallJoint with
+    private string FileName => $"checkpoint-lzn-{TrainingConfig.TaskName(task)}-1.safetensors";
+
+    private string FixturePath => Path.Combine(AppContext.BaseDirectory, "Fixtures", FileName);
+
+    /// <summary>
+    /// The run that wrote the fixture: a small model of the task on synthetic images, narrowed so each checkpoint
+    /// (weights, Adam moments and EMA) stays near 500 KB.
+    /// </summary>
+    private TrainingConfig FixtureConfig
     {
-        DecoderChannels = 4,
-        DecoderGroups = 4,
-        Epochs = 2,
-        CheckpointEvery = 0,
-        LogEvery = 1,
-        EvalBatch = 32,
-    };
+        get
+        {
+            var repTiny = TrainingConfig.FromPreset("rep-tiny");
+            var genTiny = TrainingConfig.FromPreset("gen-tiny");
+            var joint = TrainingFixtures.SmallJoint;
+            return task switch
+            {
+                TrainingTask.Representation => repTiny with
+                {
+                    Schedule = repTiny.Schedule with { BatchSize = 8, Epochs = 2, CheckpointEvery = 0, LogEvery = 1, EvalBatch = 16 },
+                    Encoder = repTiny.Encoder with { Channels = [8, 8] },
+                    Representation = repTiny.Representation with { FeatureDim = 8, ProjectionHidden = 8 },
+                    Latent = repTiny.Latent with { Dim = 8 },
+                    Data = repTiny.Data with { Source = DataSources.Synthetic },
+                },
+                TrainingTask.Generation => genTiny with
+                {
+                    Schedule = genTiny.Schedule with { BatchSize = 8, Epochs = 2, CheckpointEvery = 0, LogEvery = 1, EvalBatch = 16 },
+                    Encoder = genTiny.Encoder with { HiddenSizes = [16] },
+                    Latent = genTiny.Latent with { Dim = 8, Steps = 8 },
+                    Decoder = genTiny.Decoder with { Channels = 4 },
+                    Data = genTiny.Data with { Source = DataSources.Synthetic },
+                },
+                _ => joint with
+                {
+                    Decoder = joint.Decoder with { Channels = 4, Groups = 4 },
+                    Schedule = joint.Schedule with { Epochs = 2, CheckpointEvery = 0, LogEvery = 1, EvalBatch = 32 },
+                },
+            };
+        }
+    }
 
-    private static ImageDataset Data => TrainingFixtures.Train(64);
+    /// <summary>The joint fixture trains on 64 images (8 steps per epoch), the others on 32 (4 steps per epoch).</summary>
+    private ImageDataset Data => TrainingFixtures.Train(task == TrainingTask.Joint ? 64 : 32);
+
+    private ITaskTrainer Trainer(IBackend backend, TrainingConfig config, string folder) => task switch
+    {
+        TrainingTask.Representation => new RepresentationTrainer(backend, config, Data, null, folder),
+        TrainingTask.Generation => new GenerationTrainer(backend, config, Data, null, folder),
+        _ => new JointTrainer(backend, config, Data, null, folder),
+    };
 
     private string _folder = "";
 
@@ -46,6 +87,7 @@ public class CheckpointFixtureTests
 
         Assert.That(info.Warnings, Is.Empty, "the fixture carries its checksum");
         Assert.That(info.Step, Is.EqualTo(FixtureSteps));
+        Assert.That(info.Config.Task, Is.EqualTo(task));
         Assert.That(info.Config.ToJson(), Is.EqualTo(FixtureConfig.ToJson()));
         // Today's writer still writes the config's JSON byte for byte as the fixture holds it.
         Assert.That(info.File.Metadata["config"], Is.EqualTo(FixtureConfig.ToJson()));
@@ -57,7 +99,7 @@ public class CheckpointFixtureTests
     {
         var info = Checkpoint.Open(FixturePath);
         using var backend = new CpuBackend();
-        using var trainer = new JointTrainer(backend, info.Config, Data, null, _folder);
+        using var trainer = Trainer(backend, info.Config, _folder);
         trainer.Resume(info);
         trainer.SaveCheckpoint();
 
@@ -71,12 +113,12 @@ public class CheckpointFixtureTests
         using var backend = new CpuBackend();
         float[][] Resume(string folder)
         {
-            using var trainer = new JointTrainer(backend, FixtureConfig, Data, null, folder);
+            using var trainer = Trainer(backend, FixtureConfig, folder);
             trainer.Resume(Checkpoint.Open(FixturePath));
-            var result = trainer.Run(CancellationToken.None);
+            var result = TrainingLoop.Run(trainer, CancellationToken.None);
             Assert.That((result.Completed, result.Step), Is.EqualTo((true, trainer.TotalSteps)));
             Assert.That(trainer.TotalSteps, Is.GreaterThan(FixtureSteps), "the resumed run trains");
-            return [.. trainer.Model.Parameters.Select(parameter => parameter.Value.ToArray())];
+            return [.. trainer.Parameters.Select(parameter => parameter.Value.ToArray())];
         }
 
         var first = Resume(Path.Combine(_folder, "a"));
@@ -87,15 +129,15 @@ public class CheckpointFixtureTests
 
     /// <summary>Writes the fixture anew; run by name only when the checkpoint format changes on purpose (then bump Checkpoint.Format).</summary>
     [Test]
-    [Explicit("rewrites tests/LZN.Tests/Training/Fixtures/checkpoint-lzn-joint-1.safetensors in the source tree")]
+    [Explicit("rewrites the task's checkpoint-lzn-TASK-1.safetensors under tests/LZN.Tests/Training/Fixtures in the source tree")]
     public void WriteTheFixture()
     {
         using var backend = new CpuBackend();
-        using var trainer = new JointTrainer(backend, FixtureConfig, Data, null, _folder);
+        using var trainer = Trainer(backend, FixtureConfig, _folder);
         for (int step = 0; step < FixtureSteps; step++)
             trainer.TrainStep();
         trainer.SaveCheckpoint();
-        string source = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "Training", "Fixtures", "checkpoint-lzn-joint-1.safetensors"));
+        string source = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "Training", "Fixtures", FileName));
         File.Copy(trainer.CheckpointPath, source, overwrite: true);
         TestContext.Out.WriteLine($"wrote {source} ({new FileInfo(source).Length} bytes)");
     }

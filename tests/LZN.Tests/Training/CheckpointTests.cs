@@ -104,7 +104,7 @@ public class CheckpointTests
         string path = SaveFresh();
         var info = Checkpoint.Open(path);
         using var backend = new CpuBackend();
-        using var other = new JointModel(backend, info.Config with { LatentDim = info.Config.LatentDim + 1 });
+        using var other = new JointModel(backend, info.Config with { Latent = info.Config.Latent with { Dim = info.Config.Latent.Dim + 1 } });
         var error = Assert.Throws<SafetensorsFormatException>(() => Checkpoint.LoadModel(info, other));
         Assert.That(error!.Message, Does.Contain(path).And.Contain("encoder.fc2.weight"));
     }
@@ -114,7 +114,8 @@ public class CheckpointTests
     {
         string path = SaveFresh();
         using var backend = new CpuBackend();
-        using var trainer = new JointTrainer(backend, TrainingFixtures.Tiny() with { DecoderLearningRate = 0.5 }, TrainingFixtures.Train(), null, _folder);
+        var tiny = TrainingFixtures.Tiny();
+        using var trainer = new JointTrainer(backend, tiny with { Optimizer = tiny.Optimizer with { DecoderLearningRate = 0.5 } }, TrainingFixtures.Train(), null, _folder);
         var error = Assert.Throws<SafetensorsFormatException>(() => trainer.Resume(Checkpoint.Open(path)));
         Assert.That(error!.Message, Does.Contain(path).And.Contain("decoder_lr"));
     }
@@ -139,8 +140,8 @@ public class CheckpointTests
     public void TheWidePresetIsTheDefaultWithAWiderMlp()
     {
         var wide = TrainingConfig.FromPreset("mlp-wide");
-        Assert.That(wide.HiddenSizes, Is.EqualTo(new[] { 1024, 512 }));
-        var asDefault = wide with { Preset = TrainingConfig.DefaultPreset, HiddenSizes = TrainingConfig.FromPreset(TrainingConfig.DefaultPreset).HiddenSizes };
+        Assert.That(wide.Encoder.HiddenSizes, Is.EqualTo(new[] { 1024, 512 }));
+        var asDefault = wide with { Preset = TrainingConfig.DefaultPreset, Encoder = wide.Encoder with { HiddenSizes = TrainingConfig.FromPreset(TrainingConfig.DefaultPreset).Encoder.HiddenSizes } };
         Assert.That(asDefault.ToJson(), Is.EqualTo(TrainingConfig.FromPreset(TrainingConfig.DefaultPreset).ToJson()));
         using var backend = new CpuBackend();
         using var model = new JointModel(backend, wide);
@@ -154,7 +155,10 @@ public class CheckpointTests
         var cnn = TrainingConfig.FromPreset("cnn");
         var asCnn = deep with
         {
-            Preset = "cnn", EncoderDepth = 1, EncoderDropout = 0, DecoderChannels = cnn.DecoderChannels, AugmentFlip = false, AugmentShift = 0,
+            Preset = "cnn",
+            Encoder = deep.Encoder with { Depth = 1, Dropout = 0 },
+            Decoder = deep.Decoder with { Channels = cnn.Decoder.Channels },
+            Augmentation = deep.Augmentation with { Flip = false, Shift = 0 },
         };
         Assert.That(asCnn.ToJson(), Is.EqualTo(cnn.ToJson()));
         using var backend = new CpuBackend();
@@ -167,11 +171,12 @@ public class CheckpointTests
     public void TheCnnEncoderTakesItsChannelsFromTheConfig()
     {
         using var backend = new CpuBackend();
-        using var model = new JointModel(backend, TrainingConfig.FromPreset("cnn") with { EncoderChannels = [8, 16] });
+        var cnn = TrainingConfig.FromPreset("cnn");
+        using var model = new JointModel(backend, cnn with { Encoder = cnn.Encoder with { Channels = [8, 16] } });
         var parameters = model.Encoder.Parameters.ToDictionary(p => p.Name);
         Assert.That(parameters.Keys, Does.Contain("encoder.conv2.weight").And.Not.Contain("encoder.conv3.weight"));
         Assert.That(parameters["encoder.fc.weight"].Length, Is.EqualTo(16 * 14 * 14 * 64), "two stages: 16 channels at 14 x 14 feed the head");
-        Assert.That(() => (TrainingConfig.FromPreset("cnn") with { EncoderChannels = [32, 12] }).Validate(),
+        Assert.That(() => (cnn with { Encoder = cnn.Encoder with { Channels = [32, 12] } }).Validate(),
             Throws.TypeOf<TrainingConfigException>().With.Message.Contains("encoder_channels 32,12: must be multiples of the CNN's 8 GroupNorm groups"));
     }
 
@@ -180,33 +185,38 @@ public class CheckpointTests
     {
         foreach (string preset in TrainingConfig.Presets.Keys)
         {
-            var config = TrainingConfig.FromPreset(preset) with { Seed = ulong.MaxValue, TrainLimit = 7 };
-            Assert.That(TrainingConfig.FromJson(config.ToJson()).ToJson(), Is.EqualTo(config.ToJson()), preset);
-            Assert.That(config.ResumeMismatch(TrainingConfig.FromJson(config.ToJson()) with { Epochs = 9 }), Is.Null, preset);
+            var presetConfig = TrainingConfig.FromPreset(preset);
+            var config = presetConfig with { Seed = ulong.MaxValue, Data = presetConfig.Data with { TrainLimit = 7 } };
+            var read = TrainingConfig.FromJson(config.ToJson());
+            Assert.That(read.ToJson(), Is.EqualTo(config.ToJson()), preset);
+            Assert.That(config.ResumeMismatch(read with { Schedule = read.Schedule with { Epochs = 9 } }), Is.Null, preset);
         }
     }
 
     [Test]
     public void RecipeFieldsSurviveJsonAndOlderConfigsReadAsTheReferenceSettings()
     {
-        var config = TrainingConfig.FromPreset("tiny") with
+        var tiny = TrainingConfig.FromPreset("tiny");
+        var config = tiny with
         {
-            LabelLoss = AssignmentLossKind.CrossEntropy, LearningRateDecay = LearningRateDecay.Cosine, AugmentFlip = true, AugmentShift = 3,
-            EncoderDropout = 0.35f, EncoderChannels = [16, 48], EncoderDepth = 3,
+            Loss = tiny.Loss with { Label = AssignmentLossKind.CrossEntropy },
+            Optimizer = tiny.Optimizer with { LearningRateDecay = LearningRateDecay.Cosine },
+            Augmentation = tiny.Augmentation with { Flip = true, Shift = 3 },
+            Encoder = tiny.Encoder with { Dropout = 0.35f, Channels = [16, 48], Depth = 3 },
         };
         var back = TrainingConfig.FromJson(config.ToJson());
-        Assert.That((back.LabelLoss, back.LearningRateDecay, back.AugmentFlip, back.AugmentShift, back.EncoderDropout),
+        Assert.That((back.Loss.Label, back.Optimizer.LearningRateDecay, back.Augmentation.Flip, back.Augmentation.Shift, back.Encoder.Dropout),
             Is.EqualTo((AssignmentLossKind.CrossEntropy, LearningRateDecay.Cosine, true, 3, 0.35f)));
-        Assert.That(config.ResumeMismatch(back with { EncoderDropout = 0 }), Does.StartWith("encoder_dropout"));
-        Assert.That(back.EncoderChannels, Is.EqualTo(new[] { 16, 48 }));
-        Assert.That(back.EncoderDepth, Is.EqualTo(3));
-        Assert.That(config.ResumeMismatch(back with { EncoderDepth = 1 }), Does.StartWith("encoder_depth"));
-        Assert.That(config.ResumeMismatch(back with { LabelLoss = AssignmentLossKind.Probability }), Does.StartWith("label_loss"));
-        Assert.That(TrainingConfig.FromJson((config with { DecoderLatentNoiseScale = 0.45f }).ToJson()).DecoderLatentNoiseScale, Is.EqualTo(0.45f));
-        Assert.That(back.DecoderLatentNoiseScale, Is.Null, "shared latents stay shared");
-        Assert.That(config.ResumeMismatch(back with { DecoderLatentNoiseScale = 1f }), Does.StartWith("decoder_latent_noise_scale"));
+        Assert.That(config.ResumeMismatch(back with { Encoder = back.Encoder with { Dropout = 0 } }), Does.StartWith("encoder_dropout"));
+        Assert.That(back.Encoder.Channels, Is.EqualTo(new[] { 16, 48 }));
+        Assert.That(back.Encoder.Depth, Is.EqualTo(3));
+        Assert.That(config.ResumeMismatch(back with { Encoder = back.Encoder with { Depth = 1 } }), Does.StartWith("encoder_depth"));
+        Assert.That(config.ResumeMismatch(back with { Loss = back.Loss with { Label = AssignmentLossKind.Probability } }), Does.StartWith("label_loss"));
+        Assert.That(TrainingConfig.FromJson((config with { Decoder = config.Decoder with { LatentNoiseScale = 0.45f } }).ToJson()).Decoder.LatentNoiseScale, Is.EqualTo(0.45f));
+        Assert.That(back.Decoder.LatentNoiseScale, Is.Null, "shared latents stay shared");
+        Assert.That(config.ResumeMismatch(back with { Decoder = back.Decoder with { LatentNoiseScale = 1f } }), Does.StartWith("decoder_latent_noise_scale"));
         foreach (var kind in Enum.GetValues<AssignmentLossKind>())
-            Assert.That(TrainingConfig.FromJson((config with { LabelLoss = kind }).ToJson()).LabelLoss, Is.EqualTo(kind), $"{kind} round trip");
+            Assert.That(TrainingConfig.FromJson((config with { Loss = config.Loss with { Label = kind } }).ToJson()).Loss.Label, Is.EqualTo(kind), $"{kind} round trip");
 
         var older = System.Text.Json.Nodes.JsonNode.Parse(config.ToJson())!.AsObject();
         older.Remove("label_loss");
@@ -218,10 +228,10 @@ public class CheckpointTests
         older.Remove("encoder_channels");
         older.Remove("encoder_depth");
         var read = TrainingConfig.FromJson(older.ToJsonString());
-        Assert.That((read.LabelLoss, read.LearningRateDecay, read.AugmentFlip, read.AugmentShift, read.DecoderLatentNoiseScale, read.EncoderDropout),
+        Assert.That((read.Loss.Label, read.Optimizer.LearningRateDecay, read.Augmentation.Flip, read.Augmentation.Shift, read.Decoder.LatentNoiseScale, read.Encoder.Dropout),
             Is.EqualTo((AssignmentLossKind.Probability, LearningRateDecay.Constant, false, 0, (float?)null, 0f)));
-        Assert.That(read.EncoderChannels, Is.EqualTo(new[] { 32, 64, 128 }), "older configs had the fixed 32/64/128 trunk");
-        Assert.That(read.EncoderDepth, Is.EqualTo(1), "and one convolution per stage");
+        Assert.That(read.Encoder.Channels, Is.EqualTo(new[] { 32, 64, 128 }), "older configs had the fixed 32/64/128 trunk");
+        Assert.That(read.Encoder.Depth, Is.EqualTo(1), "and one convolution per stage");
 
         older["label_loss"] = "hinge";
         Assert.That(() => TrainingConfig.FromJson(older.ToJsonString()), Throws.TypeOf<FormatException>().With.Message.Contains("label_loss 'hinge'"));
@@ -231,7 +241,8 @@ public class CheckpointTests
     public void CosineDecayBringsTheLastStepsRateToNearZero()
     {
         using var backend = new CpuBackend();
-        using var trainer = new JointTrainer(backend, TrainingFixtures.Tiny(epochs: 2) with { WarmupSteps = 0, LearningRateDecay = LearningRateDecay.Cosine },
+        var tiny = TrainingFixtures.Tiny(epochs: 2);
+        using var trainer = new JointTrainer(backend, tiny with { Optimizer = tiny.Optimizer with { WarmupSteps = 0, LearningRateDecay = LearningRateDecay.Cosine } },
             TrainingFixtures.Train(), null, _folder);
         var factors = Enumerable.Range(0, (int)trainer.TotalSteps).Select(_ => trainer.TrainStep().Result.LearningRateFactor).ToArray();
         double[] expected = [.. Enumerable.Range(0, factors.Length).Select(n => 0.5 * (1 + Math.Cos(Math.PI * n / factors.Length)))];

@@ -24,7 +24,8 @@ public class FashionMnistTrainingTests
         try
         {
             using var backend = new CpuBackend();
-            var config = TrainingConfig.FromPreset("tiny") with { Epochs = 2, Data = FashionMnist.Name, TrainLimit = 3000, CheckpointEvery = 0 };
+            var tiny = TrainingConfig.FromPreset("tiny");
+            var config = tiny with { Schedule = tiny.Schedule with { Epochs = 2, CheckpointEvery = 0 }, Data = tiny.Data with { Source = FashionMnist.Name, TrainLimit = 3000 } };
             using var trainer = new JointTrainer(backend, config, train, test, folder);
             var result = trainer.Run(CancellationToken.None);
             TestContext.Out.WriteLine($"test accuracy {result.TestAccuracy:F4} after {result.Step} steps, {result.WallSeconds:F1} s");

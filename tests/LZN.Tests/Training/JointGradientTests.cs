@@ -52,16 +52,18 @@ public class JointGradientTests
         using var backend = new CpuBackend();
         var config = variant switch
         {
-            Variant.WeightedCrossEntropy => Small with { RectifiedFlowWeight = 0.5, LabelWeight = 2, LabelLoss = Native.Zones.AssignmentLossKind.CrossEntropy },
+            Variant.WeightedCrossEntropy => Small with { Loss = Small.Loss with { RectifiedFlowWeight = 0.5, LabelWeight = 2, Label = Native.Zones.AssignmentLossKind.CrossEntropy } },
             Variant.CutoffSplitLatents => Small with
             {
-                LabelLoss = Native.Zones.AssignmentLossKind.CutoffCrossEntropy, LatentNoiseScale = 0, DecoderLatentNoiseScale = 0.8f,
+                Loss = Small.Loss with { Label = Native.Zones.AssignmentLossKind.CutoffCrossEntropy },
+                Latent = Small.Latent with { NoiseScale = 0 },
+                Decoder = Small.Decoder with { LatentNoiseScale = 0.8f },
             },
-            Variant.EncoderDropout => Small with { EncoderDropout = 0.3f },
+            Variant.EncoderDropout => Small with { Encoder = Small.Encoder with { Dropout = 0.3f } },
             _ => Small,
         };
         using var model = new JointModel(backend, config);
-        var data = SyntheticImages.Generate(config.BatchSize, config.ClassCount, DataSources.SyntheticShape, seed: 3);
+        var data = SyntheticImages.Generate(config.Schedule.BatchSize, config.Data.ClassCount, DataSources.SyntheticShape, seed: 3);
         using var images = backend.FromHost(data.Images); // [batchSize, imageSize]
         using var labels = backend.FromHost(data.Labels); // [batchSize]
         var parameter = model.Parameters.Single(p => p.Name == parameterName);
@@ -79,11 +81,11 @@ public class JointGradientTests
     public void AZeroWeightSkipsItsTermEntirely()
     {
         using var backend = new CpuBackend();
-        var data = SyntheticImages.Generate(Small.BatchSize, Small.ClassCount, DataSources.SyntheticShape, seed: 3);
+        var data = SyntheticImages.Generate(Small.Schedule.BatchSize, Small.Data.ClassCount, DataSources.SyntheticShape, seed: 3);
         using var images = backend.FromHost(data.Images); // [batchSize, imageSize]
         using var labels = backend.FromHost(data.Labels); // [batchSize]
 
-        using (var classifier = new JointModel(backend, Small with { RectifiedFlowWeight = 0 }))
+        using (var classifier = new JointModel(backend, Small with { Loss = Small.Loss with { RectifiedFlowWeight = 0 } }))
         {
             classifier.ZeroGrad();
             var losses = classifier.Backward(images, labels, data.Labels, step: 3);
@@ -91,7 +93,7 @@ public class JointGradientTests
             Assert.That(classifier.Decoder.Parameters.All(p => p.Grad.ToArray().All(g => g == 0)), "the decoder is not run");
             Assert.That(classifier.LabelAnchors.Grad.ToArray().Any(g => g != 0));
         }
-        using (var generator = new JointModel(backend, Small with { LabelWeight = 0 }))
+        using (var generator = new JointModel(backend, Small with { Loss = Small.Loss with { LabelWeight = 0 } }))
         {
             generator.ZeroGrad();
             var losses = generator.Backward(images, labels, data.Labels, step: 3);
@@ -99,15 +101,15 @@ public class JointGradientTests
             Assert.That(generator.LabelAnchors.Grad.ToArray().All(g => g == 0), "the label flow is not run");
             Assert.That(generator.Decoder.Parameters.Any(p => p.Grad.ToArray().Any(g => g != 0)));
         }
-        Assert.That(() => new JointModel(backend, Small with { RectifiedFlowWeight = 0, LabelWeight = 0 }), Throws.InstanceOf<ArgumentException>().With.Message.Contains("cannot both be 0"));
+        Assert.That(() => new JointModel(backend, Small with { Loss = Small.Loss with { RectifiedFlowWeight = 0, LabelWeight = 0 } }), Throws.InstanceOf<ArgumentException>().With.Message.Contains("cannot both be 0"));
     }
 
     [Test]
     public void ADecoderOnItsOwnLatentFlowLeavesTheLabelLossAsItWasAndConditionsOnOtherLatents()
     {
         using var backend = new CpuBackend();
-        var shared = Small with { LatentNoiseScale = 0 };
-        var data = SyntheticImages.Generate(shared.BatchSize, shared.ClassCount, DataSources.SyntheticShape, seed: 3);
+        var shared = Small with { Latent = Small.Latent with { NoiseScale = 0 } };
+        var data = SyntheticImages.Generate(shared.Schedule.BatchSize, shared.Data.ClassCount, DataSources.SyntheticShape, seed: 3);
         using var images = backend.FromHost(data.Images); // [batchSize, imageSize]
         using var labels = backend.FromHost(data.Labels); // [batchSize]
         JointLosses Losses(TrainingConfig config)
@@ -118,8 +120,8 @@ public class JointGradientTests
         }
 
         var one = Losses(shared);
-        var split = Losses(shared with { DecoderLatentNoiseScale = 1f });
-        var splitAtZero = Losses(shared with { DecoderLatentNoiseScale = 0f });
+        var split = Losses(shared with { Decoder = shared.Decoder with { LatentNoiseScale = 1f } });
+        var splitAtZero = Losses(shared with { Decoder = shared.Decoder with { LatentNoiseScale = 0f } });
         using (Assert.EnterMultipleScope())
         {
             Assert.That(split.Label, Is.EqualTo(one.Label), "the label loss's latents are the same flow");
@@ -138,7 +140,7 @@ public class JointGradientTests
         using var backend = new CpuBackend();
         var config = Small;
         using var model = new JointModel(backend, config);
-        var data = SyntheticImages.Generate(config.BatchSize, config.ClassCount, DataSources.SyntheticShape, seed: 3);
+        var data = SyntheticImages.Generate(config.Schedule.BatchSize, config.Data.ClassCount, DataSources.SyntheticShape, seed: 3);
         using var images = backend.FromHost(data.Images); // [batchSize, imageSize]
         using var labels = backend.FromHost(data.Labels); // [batchSize]
         model.ZeroGrad();

@@ -24,7 +24,8 @@ public class NonFiniteLossTests
     {
         using var backend = new CpuBackend();
         // The first update throws the encoder's weights to ~1e30; every later forward pass overflows.
-        var config = TrainingFixtures.Tiny(epochs: 2) with { EncoderLearningRate = 1e30 };
+        var tiny = TrainingFixtures.Tiny(epochs: 2);
+        var config = tiny with { Optimizer = tiny.Optimizer with { EncoderLearningRate = 1e30 } };
         TrainingResult result;
         using (var trainer = new JointTrainer(backend, config, TrainingFixtures.Train(), TrainingFixtures.Test(), _folder))
             result = trainer.Run(CancellationToken.None);
@@ -56,7 +57,8 @@ public class NonFiniteLossTests
     public void AnEpochWithAllStepsSkippedHasNoMeanLossOrAccuracyRatherThanNaNOrGarbage()
     {
         using var backend = new CpuBackend();
-        var config = TrainingFixtures.Tiny(epochs: 2) with { EncoderLearningRate = 1e30, LogEvery = 100 };
+        var tiny = TrainingFixtures.Tiny(epochs: 2);
+        var config = tiny with { Optimizer = tiny.Optimizer with { EncoderLearningRate = 1e30 }, Schedule = tiny.Schedule with { LogEvery = 100 } };
         using var trainer = new JointTrainer(backend, config, TrainingFixtures.Train(), TrainingFixtures.Test(), _folder);
         var result = trainer.Run(CancellationToken.None);
         var second = result.Epochs[1];

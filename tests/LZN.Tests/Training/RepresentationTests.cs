@@ -16,15 +16,15 @@ public class RepresentationTests
     private const float Epsilon = 5e-4f;
 
     /// <summary>rep-tiny at batch 8 on synthetic images (4 steps per epoch with 32 images).</summary>
-    private static TrainingConfig Small(int epochs = 1) => TrainingConfig.FromPreset("rep-tiny") with
+    private static TrainingConfig Small(int epochs = 1)
     {
-        BatchSize = 8,
-        Epochs = epochs,
-        Data = DataSources.Synthetic,
-        CheckpointEvery = 0,
-        LogEvery = 1,
-        EvalBatch = 16,
-    };
+        var repTiny = TrainingConfig.FromPreset("rep-tiny");
+        return repTiny with
+        {
+            Schedule = repTiny.Schedule with { BatchSize = 8, Epochs = epochs, CheckpointEvery = 0, LogEvery = 1, EvalBatch = 16 },
+            Data = repTiny.Data with { Source = DataSources.Synthetic },
+        };
+    }
 
     private string _folder = "";
 
@@ -43,7 +43,8 @@ public class RepresentationTests
     public void TheGradientMatchesCentralDifferences(string parameterName, string views)
     {
         using var backend = new CpuBackend();
-        using var model = new RepresentationModel(backend, Small() with { Views = views.Split(',') });
+        var small = Small();
+        using var model = new RepresentationModel(backend, small with { Augmentation = small.Augmentation with { Views = views.Split(',') } });
         var images = SyntheticImages.Generate(8, 10, DataSources.SyntheticShape, seed: 3).Images; // [8, imageSize]
         var parameter = model.Parameters.Single(p => p.Name == parameterName);
 
@@ -128,7 +129,8 @@ public class RepresentationTests
     public void TheCheckpointRecordsTheTaskAndOnlyAModelOfThatTaskLoadsIt()
     {
         using var backend = new CpuBackend();
-        var config = Small() with { FeatureDim = 24, Views = ["crop", "noise"] };
+        var small = Small();
+        var config = small with { Representation = small.Representation with { FeatureDim = 24 }, Augmentation = small.Augmentation with { Views = ["crop", "noise"] } };
         using (var trainer = new RepresentationTrainer(backend, config, TrainingFixtures.Train(32), null, _folder))
         {
             trainer.TrainStep();
@@ -151,11 +153,12 @@ public class RepresentationTests
     [Test]
     public void TheConfigRefusesWhatTheRepresentationTaskDoesNotHave()
     {
-        Assert.That(() => (Small() with { Encoder = EncoderKind.Mlp }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("encoder"));
-        Assert.That(() => (Small() with { AugmentFlip = true }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("augment_flip"));
-        Assert.That(() => (Small() with { Views = ["crop", "crop"] }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("views"));
-        Assert.That(() => (Small() with { Views = ["blur"] }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("views"));
-        Assert.That(() => (Small() with { FeatureDim = 0 }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("feature_dim"));
-        Assert.That(TrainingConfig.FromJson((Small() with { Views = [] }).ToJson()).Views, Is.Empty, "no augmentation at all is a valid ablation");
+        var small = Small();
+        Assert.That(() => (small with { Encoder = small.Encoder with { Kind = EncoderKind.Mlp } }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("encoder"));
+        Assert.That(() => (small with { Augmentation = small.Augmentation with { Flip = true } }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("augment_flip"));
+        Assert.That(() => (small with { Augmentation = small.Augmentation with { Views = ["crop", "crop"] } }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("views"));
+        Assert.That(() => (small with { Augmentation = small.Augmentation with { Views = ["blur"] } }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("views"));
+        Assert.That(() => (small with { Representation = small.Representation with { FeatureDim = 0 } }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("feature_dim"));
+        Assert.That(TrainingConfig.FromJson((small with { Augmentation = small.Augmentation with { Views = [] } }).ToJson()).Augmentation.Views, Is.Empty, "no augmentation at all is a valid ablation");
     }
 }

@@ -35,7 +35,10 @@ public class ResumeTests
         {
             config = config with
             {
-                AugmentFlip = true, AugmentShift = 2, EncoderDropout = 0.2f, LearningRateDecay = LearningRateDecay.Cosine, LabelLoss = AssignmentLossKind.CrossEntropy,
+                Augmentation = config.Augmentation with { Flip = true, Shift = 2 },
+                Encoder = config.Encoder with { Dropout = 0.2f },
+                Optimizer = config.Optimizer with { LearningRateDecay = LearningRateDecay.Cosine },
+                Loss = config.Loss with { Label = AssignmentLossKind.CrossEntropy },
             };
         }
 
@@ -105,7 +108,8 @@ public class ResumeTests
     public void AResumeAfterACrashPastTheCheckpointLogsEveryStepOnceInOrder()
     {
         using var backend = new CpuBackend();
-        var config = TrainingFixtures.Tiny(Epochs) with { CheckpointEvery = 4 };
+        var tiny = TrainingFixtures.Tiny(Epochs);
+        var config = tiny with { Schedule = tiny.Schedule with { CheckpointEvery = 4 } };
         string straight = Path.Combine(_folder, "straight"), crashed = Path.Combine(_folder, "crashed");
         using (var trainer = new JointTrainer(backend, config, TrainingFixtures.Train(), TrainingFixtures.Test(), straight))
             trainer.Run(CancellationToken.None);

@@ -19,7 +19,8 @@ public class StagedFreezingTests
     public void AFrozenGroupStopsAtItsStepWhileTheOthersTrainOn()
     {
         using var backend = new CpuBackend();
-        var config = TrainingFixtures.Tiny() with { FreezeDecoderAfter = 2, FreezeLabelsAfter = 0 };
+        var tiny = TrainingFixtures.Tiny();
+        var config = tiny with { Optimizer = tiny.Optimizer with { FreezeDecoderAfter = 2, FreezeLabelsAfter = 0 } };
         using var trainer = new JointTrainer(backend, config, TrainingFixtures.Train(), null, _folder);
         float[][] Snapshot(IEnumerable<Native.Nn.Parameter> parameters) => [.. parameters.Select(parameter => parameter.Value.ToArray())];
         var labels = Snapshot([trainer.Model.LabelAnchors]);
@@ -38,14 +39,16 @@ public class StagedFreezingTests
     [Test]
     public void TheFreezeStepsTravelInTheConfigAndOnlyWhenSet()
     {
-        var config = TrainingFixtures.Tiny() with { FreezeEncoderAfter = 7 };
+        var tiny = TrainingFixtures.Tiny();
+        var config = tiny with { Optimizer = tiny.Optimizer with { FreezeEncoderAfter = 7 } };
         var json = config.ToJson();
         Assert.That(json, Does.Contain("\"freeze_encoder_after\":7").And.Not.Contain("freeze_decoder_after"));
-        Assert.That(TrainingConfig.FromJson(json).FreezeEncoderAfter, Is.EqualTo(7));
-        Assert.That(TrainingConfig.FromJson(TrainingFixtures.Tiny().ToJson()).FreezeEncoderAfter, Is.Null);
-        Assert.That(() => (config with { FreezeEncoderAfter = -1 }).Validate(),
+        Assert.That(TrainingConfig.FromJson(json).Optimizer.FreezeEncoderAfter, Is.EqualTo(7));
+        Assert.That(TrainingConfig.FromJson(TrainingFixtures.Tiny().ToJson()).Optimizer.FreezeEncoderAfter, Is.Null);
+        Assert.That(() => (config with { Optimizer = config.Optimizer with { FreezeEncoderAfter = -1 } }).Validate(),
             Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("freeze_encoder_after"));
-        Assert.That(() => (TrainingConfig.FromPreset("rep-tiny") with { FreezeDecoderAfter = 3 }).Validate(),
+        var repTiny = TrainingConfig.FromPreset("rep-tiny");
+        Assert.That(() => (repTiny with { Optimizer = repTiny.Optimizer with { FreezeDecoderAfter = 3 } }).Validate(),
             Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("freeze_decoder_after"));
     }
 }

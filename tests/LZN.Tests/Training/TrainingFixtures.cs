@@ -7,25 +7,31 @@ namespace LZN.Tests.Training;
 internal static class TrainingFixtures
 {
     /// <summary>The "tiny" preset on 28x28x1 synthetic blobs: 4 steps per epoch with 128 images.</summary>
-    public static TrainingConfig Tiny(int epochs = 1) => TrainingConfig.FromPreset("tiny") with
+    public static TrainingConfig Tiny(int epochs = 1)
     {
-        Epochs = epochs,
-        Data = DataSources.Synthetic,
-        CheckpointEvery = 0,
-        LogEvery = 1,
-        EvalBatch = 64,
-    };
+        var tiny = TrainingConfig.FromPreset("tiny");
+        return tiny with
+        {
+            Schedule = tiny.Schedule with { Epochs = epochs, CheckpointEvery = 0, LogEvery = 1, EvalBatch = 64 },
+            Data = tiny.Data with { Source = DataSources.Synthetic },
+        };
+    }
 
     /// <summary>A joint model small enough for central differences and step-by-step comparisons (batch 8, d = 8).</summary>
-    public static TrainingConfig SmallJoint => TrainingConfig.FromPreset("tiny") with
+    public static TrainingConfig SmallJoint
     {
-        BatchSize = 8,
-        HiddenSizes = [16],
-        LatentDim = 8,
-        LatentSteps = 8,
-        LabelSteps = 20,
-        Data = DataSources.Synthetic,
-    };
+        get
+        {
+            var tiny = TrainingConfig.FromPreset("tiny");
+            return tiny with
+            {
+                Schedule = tiny.Schedule with { BatchSize = 8 },
+                Encoder = tiny.Encoder with { HiddenSizes = [16] },
+                Latent = tiny.Latent with { Dim = 8, Steps = 8, LabelSteps = 20 },
+                Data = tiny.Data with { Source = DataSources.Synthetic },
+            };
+        }
+    }
 
     public static ImageDataset Train(int count = 128) => SyntheticImages.Generate(count, classCount: 10, DataSources.SyntheticShape, seed: 1);
 

@@ -11,7 +11,7 @@ namespace LZN.Native.Backends.Cuda;
 /// Blocks are reused in stream order: the backend has one stream, so work queued on a block before
 /// it was returned completes before work queued by its next owner.
 /// </summary>
-internal sealed class CudaAllocator(Action synchronize) : IDisposable
+internal sealed class CudaAllocator(PrimaryContext context, Action synchronize) : IDisposable
 {
     private const long MinimumClassBytes = 512;
 
@@ -73,11 +73,11 @@ internal sealed class CudaAllocator(Action synchronize) : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_free.TryGetValue(classBytes, out var stack) || !stack.TryPop(out var block))
             {
-                block = DeviceMemory.TryAllocate(classBytes);
+                block = DeviceMemory.TryAllocate(context, classBytes);
                 if (block is null)
                 {
                     ReleaseCachedLocked();
-                    block = DeviceMemory.TryAllocate(classBytes) ?? throw OutOfMemory(classBytes);
+                    block = DeviceMemory.TryAllocate(context, classBytes) ?? throw OutOfMemory(classBytes);
                 }
                 Interlocked.Increment(ref _driverAllocations);
                 _all.Add(block);

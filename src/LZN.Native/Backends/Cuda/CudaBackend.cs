@@ -40,16 +40,16 @@ public sealed partial class CudaBackend : IBackend
         Properties = properties;
         _context = context;
         _context.MakeCurrent();
-        _stream = CudaStream.Create();
-        _allocator = new CudaAllocator(() => _stream.Synchronize());
-        _cublas = CublasHandle.Create();
-        Cublas.ThrowIfFailed(Cublas.cublasSetStream_v2(_cublas.Handle, _stream.Handle));
+        _stream = CudaStream.Create(_context);
+        _allocator = new CudaAllocator(_context, () => _stream.Synchronize());
+        _cublas = CublasHandle.Create(_context);
+        Cublas.ThrowIfFailed(Cublas.cublasSetStream_v2(_cublas, _stream));
         // Pure fp32: TF32 tensor cores give relative errors near 1 on the latent-flow logits.
-        Cublas.ThrowIfFailed(Cublas.cublasSetMathMode(_cublas.Handle, cublasMath_t.CUBLAS_DEFAULT_MATH));
-        _cublasWorkspace = DeviceMemory.TryAllocate(CublasWorkspaceBytes)
+        Cublas.ThrowIfFailed(Cublas.cublasSetMathMode(_cublas, cublasMath_t.CUBLAS_DEFAULT_MATH));
+        _cublasWorkspace = DeviceMemory.TryAllocate(_context, CublasWorkspaceBytes)
             ?? throw new CudaException(CUresult.CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc_v2(cuBLAS workspace)");
-        Cublas.ThrowIfFailed(Cublas.cublasSetWorkspace_v2(_cublas.Handle, _cublasWorkspace.Address, (nuint)CublasWorkspaceBytes));
-        _reductionPartials = DeviceMemory.TryAllocate(MaxPartials * sizeof(float))
+        Cublas.ThrowIfFailed(Cublas.cublasSetWorkspace_v2(_cublas, _cublasWorkspace.Address, (nuint)CublasWorkspaceBytes));
+        _reductionPartials = DeviceMemory.TryAllocate(_context, MaxPartials * sizeof(float))
             ?? throw new CudaException(CUresult.CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc_v2(reduction partials)");
         _compiler = new KernelCompiler(new KernelCache(KernelCache.DefaultFolder()));
         _kernelTarget = ChooseTarget(properties.Architecture);
@@ -91,10 +91,13 @@ public sealed partial class CudaBackend : IBackend
     {
         get
         {
-            Cublas.ThrowIfFailed(Cublas.cublasGetMathMode(_cublas.Handle, out var mode));
+            Cublas.ThrowIfFailed(Cublas.cublasGetMathMode(_cublas, out var mode));
             return mode;
         }
     }
+
+    /// <summary>The device's primary context, which every resource of this backend holds a reference on.</summary>
+    internal PrimaryContext Context => _context;
 
     /// <summary>The allocator, for tests of its caching.</summary>
     internal CudaAllocator Allocator => _allocator;
@@ -128,7 +131,8 @@ public sealed partial class CudaBackend : IBackend
         }
         catch (Exception ex) when (ex is CudaException or CublasException or NvrtcException or NativeLibraryNotFoundException or EntryPointNotFoundException)
         {
-            // Releasing the last reference to the primary context destroys whatever the failed setup created in it.
+            // What the failed setup created holds its own reference on the context; the finalizer releases those, and the
+            // primary context goes with the last of them (its last release destroys anything left in it).
             context?.Dispose();
             problem = new CudaProblem($"CUDA device {ordinal} could not be set up", ex.Message);
             return false;
@@ -144,8 +148,8 @@ public sealed partial class CudaBackend : IBackend
     {
         ArgumentNullException.ThrowIfNull(work);
         Bind();
-        using var start = CudaEvent.Create();
-        using var end = CudaEvent.Create();
+        using var start = CudaEvent.Create(_context);
+        using var end = CudaEvent.Create(_context);
         start.Record(_stream);
         work();
         Bind();
@@ -169,7 +173,7 @@ public sealed partial class CudaBackend : IBackend
             if (!_modules.TryGetValue(sourceFile, out var module))
             {
                 byte[] image = _compiler.Compile(sourceFile, _kernelTarget);
-                module = CudaModule.Load(image, $"{sourceFile} for {_kernelTarget}");
+                module = CudaModule.Load(_context, image, $"{sourceFile} for {_kernelTarget}");
                 _modules.Add(sourceFile, module);
             }
             kernel = new CudaKernel(module.Function(functionName), functionName);
@@ -189,7 +193,7 @@ public sealed partial class CudaBackend : IBackend
             throw new CudaException(result, $"cuLaunchKernel({kernel.Name}, grid {grid}, block {block}, {sharedMemoryBytes} B shared)");
         if (_synchronizeLaunches)
         {
-            result = CudaDriver.cuStreamSynchronize(_stream.Handle);
+            result = CudaDriver.cuStreamSynchronize(_stream);
             if (result != CUresult.CUDA_SUCCESS)
                 throw new CudaException(result, $"cuStreamSynchronize after {kernel.Name}");
         }
@@ -247,7 +251,7 @@ public sealed partial class CudaBackend : IBackend
                 return;
             _context.MakeCurrent();
             // Teardown continues past a failed synchronisation: the error was reported by the operation that caused it.
-            CudaDriver.cuStreamSynchronize(_stream.Handle);
+            CudaDriver.cuStreamSynchronize(_stream);
             _disposed = true;
             foreach (var module in _modules.Values)
                 module.Dispose();

@@ -75,7 +75,7 @@ public sealed record CudaRuntimeInfo(
     {
         using var context = PrimaryContext.Retain(0);
         context.MakeCurrent();
-        using var handle = CublasHandle.Create();
+        using var handle = CublasHandle.Create(context);
         return handle.Version;
     }
 

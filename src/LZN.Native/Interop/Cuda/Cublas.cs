@@ -13,19 +13,19 @@ internal static unsafe partial class Cublas
     internal static partial cublasStatus_t cublasDestroy_v2(IntPtr handle);
 
     [LibraryImport(NativeLibraries.Cublas)]
-    internal static partial cublasStatus_t cublasGetVersion_v2(IntPtr handle, out int version);
+    internal static partial cublasStatus_t cublasGetVersion_v2(CublasHandle handle, out int version);
 
     [LibraryImport(NativeLibraries.Cublas)]
-    internal static partial cublasStatus_t cublasSetStream_v2(IntPtr handle, IntPtr stream);
+    internal static partial cublasStatus_t cublasSetStream_v2(CublasHandle handle, CudaStream stream);
 
     [LibraryImport(NativeLibraries.Cublas)]
-    internal static partial cublasStatus_t cublasSetMathMode(IntPtr handle, cublasMath_t mode);
+    internal static partial cublasStatus_t cublasSetMathMode(CublasHandle handle, cublasMath_t mode);
 
     [LibraryImport(NativeLibraries.Cublas)]
-    internal static partial cublasStatus_t cublasGetMathMode(IntPtr handle, out cublasMath_t mode);
+    internal static partial cublasStatus_t cublasGetMathMode(CublasHandle handle, out cublasMath_t mode);
 
     [LibraryImport(NativeLibraries.Cublas)]
-    internal static partial cublasStatus_t cublasSetWorkspace_v2(IntPtr handle, ulong workspace, nuint bytes);
+    internal static partial cublasStatus_t cublasSetWorkspace_v2(CublasHandle handle, ulong workspace, nuint bytes);
 
     [LibraryImport(NativeLibraries.Cublas)]
     internal static partial cublasStatus_t cublasSgemm_v2(IntPtr handle, cublasOperation_t transa, cublasOperation_t transb,

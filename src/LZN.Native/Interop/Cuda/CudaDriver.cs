@@ -38,7 +38,11 @@ internal static unsafe partial class CudaDriver
     internal static partial CUresult cuDevicePrimaryCtxRelease_v2(int device);
 
     [LibraryImport(NativeLibraries.Cuda)]
-    internal static partial CUresult cuCtxSetCurrent(IntPtr context);
+    internal static partial CUresult cuCtxSetCurrent(PrimaryContext context);
+
+    /// <summary>cuCtxSetCurrent with a raw context (or null), for restoring the one a thread had.</summary>
+    [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuCtxSetCurrent")]
+    internal static partial CUresult cuCtxSetCurrentRaw(IntPtr context);
 
     [LibraryImport(NativeLibraries.Cuda)]
     internal static partial CUresult cuCtxGetCurrent(out IntPtr context);
@@ -105,7 +109,7 @@ internal static unsafe partial class CudaDriver
     internal static partial CUresult cuModuleUnload(IntPtr module);
 
     [LibraryImport(NativeLibraries.Cuda)]
-    internal static partial CUresult cuModuleGetFunction(out IntPtr function, IntPtr module, byte* name);
+    internal static partial CUresult cuModuleGetFunction(out IntPtr function, CudaModule module, byte* name);
 
     [LibraryImport(NativeLibraries.Cuda)]
     internal static partial CUresult cuFuncGetAttribute(out int value, CUfunction_attribute attribute, IntPtr function);
@@ -125,19 +129,19 @@ internal static unsafe partial class CudaDriver
     internal static partial CUresult cuStreamDestroy_v2(IntPtr stream);
 
     [LibraryImport(NativeLibraries.Cuda)]
-    internal static partial CUresult cuStreamSynchronize(IntPtr stream);
+    internal static partial CUresult cuStreamSynchronize(CudaStream stream);
 
     [LibraryImport(NativeLibraries.Cuda)]
     internal static partial CUresult cuEventCreate(out IntPtr cudaEvent, CUevent_flags flags);
 
     [LibraryImport(NativeLibraries.Cuda)]
-    internal static partial CUresult cuEventRecord(IntPtr cudaEvent, IntPtr stream);
+    internal static partial CUresult cuEventRecord(CudaEvent cudaEvent, CudaStream stream);
 
     [LibraryImport(NativeLibraries.Cuda)]
-    internal static partial CUresult cuEventSynchronize(IntPtr cudaEvent);
+    internal static partial CUresult cuEventSynchronize(CudaEvent cudaEvent);
 
     [LibraryImport(NativeLibraries.Cuda)]
-    internal static partial CUresult cuEventElapsedTime_v2(out float milliseconds, IntPtr start, IntPtr end);
+    internal static partial CUresult cuEventElapsedTime_v2(out float milliseconds, CudaEvent start, CudaEvent end);
 
     [LibraryImport(NativeLibraries.Cuda)]
     internal static partial CUresult cuEventDestroy_v2(IntPtr cudaEvent);
