@@ -69,7 +69,12 @@ internal static class TrainCommand
             (c, v) => RequireEncoder(c, "--encoder-depth", EncoderKind.Cnn, "depth") with { EncoderDepth = v }),
         Set(CliOptions.Single("--dropout", "dropout rate of the encoder, in [0, 1) (default: the preset's, 0)"), "encoder_dropout", (c, v) => c with { EncoderDropout = v }),
         Set(CliOptions.Int("--decoder-channels", "U-Net base channels of the decoder (default: the preset's)"), "decoder_channels", (c, v) => c with { DecoderChannels = v }),
-        Set(CliOptions.Int("--latent-steps", "Euler steps of the image latent flow (default: the preset's)"), "latent_steps", (c, v) => c with { LatentSteps = v }),
+        Set(CliOptions.Int("--latent-steps", "steps of the image latent flow (default: the preset's)"), "latent_steps", (c, v) => c with { LatentSteps = v }),
+        Set(CliOptions.Choice("--solver", "generation task: euler | dpm (DPM-Solver++, the reference's encoder flow): the solver of the image latent flow, "
+            + "in training and in every later encode of the checkpoint (default euler)", "euler", "dpm"), "latent_solver",
+            (c, v) => c with { LatentSolver = v == "dpm" ? FlowSolver.DpmSolverPlusPlus : FlowSolver.Euler }),
+        Set(CliOptions.Int("--solver-order", "generation task with --solver dpm: the order of DPM-Solver++, 1 to 3 (default 3)"), "latent_solver_order",
+            (c, v) => c with { LatentSolverOrder = v }),
         Set(CliOptions.Int("--label-steps", "Euler steps of the label flow (default: the preset's; 100 in the reference)"), "label_steps", (c, v) => c with { LabelSteps = v }),
         Set(CliOptions.Int("--train-limit", "use only the first N training images (N >= 1)", min: 1), "train_limit", (c, v) => c with { TrainLimit = v }),
         Set(CliOptions.Int("--latent-dim", "latent size d, the anchors' width (default: the preset's)"), "latent_dim", (c, v) => c with { LatentDim = v }),
@@ -92,11 +97,11 @@ internal static class TrainCommand
     /// <summary>The options each task refuses: they set parts its model does not have.</summary>
     private static readonly Dictionary<TrainingTask, HashSet<string>> NotFor = new()
     {
-        [TrainingTask.Joint] = new(StringComparer.Ordinal) { "--feature-dim", "--projection-hidden", "--views", "--latent" },
+        [TrainingTask.Joint] = new(StringComparer.Ordinal) { "--feature-dim", "--projection-hidden", "--views", "--latent", "--solver", "--solver-order" },
         [TrainingTask.Representation] = new(StringComparer.Ordinal)
         {
             "--lr-decoder", "--lr-labels", "--rf-weight", "--label-weight", "--flip", "--shift", "--decoder-latent-noise", "--hidden", "--dropout",
-            "--decoder-channels", "--freeze-decoder-after", "--freeze-labels-after", "--latent",
+            "--decoder-channels", "--freeze-decoder-after", "--freeze-labels-after", "--latent", "--solver", "--solver-order",
         },
         [TrainingTask.Generation] = new(StringComparer.Ordinal)
         {

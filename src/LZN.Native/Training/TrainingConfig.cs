@@ -139,8 +139,17 @@ public sealed record TrainingConfig
     /// <summary>The training-time augmentation these settings describe.</summary>
     public Data.ImageAugmentation Augmentation => new(AugmentFlip, AugmentShift);
 
-    /// <summary>Euler steps of the image latent flow (encode) during training and evaluation.</summary>
+    /// <summary>Steps of the image latent flow (encode) during training and evaluation.</summary>
     public int LatentSteps { get; init; } = 20;
+
+    /// <summary>
+    /// Generation task: the solver of the image latent flow in training and in every later encode of the checkpoint
+    /// (Euler, or DPM-Solver++ from eps 1e-3 to 1 - eps as the reference's encoder flow).
+    /// </summary>
+    public FlowSolver LatentSolver { get; init; } = FlowSolver.Euler;
+
+    /// <summary>Order (1-3) of DPM-Solver++ when it is the <see cref="LatentSolver"/>; the reference's is 3.</summary>
+    public int LatentSolverOrder { get; init; } = 3;
 
     /// <summary>
     /// Scale alpha of the N(0, I) prior noise of the training latents the label loss sees (and the decoder, unless
@@ -353,6 +362,15 @@ public sealed record TrainingConfig
             Fail(AugmentFlip ? "augment_flip" : "augment_shift", AugmentFlip ? "true" : AugmentShift, "does not apply to the generation task, whose decoder learns the images as they are");
         if (Task != TrainingTask.Generation && ZeroLatent)
             Fail("latent", "none", "applies to the generation task only");
+        if (!Enum.IsDefined(LatentSolver))
+            Fail("latent_solver", LatentSolver, "is not a defined solver");
+        if (Task != TrainingTask.Generation && LatentSolver != FlowSolver.Euler)
+            Fail("latent_solver", "dpm", "applies to the generation task only");
+        if (ZeroLatent && LatentSolver != FlowSolver.Euler)
+            Fail("latent_solver", "dpm", "does not apply to latent none, whose encoder never runs");
+        Range("latent_solver_order", LatentSolverOrder, 1, 3);
+        if (LatentSolver == FlowSolver.Euler && LatentSolverOrder != 3)
+            Fail("latent_solver_order", LatentSolverOrder, "applies to the dpm solver only");
         if (Task == TrainingTask.Representation && (FreezeDecoderAfter ?? FreezeLabelsAfter) is long notHere)
             Fail(FreezeDecoderAfter is null ? "freeze_labels_after" : "freeze_decoder_after", notHere, "does not apply to the representation task, which has no decoder or label anchors");
         Range("augment_shift", AugmentShift, 0, Math.Max(0, Math.Min(ImageHeight, ImageWidth) - 1), "a shift must leave part of the image");
@@ -491,13 +509,16 @@ public sealed record TrainingConfig
             return null;
         using var a = JsonDocument.Parse(mine.ToJson());
         using var b = JsonDocument.Parse(stored.ToJson());
-        foreach (var property in a.RootElement.EnumerateObject())
+        // Keys written only when set (staged freezing, the latent solver) may be in one config alone.
+        foreach (string name in a.RootElement.EnumerateObject().Concat(b.RootElement.EnumerateObject()).Select(property => property.Name).Distinct())
         {
-            string other = b.RootElement.GetProperty(property.Name).GetRawText();
-            if (property.Value.GetRawText() != other)
-                return $"{property.Name} is {other} in the checkpoint but {property.Value.GetRawText()} here";
+            string here = Raw(a.RootElement, name), other = Raw(b.RootElement, name);
+            if (here != other)
+                return $"{name} is {other} in the checkpoint but {here} here";
         }
         return "the configuration differs";
+
+        static string Raw(JsonElement root, string name) => root.TryGetProperty(name, out var value) ? value.GetRawText() : "absent (its default)";
     }
 
     public string ToJson()
@@ -542,6 +563,12 @@ public sealed record TrainingConfig
             writer.WriteNumber("augment_shift", AugmentShift);
             writer.WriteNumber("latent_steps", LatentSteps);
             writer.WriteNumber("latent_noise_scale", LatentNoiseScale);
+            // Absent for Euler, so configs of Euler runs read byte for byte as before the solver was an option.
+            if (LatentSolver != FlowSolver.Euler)
+            {
+                writer.WriteString("latent_solver", "dpm");
+                writer.WriteNumber("latent_solver_order", LatentSolverOrder);
+            }
             if (DecoderLatentNoiseScale is { } decoderNoise)
                 writer.WriteNumber("decoder_latent_noise_scale", decoderNoise);
             else
@@ -677,6 +704,13 @@ public sealed record TrainingConfig
                 AugmentShift = OptionalInt("augment_shift", 0),
                 LatentSteps = Int("latent_steps"),
                 LatentNoiseScale = (float)Double("latent_noise_scale"),
+                LatentSolver = OptionalString("latent_solver", "euler") switch
+                {
+                    "euler" => FlowSolver.Euler,
+                    "dpm" => FlowSolver.DpmSolverPlusPlus,
+                    var other => throw new FormatException($"training config: unknown latent_solver '{other}'."),
+                },
+                LatentSolverOrder = OptionalInt("latent_solver_order", 3),
                 DecoderLatentNoiseScale = root.TryGetProperty("decoder_latent_noise_scale", out var decoderNoise) && decoderNoise.ValueKind != JsonValueKind.Null
                     ? (float)Double("decoder_latent_noise_scale")
                     : null,

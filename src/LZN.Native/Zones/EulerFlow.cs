@@ -7,7 +7,7 @@ namespace LZN.Native.Zones;
 /// and their adjoint by recomputation from the stored points, means and row log-sum-exps
 /// (docs/math.md section 7: the paper's O(n q r) custom checkpointing).
 /// </summary>
-internal sealed class EulerFlow : IDisposable
+internal sealed class EulerFlow : ILatentFlow
 {
     private EulerFlow(ZoneAnchors anchors, int rows, int steps, double startTime, double signedStep, bool keep)
     {
@@ -142,6 +142,9 @@ internal sealed class EulerFlow : IDisposable
             });
         }
     }
+
+    void ILatentFlow.Backward(FloatBuffer adjoint, FloatBuffer? anchorsGrad, FloatBuffer? logPriorsGrad, int? selfAnchorOffset) =>
+        Backward(adjoint, null, null, anchorsGrad, logPriorsGrad, selfAnchorOffset);
 
     public void Dispose()
     {
