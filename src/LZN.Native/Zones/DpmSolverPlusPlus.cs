@@ -24,13 +24,7 @@ internal sealed class DpmSolverPlusPlus : ILatentFlow
         Order = order;
         _times = times;
         if (keep)
-        {
-            var backend = anchors.Backend;
-            int steps = times.Length - 1;
-            Points = backend.AllocateFloat((long)steps * rows * anchors.Dim); // [steps, rows, dim]
-            Means = backend.AllocateFloat((long)steps * rows * anchors.Dim); // [steps, rows, dim]
-            LogSumExp = backend.AllocateFloat((long)steps * rows); // [steps, rows]
-        }
+            Trajectory = new FlowTrajectory(anchors, times.Length - 1, rows);
     }
 
     public ZoneAnchors Anchors { get; }
@@ -41,16 +35,10 @@ internal sealed class DpmSolverPlusPlus : ILatentFlow
 
     public int Steps => _times.Length - 1;
 
-    /// <summary>x_i [Steps, Rows, Dim], the points where the means were evaluated (kept trajectories only).</summary>
-    public FloatBuffer? Points { get; }
+    /// <summary>The points where the means were evaluated, the means and their lse (kept trajectories only).</summary>
+    public FlowTrajectory? Trajectory { get; }
 
-    /// <summary>m_i [Steps, Rows, Dim].</summary>
-    public FloatBuffer? Means { get; }
-
-    /// <summary>lse_i [Steps, Rows].</summary>
-    public FloatBuffer? LogSumExp { get; }
-
-    public bool HasTrajectory => Points is not null;
+    public bool HasTrajectory => Trajectory is not null;
 
     /// <summary>
     /// Integrates x_0 = <paramref name="start"/> [rows, dim] from <paramref name="startTime"/> to <paramref name="endTime"/>
@@ -74,14 +62,14 @@ internal sealed class DpmSolverPlusPlus : ILatentFlow
         FloatBuffer[] ring = keepTrajectory ? [] : new FloatBuffer[Math.Min(order, steps)];
         for (int h = 0; h < ring.Length; h++)
             ring[h] = backend.AllocateFloat(rowElements);
-        FloatBuffer MeanOf(int i) => keepTrajectory ? flow.Means!.Slice(i * rowElements, rowElements) : ring[i % ring.Length];
+        FloatBuffer MeanOf(int i) => flow.Trajectory?.Mean(i) ?? ring[i % ring.Length];
         try
         {
-            backend.Copy(start.Points, keepTrajectory ? flow.Points!.Slice(0, rowElements) : final);
+            backend.Copy(start.Points, flow.Trajectory?.Point(0) ?? final);
             for (int i = 0; i < steps; i++)
             {
-                var here = keepTrajectory ? flow.Points!.Slice(i * rowElements, rowElements) : final;
-                var next = keepTrajectory && i < steps - 1 ? flow.Points!.Slice((i + 1) * rowElements, rowElements) : final;
+                var here = flow.Trajectory?.Point(i) ?? final;
+                var next = i < steps - 1 ? flow.Trajectory?.Point(i + 1) ?? final : final;
                 double ts = times[i], tt = times[i + 1];
                 backend.Zones.Step(new ZoneStepArgs
                 {
@@ -95,7 +83,7 @@ internal sealed class DpmSolverPlusPlus : ILatentFlow
                     LogPriors = anchors.LogPriors,
                     NextPoints = scratch,
                     WeightedMean = MeanOf(i),
-                    LogSumExp = flow.LogSumExp?.Slice((long)i * rows, rows),
+                    LogSumExp = flow.Trajectory?.RowLogSumExp(i),
                 });
 
                 if (i == 0)
@@ -166,23 +154,7 @@ internal sealed class DpmSolverPlusPlus : ILatentFlow
 
                 var cotangent = cotangents[i % cotangents.Length];
                 backend.Axpby((float)-_times[i], cotangent, 0f, velocityGrad);
-                backend.Zones.StepBackward(new ZoneBackwardArgs
-                {
-                    Rows = Rows,
-                    AnchorCount = Anchors.Count,
-                    Dim = dim,
-                    Time = (float)_times[i],
-                    Points = Points!.Slice(i * rowElements, rowElements),
-                    Anchors = Anchors.Anchors,
-                    LogPriors = Anchors.LogPriors,
-                    WeightedMean = Means!.Slice(i * rowElements, rowElements),
-                    LogSumExp = LogSumExp!.Slice((long)i * Rows, Rows),
-                    VelocityGrad = velocityGrad,
-                    PointsGrad = adjoint,
-                    AnchorsGrad = anchorsGrad,
-                    LogPriorsGrad = logPriorsGrad,
-                    SelfAnchorOffset = selfAnchorOffset,
-                });
+                Trajectory!.StepBackward(i, (float)_times[i], velocityGrad, adjoint, anchorsGrad, logPriorsGrad, selfAnchorOffset);
                 backend.Axpby(1f, cotangent, 1f, adjoint);
                 backend.Fill(cotangent, 0f);
             }
@@ -252,10 +224,5 @@ internal sealed class DpmSolverPlusPlus : ILatentFlow
         return (tt / ts, w);
     }
 
-    public void Dispose()
-    {
-        Points?.Dispose();
-        Means?.Dispose();
-        LogSumExp?.Dispose();
-    }
+    public void Dispose() => Trajectory?.Dispose();
 }

@@ -46,49 +46,33 @@ public class ZoneGradientCheckTests
         AssertMatchesFiniteDifferences(b => Loss(problem with { LogPriors = b }, points), problem.LogPriors!, priorsGrad, 1e-6, "log-priors");
     }
 
-    [Test]
-    public void EncodeGradientsMatchFiniteDifferences()
+    /// <summary>
+    /// An encode of every anchor, through the anchors as queries and keys, the noise and the log-priors: Euler (eps 1e-4,
+    /// prior noise 0.45) and DPM-Solver++ of each order (eps 1e-3 at both ends, prior noise 1, the generation task's flow).
+    /// </summary>
+    [TestCase(FlowSolver.Euler, 0)]
+    [TestCase(FlowSolver.DpmSolverPlusPlus, 1)]
+    [TestCase(FlowSolver.DpmSolverPlusPlus, 2)]
+    [TestCase(FlowSolver.DpmSolverPlusPlus, 3)]
+    public void EncodeGradientsMatchFiniteDifferences(FlowSolver solver, int order)
     {
         const int count = 6, dim = 4;
-        const double noiseScale = 0.45;
+        bool dpm = solver == FlowSolver.DpmSolverPlusPlus;
+        double epsilon = dpm ? 1e-3 : Epsilon, noiseScale = dpm ? 1 : 0.45;
         var problem = Problem(count, dim, priors: true, seed: 111);
         var noise = Normal(count * dim, seed: 112);
         var weights = Normal(count * dim, seed: 113);
-        double Loss(OracleProblem p, double[] z) => Dot(weights, ZoneOracle.Encode(p, p.Anchors, count, z, noiseScale, Epsilon, Steps).Final);
+        OracleTrajectory Encode(OracleProblem p, double[] z) => dpm
+            ? ZoneOracle.EncodeDpm(p, p.Anchors, count, z, noiseScale, epsilon, Steps, order)
+            : ZoneOracle.Encode(p, p.Anchors, count, z, noiseScale, epsilon, Steps);
+        double Loss(OracleProblem p, double[] z) => Dot(weights, Encode(p, z).Final);
 
-        var trajectory = ZoneOracle.Encode(problem, problem.Anchors, count, noise, noiseScale, Epsilon, Steps);
+        var trajectory = Encode(problem, noise);
         var anchorsGrad = new double[count * dim];
         var priorsGrad = new double[count];
-        var startGrad = ZoneOracle.Backward(trajectory, weights, null, null, anchorsGrad, priorsGrad);
-        var noiseGrad = new double[count * dim];
-        for (int e = 0; e < startGrad.Length; e++)
-        {
-            anchorsGrad[e] += (1 - Epsilon) * startGrad[e]; // queries = anchors
-            noiseGrad[e] = Epsilon * noiseScale * startGrad[e];
-        }
-
-        AssertMatchesFiniteDifferences(a => Loss(problem with { Anchors = a }, noise), problem.Anchors, anchorsGrad, 1e-6, "anchors");
-        AssertMatchesFiniteDifferences(z => Loss(problem, z), noise, noiseGrad, 1e-4, "noise");
-        AssertMatchesFiniteDifferences(b => Loss(problem with { LogPriors = b }, noise), problem.LogPriors!, priorsGrad, 1e-6, "log-priors");
-    }
-
-    /// <summary>The DPM-Solver++ encode (eps 1e-3 at both ends) of every anchor, through anchors as queries and keys, the noise and the log-priors.</summary>
-    [TestCase(1)]
-    [TestCase(2)]
-    [TestCase(3)]
-    public void DpmEncodeGradientsMatchFiniteDifferences(int order)
-    {
-        const int count = 6, dim = 4;
-        const double noiseScale = 1, epsilon = 1e-3;
-        var problem = Problem(count, dim, priors: true, seed: 151);
-        var noise = Normal(count * dim, seed: 152);
-        var weights = Normal(count * dim, seed: 153);
-        double Loss(OracleProblem p, double[] z) => Dot(weights, ZoneOracle.EncodeDpm(p, p.Anchors, count, z, noiseScale, epsilon, Steps, order).Final);
-
-        var trajectory = ZoneOracle.EncodeDpm(problem, problem.Anchors, count, noise, noiseScale, epsilon, Steps, order);
-        var anchorsGrad = new double[count * dim];
-        var priorsGrad = new double[count];
-        var startGrad = ZoneOracle.DpmBackward(trajectory, order, weights, anchorsGrad, priorsGrad);
+        var startGrad = dpm
+            ? ZoneOracle.DpmBackward(trajectory, order, weights, anchorsGrad, priorsGrad)
+            : ZoneOracle.Backward(trajectory, weights, null, null, anchorsGrad, priorsGrad);
         var noiseGrad = new double[count * dim];
         for (int e = 0; e < startGrad.Length; e++)
         {
