@@ -31,9 +31,9 @@ internal interface ILatentFlow : IDisposable
 /// <summary>The latents of an encode and, when kept, the trajectory its backward recomputes from.</summary>
 public sealed class EncodeResult : IDisposable
 {
-    private readonly ILatentFlow? _flow;
+    private readonly ILatentFlow _flow;
 
-    internal EncodeResult(FloatBuffer latents, int rows, double epsilon, float noiseScale, int? firstAnchorRow, ILatentFlow? flow)
+    internal EncodeResult(FloatBuffer latents, int rows, double epsilon, float noiseScale, int? firstAnchorRow, ILatentFlow flow)
     {
         Latents = latents;
         Rows = rows;
@@ -55,14 +55,14 @@ public sealed class EncodeResult : IDisposable
     /// <summary>The first anchor row used as a query, or null when the queries were given points.</summary>
     public int? FirstAnchorRow { get; }
 
-    public bool HasTrajectory => _flow?.HasTrajectory == true;
+    public bool HasTrajectory => _flow.HasTrajectory;
 
-    internal ILatentFlow Flow => _flow ?? throw new InvalidOperationException("Gradients need an encode with KeepTrajectory.");
+    internal ILatentFlow Flow => _flow;
 
     public void Dispose()
     {
         Latents.Dispose();
-        _flow?.Dispose();
+        _flow.Dispose();
     }
 }
 
