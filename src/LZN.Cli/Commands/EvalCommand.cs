@@ -4,6 +4,7 @@ using LZN.Native.Backends;
 using LZN.Native.Data;
 using LZN.Native.Metrics;
 using LZN.Native.Training;
+using LZN.Native.Zones;
 
 namespace LZN.Cli.Commands;
 
@@ -149,8 +150,13 @@ internal static class EvalCommand
         var scores = GenerationModel.ReconstructionScores(images.Images, model.Reconstruct(images.Images, images.Count, seed), images.Count);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"reconstruction_l2 {scores.L2:F4} (mean per image, [-1, 1] units), reconstruction_psnr {scores.Psnr:F2} dB (on [0, 1]): "
-            + $"{images.Count} test images, eval batch {model.Config.Schedule.EvalBatch}, Euler {model.Config.Decoder.SampleSteps} steps each way, seed {seed}, latent {(model.Config.Decoder.ZeroLatent ? "none" : "lzn")}"));
+            + $"{images.Count} test images, eval batch {model.Config.Schedule.EvalBatch}, Euler {model.Config.Decoder.SampleSteps} steps each way, seed {seed}, latent {LatentFlow(model.Config)}"));
     }
+
+    /// <summary>"none", or "lzn (DPM-Solver++ order 3, 20 steps)": the encoder flow the checkpoint was trained with, which its latents use.</summary>
+    private static string LatentFlow(TrainingConfig config) => config.Decoder.ZeroLatent ? "none"
+        : config.Latent.Solver == FlowSolver.Euler ? $"lzn (Euler, {config.Latent.Steps} steps)"
+        : $"lzn (DPM-Solver++ order {config.Latent.SolverOrder}, {config.Latent.Steps} steps)";
 
     // The cache key names the data; a folder is named by its last component.
     private static string DatasetId(string dataName) =>

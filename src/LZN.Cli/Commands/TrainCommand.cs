@@ -33,6 +33,7 @@ internal static class TrainCommand
 
     private static readonly TrainingTask[] AllTasks = Enum.GetValues<TrainingTask>();
     private static readonly TrainingTask[] JointOnly = [TrainingTask.Joint];
+    private static readonly TrainingTask[] OnlyGeneration = [TrainingTask.Generation];
     private static readonly TrainingTask[] WithDecoder = [TrainingTask.Joint, TrainingTask.Generation];
     private static readonly TrainingTask[] WithLabelFlow = [TrainingTask.Joint, TrainingTask.Representation];
 
@@ -86,8 +87,13 @@ internal static class TrainCommand
             (c, v) => c with { Encoder = c.Encoder with { Dropout = v } }),
         Set(CliOptions.Int("--decoder-channels", "U-Net base channels of the decoder (default: the preset's)"), "decoder_channels", WithDecoder,
             (c, v) => c with { Decoder = c.Decoder with { Channels = v } }),
-        Set(CliOptions.Int("--latent-steps", "Euler steps of the image latent flow (default: the preset's)"), "latent_steps", AllTasks,
+        Set(CliOptions.Int("--latent-steps", "steps of the image latent flow (default: the preset's)"), "latent_steps", AllTasks,
             (c, v) => c with { Latent = c.Latent with { Steps = v } }),
+        Set(CliOptions.Choice("--solver", "generation task: euler | dpm (DPM-Solver++, the reference's encoder flow): the solver of the image latent flow, "
+            + "in training and in every later encode of the checkpoint (default euler)", "euler", "dpm"), "latent_solver", OnlyGeneration,
+            (c, v) => c with { Latent = c.Latent with { Solver = v == "dpm" ? FlowSolver.DpmSolverPlusPlus : FlowSolver.Euler } }),
+        Set(CliOptions.Int("--solver-order", "generation task with --solver dpm: the order of DPM-Solver++, 1 to 3 (default 3)"), "latent_solver_order", OnlyGeneration,
+            (c, v) => c with { Latent = c.Latent with { SolverOrder = v } }),
         Set(CliOptions.Int("--label-steps", "Euler steps of the label flow (default: the preset's; 100 in the reference)"), "label_steps", WithLabelFlow,
             (c, v) => c with { Latent = c.Latent with { LabelSteps = v } }),
         Set(CliOptions.Int("--train-limit", "use only the first N training images (N >= 1)", min: 1), "train_limit", AllTasks,

@@ -7,9 +7,10 @@ namespace LZN.Native.Training;
 
 /// <summary>
 /// The generation model (docs/math.md section 10, the reference's first case study): an image encoder whose outputs
-/// are the anchors of a latent flow over the batch, each image's latent its anchor's Euler flow from full-scale prior
-/// noise, and a rectified-flow U-Net decoder conditioned on that latent alone (no label). The encoder learns only
-/// through the rectified-flow loss back through the latent flow. With <see cref="DecoderConfig.ZeroLatent"/> the
+/// are the anchors of a latent flow over the batch, each image's latent its anchor's flow (Euler or DPM-Solver++,
+/// <see cref="LatentConfig.Solver"/>) from full-scale prior noise, and a rectified-flow U-Net decoder conditioned on
+/// that latent alone (no label). The encoder learns only through the rectified-flow loss back through the latent flow.
+/// With <see cref="DecoderConfig.ZeroLatent"/> the
 /// decoder's latent input is zero (the plain rectified-flow baseline; the encoder is kept but never runs). Sampling
 /// draws the latent from N(0, I). Draws are Philox streams keyed by the seed and a stream name at counters from the step.
 /// </summary>
@@ -100,7 +101,11 @@ public sealed class GenerationModel : IDisposable
         using var noise = _backend.AllocateFloat((long)rows * dim); // [rows, dim]
         _backend.FillNormal(noise, noiseKey, noiseOffset, 0f, 1f);
         return LatentEncoder.Encode(new ZoneAnchors(anchors, rows, dim), noise,
-            new EncodeOptions { Steps = Config.Latent.Steps, NoiseScale = Config.Latent.NoiseScale, KeepTrajectory = keepTrajectory });
+            new EncodeOptions
+            {
+                Steps = Config.Latent.Steps, NoiseScale = Config.Latent.NoiseScale, Solver = Config.Latent.Solver, SolverOrder = Config.Latent.SolverOrder,
+                KeepTrajectory = keepTrajectory,
+            });
     }
 
     /// <summary>Unconditional samples [count, ImageSize]: latents from N(0, I) (zero for the baseline), then the decoder's Euler sampler from N(0, I) images.</summary>

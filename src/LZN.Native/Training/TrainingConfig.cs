@@ -251,6 +251,15 @@ public sealed record TrainingConfig
             Fail(Augmentation.Flip ? "augment_flip" : "augment_shift", Augmentation.Flip ? "true" : Augmentation.Shift, "does not apply to the generation task, whose decoder learns the images as they are");
         if (Task != TrainingTask.Generation && Decoder.ZeroLatent)
             Fail("latent", "none", "applies to the generation task only");
+        if (!Enum.IsDefined(Latent.Solver))
+            Fail("latent_solver", Latent.Solver, "is not a defined solver");
+        if (Task != TrainingTask.Generation && Latent.Solver != FlowSolver.Euler)
+            Fail("latent_solver", "dpm", "applies to the generation task only");
+        if (Decoder.ZeroLatent && Latent.Solver != FlowSolver.Euler)
+            Fail("latent_solver", "dpm", "does not apply to latent none, whose encoder never runs");
+        Range("latent_solver_order", Latent.SolverOrder, 1, 3);
+        if (Latent.Solver == FlowSolver.Euler && Latent.SolverOrder != 3)
+            Fail("latent_solver_order", Latent.SolverOrder, "applies to the dpm solver only");
         if (Task == TrainingTask.Representation && (Optimizer.FreezeDecoderAfter ?? Optimizer.FreezeLabelsAfter) is long notHere)
             Fail(Optimizer.FreezeDecoderAfter is null ? "freeze_labels_after" : "freeze_decoder_after", notHere, "does not apply to the representation task, which has no decoder or label anchors");
         Range("augment_shift", Augmentation.Shift, 0, Math.Max(0, Math.Min(Data.ImageHeight, Data.ImageWidth) - 1), "a shift must leave part of the image");
@@ -393,13 +402,16 @@ public sealed record TrainingConfig
             return null;
         using var a = JsonDocument.Parse(mine.ToJson());
         using var b = JsonDocument.Parse(stored.ToJson());
-        foreach (var property in a.RootElement.EnumerateObject())
+        // Keys written only when set (staged freezing, the latent solver) may be in one config alone.
+        foreach (string name in a.RootElement.EnumerateObject().Concat(b.RootElement.EnumerateObject()).Select(property => property.Name).Distinct())
         {
-            string other = b.RootElement.GetProperty(property.Name).GetRawText();
-            if (property.Value.GetRawText() != other)
-                return $"{property.Name} is {other} in the checkpoint but {property.Value.GetRawText()} here";
+            string here = Raw(a.RootElement, name), other = Raw(b.RootElement, name);
+            if (here != other)
+                return $"{name} is {other} in the checkpoint but {here} here";
         }
         return "the configuration differs";
+
+        static string Raw(JsonElement root, string name) => root.TryGetProperty(name, out var value) ? value.GetRawText() : "absent (its default)";
     }
 
     /// <summary>The config as one flat JSON object (<see cref="TrainingConfigDocument"/> has the keys and their order).</summary>

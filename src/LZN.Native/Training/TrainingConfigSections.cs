@@ -86,8 +86,17 @@ public sealed record LatentConfig
     /// <summary>Latent size d.</summary>
     public int Dim { get; init; } = 64;
 
-    /// <summary>Euler steps of the image latent flow (encode) during training and evaluation.</summary>
+    /// <summary>Steps of the image latent flow (encode) during training and evaluation.</summary>
     public int Steps { get; init; } = 20;
+
+    /// <summary>
+    /// Generation task: the solver of the image latent flow in training and in every later encode of the checkpoint
+    /// (Euler, or DPM-Solver++ from eps 1e-3 to 1 - eps as the reference's encoder flow).
+    /// </summary>
+    public FlowSolver Solver { get; init; } = FlowSolver.Euler;
+
+    /// <summary>Order (1-3) of DPM-Solver++ when it is the <see cref="Solver"/>; the reference's is 3.</summary>
+    public int SolverOrder { get; init; } = 3;
 
     /// <summary>
     /// Scale alpha of the N(0, I) prior noise of the training latents the label loss sees (and the decoder, unless

@@ -3,47 +3,74 @@ using LZN.Native.Backends;
 namespace LZN.Native.Zones;
 
 /// <summary>
-/// Multistep DPM-Solver++ (Lu et al. 2022, data prediction) for the latent flow dx/dt = (x - m)/t.
+/// Multistep DPM-Solver++ (Lu et al. 2022, data prediction) for the latent flow dx/dt = (x - m)/t, and its adjoint.
 /// The interpolant s_t = (1 - t) a + t e has alpha_t = 1 - t, sigma_t = t and the data prediction is the
 /// softmax-weighted anchor mean m, so the flow is the probability-flow ODE
 /// dx/dt = (sigma'/sigma) x + (alpha' - sigma' alpha/sigma) m, whose exact solution in
 /// lambda = log(alpha/sigma) is x_t = (sigma_t/sigma_s) x_s + sigma_t * integral_{lambda_s}^{lambda_t} e^lambda m dlambda.
 /// A Taylor expansion of m in lambda through the previous one or two evaluations gives orders 2 and 3.
 /// The encode direction runs towards decreasing lambda; the formulas hold for either sign of h.
+/// Every step is linear in x_i and the means m_i, m_{i-1}, m_{i-2}, so the backward needs only the stored points,
+/// means and row log-sum-exps (as the Euler backward) and the mean's vector-Jacobian product from the zone kernels.
 /// </summary>
-internal static class DpmSolverPlusPlus
+internal sealed class DpmSolverPlusPlus : ILatentFlow
 {
+    private readonly double[] _times; // t_0 .. t_K
+
+    private DpmSolverPlusPlus(ZoneAnchors anchors, int rows, int order, double[] times, bool keep)
+    {
+        Anchors = anchors;
+        Rows = rows;
+        Order = order;
+        _times = times;
+        if (keep)
+            Trajectory = new FlowTrajectory(anchors, times.Length - 1, rows);
+    }
+
+    public ZoneAnchors Anchors { get; }
+
+    public int Rows { get; }
+
+    public int Order { get; }
+
+    public int Steps => _times.Length - 1;
+
+    /// <summary>The points where the means were evaluated, the means and their lse (kept trajectories only).</summary>
+    public FlowTrajectory? Trajectory { get; }
+
+    public bool HasTrajectory => Trajectory is not null;
+
     /// <summary>
     /// Integrates x_0 = <paramref name="start"/> [rows, dim] from <paramref name="startTime"/> to <paramref name="endTime"/>
-    /// on a time-uniform grid of <paramref name="steps"/> steps into <paramref name="final"/> [rows, dim].
-    /// The first steps use lower orders until enough history exists.
+    /// on a time-uniform grid of <paramref name="steps"/> steps into <paramref name="final"/> [rows, dim], keeping the
+    /// trajectory for <see cref="Backward"/> when asked. The first steps use lower orders until enough history exists.
     /// </summary>
-    public static void Integrate(ZoneAnchors anchors, EncodeStart start, FloatBuffer final, int rows, int steps, int order,
-        double startTime, double endTime)
+    public static DpmSolverPlusPlus Run(ZoneAnchors anchors, EncodeStart start, FloatBuffer final, int rows, int steps, int order,
+        double startTime, double endTime, bool keepTrajectory)
     {
         if (order is < 1 or > 3)
             throw new ArgumentOutOfRangeException(nameof(order), order, "DPM-Solver++ order must be 1, 2 or 3.");
         var backend = anchors.Backend;
         long rowElements = (long)rows * anchors.Dim;
-        using var scratch = backend.AllocateFloat(rowElements); // [rows, dim] the unused Euler output of Step
-        var means = new FloatBuffer[Math.Min(order, steps)]; // history m_i, m_{i-1}, m_{i-2}, each [rows, dim]
-        for (int h = 0; h < means.Length; h++)
-            means[h] = backend.AllocateFloat(rowElements); // [rows, dim]
-        var lambdas = new double[3]; // lambda at the evaluations held in means
+        double stepSize = (endTime - startTime) / steps;
+        var times = new double[steps + 1];
+        for (int i = 0; i <= steps; i++)
+            times[i] = i == steps ? endTime : startTime + i * stepSize;
+        var flow = new DpmSolverPlusPlus(anchors, rows, order, times, keepTrajectory);
+        using var scratch = backend.AllocateFloat(rowElements); // [rows, dim] the unused Euler output of Step, then the first deviation
+        // Without a trajectory the means live in a ring of the last `order` evaluations, each [rows, dim].
+        FloatBuffer[] ring = keepTrajectory ? [] : new FloatBuffer[Math.Min(order, steps)];
+        for (int h = 0; h < ring.Length; h++)
+            ring[h] = backend.AllocateFloat(rowElements);
+        FloatBuffer MeanOf(int i) => flow.Trajectory?.Mean(i) ?? ring[i % ring.Length];
         try
         {
-            backend.Copy(start.Points, final);
-            double stepSize = (endTime - startTime) / steps;
+            backend.Copy(start.Points, flow.Trajectory?.Point(0) ?? final);
             for (int i = 0; i < steps; i++)
             {
-                double ts = startTime + i * stepSize, tt = i == steps - 1 ? endTime : startTime + (i + 1) * stepSize;
-                // Rotate the history: the newest mean goes to slot 0.
-                var oldest = means[^1];
-                Array.Copy(means, 0, means, 1, means.Length - 1);
-                means[0] = oldest;
-                Array.Copy(lambdas, 0, lambdas, 1, 2);
-                lambdas[0] = Lambda(ts);
-
+                var here = flow.Trajectory?.Point(i) ?? final;
+                var next = i < steps - 1 ? flow.Trajectory?.Point(i + 1) ?? final : final;
+                double ts = times[i], tt = times[i + 1];
                 backend.Zones.Step(new ZoneStepArgs
                 {
                     Rows = rows,
@@ -51,34 +78,103 @@ internal static class DpmSolverPlusPlus
                     Dim = anchors.Dim,
                     Time = (float)ts,
                     StepSize = 0f,
-                    Points = final,
+                    Points = here,
                     Anchors = anchors.Anchors,
                     LogPriors = anchors.LogPriors,
                     NextPoints = scratch,
-                    WeightedMean = means[0],
+                    WeightedMean = MeanOf(i),
+                    LogSumExp = flow.Trajectory?.RowLogSumExp(i),
                 });
 
                 if (i == 0)
                 {
                     // The first step is order 1: x_1 = (sigma_t/sigma_s)(x_0 - alpha_s m_0) + alpha_t m_0, with the
                     // deviation x_0 - alpha_s m_0 taken from q and z (see EncodeStart).
-                    start.Deviation(means[0], 1 - ts, scratch);
-                    backend.Copy(means[0], final);
-                    backend.Axpby((float)(tt / ts), scratch, (float)(1 - tt), final);
+                    start.Deviation(MeanOf(0), 1 - ts, scratch);
+                    backend.Copy(MeanOf(0), next);
+                    backend.Axpby((float)(tt / ts), scratch, (float)(1 - tt), next);
                     continue;
                 }
-                int stepOrder = Math.Min(order, i + 1);
-                var (xWeight, meanWeights) = Coefficients(stepOrder, ts, tt, lambdas);
-                backend.ScaleShift(final, (float)xWeight, 0f);
-                for (int h = 0; h < stepOrder; h++)
-                    backend.Axpby((float)meanWeights[h], means[h], 1f, final);
+                var (xWeight, meanWeights) = flow.Coefficients(i);
+                if (keepTrajectory)
+                    backend.Copy(here, next);
+                backend.ScaleShift(next, (float)xWeight, 0f);
+                for (int h = 0; h < meanWeights.Length; h++)
+                    backend.Axpby((float)meanWeights[h], MeanOf(i - h), 1f, next);
+            }
+        }
+        catch
+        {
+            flow.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var mean in ring)
+                mean.Dispose();
+        }
+        return flow;
+    }
+
+    /// <summary>
+    /// The adjoint: <paramref name="adjoint"/> [rows, dim] holds dL/dx_K on entry and dL/dx_0 on return. Step i,
+    /// x_{i+1} = w_x x_i + sum_h w_h m_{i-h}, sends w_x lambda_{i+1} to lambda_i and w_h lambda_{i+1} to the cotangent
+    /// c_{i-h} of the mean m_{i-h}; once the steps i, i+1, i+2 that read m_i are done, c_i goes through m_i's
+    /// vector-Jacobian product into lambda_i, the anchors and the log-priors. The zone kernels give that product as
+    /// the velocity backward of g = -t c (v = (x - m)/t) less its direct path g/t = -c, which is added back.
+    /// With <paramref name="selfAnchorOffset"/> the rows are anchor rows and the query path lands in the anchors as in
+    /// the Euler backward (the adjoint in u = x - (1 - t) q, under which step i reads
+    /// u_{i+1} = w_x u_i + sum_h w_h (m_{i-h} - q), as sum_h w_h = alpha_t - w_x alpha_s), plus (1 - t_K) lambda_K,
+    /// since this flow ends at t_K = 1 - eps where x_K = u_K + (1 - t_K) q.
+    /// </summary>
+    public void Backward(FloatBuffer adjoint, FloatBuffer? anchorsGrad, FloatBuffer? logPriorsGrad, int? selfAnchorOffset)
+    {
+        if (!HasTrajectory)
+            throw new InvalidOperationException("The forward pass did not keep its trajectory; set KeepTrajectory to take gradients.");
+        var backend = Anchors.Backend;
+        int dim = Anchors.Dim;
+        long rowElements = (long)Rows * dim;
+        if (selfAnchorOffset is int offset)
+            backend.Axpby((float)(1 - _times[^1]), adjoint, 1f, anchorsGrad!.Slice((long)offset * dim, rowElements));
+        using var velocityGrad = backend.AllocateFloat(rowElements); // [rows, dim]
+        var cotangents = new FloatBuffer[Math.Min(Order, Steps)]; // c_i of the means still to be pulled back, ring by i, each [rows, dim]
+        for (int h = 0; h < cotangents.Length; h++)
+        {
+            cotangents[h] = backend.AllocateFloat(rowElements);
+            backend.Fill(cotangents[h], 0f);
+        }
+        try
+        {
+            for (int i = Steps - 1; i >= 0; i--)
+            {
+                var (xWeight, meanWeights) = Coefficients(i);
+                for (int h = 0; h < meanWeights.Length; h++)
+                    backend.Axpby((float)meanWeights[h], adjoint, 1f, cotangents[(i - h) % cotangents.Length]);
+                backend.ScaleShift(adjoint, (float)xWeight, 0f);
+
+                var cotangent = cotangents[i % cotangents.Length];
+                backend.Axpby((float)-_times[i], cotangent, 0f, velocityGrad);
+                Trajectory!.StepBackward(i, (float)_times[i], velocityGrad, adjoint, anchorsGrad, logPriorsGrad, selfAnchorOffset);
+                backend.Axpby(1f, cotangent, 1f, adjoint);
+                backend.Fill(cotangent, 0f);
             }
         }
         finally
         {
-            foreach (var mean in means)
-                mean.Dispose();
+            foreach (var cotangent in cotangents)
+                cotangent.Dispose();
         }
+    }
+
+    /// <summary>The weights of step i (order min(Order, i + 1)) on x_i and on m_i, m_{i-1}, m_{i-2}.</summary>
+    private (double XWeight, double[] MeanWeights) Coefficients(int i)
+    {
+        int stepOrder = Math.Min(Order, i + 1);
+        Span<double> lambdas = stackalloc double[3];
+        for (int h = 0; h < stepOrder; h++)
+            lambdas[h] = Lambda(_times[i - h]);
+        var (xWeight, weights) = Coefficients(stepOrder, _times[i], _times[i + 1], lambdas);
+        return (xWeight, weights[..stepOrder]);
     }
 
     /// <summary>lambda(t) = log(alpha_t / sigma_t) = log((1 - t)/t).</summary>
@@ -127,4 +223,6 @@ internal static class DpmSolverPlusPlus
         }
         return (tt / ts, w);
     }
+
+    public void Dispose() => Trajectory?.Dispose();
 }

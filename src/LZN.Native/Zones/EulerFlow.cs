@@ -7,7 +7,7 @@ namespace LZN.Native.Zones;
 /// and their adjoint by recomputation from the stored points, means and row log-sum-exps
 /// (docs/math.md section 7: the paper's O(n q r) custom checkpointing).
 /// </summary>
-internal sealed class EulerFlow : IDisposable
+internal sealed class EulerFlow : ILatentFlow
 {
     private EulerFlow(ZoneAnchors anchors, int rows, int steps, double startTime, double signedStep, bool keep)
     {
@@ -17,12 +17,7 @@ internal sealed class EulerFlow : IDisposable
         StartTime = startTime;
         SignedStep = signedStep;
         if (keep)
-        {
-            var backend = anchors.Backend;
-            Points = backend.AllocateFloat((long)steps * rows * anchors.Dim); // [steps, rows, dim]
-            Means = backend.AllocateFloat((long)steps * rows * anchors.Dim); // [steps, rows, dim]
-            LogSumExp = backend.AllocateFloat((long)steps * rows); // [steps, rows]
-        }
+            Trajectory = new FlowTrajectory(anchors, steps, rows);
     }
 
     public ZoneAnchors Anchors { get; }
@@ -35,16 +30,10 @@ internal sealed class EulerFlow : IDisposable
 
     public double SignedStep { get; }
 
-    /// <summary>x_k [Steps, Rows, Dim], the points where the velocities were evaluated (kept trajectories only).</summary>
-    public FloatBuffer? Points { get; }
+    /// <summary>The points where the velocities were evaluated, their means and lse (kept trajectories only).</summary>
+    public FlowTrajectory? Trajectory { get; }
 
-    /// <summary>m_k [Steps, Rows, Dim].</summary>
-    public FloatBuffer? Means { get; }
-
-    /// <summary>lse_k [Steps, Rows].</summary>
-    public FloatBuffer? LogSumExp { get; }
-
-    public bool HasTrajectory => Points is not null;
+    public bool HasTrajectory => Trajectory is not null;
 
     /// <summary>The time of the k-th velocity evaluation, accumulated in double.</summary>
     public float Time(int step) => (float)(StartTime + step * SignedStep);
@@ -67,11 +56,11 @@ internal sealed class EulerFlow : IDisposable
         var current = start;
         for (int k = 0; k < steps; k++)
         {
-            var here = keepTrajectory ? flow.Points!.Slice(k * rowElements, rowElements) : current;
+            var here = keepTrajectory ? flow.Trajectory!.Point(k) : current;
             if (keepTrajectory && k == 0)
                 backend.Copy(start, here);
             var next = k == steps - 1 ? final
-                : keepTrajectory ? flow.Points!.Slice((k + 1) * rowElements, rowElements)
+                : keepTrajectory ? flow.Trajectory!.Point(k + 1)
                 : pingPong!.Slice((k % 2) * rowElements, rowElements);
             backend.Zones.Step(new ZoneStepArgs
             {
@@ -84,8 +73,8 @@ internal sealed class EulerFlow : IDisposable
                 Anchors = anchors.Anchors,
                 LogPriors = anchors.LogPriors,
                 NextPoints = next,
-                WeightedMean = flow.Means?.Slice(k * rowElements, rowElements) ?? (k == 0 ? firstMean : null),
-                LogSumExp = flow.LogSumExp?.Slice((long)k * rows, rows),
+                WeightedMean = flow.Trajectory?.Mean(k) ?? (k == 0 ? firstMean : null),
+                LogSumExp = flow.Trajectory?.RowLogSumExp(k),
                 Targets = targets,
                 TargetLogProb = targetLogProbs?.Slice((long)k * rows, rows),
                 Probabilities = probabilities?.Slice((long)k * rows * anchors.Count, (long)rows * anchors.Count),
@@ -94,7 +83,7 @@ internal sealed class EulerFlow : IDisposable
             {
                 // x_1 = x_0 + (s/t_0)(x_0 - m_0) with the deviation taken from q and z (see EncodeStart).
                 using var deviation = backend.AllocateFloat(rowElements); // [rows, dim]
-                firstStep.Deviation(flow.Means?.Slice(0, rowElements) ?? firstMean!, 1.0, deviation);
+                firstStep.Deviation(flow.Trajectory?.Mean(0) ?? firstMean!, 1.0, deviation);
                 backend.Copy(here, next);
                 backend.Axpby((float)(signedStep / startTime), deviation, 1f, next);
             }
@@ -121,32 +110,13 @@ internal sealed class EulerFlow : IDisposable
         for (int k = Steps - 1; k >= 0; k--)
         {
             backend.Axpby((float)SignedStep, adjoint, 0f, velocityGrad);
-            backend.Zones.StepBackward(new ZoneBackwardArgs
-            {
-                Rows = Rows,
-                AnchorCount = Anchors.Count,
-                Dim = Anchors.Dim,
-                Time = Time(k),
-                Points = Points!.Slice(k * rowElements, rowElements),
-                Anchors = Anchors.Anchors,
-                LogPriors = Anchors.LogPriors,
-                WeightedMean = Means!.Slice(k * rowElements, rowElements),
-                LogSumExp = LogSumExp!.Slice((long)k * Rows, Rows),
-                VelocityGrad = velocityGrad,
-                Targets = targetLogProbGrad is null ? null : targets,
-                TargetLogProbGrad = targetLogProbGrad?.Slice((long)k * Rows, Rows),
-                PointsGrad = adjoint,
-                AnchorsGrad = anchorsGrad,
-                LogPriorsGrad = logPriorsGrad,
-                SelfAnchorOffset = selfAnchorOffset,
-            });
+            Trajectory!.StepBackward(k, Time(k), velocityGrad, adjoint, anchorsGrad, logPriorsGrad, selfAnchorOffset,
+                targetLogProbGrad is null ? null : targets, targetLogProbGrad?.Slice((long)k * Rows, Rows));
         }
     }
 
-    public void Dispose()
-    {
-        Points?.Dispose();
-        Means?.Dispose();
-        LogSumExp?.Dispose();
-    }
+    void ILatentFlow.Backward(FloatBuffer adjoint, FloatBuffer? anchorsGrad, FloatBuffer? logPriorsGrad, int? selfAnchorOffset) =>
+        Backward(adjoint, null, null, anchorsGrad, logPriorsGrad, selfAnchorOffset);
+
+    public void Dispose() => Trajectory?.Dispose();
 }

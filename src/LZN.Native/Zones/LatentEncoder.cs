@@ -12,12 +12,28 @@ public readonly record struct EncodeGradients(
     FloatBuffer? Noise = null, // [rows, dim]
     FloatBuffer? LogPriors = null); // [anchorCount]
 
+/// <summary>A forward latent flow whose backward <see cref="LatentEncoder.Backward"/> runs: Euler or DPM-Solver++.</summary>
+internal interface ILatentFlow : IDisposable
+{
+    ZoneAnchors Anchors { get; }
+
+    bool HasTrajectory { get; }
+
+    /// <summary>
+    /// <paramref name="adjoint"/> [rows, dim] holds dL/dx_K on entry and dL/dx_0 on return; anchor and prior gradients
+    /// accumulate (+=). With <paramref name="selfAnchorOffset"/> the rows are anchor rows from that offset and their
+    /// whole query path lands in <paramref name="anchorsGrad"/> (the backward runs in u = x - (1 - t) q, whose start
+    /// carries no q); the adjoint still returns dL/dx_0 for the noise.
+    /// </summary>
+    void Backward(FloatBuffer adjoint, FloatBuffer? anchorsGrad, FloatBuffer? logPriorsGrad, int? selfAnchorOffset);
+}
+
 /// <summary>The latents of an encode and, when kept, the trajectory its backward recomputes from.</summary>
 public sealed class EncodeResult : IDisposable
 {
-    private readonly EulerFlow? _flow;
+    private readonly ILatentFlow _flow;
 
-    internal EncodeResult(FloatBuffer latents, int rows, double epsilon, float noiseScale, int? firstAnchorRow, EulerFlow? flow)
+    internal EncodeResult(FloatBuffer latents, int rows, double epsilon, float noiseScale, int? firstAnchorRow, ILatentFlow flow)
     {
         Latents = latents;
         Rows = rows;
@@ -39,14 +55,14 @@ public sealed class EncodeResult : IDisposable
     /// <summary>The first anchor row used as a query, or null when the queries were given points.</summary>
     public int? FirstAnchorRow { get; }
 
-    public bool HasTrajectory => _flow?.HasTrajectory == true;
+    public bool HasTrajectory => _flow.HasTrajectory;
 
-    internal EulerFlow Flow => _flow ?? throw new InvalidOperationException("Gradients need an Euler encode with KeepTrajectory.");
+    internal ILatentFlow Flow => _flow;
 
     public void Dispose()
     {
         Latents.Dispose();
-        _flow?.Dispose();
+        _flow.Dispose();
     }
 }
 
@@ -90,8 +106,6 @@ public static class LatentEncoder
         double epsilon = options.EffectiveEpsilon;
         if (!(epsilon > 0 && epsilon < 0.5))
             throw new ArgumentOutOfRangeException(nameof(options), epsilon, "Epsilon must lie in (0, 0.5).");
-        if (options.Solver != FlowSolver.Euler && options.KeepTrajectory)
-            throw new ArgumentException("Only the Euler solver keeps a trajectory for gradients.", nameof(options));
         if (options.Solver == FlowSolver.DpmSolverPlusPlus && options.SolverOrder is < 1 or > 3)
             throw new ArgumentOutOfRangeException(nameof(options), options.SolverOrder, "DPM-Solver++ order must be 1, 2 or 3.");
 
@@ -99,8 +113,8 @@ public static class LatentEncoder
         using var start = new EncodeStart(queries, noise, epsilon, options.NoiseScale);
         if (options.Solver == FlowSolver.DpmSolverPlusPlus)
         {
-            DpmSolverPlusPlus.Integrate(anchors, start, latents, rows, options.Steps, options.SolverOrder, epsilon, 1 - epsilon);
-            return new EncodeResult(latents, rows, epsilon, options.NoiseScale, firstAnchorRow, null);
+            var dpm = DpmSolverPlusPlus.Run(anchors, start, latents, rows, options.Steps, options.SolverOrder, epsilon, 1 - epsilon, options.KeepTrajectory);
+            return new EncodeResult(latents, rows, epsilon, options.NoiseScale, firstAnchorRow, dpm);
         }
 
         var flow = EulerFlow.Run(anchors, start.Points, latents, rows, options.Steps, epsilon, (1 - epsilon) / options.Steps,
@@ -109,7 +123,7 @@ public static class LatentEncoder
     }
 
     /// <summary>
-    /// Backward of an Euler encode given dL/dlatents [rows, dim]: key/value gradients into anchors (and
+    /// Backward of an encode (either solver) given dL/dlatents [rows, dim]: key/value gradients into anchors (and
     /// log-priors); the query path into anchors (anchor-row queries) or into Queries as (1 - eps) lambda_0
     /// (given points); dz += eps alpha lambda_0.
     /// </summary>
@@ -129,7 +143,7 @@ public static class LatentEncoder
         var backend = anchors.Backend;
         using var adjoint = backend.AllocateFloat(rowElements); // [rows, dim]
         backend.Copy(latentsGrad, adjoint);
-        flow.Backward(adjoint, null, null, gradients.Anchors, gradients.LogPriors, forward.FirstAnchorRow);
+        flow.Backward(adjoint, gradients.Anchors, gradients.LogPriors, forward.FirstAnchorRow);
         if (gradients.Queries is not null)
             backend.Axpby((float)(1 - forward.Epsilon), adjoint, 1f, gradients.Queries);
         if (gradients.Noise is not null)

@@ -3,10 +3,10 @@ namespace LZN.Native.Zones;
 /// <summary>ODE solver of the forward (encode) flow.</summary>
 public enum FlowSolver
 {
-    /// <summary>Explicit Euler; the only solver with gradients (docs/math.md section 7).</summary>
+    /// <summary>Explicit Euler (docs/math.md section 7 has its adjoint).</summary>
     Euler,
 
-    /// <summary>Multistep DPM-Solver++ (orders 1-3), inference only.</summary>
+    /// <summary>Multistep DPM-Solver++ (orders 1-3), with gradients through its linear multistep update (docs/zones.md).</summary>
     DpmSolverPlusPlus,
 }
 

@@ -1,10 +1,14 @@
 using System.Text.Json;
 using LZN.Native.IO;
 using LZN.Native.Training;
+using LZN.Native.Zones;
 
 namespace LZN.Tests.Cli;
 
-/// <summary>`lzn train --task generation` end to end on synthetic images, then `lzn eval --reconstruction` and `lzn sample` without a class, and the refusals.</summary>
+/// <summary>
+/// `lzn train --task generation` end to end on synthetic images, then `lzn eval --reconstruction` and `lzn sample` without
+/// a class; a DPM-Solver++ run that resumes bit-exactly; and the refusals.
+/// </summary>
 public class GenerationCliTests
 {
     [TestCase("lzn")]
@@ -46,6 +50,55 @@ public class GenerationCliTests
             Directory.Delete(folder, recursive: true);
         }
     }
+
+    /// <summary>
+    /// `--solver dpm` (the reference's encoder flow) trains, is recorded in the checkpoint and read back by eval; a run
+    /// stopped after its first epoch and resumed for the second ends with the tensors of the straight run, bit for bit
+    /// (constant learning rate: the cosine's horizon is the run's last step, which a longer resume moves).
+    /// </summary>
+    [Test]
+    public void ADpmSolverRunResumesBitExactlyAndEvalEncodesWithIt()
+    {
+        string folder = Directory.CreateTempSubdirectory("lzn-cli-generation-dpm-").FullName;
+        try
+        {
+            string straight = Path.Combine(folder, "straight"), split = Path.Combine(folder, "split");
+            string[] Train(string run, string solver, params string[] more) =>
+            [
+                "train", "--task", "generation", "--preset", "gen-tiny", "--data", "synthetic", "--train-limit", "64", "--test-limit", "40",
+                "--solver", solver, "--lr-decay", "constant", "--device", "cpu", "--out", run, .. more,
+            ];
+            foreach (var args in new[] { Train(straight, "dpm", "--epochs", "2"), Train(split, "dpm", "--epochs", "1"), Train(split, "dpm", "--epochs", "2", "--resume") })
+            {
+                var result = CliProcess.Run(args);
+                Assert.That(result.ExitCode, Is.EqualTo(0), result.Output + result.Error);
+            }
+            var straightCheckpoint = Checkpoint.Open(Path.Combine(straight, JointTrainer.CheckpointFileName));
+            var splitCheckpoint = Checkpoint.Open(Path.Combine(split, JointTrainer.CheckpointFileName));
+            Assert.That((splitCheckpoint.Step, splitCheckpoint.Config.Latent.Solver, splitCheckpoint.Config.Latent.SolverOrder),
+                Is.EqualTo((4L, FlowSolver.DpmSolverPlusPlus, 3)));
+            Assert.That(splitCheckpoint.File.DataSha256(), Is.EqualTo(straightCheckpoint.File.DataSha256()), "the resumed run's tensors are the straight run's");
+
+            var eval = CliProcess.Run("eval", "--checkpoint", splitCheckpoint.Path, "--reconstruction", "--recon-samples", "10", "--device", "cpu");
+            Assert.That(eval.ExitCode, Is.EqualTo(0), eval.Output + eval.Error);
+            Assert.That(eval.Output, Does.Contain("latent lzn (DPM-Solver++ order 3, 10 steps)"));
+            CliProcess.Run(Train(split, "euler", "--epochs", "3", "--resume")).AssertUsageError("latent_solver is \"dpm\" in the checkpoint but absent (its default) here");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [TestCase(new[] { "--task", "joint", "--solver", "dpm" }, "--solver does not apply to --task joint")]
+    [TestCase(new[] { "--task", "representation", "--solver-order", "2" }, "--solver-order does not apply to --task representation")]
+    [TestCase(new[] { "--task", "generation", "--solver", "rk45" }, "--solver rk45")]
+    [TestCase(new[] { "--task", "generation", "--solver", "dpm", "--solver-order", "4" }, "--solver-order 4: must lie in [1, 3]")]
+    [TestCase(new[] { "--task", "generation", "--solver-order", "2" }, "--solver-order 2: applies to the dpm solver only")]
+    [TestCase(new[] { "--task", "generation", "--latent", "none", "--solver", "dpm" }, "--solver dpm: does not apply to latent none")]
+    public void BadSolverOptionsAreRefused(string[] options, string fragment) =>
+        CliProcess.Run([.. new[] { "train", "--data", "synthetic", "--out", Path.Combine(Path.GetTempPath(), $"lzn-never-{Guid.NewGuid():N}") }, .. options])
+            .AssertUsageError(fragment);
 
     [TestCase("--views", "crop", "--views does not apply to --task generation")]
     [TestCase("--label-loss", "ce", "--label-loss does not apply to --task generation")]

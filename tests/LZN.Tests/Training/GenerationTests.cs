@@ -2,18 +2,23 @@ using LZN.Native.Backends;
 using LZN.Native.Backends.Cpu;
 using LZN.Native.Data;
 using LZN.Native.Training;
+using LZN.Native.Zones;
 
 namespace LZN.Tests.Training;
 
 /// <summary>
 /// The generation task: its gradient (rectified-flow loss through the decoder, the latent flow and the encoder) against
-/// central differences, the zero-latent baseline, exact resume, sampling and the reconstruction round trip.
+/// central differences with either solver of the latent flow, the zero-latent baseline, exact resume, sampling, the
+/// reconstruction round trip and the solver the config records.
 /// </summary>
 public class GenerationTests
 {
     private const float Epsilon = 5e-4f;
 
     /// <summary>gen-tiny at batch 8 on synthetic images (4 steps per epoch with 32 images).</summary>
+    private static TrainingConfig WithSolver(TrainingConfig config, FlowSolver solver, int order = 3) =>
+        config with { Latent = config.Latent with { Solver = solver, SolverOrder = order } };
+
     private static TrainingConfig Small(int epochs = 1)
     {
         var genTiny = TrainingConfig.FromPreset("gen-tiny");
@@ -33,13 +38,17 @@ public class GenerationTests
     [TearDown]
     public void DeleteFolder() => Directory.Delete(_folder, recursive: true);
 
-    [TestCase("encoder.fc1.weight")]
-    [TestCase("encoder.fc2.weight")]
-    [TestCase("decoder.out.bias")]
-    public void TheGradientMatchesCentralDifferences(string parameterName)
+    [TestCase("encoder.fc1.weight", FlowSolver.Euler, 3)]
+    [TestCase("encoder.fc2.weight", FlowSolver.Euler, 3)]
+    [TestCase("decoder.out.bias", FlowSolver.Euler, 3)]
+    [TestCase("encoder.fc1.weight", FlowSolver.DpmSolverPlusPlus, 3)]
+    [TestCase("encoder.fc2.weight", FlowSolver.DpmSolverPlusPlus, 1)]
+    [TestCase("encoder.fc2.weight", FlowSolver.DpmSolverPlusPlus, 2)]
+    [TestCase("encoder.fc2.weight", FlowSolver.DpmSolverPlusPlus, 3)]
+    public void TheGradientMatchesCentralDifferences(string parameterName, FlowSolver solver, int order)
     {
         using var backend = new CpuBackend();
-        using var model = new GenerationModel(backend, Small());
+        using var model = new GenerationModel(backend, WithSolver(Small(), solver, order));
         var images = SyntheticImages.Generate(8, 10, DataSources.SyntheticShape, seed: 3).Images; // [8, imageSize]
         var parameter = model.Parameters.Single(p => p.Name == parameterName);
         double Loss()
@@ -72,11 +81,12 @@ public class GenerationTests
         Assert.That(() => (tiny with { Decoder = tiny.Decoder with { ZeroLatent = true } }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("latent"));
     }
 
-    [Test]
-    public void AnInterruptedAndResumedRunRepeatsTheUninterruptedOneExactly()
+    [TestCase(FlowSolver.Euler)]
+    [TestCase(FlowSolver.DpmSolverPlusPlus)]
+    public void AnInterruptedAndResumedRunRepeatsTheUninterruptedOneExactly(FlowSolver solver)
     {
         using var backend = new CpuBackend();
-        var config = Small(epochs: 2);
+        var config = WithSolver(Small(epochs: 2), solver);
         var train = TrainingFixtures.Train(32);
         var straightLosses = new List<JointLosses>();
         float[][] straightParameters;
@@ -108,7 +118,42 @@ public class GenerationTests
         Assert.That(splitLosses, Is.EqualTo(straightLosses));
         for (int i = 0; i < straightParameters.Length; i++)
             Assert.That(resumedParameters[i], Is.EqualTo(straightParameters[i]), $"parameter {i}");
-        Assert.That(Checkpoint.Open(Path.Combine(split, JointTrainer.CheckpointFileName)).Config.Task, Is.EqualTo(TrainingTask.Generation));
+        var stored = Checkpoint.Open(Path.Combine(split, JointTrainer.CheckpointFileName)).Config;
+        Assert.That((stored.Task, stored.Latent.Solver), Is.EqualTo((TrainingTask.Generation, solver)));
+    }
+
+    /// <summary>
+    /// The solver is part of the config: DPM-Solver++ and its order survive JSON, an Euler config is written without
+    /// the keys (so older checkpoints read as Euler, byte for byte), and a resume with the other solver is refused.
+    /// </summary>
+    [Test]
+    public void TheLatentSolverIsRecordedAndAResumeMustMatchIt()
+    {
+        var euler = Small();
+        var dpm = WithSolver(euler, FlowSolver.DpmSolverPlusPlus, 2);
+        var back = TrainingConfig.FromJson(dpm.ToJson());
+        Assert.That((back.Latent.Solver, back.Latent.SolverOrder), Is.EqualTo((FlowSolver.DpmSolverPlusPlus, 2)));
+        Assert.That(euler.ToJson(), Does.Not.Contain("latent_solver"));
+        Assert.That(TrainingConfig.FromJson(euler.ToJson()).Latent.Solver, Is.EqualTo(FlowSolver.Euler));
+        Assert.That(dpm.ResumeMismatch(euler), Is.EqualTo("latent_solver is absent (its default) in the checkpoint but \"dpm\" here"));
+        Assert.That(euler.ResumeMismatch(dpm), Is.EqualTo("latent_solver is \"dpm\" in the checkpoint but absent (its default) here"));
+        Assert.That(dpm.ResumeMismatch(WithSolver(dpm, FlowSolver.DpmSolverPlusPlus, 3)), Does.StartWith("latent_solver_order is 3 in the checkpoint but 2 here"));
+        Assert.That(() => WithSolver(TrainingFixtures.Tiny(), FlowSolver.DpmSolverPlusPlus).Validate(),
+            Throws.InstanceOf<TrainingConfigException>().With.Message.Contains("latent_solver dpm: applies to the generation task only"));
+        Assert.That(() => (dpm with { Decoder = dpm.Decoder with { ZeroLatent = true } }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("latent_solver"));
+        Assert.That(() => WithSolver(euler, FlowSolver.Euler, 2).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("latent_solver_order"));
+        Assert.That(() => WithSolver(dpm, FlowSolver.DpmSolverPlusPlus, 4).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Message.Contains("must lie in [1, 3]"));
+    }
+
+    /// <summary>The reconstruction protocol encodes with the solver the model was trained with: DPM-Solver++ gives other latents.</summary>
+    [Test]
+    public void ReconstructionEncodesWithTheConfigsSolver()
+    {
+        using var backend = new CpuBackend();
+        var images = SyntheticImages.Generate(20, 10, DataSources.SyntheticShape, seed: 3).Images; // [20, imageSize]
+        using var euler = new GenerationModel(backend, Small());
+        using var dpm = new GenerationModel(backend, WithSolver(Small(), FlowSolver.DpmSolverPlusPlus));
+        Assert.That(dpm.Reconstruct(images, 20, seed: 1), Is.Not.EqualTo(euler.Reconstruct(images, 20, seed: 1)));
     }
 
     [Test]

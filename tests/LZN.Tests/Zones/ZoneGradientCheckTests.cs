@@ -46,25 +46,38 @@ public class ZoneGradientCheckTests
         AssertMatchesFiniteDifferences(b => Loss(problem with { LogPriors = b }, points), problem.LogPriors!, priorsGrad, 1e-6, "log-priors");
     }
 
-    [Test]
-    public void EncodeGradientsMatchFiniteDifferences()
+    /// <summary>
+    /// An encode of every anchor, through the anchors as queries and keys, the noise and the log-priors: Euler (eps 1e-4,
+    /// prior noise 0.45) and DPM-Solver++ of each order (eps 1e-3 at both ends, prior noise 1, the generation task's flow).
+    /// </summary>
+    [TestCase(FlowSolver.Euler, 0)]
+    [TestCase(FlowSolver.DpmSolverPlusPlus, 1)]
+    [TestCase(FlowSolver.DpmSolverPlusPlus, 2)]
+    [TestCase(FlowSolver.DpmSolverPlusPlus, 3)]
+    public void EncodeGradientsMatchFiniteDifferences(FlowSolver solver, int order)
     {
         const int count = 6, dim = 4;
-        const double noiseScale = 0.45;
+        bool dpm = solver == FlowSolver.DpmSolverPlusPlus;
+        double epsilon = dpm ? 1e-3 : Epsilon, noiseScale = dpm ? 1 : 0.45;
         var problem = Problem(count, dim, priors: true, seed: 111);
         var noise = Normal(count * dim, seed: 112);
         var weights = Normal(count * dim, seed: 113);
-        double Loss(OracleProblem p, double[] z) => Dot(weights, ZoneOracle.Encode(p, p.Anchors, count, z, noiseScale, Epsilon, Steps).Final);
+        OracleTrajectory Encode(OracleProblem p, double[] z) => dpm
+            ? ZoneOracle.EncodeDpm(p, p.Anchors, count, z, noiseScale, epsilon, Steps, order)
+            : ZoneOracle.Encode(p, p.Anchors, count, z, noiseScale, epsilon, Steps);
+        double Loss(OracleProblem p, double[] z) => Dot(weights, Encode(p, z).Final);
 
-        var trajectory = ZoneOracle.Encode(problem, problem.Anchors, count, noise, noiseScale, Epsilon, Steps);
+        var trajectory = Encode(problem, noise);
         var anchorsGrad = new double[count * dim];
         var priorsGrad = new double[count];
-        var startGrad = ZoneOracle.Backward(trajectory, weights, null, null, anchorsGrad, priorsGrad);
+        var startGrad = dpm
+            ? ZoneOracle.DpmBackward(trajectory, order, weights, anchorsGrad, priorsGrad)
+            : ZoneOracle.Backward(trajectory, weights, null, null, anchorsGrad, priorsGrad);
         var noiseGrad = new double[count * dim];
         for (int e = 0; e < startGrad.Length; e++)
         {
-            anchorsGrad[e] += (1 - Epsilon) * startGrad[e]; // queries = anchors
-            noiseGrad[e] = Epsilon * noiseScale * startGrad[e];
+            anchorsGrad[e] += (1 - epsilon) * startGrad[e]; // queries = anchors
+            noiseGrad[e] = epsilon * noiseScale * startGrad[e];
         }
 
         AssertMatchesFiniteDifferences(a => Loss(problem with { Anchors = a }, noise), problem.Anchors, anchorsGrad, 1e-6, "anchors");
@@ -178,6 +191,8 @@ public class ZoneGradientCheckTests
             numeric[e] = (loss(plus) - loss(minus)) / (2 * step);
         }
         Assert.That(Dot(numeric, numeric), Is.GreaterThan(0), $"{what}: the gradient must not vanish");
-        Assert.That(RelativeError(analytic, numeric), Is.LessThanOrEqualTo(1e-5), what);
+        double error = RelativeError(analytic, numeric);
+        TestContext.Out.WriteLine($"{what}: relative error {error:E2}");
+        Assert.That(error, Is.LessThanOrEqualTo(1e-5), what);
     }
 }
