@@ -21,6 +21,46 @@ public interface IZoneKernels
     /// Accumulates (+=) into PointsGrad, AnchorsGrad and LogPriorsGrad.
     /// </summary>
     void StepBackward(in ZoneBackwardArgs args);
+
+    /// <summary>
+    /// |a_j|^2 of <paramref name="anchors"/> [anchorCount, dim], for a flow to compute once and hand to each of its
+    /// steps and their backwards (<see cref="ZoneStepArgs.AnchorNorms"/>) instead of every call computing them again.
+    /// </summary>
+    ZoneAnchorNorms SquaredNorms(FloatBuffer anchors, int anchorCount, int dim);
+}
+
+/// <summary>
+/// The squared norms |a_j|^2 [AnchorCount] of one anchor buffer, as <see cref="IZoneKernels.SquaredNorms"/> of that
+/// backend computed them: bit for bit what a step computes when it is given none (the CPU keeps them in float64, the
+/// CUDA kernels in float32), so a step's results do not depend on whether it was given them. They stay valid while the
+/// anchors' values do not change, and belong to the buffer they were computed from: a step over another is refused.
+/// </summary>
+public abstract class ZoneAnchorNorms : IDisposable
+{
+    private protected ZoneAnchorNorms(FloatBuffer anchors, int anchorCount, int dim)
+    {
+        ArgumentNullException.ThrowIfNull(anchors);
+        Anchors = anchors;
+        AnchorCount = anchorCount;
+        Dim = dim;
+    }
+
+    /// <summary>The anchor buffer [AnchorCount, Dim] the norms were computed from.</summary>
+    public FloatBuffer Anchors { get; }
+
+    public int AnchorCount { get; }
+
+    public int Dim { get; }
+
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+    }
 }
 
 /// <summary>Arguments of <see cref="IZoneKernels.Step"/>. Shapes use rows = B, anchorCount = N, dim = d.</summary>
@@ -44,6 +84,9 @@ public readonly record struct ZoneStepArgs
 
     /// <summary>b [AnchorCount] class log-priors, or null for uniform.</summary>
     public FloatBuffer? LogPriors { get; init; }
+
+    /// <summary>|a_j|^2 of <see cref="Anchors"/> computed once for the whole flow, or null: the step computes them.</summary>
+    public ZoneAnchorNorms? AnchorNorms { get; init; }
 
     /// <summary>x + StepSize * v [Rows, Dim]; must not alias <see cref="Points"/>.</summary>
     public required FloatBuffer NextPoints { get; init; }
@@ -80,6 +123,9 @@ public readonly record struct ZoneBackwardArgs
 
     /// <summary>b [AnchorCount], or null for uniform.</summary>
     public FloatBuffer? LogPriors { get; init; }
+
+    /// <summary>|a_j|^2 of <see cref="Anchors"/> computed once for the whole flow, or null: the backward computes them.</summary>
+    public ZoneAnchorNorms? AnchorNorms { get; init; }
 
     /// <summary>m [Rows, Dim] saved by the forward step.</summary>
     public required FloatBuffer WeightedMean { get; init; }

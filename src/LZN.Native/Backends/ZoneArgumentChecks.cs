@@ -9,7 +9,7 @@ internal static class ZoneArgumentChecks
     public static void Step(in ZoneStepArgs args)
     {
         int rows = args.Rows, anchorCount = args.AnchorCount, dim = args.Dim;
-        Shapes(rows, anchorCount, dim, args.Time, args.Points, args.Anchors, args.LogPriors);
+        Shapes(rows, anchorCount, dim, args.Time, args.Points, args.Anchors, args.LogPriors, args.AnchorNorms);
         ArgumentChecks.Length(args.NextPoints, (long)rows * dim, nameof(args.NextPoints));
         if (args.WeightedMean is not null) ArgumentChecks.Length(args.WeightedMean, (long)rows * dim, nameof(args.WeightedMean));
         if (args.LogSumExp is not null) ArgumentChecks.Length(args.LogSumExp, rows, nameof(args.LogSumExp));
@@ -24,7 +24,7 @@ internal static class ZoneArgumentChecks
     public static void Backward(in ZoneBackwardArgs args)
     {
         int rows = args.Rows, anchorCount = args.AnchorCount, dim = args.Dim;
-        Shapes(rows, anchorCount, dim, args.Time, args.Points, args.Anchors, args.LogPriors);
+        Shapes(rows, anchorCount, dim, args.Time, args.Points, args.Anchors, args.LogPriors, args.AnchorNorms);
         ArgumentChecks.Length(args.WeightedMean, (long)rows * dim, nameof(args.WeightedMean));
         ArgumentChecks.Length(args.LogSumExp, rows, nameof(args.LogSumExp));
         ArgumentChecks.Length(args.PointsGrad, (long)rows * dim, nameof(args.PointsGrad));
@@ -40,7 +40,8 @@ internal static class ZoneArgumentChecks
             throw new ArgumentException($"SelfAnchorOffset {offset} needs AnchorsGrad and anchor rows [{offset}, {offset + rows}) within {anchorCount}.", nameof(args));
     }
 
-    private static void Shapes(int rows, int anchorCount, int dim, float time, FloatBuffer points, FloatBuffer anchors, FloatBuffer? logPriors)
+    private static void Shapes(int rows, int anchorCount, int dim, float time, FloatBuffer points, FloatBuffer anchors, FloatBuffer? logPriors,
+        ZoneAnchorNorms? anchorNorms)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(anchorCount);
@@ -50,6 +51,20 @@ internal static class ZoneArgumentChecks
         ArgumentChecks.Length(points, (long)rows * dim, nameof(points));
         ArgumentChecks.Length(anchors, (long)anchorCount * dim, nameof(anchors));
         if (logPriors is not null) ArgumentChecks.Length(logPriors, anchorCount, nameof(logPriors));
+        if (anchorNorms is not null && (!ReferenceEquals(anchorNorms.Anchors, anchors) || anchorNorms.AnchorCount != anchorCount || anchorNorms.Dim != dim))
+            throw new ArgumentException($"AnchorNorms were computed from another anchor buffer or shape ({anchorNorms.AnchorCount} x {anchorNorms.Dim}) than these anchors ({anchorCount} x {dim}).", nameof(anchorNorms));
+    }
+
+    /// <summary>The anchor norms of the backend that computed them, or the reason they cannot be used here.</summary>
+    public static T Own<T>(ZoneAnchorNorms anchorNorms) where T : ZoneAnchorNorms =>
+        anchorNorms as T ?? throw new ArgumentException($"AnchorNorms come from another backend's SquaredNorms ({anchorNorms.GetType().Name}, expected {typeof(T).Name}).", nameof(anchorNorms));
+
+    public static void SquaredNorms(FloatBuffer anchors, int anchorCount, int dim)
+    {
+        ArgumentNullException.ThrowIfNull(anchors);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(anchorCount);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(dim);
+        ArgumentChecks.Length(anchors, (long)anchorCount * dim, nameof(anchors));
     }
 
     private static void Targets(IntBuffer? targets, int rows)

@@ -57,6 +57,7 @@ public static class ZoneTable
         yield return SureTargets(70, 80, 20, 0.05);
         yield return SureTargets(70, 150, 200, 1e-4);
         yield return OneHotFirstEncodeStep();
+        yield return GivenNorms(65, 140, 256, 0.4);
         yield return Encode(80, 45);
         for (int order = 1; order <= 3; order++)
             yield return DpmEncode(order, 80, 45, givenPoints: false);
@@ -279,6 +280,64 @@ public static class ZoneTable
             run.Expect(pointsGrad, pointsExpected, 1e-6);
             run.Expect(anchorsGrad, anchorsExpected, 1e-6);
             run.ExpectIncrement(priorsGrad, priorsStart, priorsExpected, 0);
+        });
+
+    /// <summary>
+    /// A step and its backward given the anchor norms a flow computes once (<see cref="IZoneKernels.SquaredNorms"/>): bit
+    /// for bit the outputs of the same calls computing their own, and within the step's bounds of the oracle.
+    /// </summary>
+    private static VerificationCase GivenNorms(int rows, int anchorCount, int dim, double time) =>
+        new(Family, "zone step and backward, anchor norms computed once", Size(rows, anchorCount, dim, time, true), run =>
+        {
+            var p = ZoneProblem.Create(run, rows, anchorCount, dim, time, priors: true);
+            int[] targetValues = run.Integers(rows, anchorCount);
+            float[] g = run.Normal(rows * dim), beta = run.Normal(rows);
+            var forward = ZoneOracle.Velocity(p.Oracle, p.Points64, rows, time);
+            var pointsExpected = new double[rows * dim];
+            var anchorsExpected = new double[anchorCount * dim];
+            var priorsExpected = new double[anchorCount];
+            ZoneOracle.VelocityBackward(p.Oracle, p.Points64, rows, time, forward, CaseRun.Widen(g), targetValues, CaseRun.Widen(beta),
+                pointsExpected, anchorsExpected, priorsExpected);
+
+            var points = run.Input(p.Points);              // [rows, dim]
+            var anchors = run.Input(p.Anchors);            // [anchorCount, dim]
+            var logPriors = run.Input(p.LogPriors!);       // [anchorCount]
+            var targets = run.Input(targetValues);         // [rows]
+            var velocityGrad = run.Input(g);               // [rows, dim]
+            var targetGrad = run.Input(beta);              // [rows]
+            using var norms = run.Backend.Zones.SquaredNorms(anchors, anchorCount, dim); // [anchorCount]
+            FloatBuffer[] Outputs(ZoneAnchorNorms? given)
+            {
+                var next = run.Output("next", (long)rows * dim);                 // [rows, dim]
+                var mean = run.Output("mean", (long)rows * dim);                 // [rows, dim]
+                var lse = run.Output("lse", rows);                               // [rows]
+                var targetLogProb = run.Output("targetLogProb", rows);           // [rows]
+                run.Backend.Zones.Step(new ZoneStepArgs
+                {
+                    Rows = rows, AnchorCount = anchorCount, Dim = dim, Time = (float)time, StepSize = StepSize, Points = points, Anchors = anchors,
+                    LogPriors = logPriors, AnchorNorms = given, NextPoints = next, WeightedMean = mean, LogSumExp = lse, Targets = targets,
+                    TargetLogProb = targetLogProb,
+                });
+                var pointsGrad = run.InOut(new float[rows * dim]);          // [rows, dim]
+                var anchorsGrad = run.InOut(new float[anchorCount * dim]);  // [anchorCount, dim]
+                var priorsGrad = run.InOut(new float[anchorCount]);         // [anchorCount]
+                run.Backend.Zones.StepBackward(new ZoneBackwardArgs
+                {
+                    Rows = rows, AnchorCount = anchorCount, Dim = dim, Time = (float)time, Points = points, Anchors = anchors, LogPriors = logPriors,
+                    AnchorNorms = given, WeightedMean = mean, LogSumExp = lse, VelocityGrad = velocityGrad, Targets = targets,
+                    TargetLogProbGrad = targetGrad, PointsGrad = pointsGrad, AnchorsGrad = anchorsGrad, LogPriorsGrad = priorsGrad,
+                });
+                return [next, mean, lse, targetLogProb, pointsGrad, anchorsGrad, priorsGrad];
+            }
+            var own = Outputs(null);
+            var given = Outputs(norms);
+            string[] names = ["next", "mean", "lse", "targetLogProb", "pointsGrad", "anchorsGrad", "priorsGrad"];
+            for (int o = 0; o < own.Length; o++)
+                run.Expect(given[o], CaseRun.Widen(own[o].ToArray()), 0, ErrorMeasure.Normwise, $"{names[o]} given the norms, against its own");
+            run.Expect(given[1], forward.Mean, 2e-5, ErrorMeasure.Normwise, "mean");
+            run.Expect(given[4], pointsExpected, 1e-4, ErrorMeasure.Normwise, "pointsGrad");
+            run.Expect(given[5], anchorsExpected, 1e-4, ErrorMeasure.Normwise, "anchorsGrad");
+            run.Expect(given[6], priorsExpected, 1e-4, ErrorMeasure.Normwise, "priorsGrad");
         });
 
     /// <summary>A 20-step Euler encode of every anchor (queries = anchors), and its backward into the anchors and the noise.</summary>

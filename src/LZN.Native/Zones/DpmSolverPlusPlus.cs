@@ -57,6 +57,8 @@ internal sealed class DpmSolverPlusPlus : ILatentFlow
         for (int i = 0; i <= steps; i++)
             times[i] = i == steps ? endTime : startTime + i * stepSize;
         var flow = new DpmSolverPlusPlus(anchors, rows, order, times, keepTrajectory);
+        using var ownNorms = keepTrajectory ? null : backend.Zones.SquaredNorms(anchors.Anchors, anchors.Count, anchors.Dim); // [anchorCount]
+        var norms = flow.Trajectory?.Norms ?? ownNorms!;
         using var scratch = backend.AllocateFloat(rowElements); // [rows, dim] the unused Euler output of Step, then the first deviation
         // Without a trajectory the means live in a ring of the last `order` evaluations, each [rows, dim].
         FloatBuffer[] ring = keepTrajectory ? [] : new FloatBuffer[Math.Min(order, steps)];
@@ -81,6 +83,7 @@ internal sealed class DpmSolverPlusPlus : ILatentFlow
                     Points = here,
                     Anchors = anchors.Anchors,
                     LogPriors = anchors.LogPriors,
+                    AnchorNorms = norms,
                     NextPoints = scratch,
                     WeightedMean = MeanOf(i),
                     LogSumExp = flow.Trajectory?.RowLogSumExp(i),

@@ -53,6 +53,8 @@ internal sealed class EulerFlow : ILatentFlow
         var flow = new EulerFlow(anchors, rows, steps, startTime, signedStep, keepTrajectory);
         using var pingPong = keepTrajectory ? null : backend.AllocateFloat(2 * rowElements); // [2, rows, dim]
         using var firstMean = firstStep is not null && !keepTrajectory ? backend.AllocateFloat(rowElements) : null; // [rows, dim] m_0
+        using var ownNorms = keepTrajectory ? null : backend.Zones.SquaredNorms(anchors.Anchors, anchors.Count, dim); // [anchorCount]
+        var norms = flow.Trajectory?.Norms ?? ownNorms!;
         var current = start;
         for (int k = 0; k < steps; k++)
         {
@@ -72,6 +74,7 @@ internal sealed class EulerFlow : ILatentFlow
                 Points = here,
                 Anchors = anchors.Anchors,
                 LogPriors = anchors.LogPriors,
+                AnchorNorms = norms,
                 NextPoints = next,
                 WeightedMean = flow.Trajectory?.Mean(k) ?? (k == 0 ? firstMean : null),
                 LogSumExp = flow.Trajectory?.RowLogSumExp(k),

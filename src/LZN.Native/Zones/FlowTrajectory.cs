@@ -4,7 +4,8 @@ namespace LZN.Native.Zones;
 
 /// <summary>
 /// What a flow keeps for its backward to recompute from: at each of its evaluations k the point x_k and the mean m_k
-/// [Steps, Rows, Dim] and the row log-sum-exps lse_k [Steps, Rows] (docs/math.md section 7: O(K B d), no B x N tensor).
+/// [Steps, Rows, Dim] and the row log-sum-exps lse_k [Steps, Rows] (docs/math.md section 7: O(K B d), no B x N tensor),
+/// and the anchors' squared norms, computed once for the forward steps and every backward.
 /// </summary>
 internal sealed class FlowTrajectory : IDisposable
 {
@@ -21,7 +22,11 @@ internal sealed class FlowTrajectory : IDisposable
         Points = backend.AllocateFloat(steps * _rowElements); // [steps, rows, dim]
         Means = backend.AllocateFloat(steps * _rowElements); // [steps, rows, dim]
         LogSumExp = backend.AllocateFloat((long)steps * rows); // [steps, rows]
+        Norms = backend.Zones.SquaredNorms(anchors.Anchors, anchors.Count, anchors.Dim); // [anchorCount]
     }
+
+    /// <summary>|a_j|^2 [anchorCount] of the flow's anchors.</summary>
+    public ZoneAnchorNorms Norms { get; }
 
     private FloatBuffer Points { get; }
 
@@ -53,6 +58,7 @@ internal sealed class FlowTrajectory : IDisposable
             Points = Point(k),
             Anchors = _anchors.Anchors,
             LogPriors = _anchors.LogPriors,
+            AnchorNorms = Norms,
             WeightedMean = Mean(k),
             LogSumExp = RowLogSumExp(k),
             VelocityGrad = velocityGrad,
@@ -69,5 +75,6 @@ internal sealed class FlowTrajectory : IDisposable
         Points.Dispose();
         Means.Dispose();
         LogSumExp.Dispose();
+        Norms.Dispose();
     }
 }

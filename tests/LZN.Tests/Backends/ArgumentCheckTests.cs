@@ -116,6 +116,26 @@ public sealed class ArgumentCheckTests(BackendCase backendCase) : BackendTestBas
             Rows = 2, AnchorCount = 4, Dim = 3, Time = 0.5f, Points = f(6), Anchors = f(12), WeightedMean = f(6), LogSumExp = f(2),
             VelocityGrad = f(6), PointsGrad = f(6), SelfAnchorOffset = 1,
         }), argument, "SelfAnchorOffset 1 needs AnchorsGrad and anchor rows [1, 3) within 4. (Parameter 'args')");
+        yield return Bad("zone step: anchor norms of another anchor buffer", (b, f, _) =>
+        {
+            using var norms = b.Zones.SquaredNorms(f(12), 4, 3);
+            b.Zones.Step(new ZoneStepArgs
+            {
+                Rows = 2, AnchorCount = 4, Dim = 3, Time = 0.5f, StepSize = 0.1f, Points = f(6), Anchors = f(12), NextPoints = f(6), AnchorNorms = norms,
+            });
+        }, argument, "AnchorNorms were computed from another anchor buffer or shape (4 x 3) than these anchors (4 x 3). (Parameter 'anchorNorms')");
+        yield return Bad("zone backward: anchor norms of another shape", (b, f, _) =>
+        {
+            var anchors = f(12);
+            using var norms = b.Zones.SquaredNorms(anchors, 3, 4);
+            b.Zones.StepBackward(new ZoneBackwardArgs
+            {
+                Rows = 2, AnchorCount = 4, Dim = 3, Time = 0.5f, Points = f(6), Anchors = anchors, WeightedMean = f(6), LogSumExp = f(2),
+                VelocityGrad = f(6), PointsGrad = f(6), AnchorNorms = norms,
+            });
+        }, argument, "AnchorNorms were computed from another anchor buffer or shape (3 x 4) than these anchors (4 x 3). (Parameter 'anchorNorms')");
+        yield return Bad("zone squared norms: anchors of the wrong length", (b, f, _) => b.Zones.SquaredNorms(f(11), 4, 3), argument,
+            "anchors has 11 elements; expected 12. (Parameter 'anchors')");
 
         // Optimiser.
         yield return Bad("adam: step 0", (b, f, _) => b.Optimizer.AdamStep(Adam(f(4), f(4), step: 0)), range,

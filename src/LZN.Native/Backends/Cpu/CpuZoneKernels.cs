@@ -27,7 +27,7 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
 
         var scales = new LogitScales(args.Time);
         var anchors = CpuBackend.Cast(args.Anchors);
-        float[] bias = ColumnBias(anchors.Span, args.LogPriors is null ? default : CpuBackend.Cast(args.LogPriors).Span, anchorCount, dim, scales);
+        float[] bias = ColumnBias(Norms(args.AnchorNorms, anchors.Span, anchorCount, dim), args.LogPriors is null ? default : CpuBackend.Cast(args.LogPriors).Span, scales);
         int tile = RowTile(rows, anchorCount);
 
         // Probabilities, when requested, double as the logits scratch: the tile is written in place.
@@ -68,7 +68,7 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
         float time = args.Time;
         var scales = new LogitScales(time);
         var anchors = CpuBackend.Cast(args.Anchors);
-        float[] bias = ColumnBias(anchors.Span, args.LogPriors is null ? default : CpuBackend.Cast(args.LogPriors).Span, anchorCount, dim, scales);
+        float[] bias = ColumnBias(Norms(args.AnchorNorms, anchors.Span, anchorCount, dim), args.LogPriors is null ? default : CpuBackend.Cast(args.LogPriors).Span, scales);
         int tile = RowTile(rows, anchorCount);
         using var probabilities = _backend.AllocateFloat((long)tile * anchorCount); // [tile, anchorCount]
         using var logitGrad = _backend.AllocateFloat((long)tile * anchorCount); // [tile, anchorCount] G A^T, then ds
@@ -141,18 +141,43 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
         }
     }
 
-    /// <summary>bias_j = -(c^2/(2t^2))|a_j|^2 + b_j, with the squared norm in double.</summary>
-    private static float[] ColumnBias(ReadOnlySpan<float> anchors, ReadOnlySpan<float> logPriors, int anchorCount, int dim, LogitScales scales)
+    public ZoneAnchorNorms SquaredNorms(FloatBuffer anchors, int anchorCount, int dim)
     {
-        var bias = new float[anchorCount];
+        ZoneArgumentChecks.SquaredNorms(anchors, anchorCount, dim);
+        return new CpuAnchorNorms(anchors, anchorCount, dim, SquaredNormsOf(CpuBackend.Cast(anchors).Span, anchorCount, dim));
+    }
+
+    /// <summary>|a_j|^2 [anchorCount] in double.</summary>
+    private static double[] SquaredNormsOf(ReadOnlySpan<float> anchors, int anchorCount, int dim)
+    {
+        var squaredNorms = new double[anchorCount];
         for (int j = 0; j < anchorCount; j++)
         {
             double squaredNorm = 0;
             foreach (float value in anchors.Slice(j * dim, dim))
                 squaredNorm += (double)value * value;
-            bias[j] = (float)(-scales.SquaredNormDouble * squaredNorm + (logPriors.IsEmpty ? 0.0 : logPriors[j]));
+            squaredNorms[j] = squaredNorm;
         }
+        return squaredNorms;
+    }
+
+    /// <summary>The flow's norms when it computed them, else this call's own.</summary>
+    private static double[] Norms(ZoneAnchorNorms? given, ReadOnlySpan<float> anchors, int anchorCount, int dim) =>
+        given is null ? SquaredNormsOf(anchors, anchorCount, dim) : ZoneArgumentChecks.Own<CpuAnchorNorms>(given).Values;
+
+    /// <summary>bias_j = -(c^2/(2t^2))|a_j|^2 + b_j, in double.</summary>
+    private static float[] ColumnBias(double[] squaredNorms, ReadOnlySpan<float> logPriors, LogitScales scales)
+    {
+        var bias = new float[squaredNorms.Length];
+        for (int j = 0; j < bias.Length; j++)
+            bias[j] = (float)(-scales.SquaredNormDouble * squaredNorms[j] + (logPriors.IsEmpty ? 0.0 : logPriors[j]));
         return bias;
+    }
+
+    /// <summary>The CPU's |a_j|^2: float64, as its steps use them.</summary>
+    private sealed class CpuAnchorNorms(FloatBuffer anchors, int anchorCount, int dim, double[] values) : ZoneAnchorNorms(anchors, anchorCount, dim)
+    {
+        public double[] Values { get; } = values; // [anchorCount]
     }
 
     // The CPU can read targets cheaply, so it also rejects values outside [0, anchorCount).

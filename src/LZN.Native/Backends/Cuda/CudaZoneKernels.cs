@@ -73,7 +73,8 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
         var (splits, tilesPerSplit) = Split(tiles, plan.Threads, plan.SharedBytes, rowTiles * plan.Layout.Groups, CeilDiv(anchorCount, Tile));
         var layout = plan.Layout;
 
-        using var sqNorms = SquaredNorms(args.Anchors, anchorCount, dim); // [anchorCount]
+        using var ownNorms = args.AnchorNorms is null ? LaunchSquaredNorms(args.Anchors, anchorCount, dim) : null; // [anchorCount]
+        var sqNorms = ownNorms ?? ZoneArgumentChecks.Own<CudaAnchorNorms>(args.AnchorNorms!).Values; // [anchorCount]
         using var partialAcc = _backend.AllocateScratch((long)splits * rows * layout.PaddedDim); // [splits, rows, paddedDim]
         using var partialMax = _backend.AllocateScratch((long)splits * rows); // [splits, rows]
         using var partialSum = _backend.AllocateScratch((long)splits * rows); // [splits, rows]
@@ -135,7 +136,8 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
         string backwardSource = tensorLogits ? SourceV2 : Source;
         string pointsTiles = tensorLogits ? "zone_backward_points_v2_" : "zone_backward_points_tiles_";
         string anchorsTiles = tensorLogits ? "zone_backward_anchors_v2_" : "zone_backward_anchors_tiles_";
-        using var sqNorms = SquaredNorms(args.Anchors, anchorCount, dim); // [anchorCount]
+        using var ownNorms = args.AnchorNorms is null ? LaunchSquaredNorms(args.Anchors, anchorCount, dim) : null; // [anchorCount]
+        var sqNorms = ownNorms ?? ZoneArgumentChecks.Own<CudaAnchorNorms>(args.AnchorNorms!).Values; // [anchorCount]
         using var rowDotsBuffer = args.VelocityGrad is null ? null : RowDots(args.VelocityGrad, args.WeightedMean, rows, dim); // [rows] D_i
 
         ulong points = CudaBackend.Pointer(args.Points), anchors = CudaBackend.Pointer(args.Anchors);
@@ -195,8 +197,14 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
         }
     }
 
+    public ZoneAnchorNorms SquaredNorms(FloatBuffer anchors, int anchorCount, int dim)
+    {
+        ZoneArgumentChecks.SquaredNorms(anchors, anchorCount, dim);
+        return new CudaAnchorNorms(anchors, anchorCount, dim, LaunchSquaredNorms(anchors, anchorCount, dim));
+    }
+
     /// <summary>|a_j|^2 [anchorCount], one warp per anchor.</summary>
-    private unsafe FloatBuffer SquaredNorms(FloatBuffer anchors, int anchorCount, int dim)
+    private unsafe FloatBuffer LaunchSquaredNorms(FloatBuffer anchors, int anchorCount, int dim)
     {
         var result = _backend.AllocateScratch(anchorCount); // [anchorCount]
         ulong input = CudaBackend.Pointer(anchors), output = CudaBackend.Pointer(result);
@@ -312,4 +320,17 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
 
     /// <summary>The forward tile kernel of a step: its file and name, block size, dynamic shared memory, rows per block, dim layout.</summary>
     private readonly record struct ForwardTiles(string Source, string Name, int Threads, int SharedBytes, int RowsPerBlock, DimLayout Layout);
+
+    /// <summary>The kernels' |a_j|^2: float32 on the device, from the same kernel a step launches when given none.</summary>
+    private sealed class CudaAnchorNorms(FloatBuffer anchors, int anchorCount, int dim, FloatBuffer values) : ZoneAnchorNorms(anchors, anchorCount, dim)
+    {
+        public FloatBuffer Values { get; } = values; // [anchorCount]
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+                Values.Dispose();
+            base.Dispose(disposing);
+        }
+    }
 }
