@@ -49,7 +49,7 @@ if [ "$part" = kernels ]; then
     step "nvidia-smi" 15 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     step "lzn info" 30 "$lzn" info
     step "lzn kernels --arch sm_90" 60 "$lzn" kernels --arch sm_90 --json "$OUT/kernels.json"
-    step "lzn selftest --device cuda (zone kernels v1)" 90 "$lzn" selftest --device cuda --json "$OUT/selftest.json"
+    step "lzn selftest --device cuda (zone kernels v1)" 90 env LZN_ZONE_KERNELS=v1 "$lzn" selftest --device cuda --json "$OUT/selftest.json"
     step "lzn selftest --device cuda (zone kernels v2)" 90 env LZN_ZONE_KERNELS=v2 "$lzn" selftest --device cuda --json "$OUT/selftest-v2.json"
     step "lzn bench zones --device cuda --kernels v1,v2" 270 "$lzn" bench zones --device cuda --kernels v1,v2 --json "$OUT/bench-zones.json"
     [ -f "$OUT/bench-zones.json" ] && compare_with_reference
