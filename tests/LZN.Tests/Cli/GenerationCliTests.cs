@@ -10,7 +10,7 @@ namespace LZN.Tests.Cli;
 
 /// <summary>
 /// `lzn train --task generation` end to end on synthetic images, then `lzn eval --reconstruction` and `lzn sample` without
-/// a class; a DPM-Solver++ run that resumes bit-exactly; `lzn sample --compare`; and the refusals.
+/// a class; a DPM-Solver++ run that resumes bit-exactly; `lzn sample --compare`; `lzn eval --fd-latents`; and the refusals.
 /// </summary>
 public class GenerationCliTests
 {
@@ -146,6 +146,35 @@ public class GenerationCliTests
             CliProcess.Run("sample", "--checkpoint", lzn, "--compare", small, "--out", other).AssertUsageError("its images are 12x12x1, --checkpoint's 28x28x1");
             string moreSteps = TrainTiny(Path.Combine(folder, "gen-mlp"), preset: "gen-mlp");
             CliProcess.Run("sample", "--checkpoint", lzn, "--compare", moreSteps, "--out", other).AssertUsageError("samples in 20 steps, --checkpoint in 10");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// `lzn eval --fd --fd-latents encoded` scores samples conditioned on test images' latents and reports those latents'
+    /// statistics; it is refused for the baseline, for joint checkpoints and for more samples than test images.
+    /// </summary>
+    [Test]
+    public void EncodedLatentFdScoresSamplesConditionedOnTestImages()
+    {
+        string folder = Directory.CreateTempSubdirectory("lzn-cli-generation-fd-latents-").FullName;
+        try
+        {
+            string lzn = Path.Combine(AppContext.BaseDirectory, "Fixtures", "checkpoint-lzn-generation-1.safetensors");
+            var cache = new Dictionary<string, string?> { ["XDG_CACHE_HOME"] = Path.Combine(folder, "cache") };
+            var eval = CliProcess.Run(cache, "eval", "--checkpoint", lzn, "--fd", "--fd-samples", "40", "--fd-latents", "encoded", "--device", "cpu");
+            Assert.That(eval.ExitCode, Is.EqualTo(0), eval.Output + eval.Error);
+            Assert.That(eval.Output, Does.Contain("40 samples conditioned on encoded test images' latents").And.Contain("encoded latents: mean ")
+                .And.Contain("over 40 test images (the prior N(0, I): 0, 1, about 1)"));
+
+            string baseline = TrainTiny(Path.Combine(folder, "none"), latent: "none");
+            string joint = Path.Combine(AppContext.BaseDirectory, "Fixtures", "checkpoint-lzn-joint-1.safetensors");
+            CliProcess.Run("eval", "--checkpoint", baseline, "--fd", "--fd-latents", "encoded").AssertUsageError("--fd-latents encoded: a latent none checkpoint");
+            CliProcess.Run("eval", "--checkpoint", lzn, "--fd", "--fd-samples", "600", "--fd-latents", "encoded").AssertUsageError("--fd-samples 600 needs that many test images; there are 512");
+            CliProcess.Run("eval", "--checkpoint", joint, "--fd-latents", "encoded").AssertUsageError("--fd-latents: a joint-task checkpoint's samples");
         }
         finally
         {
