@@ -37,7 +37,7 @@ internal static class EvalCommand
         var fdSamples = CliOptions.Int("--fd-samples", "generated samples for --fd (the protocol uses 10000)", 10_000, 2, 1_000_000);
         var fdLatents = CliOptions.ChoiceOrDefault("--fd-latents",
             "generation checkpoints with --fd: prior | encoded: the samples' latents are prior draws, or the latents of the first --fd-samples "
-            + "test images (encoded as --reconstruction encodes them, fresh image noise), which scores the decoder apart from the prior", "prior", "prior", "encoded");
+            + "test images (encoded as --reconstruction encodes them; the same image noise), which scores the decoder apart from the prior", "prior", "prior", "encoded");
         var device = CommonOptions.Device();
         var command = new Command("eval", "Report a checkpoint's classification accuracy (and, with --fd, its sample quality) on the test split.")
         {
