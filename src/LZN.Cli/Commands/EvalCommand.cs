@@ -35,10 +35,13 @@ internal static class EvalCommand
         };
         var reconSamples = CliOptions.Int("--recon-samples", "test images for --reconstruction", 1000, 1, 100_000);
         var fdSamples = CliOptions.Int("--fd-samples", "generated samples for --fd (the protocol uses 10000)", 10_000, 2, 1_000_000);
+        var fdLatents = CliOptions.ChoiceOrDefault("--fd-latents",
+            "generation checkpoints with --fd: prior | encoded: the samples' latents are prior draws, or the latents of the first --fd-samples "
+            + "test images (encoded as --reconstruction encodes them; the same image noise), which scores the decoder apart from the prior", "prior", "prior", "encoded");
         var device = CommonOptions.Device();
         var command = new Command("eval", "Report a checkpoint's classification accuracy (and, with --fd, its sample quality) on the test split.")
         {
-            checkpoint, data, testLimit, priorStd, seed, evalBatch, split, ema, classPrior, sweep, fd, fdSamples, reconstruction, reconSamples, device,
+            checkpoint, data, testLimit, priorStd, seed, evalBatch, split, ema, classPrior, sweep, fd, fdSamples, fdLatents, reconstruction, reconSamples, device,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -64,12 +67,16 @@ internal static class EvalCommand
                     throw new ArgumentException($"{info.Path}: a generation-task checkpoint has no classification accuracy; give --fd and/or --reconstruction.");
                 using var generator = new GenerationModel(backend, config);
                 Checkpoint.LoadModel(info, generator.Parameters, result.GetValue(ema));
-                if (result.GetValue(fd))
+                if (result.GetValue(fd) && result.GetValue(fdLatents) == "encoded")
+                    ReportEncodedLatentFrechetDistance(backend, dataName, train, test, generator, result.GetValue(fdSamples), result.GetValue(seed));
+                else if (result.GetValue(fd))
                     ReportFrechetDistance(backend, dataName, train, test, result.GetValue(fdSamples), "unconditional samples (latents from the prior)", generator.Generate, result.GetValue(seed));
                 if (result.GetValue(reconstruction))
                     ReportReconstruction(generator, test, result.GetValue(reconSamples), result.GetValue(seed));
                 return 0;
             }
+            if (result.GetResult(fdLatents) is { Implicit: false })
+                throw new ArgumentException("--fd-latents: a joint-task checkpoint's samples draw their latents from the label flow; the option is for generation-task checkpoints.");
             if (result.GetValue(reconstruction))
                 throw new ArgumentException("--reconstruction: a joint-task checkpoint's decoder is conditioned on labels; the protocol is for generation-task checkpoints.");
             using var model = new JointModel(backend, config);
@@ -142,6 +149,40 @@ internal static class EvalCommand
         var fd = new FrechetEvaluator(classifier).Evaluate(generated, sampleCount, test);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"frechet distance {fd.Distance:F3}: {fd.GeneratedCount} {what} vs {fd.RealCount} {fd.RealData} images, features of {fd.FeatureNetId} ({fd.FeatureDim}-wide {fd.FeatureLayer})"));
+    }
+
+    /// <summary>
+    /// `--fd-latents encoded`: the FD of samples conditioned on the latents of the first test images, and those latents'
+    /// statistics against the prior's (mean 0, std 1, norm / sqrt(d) about 1).
+    /// </summary>
+    private static void ReportEncodedLatentFrechetDistance(IBackend backend, string dataName, ImageDataset train, ImageDataset test, GenerationModel model,
+        int sampleCount, ulong seed)
+    {
+        if (model.Config.Decoder.ZeroLatent)
+            throw new ArgumentException("--fd-latents encoded: a latent none checkpoint (the plain rectified-flow baseline) has no latents to encode.");
+        if (sampleCount > test.Count)
+            throw new ArgumentException($"--fd-latents encoded: --fd-samples {sampleCount} needs that many test images; there are {test.Count}.");
+        int dim = model.Config.Latent.Dim, next = 0;
+        double sum = 0, squares = 0, norms = 0;
+        float[] FromTestImages(int rows, ulong chunkSeed)
+        {
+            // ReportFrechetDistance asks for its chunks in order, so the next chunk takes the next test images.
+            var (samples, latents) = model.GenerateFromEncoded(test.Images.AsSpan(next * test.Shape.Size, rows * test.Shape.Size), rows, chunkSeed);
+            next += rows;
+            for (int row = 0; row < rows; row++)
+            {
+                double norm = 0;
+                foreach (float value in latents.AsSpan(row * dim, dim))
+                    (sum, norm) = (sum + value, norm + (double)value * value);
+                squares += norm;
+                norms += Math.Sqrt(norm / dim);
+            }
+            return samples;
+        }
+        ReportFrechetDistance(backend, dataName, train, test, sampleCount, "samples conditioned on encoded test images' latents", FromTestImages, seed);
+        double values = (double)sampleCount * dim, mean = sum / values;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"encoded latents: mean {mean:F4}, std {Math.Sqrt(squares / values - mean * mean):F4}, norm / sqrt(d) {norms / sampleCount:F4} over {sampleCount} test images (the prior N(0, I): 0, 1, about 1)"));
     }
 
     private static void ReportReconstruction(GenerationModel model, ImageDataset test, int count, ulong seed)

@@ -112,16 +112,28 @@ public sealed class GenerationModel : IDisposable
     public float[] Generate(int count, ulong seed)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        int dim = Config.Latent.Dim, imageSize = Config.Data.ImageSize;
-        using var latents = _backend.AllocateFloat((long)count * dim); // [count, dim]
+        using var latents = _backend.AllocateFloat((long)count * Config.Latent.Dim); // [count, dim]
         if (Config.Decoder.ZeroLatent)
             _backend.Fill(latents, 0f);
         else
             _backend.FillNormal(latents, Initialization.StreamKey(seed, "sample.latent_noise"), 0, 0f, 1f);
-        using var x = _backend.AllocateFloat((long)count * imageSize); // [count, imageSize]
-        _backend.FillNormal(x, Initialization.StreamKey(seed, "sample.image_noise"), 0, 0f, 1f);
-        Integrate(x, latents, count, invert: false);
-        return x.ToArray();
+        return Sample(latents, count, seed);
+    }
+
+    /// <summary>
+    /// Samples [count, ImageSize] from the image noise <see cref="Generate"/> draws under <paramref name="seed"/>, each
+    /// conditioned on the latent of one of <paramref name="images"/> ([count, ImageSize], encoded as <see cref="Reconstruct"/>
+    /// encodes them) instead of a prior draw: the decoder on the kind of latents it was trained on, so comparing their
+    /// quality with <see cref="Generate"/>'s separates the decoder from the gap between the prior and the encoded latents.
+    /// Also returns those latents [count, d].
+    /// </summary>
+    public (float[] Samples, float[] Latents) GenerateFromEncoded(ReadOnlySpan<float> images, int count, ulong seed)
+    {
+        if (Config.Decoder.ZeroLatent)
+            throw new InvalidOperationException("the plain rectified-flow baseline (latent none) has no latents to encode.");
+        float[] hostLatents = EncodedLatents(images, count, seed);
+        using var latents = _backend.FromHost(hostLatents); // [count, dim]
+        return (Sample(latents, count, seed), hostLatents);
     }
 
     /// <summary>
@@ -133,25 +145,47 @@ public sealed class GenerationModel : IDisposable
     public float[] Reconstruct(ReadOnlySpan<float> images, int count, ulong seed)
     {
         int imageSize = Config.Data.ImageSize, dim = Config.Latent.Dim;
-        if (images.Length != (long)count * imageSize)
-            throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
+        float[] allLatents = Config.Decoder.ZeroLatent ? new float[(long)count * dim] : EncodedLatents(images, count, seed); // [count, dim]
         var output = new float[(long)count * imageSize];
         for (int first = 0; first < count; first += Config.Schedule.EvalBatch)
         {
             int rows = Math.Min(Config.Schedule.EvalBatch, count - first);
             using var x = _backend.FromHost(images.Slice(first * imageSize, rows * imageSize)); // [rows, imageSize]
-            using var zero = Config.Decoder.ZeroLatent ? _backend.AllocateFloat((long)rows * dim) : null; // [rows, dim]
-            if (zero is not null)
-                _backend.Fill(zero, 0f);
-            using var encoded = zero is null
-                ? EncodeBatch(x, rows, Initialization.StreamKey(seed, "reconstruct.latent_noise"), (ulong)first * (ulong)dim, keepTrajectory: false)
-                : null;
-            var latents = encoded?.Latents ?? zero!;
+            using var latents = _backend.FromHost(allLatents.AsSpan(first * dim, rows * dim)); // [rows, dim]
             Integrate(x, latents, rows, invert: true);
             Integrate(x, latents, rows, invert: false);
             _backend.Download(x, output.AsSpan(first * imageSize, rows * imageSize));
         }
         return output;
+    }
+
+    /// <summary>
+    /// The evaluation latents [count, d] of images [count, ImageSize]: groups of <see cref="ScheduleConfig.EvalBatch"/>
+    /// encoded together, each other's anchors, prior noise keyed by <paramref name="seed"/> at counters from the group's first image.
+    /// </summary>
+    private float[] EncodedLatents(ReadOnlySpan<float> images, int count, ulong seed)
+    {
+        int imageSize = Config.Data.ImageSize, dim = Config.Latent.Dim;
+        if (images.Length != (long)count * imageSize)
+            throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
+        var latents = new float[(long)count * dim];
+        for (int first = 0; first < count; first += Config.Schedule.EvalBatch)
+        {
+            int rows = Math.Min(Config.Schedule.EvalBatch, count - first);
+            using var x = _backend.FromHost(images.Slice(first * imageSize, rows * imageSize)); // [rows, imageSize]
+            using var encoded = EncodeBatch(x, rows, Initialization.StreamKey(seed, "reconstruct.latent_noise"), (ulong)first * (ulong)dim, keepTrajectory: false);
+            _backend.Download(encoded.Latents, latents.AsSpan(first * dim, rows * dim));
+        }
+        return latents;
+    }
+
+    /// <summary>The decoder's Euler sampler from N(0, I) images (key "sample.image_noise" of <paramref name="seed"/>) given latents [count, d].</summary>
+    private float[] Sample(FloatBuffer latents, int count, ulong seed)
+    {
+        using var x = _backend.AllocateFloat((long)count * Config.Data.ImageSize); // [count, imageSize]
+        _backend.FillNormal(x, Initialization.StreamKey(seed, "sample.image_noise"), 0, 0f, 1f);
+        Integrate(x, latents, count, invert: false);
+        return x.ToArray();
     }
 
     /// <summary>

@@ -78,20 +78,51 @@ public static class RunOutputs
     public static void WriteUnconditionalSamples(string path, GenerationModel model, int count, ulong seed, int scale = 2)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        int columns = Math.Min(count, SamplesPerClass), rows = (count + columns - 1) / columns;
+        var (rows, columns) = GridOf(count);
         ImageGrid.WritePng(path, model.Generate(rows * columns, seed), rows, columns, Shape(model.Config), scale);
+    }
+
+    /// <summary>
+    /// Two generation models side by side from the same draws, for telling what the latent adds: each row holds up to 8
+    /// samples of <paramref name="left"/>, one blank (mid-gray) cell, then the samples of <paramref name="right"/> from the
+    /// same image noise, column for column (and the same prior latents where both draw latents of one size). Each half is
+    /// the model's own <see cref="WriteUnconditionalSamples"/> grid of that count and seed.
+    /// </summary>
+    public static void WriteSideBySide(string path, GenerationModel left, GenerationModel right, int count, ulong seed, int scale = 2)
+    {
+        ArgumentNullException.ThrowIfNull(left);
+        ArgumentNullException.ThrowIfNull(right);
+        var shape = Shape(left.Config);
+        if (Shape(right.Config) != shape)
+            throw new ArgumentException($"side-by-side samples need one image shape, not {shape} and {Shape(right.Config)}.", nameof(right));
+        var (rows, columns) = GridOf(count);
+        float[] leftSamples = left.Generate(rows * columns, seed), rightSamples = right.Generate(rows * columns, seed);
+        int width = 2 * columns + 1, rowValues = columns * shape.Size;
+        var cells = new float[rows * width * shape.Size]; // [rows * width, size]; the middle column stays 0, the separators' gray
+        for (int row = 0; row < rows; row++)
+        {
+            leftSamples.AsSpan(row * rowValues, rowValues).CopyTo(cells.AsSpan(row * width * shape.Size));
+            rightSamples.AsSpan(row * rowValues, rowValues).CopyTo(cells.AsSpan((row * width + columns + 1) * shape.Size));
+        }
+        ImageGrid.WritePng(path, cells, rows, width, shape, scale);
     }
 
     /// <summary>Samples of one class in a grid of up to 8 columns.</summary>
     public static void WriteClassSamples(string path, JointModel model, int classIndex, int count, ulong seed, int scale = 2)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        int columns = Math.Min(count, SamplesPerClass), rows = (count + columns - 1) / columns;
+        var (rows, columns) = GridOf(count);
         var wanted = Enumerable.Repeat(classIndex, rows * columns).ToArray();
         var samples = model.Generate(wanted, seed);
         ImageGrid.WritePng(path, samples, rows, columns, Shape(model.Config), scale);
+    }
+
+    /// <summary>The grid of <paramref name="count"/> samples: up to 8 columns, rounded up to full rows.</summary>
+    private static (int Rows, int Columns) GridOf(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        int columns = Math.Min(count, SamplesPerClass);
+        return ((count + columns - 1) / columns, columns);
     }
 
     public static ImageShape Shape(TrainingConfig config) => new(config.Data.ImageHeight, config.Data.ImageWidth, config.Data.ImageChannels);

@@ -2,12 +2,15 @@ using System.Text.Json;
 using LZN.Native.IO;
 using LZN.Native.Training;
 using LZN.Native.Zones;
+using LZN.Tests.Data;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
 
 namespace LZN.Tests.Cli;
 
 /// <summary>
 /// `lzn train --task generation` end to end on synthetic images, then `lzn eval --reconstruction` and `lzn sample` without
-/// a class; a DPM-Solver++ run that resumes bit-exactly; and the refusals.
+/// a class; a DPM-Solver++ run that resumes bit-exactly; `lzn sample --compare`; `lzn eval --fd-latents`; and the refusals.
 /// </summary>
 public class GenerationCliTests
 {
@@ -88,6 +91,104 @@ public class GenerationCliTests
         {
             Directory.Delete(folder, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// `lzn sample --checkpoint A --compare B`: each row holds A's samples, a gray cell, then B's, and each half is that
+    /// checkpoint's own grid of the same count and seed (so both come from the same noise). A is the generation fixture
+    /// (gen-tiny, latent lzn, synthetic images), B a baseline trained here.
+    /// </summary>
+    [Test]
+    public void SideBySideSamplesAreEachCheckpointsOwnSamples()
+    {
+        string folder = Directory.CreateTempSubdirectory("lzn-cli-generation-compare-").FullName;
+        try
+        {
+            string lzn = Path.Combine(AppContext.BaseDirectory, "Fixtures", "checkpoint-lzn-generation-1.safetensors");
+            string baseline = TrainTiny(Path.Combine(folder, "none"), latent: "none");
+            string Sample(string name, params string[] more)
+            {
+                string path = Path.Combine(folder, name);
+                var result = CliProcess.Run(["sample", "--count", "4", "--seed", "7", "--device", "cpu", "--out", path, .. more]);
+                Assert.That(result.ExitCode, Is.EqualTo(0), result.Output + result.Error);
+                return path;
+            }
+            using var both = Image.Load<L8>(Sample("both.png", "--checkpoint", lzn, "--compare", baseline));
+            using var left = Image.Load<L8>(Sample("lzn.png", "--checkpoint", lzn));
+            using var right = Image.Load<L8>(Sample("none.png", "--checkpoint", baseline));
+            const int cell = 28 * 2 + 1; // an image at scale 2 and its separator
+            Assert.That((both.Width, both.Height), Is.EqualTo((9 * cell - 1, cell - 1)), "4 + 1 gray + 4 cells of 28x28 at scale 2");
+            Assert.That((left.Width, left.Height), Is.EqualTo((4 * cell - 1, cell - 1)));
+            bool leftMatches = true, rightMatches = true, middleGray = true, halvesDiffer = false;
+            for (int y = 0; y < both.Height; y++)
+            {
+                for (int x = 0; x < left.Width; x++)
+                {
+                    leftMatches &= both[x, y].PackedValue == left[x, y].PackedValue;
+                    rightMatches &= both[5 * cell + x, y].PackedValue == right[x, y].PackedValue;
+                    halvesDiffer |= left[x, y].PackedValue != right[x, y].PackedValue;
+                }
+                for (int x = 4 * cell; x < 5 * cell; x++)
+                    middleGray &= both[x, y].PackedValue == ImageGrid.SeparatorLevel;
+            }
+            Assert.That((leftMatches, rightMatches, middleGray, halvesDiffer), Is.EqualTo((true, true, true, true)),
+                "left half = --checkpoint's samples, right half = --compare's, a gray column between, and the two decoders differ");
+
+            string joint = Path.Combine(AppContext.BaseDirectory, "Fixtures", "checkpoint-lzn-joint-1.safetensors");
+            string other = Path.Combine(folder, "other.png");
+            CliProcess.Run("sample", "--checkpoint", lzn, "--compare", joint, "--out", other).AssertUsageError("a joint-task checkpoint; lzn sample --compare takes generation-task checkpoints");
+            CliProcess.Run("sample", "--checkpoint", joint, "--compare", lzn, "--out", other).AssertUsageError("--compare: compares generation-task checkpoints");
+            CliProcess.Run("sample", "--checkpoint", lzn, "--compare", baseline, "--class", "1", "--out", other).AssertUsageError("--class: a generation-task checkpoint samples unconditionally");
+
+            string data = Path.Combine(folder, "small-images");
+            IdxTestFiles.WriteFolder(data, [.. Enumerable.Range(0, 8).Select(i => (byte)(i % 2))], [0, 1], height: 12, width: 12);
+            string small = TrainTiny(Path.Combine(folder, "small"), data: data);
+            CliProcess.Run("sample", "--checkpoint", lzn, "--compare", small, "--out", other).AssertUsageError("its images are 12x12x1, --checkpoint's 28x28x1");
+            string moreSteps = TrainTiny(Path.Combine(folder, "gen-mlp"), preset: "gen-mlp");
+            CliProcess.Run("sample", "--checkpoint", lzn, "--compare", moreSteps, "--out", other).AssertUsageError("samples in 20 steps, --checkpoint in 10");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// `lzn eval --fd --fd-latents encoded` scores samples conditioned on test images' latents and reports those latents'
+    /// statistics; it is refused for the baseline, for joint checkpoints and for more samples than test images.
+    /// </summary>
+    [Test]
+    public void EncodedLatentFdScoresSamplesConditionedOnTestImages()
+    {
+        string folder = Directory.CreateTempSubdirectory("lzn-cli-generation-fd-latents-").FullName;
+        try
+        {
+            string lzn = Path.Combine(AppContext.BaseDirectory, "Fixtures", "checkpoint-lzn-generation-1.safetensors");
+            var cache = new Dictionary<string, string?> { ["XDG_CACHE_HOME"] = Path.Combine(folder, "cache") };
+            var eval = CliProcess.Run(cache, "eval", "--checkpoint", lzn, "--fd", "--fd-samples", "40", "--fd-latents", "encoded", "--device", "cpu");
+            Assert.That(eval.ExitCode, Is.EqualTo(0), eval.Output + eval.Error);
+            Assert.That(eval.Output, Does.Contain("40 samples conditioned on encoded test images' latents").And.Contain("encoded latents: mean ")
+                .And.Contain("over 40 test images (the prior N(0, I): 0, 1, about 1)"));
+
+            string baseline = TrainTiny(Path.Combine(folder, "none"), latent: "none");
+            string joint = Path.Combine(AppContext.BaseDirectory, "Fixtures", "checkpoint-lzn-joint-1.safetensors");
+            CliProcess.Run("eval", "--checkpoint", baseline, "--fd", "--fd-latents", "encoded").AssertUsageError("--fd-latents encoded: a latent none checkpoint");
+            CliProcess.Run("eval", "--checkpoint", lzn, "--fd", "--fd-samples", "600", "--fd-latents", "encoded").AssertUsageError("--fd-samples 600 needs that many test images; there are 512");
+            CliProcess.Run("eval", "--checkpoint", joint, "--fd-latents", "encoded").AssertUsageError("--fd-latents: a joint-task checkpoint's samples");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>A generation run of two steps of 4 images; returns its checkpoint.</summary>
+    private static string TrainTiny(string run, string preset = "gen-tiny", string data = "synthetic", string latent = "lzn")
+    {
+        var result = CliProcess.Run("train", "--task", "generation", "--preset", preset, "--data", data, "--latent", latent, "--train-limit", "8", "--batch", "4",
+            "--test-limit", "2", "--device", "cpu", "--out", run);
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.Output + result.Error);
+        return Path.Combine(run, JointTrainer.CheckpointFileName);
     }
 
     [TestCase(new[] { "--task", "joint", "--solver", "dpm" }, "--solver does not apply to --task joint")]

@@ -156,6 +156,23 @@ public class GenerationTests
         Assert.That(dpm.Reconstruct(images, 20, seed: 1), Is.Not.EqualTo(euler.Reconstruct(images, 20, seed: 1)));
     }
 
+    /// <summary>Samples conditioned on encoded images are seeded, differ from prior-latent samples, and the baseline has no latents to encode.</summary>
+    [Test]
+    public void SamplesFromEncodedLatentsAreSeededAndTheBaselineRefusesThem()
+    {
+        using var backend = new CpuBackend();
+        using var model = new GenerationModel(backend, Small());
+        var images = SyntheticImages.Generate(6, 10, DataSources.SyntheticShape, seed: 3).Images; // [6, imageSize]
+        var (samples, latents) = model.GenerateFromEncoded(images, 6, seed: 7);
+        Assert.That((samples.Length, latents.Length), Is.EqualTo((images.Length, 6 * model.Config.Latent.Dim)));
+        Assert.That(samples.All(float.IsFinite) && latents.All(float.IsFinite), Is.True);
+        var again = model.GenerateFromEncoded(images, 6, seed: 7);
+        Assert.That((again.Samples, again.Latents), Is.EqualTo((samples, latents)));
+        Assert.That(model.Generate(6, seed: 7), Is.Not.EqualTo(samples), "prior latents are other latents");
+        using var baseline = new GenerationModel(backend, Small() with { Decoder = Small().Decoder with { ZeroLatent = true } });
+        Assert.That(() => baseline.GenerateFromEncoded(images, 6, seed: 7), Throws.InvalidOperationException);
+    }
+
     [Test]
     public void SamplesAreSeededAndReconstructionReturnsImagesOfTheSameShape()
     {
