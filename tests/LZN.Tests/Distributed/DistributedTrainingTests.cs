@@ -10,7 +10,9 @@ namespace LZN.Tests.Distributed;
 
 /// <summary>
 /// `mpirun -n R lzn train` against the same command line without mpirun (docs/distributed.md): real ranks, real MPI.
-/// Every run uses dropout, flips, shifts and the decoder's own latent flow, so every per-row random draw is exercised.
+/// Every joint-task run uses dropout, flips, shifts and the decoder's own latent flow, so every per-row random draw is
+/// exercised; the generation and representation runs use their presets' draws (prior noise, rectified-flow times and
+/// noise, the representation task's two augmented views).
 /// </summary>
 [Category("Distributed")]
 public class DistributedTrainingTests
