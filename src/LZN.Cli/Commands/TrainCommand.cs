@@ -183,8 +183,6 @@ internal static class TrainCommand
             var config = overrides.Aggregate(presetConfig, (current, entry) => entry.Apply(result, current));
             // Range errors surface now, before the data is loaded or the run folder touched.
             config.Validate();
-            if (collective.WorldSize > 1 && taskKind != TrainingTask.Joint)
-                throw new ArgumentException($"--task {TrainingConfig.TaskName(taskKind)} does not train data-parallel yet: run it without mpirun (docs/distributed.md).");
             if (config.Schedule.BatchSize < collective.WorldSize)
                 throw new ArgumentException($"--batch {config.Schedule.BatchSize}: the global batch must give each of the {collective.WorldSize} ranks at least one image.");
 
@@ -209,11 +207,12 @@ internal static class TrainCommand
 
             using var backend = CommonOptions.CreateBackend(DistributedRun.DeviceOfRank(result.GetValue(device), collective));
             using var nccl = LZN.Native.Distributed.DistributedLaunch.ForDevice(collective, backend);
+            var ranks = (LZN.Native.Distributed.ICollective?)nccl ?? collective;
             using ITaskTrainer trainer = taskKind switch
             {
-                TrainingTask.Representation => new RepresentationTrainer(backend, config, train, test, runFolder),
-                TrainingTask.Generation => new GenerationTrainer(backend, config, train, test, runFolder),
-                _ => new JointTrainer(backend, config, train, test, runFolder, (LZN.Native.Distributed.ICollective?)nccl ?? collective),
+                TrainingTask.Representation => new RepresentationTrainer(backend, config, train, test, runFolder, ranks),
+                TrainingTask.Generation => new GenerationTrainer(backend, config, train, test, runFolder, ranks),
+                _ => new JointTrainer(backend, config, train, test, runFolder, ranks),
             };
             if (resuming)
             {
@@ -280,7 +279,7 @@ internal static class TrainCommand
                 var scores = reconstructed.Count == 0 ? (L2: double.NaN, Psnr: double.NaN)
                     : GenerationModel.ReconstructionScores(reconstructed.Images, generation.Model.Reconstruct(reconstructed.Images, reconstructed.Count, config.Seed), reconstructed.Count);
                 RunOutputs.WriteSummary(Path.Combine(runFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, backend.Description,
-                    new Dictionary<string, double>(StringComparer.Ordinal) { ["reconstruction_l2"] = scores.L2, ["reconstruction_psnr"] = scores.Psnr });
+                    new Dictionary<string, double>(StringComparer.Ordinal) { ["reconstruction_l2"] = scores.L2, ["reconstruction_psnr"] = scores.Psnr }, collective.WorldSize);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"reconstruction_l2 {scores.L2:F4}, reconstruction_psnr {scores.Psnr:F2} dB on the first {reconstructed.Count} test images (seed {config.Seed})"));
                 RunOutputs.WriteUnconditionalSamples(Path.Combine(runFolder, RunOutputs.SamplesFileName), generation.Model, 64, RunOutputs.SampleSeed);
@@ -379,7 +378,7 @@ internal static class TrainCommand
             {
                 ["linear_probe_accuracy"] = scores.LinearProbeAccuracy,
                 ["knn_accuracy"] = scores.KnnAccuracy,
-            });
+            }, trainer.WorldSize);
         EmbeddingPlot.WritePca(Path.Combine(trainer.RunFolder, RunOutputs.EmbeddingFileName), testFeatures, test.Labels, config.Representation.FeatureDim);
         Console.WriteLine($"linear probe {Format(scores.LinearProbeAccuracy)}, k-NN (k={NearestNeighbours.DefaultK}, cosine) {Format(scores.KnnAccuracy)} on {test.Count} test images "
             + $"({config.Representation.FeatureDim} backbone features, trained weights), {outcome.WallSeconds:F1} s of training; wrote {trainer.RunFolder}/{{{JointTrainer.MetricsFileName}, "

@@ -36,6 +36,27 @@ public sealed class BatchShard
     /// <summary>b_r / B: the weight of this rank's mean losses in the global mean.</summary>
     public double Share => (double)Rows / GlobalRows;
 
+    /// <summary>
+    /// The first Philox counter of this rank's first row in a draw of <paramref name="rowLength"/> values per row over the
+    /// global batch at <paramref name="step"/>: the draws depend on the global row, not on the ranks.
+    /// </summary>
+    public ulong RowCounter(long step, int rowLength) =>
+        checked(((ulong)step * (ulong)GlobalRows + (ulong)FirstRow) * (ulong)rowLength);
+
+    /// <summary>Whether <paramref name="other"/> is the same slice of the same batch over the same ranks (step buffers sized for one serve the other).</summary>
+    public bool SameSlice(BatchShard? other) =>
+        other is not null && other.Rows == Rows && other.GlobalRows == GlobalRows && other.FirstRow == FirstRow && ReferenceEquals(other.Collective, Collective);
+
+    /// <summary>Whether to stop after this step: cancellation on any rank stops every rank after the same step (one rank stopping alone would leave the others waiting).</summary>
+    public bool StopRequested(CancellationToken cancellation)
+    {
+        if (Collective.WorldSize == 1)
+            return cancellation.IsCancellationRequested;
+        Span<int> requests = [cancellation.IsCancellationRequested ? 1 : 0];
+        Collective.AllReduceSum(requests);
+        return requests[0] > 0;
+    }
+
     /// <summary>The shard of <paramref name="globalRows"/> rows that <paramref name="collective"/>'s rank owns; every rank needs at least one row.</summary>
     public static BatchShard Of(ICollective collective, int globalRows)
     {

@@ -122,13 +122,14 @@ public static class Checkpoint
         CheckStructure(file, config);
         CheckFinite(file);
         CheckCounters(file, step, ParameterGroups(config.Task));
-        if (config.Task != TrainingTask.Joint)
-            return new CheckpointInfo(file, config, step, warnings);
-        var anchors = file[JointModel.LabelAnchorsName];
-        if (anchors.DType != TensorDType.F32 || !anchors.Shape.AsSpan().SequenceEqual([config.Data.ClassCount, config.Latent.Dim]))
+        if (config.Task == TrainingTask.Joint)
         {
-            throw new SafetensorsFormatException(path,
-                $"tensor '{JointModel.LabelAnchorsName}' is {anchors.DType} {SafeTensor.FormatShape(anchors.Shape)}, but the config in __metadata__ needs F32 [class_count {config.Data.ClassCount}, latent_dim {config.Latent.Dim}].");
+            var anchors = file[JointModel.LabelAnchorsName];
+            if (anchors.DType != TensorDType.F32 || !anchors.Shape.AsSpan().SequenceEqual([config.Data.ClassCount, config.Latent.Dim]))
+            {
+                throw new SafetensorsFormatException(path,
+                    $"tensor '{JointModel.LabelAnchorsName}' is {anchors.DType} {SafeTensor.FormatShape(anchors.Shape)}, but the config in __metadata__ needs F32 [class_count {config.Data.ClassCount}, latent_dim {config.Latent.Dim}].");
+            }
         }
         int worldSize = 1;
         if (file.Metadata.TryGetValue(WorldSizeKey, out string? ranks)

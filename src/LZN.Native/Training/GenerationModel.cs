@@ -1,4 +1,5 @@
 using LZN.Native.Backends;
+using LZN.Native.Distributed;
 using LZN.Native.Nn;
 using LZN.Native.RectifiedFlow;
 using LZN.Native.Zones;
@@ -21,8 +22,8 @@ public sealed class GenerationModel : IDisposable
     private readonly ulong _flowKey;
     // The joint step's buffers serve this step too (its label-flow buffers are a few floats per row and stay unused).
     private JointStepWorkspace? _workspace;
-    private FloatBuffer? _images; // [B, imageSize]
-    private FloatBuffer? _zeroLatents; // [B, dim], the baseline's latent input: zeros, never written after allocation
+    private FloatBuffer? _images; // [b_r, imageSize]: this rank's rows (all B in one process)
+    private FloatBuffer? _zeroLatents; // [b_r, dim], the baseline's latent input: zeros, never written after allocation
 
     public GenerationModel(IBackend backend, TrainingConfig config)
     {
@@ -60,33 +61,45 @@ public sealed class GenerationModel : IDisposable
 
     /// <summary>
     /// One forward and backward pass at training step <paramref name="step"/> on images [B, ImageSize] (host, in [-1, 1]):
-    /// accumulates (+=) every parameter gradient of the rectified-flow loss and returns it.
+    /// accumulates (+=) every parameter gradient of the rectified-flow loss and returns it. Data-parallel
+    /// (<paramref name="shard"/> of several ranks, docs/distributed.md): the images are this rank's rows [b_r, ImageSize],
+    /// their latents flow over the anchors of the global batch, the gradients are this rank's share (weighted by
+    /// b_r / B), and the loss is the global batch's.
     /// </summary>
-    public double Backward(ReadOnlySpan<float> images, long step)
+    public double Backward(ReadOnlySpan<float> images, long step, BatchShard? shard = null)
     {
-        int imageSize = Config.Data.ImageSize, batchSize = images.Length / imageSize;
-        if (batchSize < 2 || images.Length != (long)batchSize * imageSize)
-            throw new ArgumentException($"a generation step needs at least two whole images of {imageSize} values (the batch is its own set of anchors).", nameof(images));
+        int imageSize = Config.Data.ImageSize, dim = Config.Latent.Dim, batchSize = images.Length / imageSize;
+        shard ??= BatchShard.Of(SingleProcessCollective.Instance, Math.Max(batchSize, 1));
+        if (shard.GlobalRows < 2 || batchSize != shard.Rows || images.Length != (long)batchSize * imageSize)
+            throw new ArgumentException($"a generation step needs at least two whole images of {imageSize} values in the batch (the batch is its own set of anchors), {shard.Rows} of them this rank's.", nameof(images));
         ArgumentOutOfRangeException.ThrowIfNegative(step);
-        var work = Workspace(batchSize);
+        var work = Workspace(shard);
+        int globalRows = shard.GlobalRows, firstRow = shard.FirstRow;
         _backend.Upload(images, _images!);
-        long latentElements = (long)batchSize * Config.Latent.Dim;
-        using var encoded = Config.Decoder.ZeroLatent ? null : EncodeBatch(_images!, batchSize, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), keepTrajectory: true);
-        var latents = encoded?.Latents ?? _zeroLatents!;
-
-        var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)batchSize + (long)batchSize * imageSize)));
-        objective.BuildBatch(batchSize, imageSize, _images!, work.FlowNoise, work.Times, work.Noisy, work.Target);
-        var prediction = Decoder.Forward(work.Noisy, latents, null, work.Times, batchSize);
-        objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad, 1f);
-        var decoderGrads = Decoder.Backward(work.PredictionGrad);
-        if (encoded is not null)
+        EncodeResult? encoded = null;
+        if (!Config.Decoder.ZeroLatent)
         {
-            var anchorsGrad = work.Anchors.Gradient; // [batchSize, dim]: one process, so the gathered rows are the batch
-            _backend.Fill(anchorsGrad, 0f);
-            LatentEncoder.Backward(encoded, decoderGrads.Latent, new EncodeGradients(Anchors: anchorsGrad));
-            Encoder.Backward(anchorsGrad);
+            var anchors = work.Anchors.Forward(Encoder.Forward(_images!, batchSize)); // [globalRows, dim]
+            _backend.FillNormal(work.LatentNoise, _latentNoiseKey, shard.RowCounter(step, dim), 0f, 1f);
+            encoded = LatentEncoder.EncodeAnchorRows(new ZoneAnchors(anchors, globalRows, dim), firstRow, batchSize, work.LatentNoise, EncodeOptions(keepTrajectory: true));
         }
-        return work.FlowLoss.ReadScalar();
+        using (encoded)
+        {
+            var latents = encoded?.Latents ?? _zeroLatents!;
+            var objective = new RectifiedFlowObjective(_backend, _flowKey, checked((ulong)step * (ulong)((long)globalRows + (long)globalRows * imageSize)));
+            objective.BuildBatchRows(firstRow, batchSize, globalRows, imageSize, _images!, work.FlowNoise, work.Times, work.Noisy, work.Target);
+            var prediction = Decoder.Forward(work.Noisy, latents, null, work.Times, batchSize);
+            objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad, (float)shard.Share);
+            var decoderGrads = Decoder.Backward(work.PredictionGrad);
+            if (encoded is not null)
+            {
+                LatentEncoder.Backward(encoded, decoderGrads.Latent, new EncodeGradients(Anchors: work.Anchors.Gradient));
+                Encoder.Backward(work.Anchors.Backward());
+            }
+        }
+        Span<double> loss = [work.FlowLoss.ReadScalar() * shard.Share];
+        shard.Collective.AllReduceSum(loss);
+        return loss[0];
     }
 
     /// <summary>
@@ -100,13 +113,14 @@ public sealed class GenerationModel : IDisposable
         var anchors = Encoder.Forward(images, rows); // [rows, dim], encoder-owned
         using var noise = _backend.AllocateFloat((long)rows * dim); // [rows, dim]
         _backend.FillNormal(noise, noiseKey, noiseOffset, 0f, 1f);
-        return LatentEncoder.Encode(new ZoneAnchors(anchors, rows, dim), noise,
-            new EncodeOptions
-            {
-                Steps = Config.Latent.Steps, NoiseScale = Config.Latent.NoiseScale, Solver = Config.Latent.Solver, SolverOrder = Config.Latent.SolverOrder,
-                KeepTrajectory = keepTrajectory,
-            });
+        return LatentEncoder.Encode(new ZoneAnchors(anchors, rows, dim), noise, EncodeOptions(keepTrajectory));
     }
+
+    private EncodeOptions EncodeOptions(bool keepTrajectory) => new()
+    {
+        Steps = Config.Latent.Steps, NoiseScale = Config.Latent.NoiseScale, Solver = Config.Latent.Solver, SolverOrder = Config.Latent.SolverOrder,
+        KeepTrajectory = keepTrajectory,
+    };
 
     /// <summary>Unconditional samples [count, ImageSize]: latents from N(0, I) (zero for the baseline), then the decoder's Euler sampler from N(0, I) images.</summary>
     public float[] Generate(int count, ulong seed)
@@ -229,18 +243,19 @@ public sealed class GenerationModel : IDisposable
             EulerSampler.Sample(_backend, velocity, x, Config.Decoder.SampleSteps);
     }
 
-    /// <summary>The step buffers for <paramref name="batchSize"/>, replaced when the batch size changes.</summary>
-    private JointStepWorkspace Workspace(int batchSize)
+    /// <summary>The step buffers for <paramref name="shard"/>, replaced when the batch or its split changes.</summary>
+    private JointStepWorkspace Workspace(BatchShard shard)
     {
-        if (_workspace?.BatchSize != batchSize)
+        if (!shard.SameSlice(_workspace?.Shard))
         {
             DisposeWorkspace();
-            _workspace = new JointStepWorkspace(_backend, Config, Distributed.BatchShard.Of(Distributed.SingleProcessCollective.Instance, batchSize));
-            _images = _backend.AllocateFloat((long)batchSize * Config.Data.ImageSize);
-            _zeroLatents = _backend.AllocateFloat((long)batchSize * Config.Latent.Dim);
+            int batchSize = shard.Rows;
+            _workspace = new JointStepWorkspace(_backend, Config, shard);
+            _images = _backend.AllocateFloat((long)batchSize * Config.Data.ImageSize); // [b_r, imageSize]
+            _zeroLatents = _backend.AllocateFloat((long)batchSize * Config.Latent.Dim); // [b_r, dim]
             _backend.Fill(_zeroLatents, 0f);
         }
-        return _workspace;
+        return _workspace!;
     }
 
     private void DisposeWorkspace()

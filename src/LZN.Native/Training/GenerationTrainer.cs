@@ -1,5 +1,6 @@
 using LZN.Native.Backends;
 using LZN.Native.Data;
+using LZN.Native.Distributed;
 using LZN.Native.Optim;
 
 namespace LZN.Native.Training;
@@ -14,12 +15,13 @@ public sealed class GenerationTrainer : TaskTrainer
     /// <summary>The optimiser's parameter groups; a checkpoint holds one step counter each.</summary>
     public static IReadOnlyList<string> ParameterGroups { get; } = ["encoder", "decoder"];
 
-    public GenerationTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder)
-        : this(new GenerationModel(backend, config), backend, config, train, test, runFolder)
+    /// <param name="collective">The ranks of a data-parallel run (null: one process).</param>
+    public GenerationTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder, ICollective? collective = null)
+        : this(new GenerationModel(backend, config), backend, config, train, test, runFolder, collective)
     {
     }
 
-    private GenerationTrainer(GenerationModel model, IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder)
+    private GenerationTrainer(GenerationModel model, IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder, ICollective? collective)
         : base(backend, config, train, test, runFolder,
         [
             new ParameterGroup(ParameterGroups[0], [.. model.Encoder.Parameters], new ParameterGroupOptions
@@ -30,7 +32,7 @@ public sealed class GenerationTrainer : TaskTrainer
             {
                 LearningRate = config.Optimizer.DecoderLearningRate, WeightDecay = config.Optimizer.WeightDecay, FrozenAfter = config.Optimizer.FreezeDecoderAfter,
             }),
-        ])
+        ], collective)
     {
         Model = model;
     }
@@ -40,7 +42,7 @@ public sealed class GenerationTrainer : TaskTrainer
     public override IEnumerable<Nn.Parameter> Parameters => Model.Parameters;
 
     protected override JointLosses Backward(float[] images, int[] labels, long step) =>
-        new(Model.Backward(images, step), 0, RectifiedFlowWeight: 1, LabelWeight: 0);
+        new(Model.Backward(images, step, Shard), 0, RectifiedFlowWeight: 1, LabelWeight: 0);
 
     public override double Evaluate() => double.NaN;
 

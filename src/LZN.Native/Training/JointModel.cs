@@ -132,7 +132,7 @@ public sealed class JointModel : IDisposable
         SetDropoutStep(step, firstRow);
         var anchors = work.Anchors.Forward(Encoder.Forward(images, batchSize)); // [globalRows, dim]
         PhaseTimer?.Mark(PhaseNames.EncoderForward);
-        _backend.FillNormal(work.LatentNoise, _latentNoiseKey, RowCounter(step, globalRows, firstRow, dim), 0f, 1f);
+        _backend.FillNormal(work.LatentNoise, _latentNoiseKey, work.Shard.RowCounter(step, dim), 0f, 1f);
         using var encoded = LatentEncoder.EncodeAnchorRows(new ZoneAnchors(anchors, globalRows, dim), firstRow, batchSize, work.LatentNoise,
             new EncodeOptions { Steps = Config.Latent.Steps, NoiseScale = Config.Latent.NoiseScale, KeepTrajectory = true });
         _backend.Fill(work.LatentsGrad, 0f);
@@ -193,13 +193,6 @@ public sealed class JointModel : IDisposable
     }
 
     /// <summary>
-    /// The first Philox counter of global row <paramref name="firstRow"/> in a draw of <paramref name="rowLength"/> values
-    /// per row over a batch of <paramref name="globalRows"/> at <paramref name="step"/>: the draws depend on the global row, not on the ranks.
-    /// </summary>
-    private static ulong RowCounter(long step, int globalRows, int firstRow, int rowLength) =>
-        checked(((ulong)step * (ulong)globalRows + (ulong)firstRow) * (ulong)rowLength);
-
-    /// <summary>
     /// The decoder's latents of step <paramref name="step"/>: the batch's anchors through their own flow with prior noise
     /// Philox key seed ^ fnv1a("stream.decoder_latent_noise") at counters [n B d, (n + 1) B d), scaled by
     /// <paramref name="noiseScale"/>. Clears <see cref="JointStepWorkspace.DecoderLatentsGrad"/> for the step.
@@ -208,7 +201,7 @@ public sealed class JointModel : IDisposable
     {
         int dim = Config.Latent.Dim;
         var shard = work.Shard;
-        _backend.FillNormal(work.DecoderLatentNoise!, _decoderLatentNoiseKey, RowCounter(step, shard.GlobalRows, shard.FirstRow, dim), 0f, 1f);
+        _backend.FillNormal(work.DecoderLatentNoise!, _decoderLatentNoiseKey, shard.RowCounter(step, dim), 0f, 1f);
         _backend.Fill(work.DecoderLatentsGrad!, 0f);
         return LatentEncoder.EncodeAnchorRows(new ZoneAnchors(anchors, shard.GlobalRows, dim), shard.FirstRow, shard.Rows, work.DecoderLatentNoise,
             new EncodeOptions { Steps = Config.Latent.Steps, NoiseScale = noiseScale, KeepTrajectory = true });
@@ -217,9 +210,7 @@ public sealed class JointModel : IDisposable
     /// <summary>The step buffers for <paramref name="shard"/>, replaced when the batch or its split changes.</summary>
     private JointStepWorkspace Workspace(BatchShard shard)
     {
-        var current = _workspace?.Shard;
-        if (current is null || current.Rows != shard.Rows || current.GlobalRows != shard.GlobalRows || current.FirstRow != shard.FirstRow
-            || !ReferenceEquals(current.Collective, shard.Collective))
+        if (!shard.SameSlice(_workspace?.Shard))
         {
             _workspace?.Dispose();
             _workspace = null;

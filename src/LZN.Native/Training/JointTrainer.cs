@@ -179,15 +179,7 @@ public sealed class JointTrainer : ITaskTrainer
     public TrainingResult Run(CancellationToken cancellation, Action<TrainingProgress>? onProgress = null, Action<EpochResult>? onEpoch = null) =>
         TrainingLoop.Run(this, cancellation, onProgress, onEpoch);
 
-    /// <summary>Cancellation on any rank stops every rank after the same step (one rank stopping alone would leave the others waiting).</summary>
-    public bool StopRequested(CancellationToken cancellation)
-    {
-        if (WorldSize == 1)
-            return cancellation.IsCancellationRequested;
-        Span<int> requests = [cancellation.IsCancellationRequested ? 1 : 0];
-        _shard.Collective.AllReduceSum(requests);
-        return requests[0] > 0;
-    }
+    public bool StopRequested(CancellationToken cancellation) => _shard.StopRequested(cancellation);
 
     public void Dispose()
     {

@@ -1,5 +1,6 @@
 using LZN.Native.Backends;
 using LZN.Native.Data;
+using LZN.Native.Distributed;
 using LZN.Native.Nn;
 using LZN.Native.Zones;
 
@@ -60,17 +61,18 @@ public sealed class RepresentationModel : IDisposable
     public IEnumerable<Parameter> Parameters => Backbone.Parameters.Concat(Head.Parameters);
 
     /// <summary>
-    /// The two views of a batch: rows [0, B) view 1, rows [B, 2B) view 2 of the same images, each augmented under its own
-    /// key at counters firstRow + row, firstRow = step x B (the row's index in the run's stream of global batches).
+    /// The two views of a batch: rows [0, b) view 1, rows [b, 2b) view 2 of the same images, each augmented under its own
+    /// key at counters firstRow + row, firstRow = step x B + the shard's first row (the row's index in the run's stream of
+    /// global batches; without <paramref name="shard"/> the images are the whole batch, B = b).
     /// </summary>
-    /// <param name="images">[B, ImageSize] in [-1, 1], before augmentation.</param>
-    /// <param name="views">[2B, ImageSize], overwritten.</param>
-    public void MakeViews(ReadOnlySpan<float> images, Span<float> views, long step)
+    /// <param name="images">[b, ImageSize] in [-1, 1], before augmentation.</param>
+    /// <param name="views">[2b, ImageSize], overwritten.</param>
+    public void MakeViews(ReadOnlySpan<float> images, Span<float> views, long step, BatchShard? shard = null)
     {
         int imageSize = Config.Data.ImageSize, batchSize = images.Length / imageSize;
         if (views.Length != 2L * images.Length || images.Length != (long)batchSize * imageSize)
             throw new ArgumentException($"views hold {views.Length} values; expected 2 x {images.Length} (images hold whole rows of {imageSize}).", nameof(views));
-        ulong firstRow = checked((ulong)step * (ulong)batchSize);
+        ulong firstRow = shard?.RowCounter(step, 1) ?? checked((ulong)step * (ulong)batchSize);
         var shape = RunOutputs.Shape(Config);
         images.CopyTo(views);
         images.CopyTo(views[images.Length..]);
@@ -81,36 +83,46 @@ public sealed class RepresentationModel : IDisposable
     /// <summary>
     /// One forward and backward pass at training step <paramref name="step"/> on a batch of images [B, ImageSize] (host,
     /// before augmentation): accumulates (+=) every parameter gradient of the zone loss and returns the loss.
+    /// Data-parallel (<paramref name="shard"/> of several ranks, docs/distributed.md): the images are this rank's rows
+    /// [b_r, ImageSize]; both anchor sets are gathered over the global batch, this rank's view-1 latents flow over all of
+    /// A1 and are assigned through all of A2 with its rows' global indices as targets, the gradients are this rank's
+    /// share (weighted by b_r / B), and the loss is the global batch's.
     /// </summary>
-    public double Backward(ReadOnlySpan<float> images, long step)
+    public double Backward(ReadOnlySpan<float> images, long step, BatchShard? shard = null)
     {
         int imageSize = Config.Data.ImageSize, batchSize = images.Length / imageSize, dim = Config.Latent.Dim;
-        if (batchSize < 2)
-            throw new ArgumentException("a representation step needs at least two images (the batch is its own set of anchors).", nameof(images));
+        shard ??= BatchShard.Of(SingleProcessCollective.Instance, Math.Max(batchSize, 1));
+        if (shard.GlobalRows < 2 || batchSize != shard.Rows)
+            throw new ArgumentException($"a representation step needs at least two images in the batch (the batch is its own set of anchors), {shard.Rows} of them this rank's.", nameof(images));
         ArgumentOutOfRangeException.ThrowIfNegative(step);
         long latentElements = (long)batchSize * dim;
-        var work = Workspace(batchSize);
-        MakeViews(images, work.HostViews, step);
+        var work = Workspace(shard);
+        MakeViews(images, work.HostViews, step, shard);
         _backend.Upload(work.HostViews, work.Views);
 
-        var features = Backbone.Forward(work.Views, 2 * batchSize); // [2B, FeatureDim], backbone-owned
-        var anchors = Head.Forward(features, 2 * batchSize); // [2B, dim], head-owned
-        var firstAnchors = new ZoneAnchors(anchors.Slice(0, latentElements), batchSize, dim);
-        var secondAnchors = new ZoneAnchors(anchors.Slice(latentElements, latentElements), batchSize, dim);
-        _backend.FillNormal(work.LatentNoise, _latentNoiseKey, checked((ulong)step * (ulong)latentElements), 0f, 1f);
-        using var encoded = LatentEncoder.Encode(firstAnchors, work.LatentNoise,
+        var features = Backbone.Forward(work.Views, 2 * batchSize); // [2b, FeatureDim], backbone-owned
+        var anchors = Head.Forward(features, 2 * batchSize); // [2b, dim], head-owned
+        var firstAnchors = new ZoneAnchors(work.FirstAnchors.Forward(anchors.Slice(0, latentElements)), shard.GlobalRows, dim);
+        var secondAnchors = new ZoneAnchors(work.SecondAnchors.Forward(anchors.Slice(latentElements, latentElements)), shard.GlobalRows, dim);
+        _backend.FillNormal(work.LatentNoise, _latentNoiseKey, shard.RowCounter(step, dim), 0f, 1f);
+        using var encoded = LatentEncoder.EncodeAnchorRows(firstAnchors, shard.FirstRow, batchSize, work.LatentNoise,
             new EncodeOptions { Steps = Config.Latent.Steps, NoiseScale = Config.Latent.NoiseScale, KeepTrajectory = true });
         using var assigned = ZoneAssigner.Assign(secondAnchors, encoded.Latents, batchSize, work.Targets,
             new AssignOptions { Steps = Config.Latent.LabelSteps, KeepTrajectory = true, EvaluatedSteps = AssignmentLoss.StepsRead(Config.Loss.Label, Config.Latent.LabelSteps) });
         double loss = AssignmentLoss.Evaluate(assigned, Config.Loss.Label, work.Beta);
+        if (shard.Share != 1)
+            _backend.ScaleShift(work.Beta, (float)shard.Share, 0f);
 
         _backend.Fill(work.LatentsGrad, 0f);
-        _backend.Fill(work.AnchorsGrad, 0f);
-        ZoneAssigner.Backward(assigned, null, work.Beta,
-            new AssignGradients(Latents: work.LatentsGrad, Anchors: work.AnchorsGrad.Slice(latentElements, latentElements)));
-        LatentEncoder.Backward(encoded, work.LatentsGrad, new EncodeGradients(Anchors: work.AnchorsGrad.Slice(0, latentElements)));
+        ZoneAssigner.Backward(assigned, null, work.Beta, new AssignGradients(Latents: work.LatentsGrad, Anchors: work.SecondAnchors.Gradient));
+        LatentEncoder.Backward(encoded, work.LatentsGrad, new EncodeGradients(Anchors: work.FirstAnchors.Gradient));
+        // Each anchor set's gradient over the global batch comes back as this rank's rows, summed over the ranks.
+        _backend.Copy(work.FirstAnchors.Backward(), work.AnchorsGrad.Slice(0, latentElements));
+        _backend.Copy(work.SecondAnchors.Backward(), work.AnchorsGrad.Slice(latentElements, latentElements));
         Backbone.Backward(Head.Backward(work.AnchorsGrad));
-        return loss;
+        Span<double> terms = [loss * shard.Share];
+        shard.Collective.AllReduceSum(terms);
+        return terms[0];
     }
 
     /// <summary>The backbone's features of images [count, ImageSize], in groups of <see cref="ScheduleConfig.EvalBatch"/>: [count, FeatureDim].</summary>
@@ -132,16 +144,16 @@ public sealed class RepresentationModel : IDisposable
         return features;
     }
 
-    /// <summary>The step buffers for <paramref name="batchSize"/>, replaced when the batch size changes.</summary>
-    private RepresentationStepWorkspace Workspace(int batchSize)
+    /// <summary>The step buffers for <paramref name="shard"/>, replaced when the batch or its split changes.</summary>
+    private RepresentationStepWorkspace Workspace(BatchShard shard)
     {
-        if (_workspace?.BatchSize != batchSize)
+        if (!shard.SameSlice(_workspace?.Shard))
         {
             _workspace?.Dispose();
             _workspace = null;
-            _workspace = new RepresentationStepWorkspace(_backend, Config, batchSize);
+            _workspace = new RepresentationStepWorkspace(_backend, Config, shard);
         }
-        return _workspace;
+        return _workspace!;
     }
 
     public void Dispose()
@@ -154,23 +166,27 @@ public sealed class RepresentationModel : IDisposable
 
 /// <summary>
 /// The buffers of one <see cref="RepresentationModel.Backward"/> at one batch size, allocated once and reused; the step
-/// overwrites each before reading it (the two gradients it accumulates into are cleared first).
+/// overwrites each before reading it (the gradients it accumulates into are cleared first). b is this rank's rows of
+/// the batch (<see cref="BatchShard.Rows"/>; all B rows in one process).
 /// </summary>
 internal sealed class RepresentationStepWorkspace : IDisposable
 {
-    public RepresentationStepWorkspace(IBackend backend, TrainingConfig config, int batchSize)
+    public RepresentationStepWorkspace(IBackend backend, TrainingConfig config, BatchShard shard)
     {
-        BatchSize = batchSize;
+        Shard = shard;
+        int batchSize = shard.Rows;
         long latentElements = (long)batchSize * config.Latent.Dim;
-        HostViews = new float[2L * batchSize * config.Data.ImageSize]; // [2B, imageSize]
+        HostViews = new float[2L * batchSize * config.Data.ImageSize]; // [2b, imageSize]
         try
         {
-            Views = backend.AllocateFloat(HostViews.Length); // [2B, imageSize]
-            Targets = backend.FromHost(Enumerable.Range(0, batchSize).ToArray()); // [B]: row i's zone is its own
-            LatentNoise = backend.AllocateFloat(latentElements); // [B, dim]
-            LatentsGrad = backend.AllocateFloat(latentElements); // [B, dim]
-            AnchorsGrad = backend.AllocateFloat(2 * latentElements); // [2B, dim]: view 1 rows, then view 2 rows
-            Beta = backend.AllocateFloat((long)config.Latent.LabelSteps * batchSize); // [labelSteps, B]
+            Views = backend.AllocateFloat(HostViews.Length); // [2b, imageSize]
+            Targets = backend.FromHost(Enumerable.Range(shard.FirstRow, batchSize).ToArray()); // [b]: global row i's zone is its own
+            LatentNoise = backend.AllocateFloat(latentElements); // [b, dim]
+            LatentsGrad = backend.AllocateFloat(latentElements); // [b, dim]
+            AnchorsGrad = backend.AllocateFloat(2 * latentElements); // [2b, dim]: view 1 rows, then view 2 rows
+            Beta = backend.AllocateFloat((long)config.Latent.LabelSteps * batchSize); // [labelSteps, b]
+            FirstAnchors = new GatheredRows(backend, shard, config.Latent.Dim);
+            SecondAnchors = new GatheredRows(backend, shard, config.Latent.Dim);
         }
         catch
         {
@@ -179,32 +195,40 @@ internal sealed class RepresentationStepWorkspace : IDisposable
         }
     }
 
-    public int BatchSize { get; }
+    public BatchShard Shard { get; }
 
-    /// <summary>Both views of the batch [2B, imageSize] (host).</summary>
+    /// <summary>Both views of this rank's rows [2b, imageSize] (host).</summary>
     public float[] HostViews { get; }
 
-    /// <summary>Both views on the device [2B, imageSize].</summary>
+    /// <summary>Both views on the device [2b, imageSize].</summary>
     public FloatBuffer Views { get; }
 
-    /// <summary>0..B-1 [B].</summary>
+    /// <summary>The rows' global indices, FirstRow..FirstRow+b-1 [b].</summary>
     public IntBuffer Targets { get; }
 
-    /// <summary>Prior noise of the view-1 latent flow [B, dim].</summary>
+    /// <summary>Prior noise of the view-1 latent flow [b, dim].</summary>
     public FloatBuffer LatentNoise { get; }
 
-    /// <summary>dLoss/dlatents [B, dim].</summary>
+    /// <summary>dLoss/dlatents [b, dim].</summary>
     public FloatBuffer LatentsGrad { get; }
 
-    /// <summary>dLoss/danchors [2B, dim].</summary>
+    /// <summary>dLoss/d(this rank's anchors) [2b, dim]: view 1 rows, then view 2 rows.</summary>
     public FloatBuffer AnchorsGrad { get; }
 
-    /// <summary>dLoss/dlogP of the view-2 assignment [labelSteps, B].</summary>
+    /// <summary>dLoss/dlogP of the view-2 assignment [labelSteps, b].</summary>
     public FloatBuffer Beta { get; }
+
+    /// <summary>The view-1 anchors A1 of the global batch [B, dim] and their gradient.</summary>
+    public GatheredRows FirstAnchors { get; }
+
+    /// <summary>The view-2 anchors A2 of the global batch [B, dim] and their gradient.</summary>
+    public GatheredRows SecondAnchors { get; }
 
     /// <summary>Also called by a constructor that failed part-way, so any buffer may still be null.</summary>
     public void Dispose()
     {
+        SecondAnchors?.Dispose();
+        FirstAnchors?.Dispose();
         Beta?.Dispose();
         AnchorsGrad?.Dispose();
         LatentsGrad?.Dispose();

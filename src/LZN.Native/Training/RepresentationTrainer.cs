@@ -1,5 +1,6 @@
 using LZN.Native.Backends;
 using LZN.Native.Data;
+using LZN.Native.Distributed;
 using LZN.Native.Metrics;
 using LZN.Native.Optim;
 
@@ -20,19 +21,20 @@ public sealed class RepresentationTrainer : TaskTrainer
     /// <summary>Training images whose features the end-of-epoch k-NN compares the test split with (all of them would double an epoch's evaluation).</summary>
     public const int MonitorBankSize = 10_000;
 
-    public RepresentationTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder)
-        : this(new RepresentationModel(backend, config), backend, config, train, test, runFolder)
+    /// <param name="collective">The ranks of a data-parallel run (null: one process).</param>
+    public RepresentationTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder, ICollective? collective = null)
+        : this(new RepresentationModel(backend, config), backend, config, train, test, runFolder, collective)
     {
     }
 
-    private RepresentationTrainer(RepresentationModel model, IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder)
+    private RepresentationTrainer(RepresentationModel model, IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder, ICollective? collective)
         : base(backend, config, train, test, runFolder,
         [
             new ParameterGroup(ParameterGroups[0], [.. model.Parameters], new ParameterGroupOptions
             {
                 LearningRate = config.Optimizer.EncoderLearningRate, WeightDecay = config.Optimizer.WeightDecay, FrozenAfter = config.Optimizer.FreezeEncoderAfter,
             }),
-        ])
+        ], collective)
     {
         Model = model;
     }
@@ -43,15 +45,15 @@ public sealed class RepresentationTrainer : TaskTrainer
 
     /// <summary>The labels are gathered with the images and unused: the task sees no labels.</summary>
     protected override JointLosses Backward(float[] images, int[] labels, long step) =>
-        new(0, Model.Backward(images, step), RectifiedFlowWeight: 0, LabelWeight: 1);
+        new(0, Model.Backward(images, step, Shard), RectifiedFlowWeight: 0, LabelWeight: 1);
 
     /// <summary>
     /// k-NN accuracy of the test split against the first <see cref="MonitorBankSize"/> training images, in the backbone's
-    /// features; NaN without a test split, or when the features overflow (counted in <see cref="TaskTrainer.NonFiniteEvaluations"/>).
+    /// features; NaN without a test split, on ranks other than 0 (every rank holds the same parameters), or when the features overflow (counted in <see cref="TaskTrainer.NonFiniteEvaluations"/>).
     /// </summary>
     public override double Evaluate()
     {
-        if (TestSplit is not { Count: > 0 } test)
+        if (TestSplit is not { Count: > 0 } test || !IsWriter)
             return double.NaN;
         try
         {

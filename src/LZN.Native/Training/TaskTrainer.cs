@@ -1,5 +1,6 @@
 using LZN.Native.Backends;
 using LZN.Native.Data;
+using LZN.Native.Distributed;
 using LZN.Native.Optim;
 
 namespace LZN.Native.Training;
@@ -8,7 +9,10 @@ namespace LZN.Native.Training;
 /// The trainer of a task whose step is one host batch in, one loss out (representation, generation): batches from
 /// <see cref="TrainingBatches"/>, the subclass's forward and backward, Adam over the given parameter groups with clipping,
 /// warm-up and EMA, and the shared loop, checkpoints and metrics of <see cref="TrainingLoop"/>. Every random draw of
-/// a step is keyed by (seed, step, global row), so a resumed run repeats an uninterrupted one exactly.
+/// a step is keyed by (seed, step, global row), so a resumed run repeats an uninterrupted one exactly, and a data-parallel
+/// run (docs/distributed.md) trains the one-process model: each rank gathers its slice of the global batch
+/// (<see cref="Shard"/>), the subclass gathers what its flows need of the other ranks' rows, the gradients are summed over
+/// the ranks before clipping, and rank 0 alone evaluates and writes.
 /// </summary>
 public abstract class TaskTrainer : ITaskTrainer
 {
@@ -16,27 +20,36 @@ public abstract class TaskTrainer : ITaskTrainer
     private readonly AdamW _optimizer;
     private readonly Ema? _ema;
     private readonly FloatBuffer _loss; // [1]
+    private readonly FloatBuffer[] _gradients;
 
-    protected TaskTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder, IReadOnlyList<ParameterGroup> groups)
+    /// <param name="collective">The ranks of a data-parallel run (null: one process); the batch size stays the global batch.</param>
+    protected TaskTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder, IReadOnlyList<ParameterGroup> groups,
+        ICollective? collective)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(groups);
         ArgumentException.ThrowIfNullOrEmpty(runFolder);
-        _batches = new TrainingBatches(train, config);
+        Shard = BatchShard.Of(collective ?? SingleProcessCollective.Instance, config.Schedule.BatchSize);
+        _batches = new TrainingBatches(train, config, Shard.FirstRow, Shard.Rows);
         Backend = backend;
         TrainSplit = train;
         TestSplit = test;
         Config = config;
         RunFolder = runFolder;
-        IO.AtomicFile.RemoveAbandonedTemporaries(CheckpointPath);
+        if (IsWriter)
+            IO.AtomicFile.RemoveAbandonedTemporaries(CheckpointPath);
         _optimizer = new AdamW(backend, groups);
         _ema = config.Optimizer.EmaDecay > 0 ? new Ema(backend, [.. groups.SelectMany(group => group.Parameters)], config.Optimizer.EmaDecay) : null;
         var schedule = new LearningRateSchedule(config.Optimizer.WarmupSteps, config.Optimizer.LearningRateDecay == LearningRateDecay.Cosine ? TotalSteps : 0);
         Training = new TrainingStep(backend, _optimizer, new GradientClipper(config.Optimizer.ClipNorm), schedule, _ema);
-        _loss = backend.AllocateFloat(1);
+        _gradients = [.. groups.SelectMany(group => group.Parameters).Select(parameter => parameter.Grad)];
+        _loss = backend.AllocateFloat(1); // [1]
     }
+
+    /// <summary>This rank's rows of every global batch.</summary>
+    protected BatchShard Shard { get; }
 
     protected IBackend Backend { get; }
 
@@ -56,12 +69,12 @@ public abstract class TaskTrainer : ITaskTrainer
 
     public long Step { get; private set; }
 
-    /// <summary>One process: these tasks do not train data-parallel yet (the CLI refuses them under mpirun).</summary>
-    public int WorldSize => 1;
+    public int WorldSize => Shard.Collective.WorldSize;
 
-    public bool IsWriter => true;
+    /// <summary>Rank 0, the one that evaluates and writes metrics.jsonl and checkpoints.</summary>
+    public bool IsWriter => Shard.Collective.Rank == 0;
 
-    public bool StopRequested(CancellationToken cancellation) => cancellation.IsCancellationRequested;
+    public bool StopRequested(CancellationToken cancellation) => Shard.StopRequested(cancellation);
 
     public int StepsPerEpoch => _batches.StepsPerEpoch;
 
@@ -77,21 +90,31 @@ public abstract class TaskTrainer : ITaskTrainer
         return repair;
     }
 
-    public void SaveCheckpoint() => Checkpoint.Save(CheckpointPath, Config, Parameters, Training, Step);
+    /// <summary>Saves the checkpoint on rank 0 (every rank holds the same parameters and optimiser state).</summary>
+    public void SaveCheckpoint()
+    {
+        if (IsWriter)
+            Checkpoint.Save(CheckpointPath, Config, Parameters, Training, Step, WorldSize);
+    }
 
-    /// <summary>Runs step <see cref="Step"/> (gather, zero gradients, the task's backward, optimiser step) and advances.</summary>
+    /// <summary>Runs step <see cref="Step"/> (gather, zero gradients, the task's backward, gradients summed over the ranks, optimiser step) and advances.</summary>
     public (JointLosses Losses, TrainingStepResult Result) TrainStep()
     {
         _batches.Gather(Step);
         _optimizer.ZeroGradients();
         var losses = Backward(_batches.Images, _batches.Labels, Step);
+        // Summed before the norm is taken, so clipping sees the global norm and every rank applies the same update.
+        Shard.Collective.AllReduceSum(_gradients);
         Backend.Upload([(float)losses.Total], _loss);
         var result = Training.Apply(_loss);
         Step++;
         return (losses, result);
     }
 
-    /// <summary>The task's forward and backward of step <paramref name="step"/> on a host batch [B, ImageSize] (labels [B]): gradients accumulate, the loss terms come back.</summary>
+    /// <summary>
+    /// The task's forward and backward of step <paramref name="step"/> on this rank's rows of the batch [b_r, ImageSize]
+    /// (labels [b_r]): this rank's gradients (weighted by b_r / B) accumulate, the global batch's loss terms come back.
+    /// </summary>
     protected abstract JointLosses Backward(float[] images, int[] labels, long step);
 
     public abstract double Evaluate();

@@ -6,6 +6,18 @@ namespace LZN.Tests.Training;
 /// <summary>Small joint-task configurations and data for the training tests (CPU, seconds each).</summary>
 internal static class TrainingFixtures
 {
+    /// <summary>||actual - expected|| / ||expected||, in doubles.</summary>
+    public static double RelativeDifference(float[] actual, float[] expected)
+    {
+        double difference = 0, norm = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            difference += ((double)actual[i] - expected[i]) * ((double)actual[i] - expected[i]);
+            norm += (double)expected[i] * expected[i];
+        }
+        return Math.Sqrt(difference / Math.Max(norm, double.Epsilon));
+    }
+
     /// <summary>The "tiny" preset on 28x28x1 synthetic blobs: 4 steps per epoch with 128 images.</summary>
     public static TrainingConfig Tiny(int epochs = 1)
     {
