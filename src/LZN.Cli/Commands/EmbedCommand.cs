@@ -27,10 +27,10 @@ internal static class EmbedCommand
             var images = result.GetValue(split) == "train" ? train : test;
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
             using var model = ProbeCommand.LoadModel(backend, info, result.GetValue(ema));
-            var features = model.Features(images.Images, images.Count); // [n, featureDim]
+            var features = model.Features(images.Images, images.Count); // [n, FeatureWidth]
             string path = result.GetValue(output)!;
-            Npy.Write(path, features, images.Count, info.Config.Representation.FeatureDim);
-            Console.WriteLine($"wrote {path}: float32 [{images.Count}, {info.Config.Representation.FeatureDim}] {result.GetValue(split)} features of {images.Name}");
+            Npy.Write(path, features, images.Count, model.FeatureWidth);
+            Console.WriteLine($"wrote {path}: float32 [{images.Count}, {model.FeatureWidth}] {result.GetValue(split)} features of {images.Name}");
             if (result.GetValue(labels) is string labelPath)
             {
                 Npy.Write(labelPath, images.Labels, images.Count);

@@ -21,11 +21,12 @@ internal static class ProbeCommand
         var seed = CliOptions.UInt64("--seed", "seed of the probe's batch order", 1);
         var trainLimit = CliOptions.Int("--train-limit", "fit the probe and the k-NN bank on only the first N training images (N >= 20)", min: NearestNeighbours.DefaultK);
         var testLimit = CliOptions.Int("--test-limit", "score on only the first N test images (N >= 1)", min: 1);
+        var features = FeaturesOption();
         var device = CommonOptions.Device();
         var command = new Command("probe",
             "Linear probe and k-NN (k=20, cosine) accuracy of a representation-task checkpoint's backbone features, beside the same on raw pixels.")
         {
-            checkpoint, data, ema, seed, trainLimit, testLimit, device,
+            checkpoint, data, ema, seed, trainLimit, testLimit, features, device,
         };
         command.SetAction(result => CommonOptions.Run(() =>
         {
@@ -35,15 +36,15 @@ internal static class ProbeCommand
             if (result.GetValue(testLimit) is int testCount)
                 test = test.Take(testCount);
             using var backend = CommonOptions.CreateBackend(result.GetValue(device));
-            using var model = LoadModel(backend, info, result.GetValue(ema));
+            using var model = LoadModel(backend, info, result.GetValue(ema), RepresentationConfig.ParseProbeFeatures(result.GetValue(features)));
             int classes = Math.Max(train.ClassCount, test.ClassCount);
             ulong probeSeed = result.GetValue(seed);
-            var features = RepresentationScores.Measure(backend, model.Features(train.Images, train.Count), train.Labels,
-                model.Features(test.Images, test.Count), test.Labels, info.Config.Representation.FeatureDim, classes, probeSeed);
+            var scores = RepresentationScores.Measure(backend, model.Features(train.Images, train.Count), train.Labels,
+                model.Features(test.Images, test.Count), test.Labels, model.FeatureWidth, classes, probeSeed);
             var pixels = RepresentationScores.Measure(backend, train.Images, train.Labels, test.Images, test.Labels, train.Shape.Size, classes, probeSeed);
             Console.WriteLine($"{info.Path}: step {info.Step}, {(result.GetValue(ema) ? "EMA" : "trained")} weights; {train.Count} training / {test.Count} test images; "
                 + $"linear probe {new LinearProbeOptions().Epochs} epochs, k-NN k={NearestNeighbours.DefaultK} cosine");
-            Console.WriteLine(Line("backbone features", features));
+            Console.WriteLine(Line($"{RepresentationConfig.ProbeFeatureName(model.Config.Representation.ProbeFeatures)} features", scores));
             Console.WriteLine(Line("raw pixels", pixels));
             return 0;
         }));
@@ -58,6 +59,11 @@ internal static class ProbeCommand
 
     public static Option<string?> DataOption() =>
         new("--data") { Description = "fashion-mnist | synthetic | a folder (default: the data the checkpoint was trained on)" };
+
+    /// <summary>"--probe-features": what of the backbone the probe reads (<see cref="RepresentationConfig.ProbeFeatures"/>).</summary>
+    public static Option<string?> FeaturesOption() => CliOptions.Choice("--probe-features",
+        "representation task: the features the probe and k-NN read: backbone (the backbone's output) | pooled (the last convolution's channels averaged over the image) | both (default: the checkpoint's, else the preset's, backbone)",
+        [.. RepresentationConfig.ProbeFeatureNames]);
 
     public static Option<bool> EmaOption() => new("--ema") { Description = "use the EMA weights instead of the trained ones" };
 
@@ -75,9 +81,11 @@ internal static class ProbeCommand
         return (info, train, test);
     }
 
-    public static RepresentationModel LoadModel(IBackend backend, CheckpointInfo info, bool ema)
+    /// <summary>The checkpoint's model; <paramref name="features"/> replaces the features its config probes (weights are the same).</summary>
+    public static RepresentationModel LoadModel(IBackend backend, CheckpointInfo info, bool ema, ProbeFeatures? features = null)
     {
-        var model = new RepresentationModel(backend, info.Config);
+        var config = features is ProbeFeatures read ? info.Config with { Representation = info.Config.Representation with { ProbeFeatures = read } } : info.Config;
+        var model = new RepresentationModel(backend, config);
         try
         {
             Checkpoint.LoadModel(info, model.Parameters, ema);

@@ -111,6 +111,8 @@ internal static class TrainCommand
             [TrainingTask.Representation], (c, v) => c with { Representation = c.Representation with { FeatureDim = v } }),
         Set(CliOptions.Int("--projection-hidden", "representation task: hidden width of the projection head (default: the preset's, 256)"), "projection_hidden",
             [TrainingTask.Representation], (c, v) => c with { Representation = c.Representation with { ProjectionHidden = v } }),
+        Set(ProbeCommand.FeaturesOption(), "probe_features", [TrainingTask.Representation],
+            (c, v) => c with { Representation = c.Representation with { ProbeFeatures = RepresentationConfig.ParseProbeFeatures(v)!.Value } }),
         Set(CliOptions.Choice("--latent", "generation task: lzn (the decoder conditioned on each image's latent) | none (its latent input zeroed: the plain rectified-flow baseline)", "lzn", "none"),
             "latent", [TrainingTask.Generation], (c, v) => c with { Decoder = c.Decoder with { ZeroLatent = v == "none" } }),
         Set(Views(), "views", [TrainingTask.Representation],
@@ -372,16 +374,16 @@ internal static class TrainCommand
         var config = trainer.Config;
         var testFeatures = trainer.Model.Features(test.Images, test.Count);
         var scores = RepresentationScores.Measure(trainer.Model.Backbone.Backend, trainer.Model.Features(train.Images, train.Count), train.Labels,
-            testFeatures, test.Labels, config.Representation.FeatureDim, Math.Max(train.ClassCount, test.ClassCount), config.Seed);
+            testFeatures, test.Labels, trainer.Model.FeatureWidth, Math.Max(train.ClassCount, test.ClassCount), config.Seed);
         RunOutputs.WriteSummary(Path.Combine(trainer.RunFolder, RunOutputs.SummaryFileName), config, outcome, train.Count, test.Count, device,
             new Dictionary<string, double>(StringComparer.Ordinal)
             {
                 ["linear_probe_accuracy"] = scores.LinearProbeAccuracy,
                 ["knn_accuracy"] = scores.KnnAccuracy,
             }, trainer.WorldSize);
-        EmbeddingPlot.WritePca(Path.Combine(trainer.RunFolder, RunOutputs.EmbeddingFileName), testFeatures, test.Labels, config.Representation.FeatureDim);
+        EmbeddingPlot.WritePca(Path.Combine(trainer.RunFolder, RunOutputs.EmbeddingFileName), testFeatures, test.Labels, trainer.Model.FeatureWidth);
         Console.WriteLine($"linear probe {Format(scores.LinearProbeAccuracy)}, k-NN (k={NearestNeighbours.DefaultK}, cosine) {Format(scores.KnnAccuracy)} on {test.Count} test images "
-            + $"({config.Representation.FeatureDim} backbone features, trained weights), {outcome.WallSeconds:F1} s of training; wrote {trainer.RunFolder}/{{{JointTrainer.MetricsFileName}, "
+            + $"({trainer.Model.FeatureWidth} {RepresentationConfig.ProbeFeatureName(config.Representation.ProbeFeatures)} features, trained weights), {outcome.WallSeconds:F1} s of training; wrote {trainer.RunFolder}/{{{JointTrainer.MetricsFileName}, "
             + $"{JointTrainer.CheckpointFileName}, {RunOutputs.SummaryFileName}, {RunOutputs.EmbeddingFileName}}}");
     }
 

@@ -113,6 +113,24 @@ public sealed class CnnEncoder : SequentialEncoder
 
     public CnnEncoderConfig Config { get; }
 
+    /// <summary>Channels of the last convolution's output.</summary>
+    public int LastChannels => Config.Channels[^1];
+
+    /// <summary>Values per image of <see cref="ForwardConvolutions"/>: LastChannels x h x w.</summary>
+    public int ForwardConvolutionsSize => Body.Layers.TakeWhile(layer => layer is not Dropout and not Linear).Last().OutputSize;
+
+    /// <summary>
+    /// The last convolution's activations [batchSize, LastChannels, h, w] of <paramref name="input"/>, without the
+    /// layers after them (evaluation only: Backward needs a full Forward).
+    /// </summary>
+    public FloatBuffer ForwardConvolutions(FloatBuffer input, int batchSize)
+    {
+        var output = input;
+        foreach (var layer in Body.Layers.TakeWhile(layer => layer is not Dropout and not Linear))
+            output = layer.Forward(output, batchSize);
+        return output;
+    }
+
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);

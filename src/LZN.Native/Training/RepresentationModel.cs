@@ -125,22 +125,54 @@ public sealed class RepresentationModel : IDisposable
         return terms[0];
     }
 
-    /// <summary>The backbone's features of images [count, ImageSize], in groups of <see cref="ScheduleConfig.EvalBatch"/>: [count, FeatureDim].</summary>
+    /// <summary>Width of <see cref="Features"/>' rows: what <see cref="RepresentationConfig.ProbeFeatures"/> reads.</summary>
+    public int FeatureWidth => Config.Representation.ProbeFeatures switch
+    {
+        ProbeFeatures.Pooled => Backbone.LastChannels,
+        ProbeFeatures.Both => Config.Representation.FeatureDim + Backbone.LastChannels,
+        _ => Config.Representation.FeatureDim,
+    };
+
+    /// <summary>
+    /// The features <see cref="RepresentationConfig.ProbeFeatures"/> names of images [count, ImageSize], in groups of
+    /// <see cref="ScheduleConfig.EvalBatch"/>: [count, FeatureWidth], backbone output first where both are read.
+    /// </summary>
     public float[] Features(ReadOnlySpan<float> images, int count)
     {
-        int imageSize = Config.Data.ImageSize, featureDim = Config.Representation.FeatureDim;
+        int imageSize = Config.Data.ImageSize, featureDim = Config.Representation.FeatureDim, width = FeatureWidth;
         if (images.Length != (long)count * imageSize)
             throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
-        var features = new float[(long)count * featureDim];
+        var probe = Config.Representation.ProbeFeatures;
+        var features = new float[(long)count * width];
+        var output = new float[(long)Math.Min(count, Config.Schedule.EvalBatch) * Math.Max(featureDim, Backbone.ForwardConvolutionsSize)];
         for (int first = 0; first < count; first += Config.Schedule.EvalBatch)
         {
             int rows = Math.Min(Config.Schedule.EvalBatch, count - first);
             using var batch = _backend.FromHost(images.Slice(first * imageSize, rows * imageSize)); // [rows, imageSize]
-            _backend.Download(Backbone.Forward(batch, rows), features.AsSpan(first * featureDim, rows * featureDim));
+            if (probe != ProbeFeatures.Pooled)
+            {
+                _backend.Download(Backbone.Forward(batch, rows), output.AsSpan(0, rows * featureDim)); // [rows, featureDim]
+                for (int row = 0; row < rows; row++)
+                    output.AsSpan(row * featureDim, featureDim).CopyTo(features.AsSpan((first + row) * width, featureDim));
+            }
+            if (probe != ProbeFeatures.Backbone)
+            {
+                int mapSize = Backbone.ForwardConvolutionsSize, channels = Backbone.LastChannels, pixels = mapSize / channels;
+                _backend.Download(Backbone.ForwardConvolutions(batch, rows), output.AsSpan(0, rows * mapSize)); // [rows, channels, pixels]
+                int offset = width - channels;
+                for (int row = 0; row < rows; row++)
+                    for (int channel = 0; channel < channels; channel++)
+                    {
+                        double sum = 0;
+                        foreach (float value in output.AsSpan(row * mapSize + channel * pixels, pixels))
+                            sum += value;
+                        features[(long)(first + row) * width + offset + channel] = (float)(sum / pixels);
+                    }
+            }
         }
         long bad = IO.FiniteValues.FirstOutside(features);
         if (bad >= 0)
-            throw new NonFiniteModelException($"the backbone's feature {bad % featureDim} of image {bad / featureDim} is not finite: its weights overflow.");
+            throw new NonFiniteModelException($"the backbone's feature {bad % width} of image {bad / width} is not finite: its weights overflow.");
         return features;
     }
 

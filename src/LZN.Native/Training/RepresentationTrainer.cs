@@ -59,7 +59,7 @@ public sealed class RepresentationTrainer : TaskTrainer
         {
             var bank = TrainSplit.Take(Math.Min(MonitorBankSize, TrainSplit.Count));
             return NearestNeighbours.Accuracy(Backend, Model.Features(bank.Images, bank.Count), bank.Labels,
-                Model.Features(test.Images, test.Count), test.Labels, Config.Representation.FeatureDim, Math.Max(TrainSplit.ClassCount, test.ClassCount),
+                Model.Features(test.Images, test.Count), test.Labels, Model.FeatureWidth, Math.Max(TrainSplit.ClassCount, test.ClassCount),
                 Math.Min(NearestNeighbours.DefaultK, bank.Count));
         }
         catch (NonFiniteModelException)

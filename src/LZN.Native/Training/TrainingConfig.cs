@@ -278,6 +278,8 @@ public sealed record TrainingConfig
         {
             Range("feature_dim", Representation.FeatureDim, 1, 16_384);
             Range("projection_hidden", Representation.ProjectionHidden, 1, 16_384);
+            if (!Enum.IsDefined(Representation.ProbeFeatures))
+                Fail("probe_features", Representation.ProbeFeatures, $"must be one of {string.Join(", ", RepresentationConfig.ProbeFeatureNames)}");
             if (Encoder.Kind != EncoderKind.Cnn)
                 Fail("encoder", "mlp", "must be cnn for the representation task (a CNN backbone with a projection head)");
             if (Augmentation.Flip || Augmentation.Shift != 0)

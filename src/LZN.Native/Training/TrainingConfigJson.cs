@@ -25,6 +25,9 @@ internal sealed record TrainingConfigDocument
     public int? ProjectionHidden { get; init; }
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ProbeFeatures { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string[]? Views { get; init; }
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -134,6 +137,8 @@ internal sealed record TrainingConfigDocument
             Task = taskKeys ? TrainingConfig.TaskName(config.Task) : null,
             FeatureDim = taskKeys ? config.Representation.FeatureDim : null,
             ProjectionHidden = taskKeys ? config.Representation.ProjectionHidden : null,
+            // Written only when not the default, so configs from before the key read byte for byte as before.
+            ProbeFeatures = config.Representation.ProbeFeatures == Training.ProbeFeatures.Backbone ? null : RepresentationConfig.ProbeFeatureName(config.Representation.ProbeFeatures),
             Views = taskKeys ? [.. config.Augmentation.Views] : null,
             Latent = taskKeys ? (config.Decoder.ZeroLatent ? "none" : "lzn") : null,
             Encoder = config.Encoder.Kind == EncoderKind.Mlp ? "mlp" : "cnn",
@@ -278,6 +283,8 @@ internal sealed record TrainingConfigDocument
             {
                 FeatureDim = FeatureDim ?? defaults.Representation.FeatureDim,
                 ProjectionHidden = ProjectionHidden ?? defaults.Representation.ProjectionHidden,
+                ProbeFeatures = ProbeFeatures is null ? defaults.Representation.ProbeFeatures
+                    : RepresentationConfig.ParseProbeFeatures(ProbeFeatures) ?? throw Unknown("probe_features", ProbeFeatures),
             },
         };
     }

@@ -204,12 +204,39 @@ public sealed record AugmentationConfig
     public Data.ImageAugmentation Images => new(Flip, Shift);
 }
 
-/// <summary>The representation task's backbone and projection head (keys feature_dim, projection_hidden).</summary>
+/// <summary>What the linear probe and k-NN read of the representation task's backbone (key probe_features).</summary>
+public enum ProbeFeatures
+{
+    /// <summary>The backbone's output, the <see cref="RepresentationConfig.FeatureDim"/> features the head reads.</summary>
+    Backbone,
+
+    /// <summary>The last convolution's activations averaged over the image, one per channel.</summary>
+    Pooled,
+
+    /// <summary>Backbone features, then the pooled ones.</summary>
+    Both,
+}
+
+/// <summary>The representation task's backbone, projection head and probed features (keys feature_dim, projection_hidden, probe_features).</summary>
 public sealed record RepresentationConfig
 {
+    /// <summary>The <see cref="ProbeFeatures"/> names, in declaration order.</summary>
+    public static IReadOnlyList<string> ProbeFeatureNames => s_probeFeatureNames;
+
+    private static readonly string[] s_probeFeatureNames = ["backbone", "pooled", "both"];
+
     /// <summary>Width of the backbone's output, the features the linear probe and k-NN read (the projection head maps them to the latent).</summary>
     public int FeatureDim { get; init; } = 256;
 
     /// <summary>Hidden width of the projection head (features -> SiLU -> hidden -> SiLU -> latent).</summary>
     public int ProjectionHidden { get; init; } = 256;
+
+    /// <summary>What the probe, the k-NN, the embedding plot and `lzn embed` read; training does not depend on it.</summary>
+    public ProbeFeatures ProbeFeatures { get; init; } = ProbeFeatures.Backbone;
+
+    public static string ProbeFeatureName(ProbeFeatures features) => ProbeFeatureNames[(int)features];
+
+    /// <summary>The <see cref="ProbeFeatures"/> a name of <see cref="ProbeFeatureNames"/> stands for, or null.</summary>
+    public static ProbeFeatures? ParseProbeFeatures(string? name) =>
+        Array.IndexOf(s_probeFeatureNames, name) is int index and >= 0 ? (ProbeFeatures)index : null;
 }

@@ -32,6 +32,8 @@ public class RepresentationCliTests
             var probe = CliProcess.Run("probe", "--checkpoint", checkpoint, "--device", "cpu", "--train-limit", "300", "--test-limit", "100", "--ema");
             Assert.That(probe.ExitCode, Is.EqualTo(0), probe.Output + probe.Error);
             Assert.That(probe.Output, Does.Contain("backbone features").And.Contain("raw pixels").And.Contain("EMA weights").And.Contain("300 training / 100 test"));
+            var pooled = CliProcess.Run("probe", "--checkpoint", checkpoint, "--device", "cpu", "--train-limit", "300", "--test-limit", "100", "--probe-features", "both");
+            Assert.That(pooled.Output, Does.Contain("both features      (  48 dims)"), pooled.Output + pooled.Error);
 
             string embedding = Path.Combine(folder, "emb.npy"), labels = Path.Combine(folder, "labels.npy");
             var embed = CliProcess.Run("embed", "--checkpoint", checkpoint, "--split", "test", "--out", embedding, "--labels", labels, "--device", "cpu");
@@ -74,6 +76,7 @@ public class RepresentationCliTests
     [TestCase("--views", "crop,blur", "--views crop,blur: expected distinct names among crop, flip, affine, jitter, erase, noise")]
     [TestCase("--views", "crop,crop", "--views crop,crop")]
     [TestCase("--feature-dim", "0", "--feature-dim 0")]
+    [TestCase("--probe-features", "conv", "--probe-features conv: expected backbone, pooled or both")]
     [TestCase("--latent-dim", "0", "--latent-dim 0")]
     [TestCase("--freeze-decoder-after", "5", "--freeze-decoder-after does not apply to --task representation")]
     public void BadRepresentationOptionsAreRefused(string option, string value, params string[] fragments)

@@ -160,5 +160,47 @@ public class RepresentationTests
         Assert.That(() => (small with { Augmentation = small.Augmentation with { Views = ["blur"] } }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("views"));
         Assert.That(() => (small with { Representation = small.Representation with { FeatureDim = 0 } }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("feature_dim"));
         Assert.That(TrainingConfig.FromJson((small with { Augmentation = small.Augmentation with { Views = [] } }).ToJson()).Augmentation.Views, Is.Empty, "no augmentation at all is a valid ablation");
+        Assert.That(() => (small with { Representation = small.Representation with { ProbeFeatures = (ProbeFeatures)3 } }).Validate(),
+            Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("probe_features"));
+        Assert.That(() => TrainingConfig.FromJson(small.ToJson().Replace("\"projection_hidden\":32", "\"projection_hidden\":32,\"probe_features\":\"conv\"", StringComparison.Ordinal)),
+            Throws.InstanceOf<FormatException>().With.Message.Contains("probe_features 'conv'"));
+    }
+
+    [Test]
+    public void TheProbeReadsTheBackboneOutputTheLastConvolutionsPooledChannelsOrBoth()
+    {
+        using var backend = new CpuBackend();
+        var small = Small();
+        var images = TrainingFixtures.Train(5);
+        RepresentationModel Model(ProbeFeatures features) =>
+            new(backend, small with { Representation = small.Representation with { ProbeFeatures = features } });
+        using var backbone = Model(ProbeFeatures.Backbone);
+        using var pooled = Model(ProbeFeatures.Pooled);
+        using var both = Model(ProbeFeatures.Both);
+        int featureDim = small.Representation.FeatureDim, channels = small.Encoder.Channels[^1];
+        Assert.That((backbone.FeatureWidth, pooled.FeatureWidth, both.FeatureWidth), Is.EqualTo((featureDim, channels, featureDim + channels)));
+
+        var backboneFeatures = backbone.Features(images.Images, images.Count);
+        var pooledFeatures = pooled.Features(images.Images, images.Count);
+        var bothFeatures = both.Features(images.Images, images.Count);
+        // The three models share their weights (same seed); evaluation groups of 16 cover the 5 images at once.
+        using var input = backend.FromHost(images.Images);
+        var maps = new float[images.Count * pooled.Backbone.ForwardConvolutionsSize];
+        backend.Download(pooled.Backbone.ForwardConvolutions(input, images.Count), maps);
+        int pixels = pooled.Backbone.ForwardConvolutionsSize / channels;
+        for (int row = 0; row < images.Count; row++)
+        {
+            for (int channel = 0; channel < channels; channel++)
+            {
+                float mean = maps.AsSpan((row * channels + channel) * pixels, pixels).ToArray().Average();
+                Assert.That(pooledFeatures[row * channels + channel], Is.EqualTo(mean).Within(1e-5f), $"image {row}, channel {channel}");
+            }
+            Assert.That(bothFeatures.AsSpan(row * (featureDim + channels), featureDim).ToArray(), Is.EqualTo(backboneFeatures.AsSpan(row * featureDim, featureDim).ToArray()));
+            Assert.That(bothFeatures.AsSpan(row * (featureDim + channels) + featureDim, channels).ToArray(), Is.EqualTo(pooledFeatures.AsSpan(row * channels, channels).ToArray()));
+        }
+
+        Assert.That(small.ToJson(), Does.Not.Contain("probe_features"), "the default is left out, so older configs read byte for byte");
+        Assert.That(TrainingConfig.FromJson(both.Config.ToJson()).Representation.ProbeFeatures, Is.EqualTo(ProbeFeatures.Both));
+        Assert.That(both.Config.ToJson(), Does.Contain("\"probe_features\":\"both\""));
     }
 }
