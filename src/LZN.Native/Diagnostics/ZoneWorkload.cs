@@ -11,7 +11,7 @@ public sealed record ZoneCase(int Rows, int AnchorCount, int Dim, int Steps, boo
     /// <summary>2 * 2 B N d K: the logits and the weighted sum of every forward velocity.</summary>
     public double ForwardFlops => 4.0 * Rows * AnchorCount * Dim * Steps;
 
-    /// <summary>The sizes the latent-zone issue benchmarks on a GPU.</summary>
+    /// <summary>The sizes `lzn bench zones` measures on a GPU by default (the targets of docs/kernels.md are set at them).</summary>
     public static IReadOnlyList<ZoneCase> GpuSizes { get; } =
     [
         new(250, 2000, 200, 20),
@@ -20,7 +20,7 @@ public sealed record ZoneCase(int Rows, int AnchorCount, int Dim, int Steps, boo
         new(32768, 32768, 256, 20, ForwardOnly: true),
     ];
 
-    /// <summary>The sizes it benchmarks on the CPU (numpy's float32 encode is the bar at the last two).</summary>
+    /// <summary>The sizes it measures on the CPU by default (numpy's float32 encode is the bar, docs/zones.md).</summary>
     public static IReadOnlyList<ZoneCase> CpuSizes { get; } =
     [
         new(256, 2048, 256, 20),
