@@ -26,19 +26,26 @@ __device__ inline float warp_reduce_max(float value) {
     return value;
 }
 
-// Sum over a whole block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-// `scratch` holds 32 floats of shared memory; the trailing barrier makes it reusable at once.
-__device__ inline float block_reduce_sum(float value, float* scratch) {
+// Reduction over a whole block (blockDim.x a multiple of 32, at most 1024) with WARP_REDUCE and its identity; every
+// thread gets the result. `scratch` holds 32 floats of shared memory; the trailing barrier makes it reusable at once.
+template <float (*WARP_REDUCE)(float)>
+__device__ inline float block_reduce(float value, float* scratch, float identity) {
     const int lane = threadIdx.x % LZN_WARP_SIZE;
     const int warp = threadIdx.x / LZN_WARP_SIZE;
     const int warp_count = blockDim.x / LZN_WARP_SIZE;
-    value = warp_reduce_sum(value);
+    value = WARP_REDUCE(value);
     if (lane == 0) scratch[warp] = value;
     __syncthreads();
-    value = lane < warp_count ? scratch[lane] : 0.0f;
-    value = warp_reduce_sum(value);
+    value = lane < warp_count ? scratch[lane] : identity;
+    value = WARP_REDUCE(value);
     __syncthreads();
     return value;
+}
+
+__device__ inline float block_reduce_sum(float value, float* scratch) { return block_reduce<warp_reduce_sum>(value, scratch, 0.0f); }
+
+__device__ inline float block_reduce_max(float value, float* scratch) {
+    return block_reduce<warp_reduce_max>(value, scratch, LZN_NEG_INFINITY);
 }
 
 // ---- Philox4x32-10 (Salmon et al., SC'11) -------------------------------------------------------

@@ -38,17 +38,6 @@ extern "C" __global__ void zone_row_dots(const float* __restrict__ u, const floa
     out[i] = sum;
 }
 
-// sqNorms[j] = |a_j|^2, one warp per anchor (any summation order: every logit reads this one value).
-extern "C" __global__ void zone_squared_norms(const float* __restrict__ anchors, float* __restrict__ sqNorms, int anchorCount, int dim) {
-    const int j = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (j >= anchorCount) return;  // whole warps leave together
-    const float* a = anchors + (long long)j * dim;
-    float sum = 0.0f;
-    for (int k = lane; k < dim; k += 32) sum = fmaf(a[k], a[k], sum);
-    for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-    if (lane == 0) sqNorms[j] = sum;
-}
-
 // ----------------------------------------------------------------------------------------------------
 // forward: online softmax over anchor tiles, partial (max, sum, sum_j e^(l - max) a_j) per split
 

@@ -12,10 +12,6 @@
 // Two tile kernels so that every accumulator has one owner: the points kernel owns row tiles and streams
 // anchor tiles, the anchors kernel owns anchor tiles and streams row tiles (no atomics).
 
-__device__ __forceinline__ float zone_ds(float p, float gDot, float rowDot, float beta, bool isTarget, float time) {
-    return fmaf(-p / time, gDot - rowDot, beta * ((isTarget ? 1.0f : 0.0f) - p));
-}
-
 // Per-row constants of the backward: lse_i, D_i, beta_i, tgt_i.
 struct ZoneRow {
     bool valid;

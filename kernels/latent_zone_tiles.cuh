@@ -2,6 +2,7 @@
 // the shared-memory layouts' sizes, cp.async staging, the 4x4 register micro-tiles, and small reductions.
 #pragma once
 
+#include "latent_zone_common.cuh"
 #include "ptx.cuh"
 
 #define ZONE_THREADS 256
@@ -21,19 +22,12 @@
 #define ZONE_ANCHORS_W1_SHARED_FLOATS (2 * 3 * ZONE_CHUNK_FLOATS + 2 * ZONE_WIDE_FLOATS)
 static_assert(2 * 3 * ZONE_CHUNK_FLOATS >= 2 * ZONE_WIDE_FLOATS, "one dim-tile slot fits the two chunk slots");
 
-__device__ __forceinline__ float zone_neg_inf() { return __int_as_float(0xff800000); }
-
 __device__ __forceinline__ int zone_ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 // A launch with less dynamic shared memory than the layout needs traps (a launch failure at the next
 // synchronisation) instead of corrupting memory.
 __device__ __forceinline__ void zone_require_shared(unsigned floats) {
     if (lzn_dynamic_shared_bytes() < floats * sizeof(float)) __trap();
-}
-
-// The one logit expression (forward, backward and target log-prob use it, so they agree bit for bit).
-__device__ __forceinline__ float zone_logit(float dot, float sqNorm, float logPrior, float scale, float halfC) {
-    return fmaf(scale, fmaf(-halfC, sqNorm, dot), logPrior);
 }
 
 __device__ __forceinline__ float zone_component(const float4& v, int i) {

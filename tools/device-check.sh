@@ -22,13 +22,14 @@ size=$(du -sh "$out" | cut -f1)
 echo "published $out/lzn ($size in all)"
 cat <<CALL
 
-Run on the GPU machine with the device tool, in two calls (each well under the 600 s a call may take):
-  run(command: "bash tools/device-run.sh kernels", carry: ["$out"], timeout_s: 600)
-  run(command: "bash tools/device-run.sh train", carry: ["$out"], timeout_s: 600)
+Run on the GPU machine with the device tool, in two calls back to back (the second while the machine is still warm):
+  run(command: "bash tools/device-run.sh kernels", carry: ["$out"], timeout_s: 450)
+  run(command: "bash tools/device-run.sh train", carry: ["$out"], timeout_s: 300)
 
-The first writes under \$OUT device.log, kernels.json (the static report), selftest.json and selftest-v2.json
-(the verification tables with zone kernels v1 and v2) and bench-zones.json (v1 and v2 side by side), and prints
+The first writes under \$OUT device.log, kernels.json (the static report), selftest.json, selftest-v2.json and
+selftest-gemm.json
+(the verification tables with zone kernels v1, v2 and gemm) and bench-zones.json (the three side by side), and prints
 the encode times against the official implementation's and PyTorch's on the same GPU. The second writes
-bench-train.json and, when Fashion-MNIST travelled along, run/summary.json and run/samples.png from a one-epoch
+bench-train-v1.json and bench-train-gemm.json and, when Fashion-MNIST travelled along, run-summary.json and run-samples.png from a one-epoch
 joint training on 10,000 images. Each prints its summary last.
 CALL

@@ -2,8 +2,10 @@
 # Runs on the GPU machine (see tools/device-check.sh), in two calls of at most 600 s each:
 #   device-run.sh kernels   info, the verification tables (lzn selftest, v1 and v2 zone kernels) and the zone
 #                           benchmark with v1 and v2 side by side against the official and PyTorch figures;
-#   device-run.sh train     the training-step benchmark and a one-epoch joint training.
-# Full output goes to $OUT; a short summary prints last. Each call's step limits add up to under 560 s.
+#   device-run.sh train     the training-step benchmark and a one-epoch joint training;
+#   device-run.sh rep       representation-task runs at large batches (LZN_REP_RUNS="batch:epochs ...").
+# Full output goes to $OUT; a short summary prints last. The step limits add up to 465 s (kernels) and 270 s
+# (train): both calls and two machine starts fit the 900 s of device time a session is lent.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 part=${1:-kernels}
@@ -48,27 +50,49 @@ PY
 if [ "$part" = kernels ]; then
     step "nvidia-smi" 15 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     step "lzn info" 30 "$lzn" info
-    step "lzn kernels --arch sm_90" 60 "$lzn" kernels --arch sm_90 --json "$OUT/kernels.json"
-    step "lzn selftest --device cuda (zone kernels v1)" 90 env LZN_ZONE_KERNELS=v1 "$lzn" selftest --device cuda --json "$OUT/selftest.json"
-    step "lzn selftest --device cuda (zone kernels v2)" 90 env LZN_ZONE_KERNELS=v2 "$lzn" selftest --device cuda --json "$OUT/selftest-v2.json"
-    step "lzn bench zones --device cuda --kernels v1,v2" 270 "$lzn" bench zones --device cuda --kernels v1,v2 --json "$OUT/bench-zones.json"
+    step "lzn kernels --arch sm_90" 45 "$lzn" kernels --arch sm_90 --json "$OUT/kernels.json"
+    step "lzn selftest --device cuda (zone kernels v1)" 75 env LZN_ZONE_KERNELS=v1 "$lzn" selftest --device cuda --json "$OUT/selftest.json"
+    step "lzn selftest --device cuda (zone kernels v2)" 60 env LZN_ZONE_KERNELS=v2 "$lzn" selftest --device cuda --json "$OUT/selftest-v2.json"
+    step "lzn selftest --device cuda (zone kernels gemm)" 60 env LZN_ZONE_KERNELS=gemm "$lzn" selftest --device cuda --json "$OUT/selftest-gemm.json"
+    step "lzn bench zones --device cuda --kernels v1,v2,gemm" 180 "$lzn" bench zones --device cuda --kernels v1,v2,gemm --json "$OUT/bench-zones.json"
     [ -f "$OUT/bench-zones.json" ] && compare_with_reference
     echo
     echo "== summary (exit $status)"
     grep -E "^backend|^selftest:|FAIL|exited with" "$log" || true
     sed -n '/^zones benchmark/,/^== /p' "$log"
 elif [ "$part" = train ]; then
-    step "lzn bench train --device cuda" 150 "$lzn" bench train --device cuda --preset mlp-small --preset mlp --preset cnn --preset cnn-deep --json "$OUT/bench-train.json"
+    for kernels in v1 gemm; do
+        step "lzn bench train --device cuda (zone kernels $kernels)" 60 env LZN_ZONE_KERNELS=$kernels "$lzn" bench train --device cuda \
+            --preset mlp-small --preset mlp --preset cnn --preset cnn-deep --json "$OUT/bench-train-$kernels.json"
+    done
     if [ -d publish/device/fashion-mnist ]; then
-        step "lzn train (1 epoch, 10k images, cuda)" 200 "$lzn" train --task joint --device cuda --data publish/device/fashion-mnist \
-            --train-limit 10000 --epochs 1 --out "$OUT/run"
+        # Only 8 files come back from $OUT: the run writes elsewhere and its summary and samples are copied.
+        step "lzn train (1 epoch, 10k images, cuda)" 150 "$lzn" train --task joint --device cuda --data publish/device/fashion-mnist \
+            --train-limit 10000 --epochs 1 --out /tmp/lzn-run
+        cp /tmp/lzn-run/summary.json "$OUT/run-summary.json" 2>/dev/null
+        cp /tmp/lzn-run/samples.png "$OUT/run-samples.png" 2>/dev/null
     fi
     echo
     echo "== summary (exit $status)"
     grep -E "^backend|FAIL|exited with" "$log" || true
-    [ -f "$OUT/run/summary.json" ] && cat "$OUT/run/summary.json"
+    [ -f "$OUT/run-summary.json" ] && cat "$OUT/run-summary.json"
+elif [ "$part" = rep ]; then
+    # The representation task at batches the CPU cannot afford (docs/training.md): each run's summary.json comes back
+    # as rep-<batch>.json; the zone benchmark first re-measures the gemm path's largest shapes beside v1.
+    step "lzn bench zones --device cuda --kernels v1,gemm (largest shapes)" 90 "$lzn" bench zones --device cuda --kernels v1,gemm \
+        --size 8192,8192,256,20 --size 32768,32768,256,20,fwd --json "$OUT/bench-zones-large.json"
+    for run in ${LZN_REP_RUNS:-1024:12 2048:12}; do
+        batch=${run%%:*} epochs=${run##*:}
+        step "lzn train --task representation --batch $batch --epochs $epochs" 150 "$lzn" train --task representation --device cuda \
+            --data publish/device/fashion-mnist --batch "$batch" --epochs "$epochs" --lr-decay cosine --probe-features both \
+            --log-every 20 --out "/tmp/rep-$batch"
+        cp "/tmp/rep-$batch/summary.json" "$OUT/rep-$batch.json" 2>/dev/null
+    done
+    echo
+    echo "== summary (exit $status)"
+    grep -E "^backend|FAIL|exited with|probe|k-NN" "$log" || true
 else
-    echo "device-run.sh: unknown part '$part' (kernels or train)" >&2
+    echo "device-run.sh: unknown part '$part' (kernels, train or rep)" >&2
     exit 2
 fi
 exit $status

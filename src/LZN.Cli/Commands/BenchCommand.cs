@@ -104,13 +104,13 @@ internal static class BenchCommand
         var json = new Option<FileInfo?>("--json") { Description = "also write the results as JSON to this file" };
         var sizes = new Option<string[]>("--size")
         {
-            Description = "B,N,d,K (repeatable; add ',fwd' for forward only); default: the issue's sizes for the backend",
+            Description = "B,N,d,K (repeatable; add ',fwd' for forward only); default: the sizes docs/kernels.md sets for the backend",
             AllowMultipleArgumentsPerToken = true,
         };
         var runs = new Option<int>("--runs") { Description = "timed runs per operation (median reported, at least 5)", DefaultValueFactory = _ => 5 };
         var kernels = new Option<string?>("--kernels")
         {
-            Description = "CUDA only: v1, v2 or v1,v2 (both, side by side in one run); default: LZN_ZONE_KERNELS, else v1",
+            Description = "CUDA only: v1, v2, gemm, or a comma list of them (measured side by side in one run); default: LZN_ZONE_KERNELS, else v1",
         };
         var command = new Command("zones", "Encode forward, forward+backward, and encode + assign + assignment loss forward+backward.")
         {
@@ -159,8 +159,10 @@ internal static class BenchCommand
             return [null];
         if (backend is not CudaBackend)
             throw new ArgumentException("--kernels chooses CUDA zone kernels; the CPU backend has one implementation.");
-        return [.. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(version => (ZoneKernelVersion?)ZoneKernelVersions.Parse(version))];
+        return [.. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(version =>
+            version.ToLowerInvariant() is "v1" or "v2" or "gemm"
+                ? (ZoneKernelVersion?)ZoneKernelVersions.Parse(version)
+                : throw new ArgumentException($"--kernels {text}: '{version}' is not a zone kernel version (v1, v2 or gemm)."))];
     }
 
     private static string SelectKernels(IBackend backend, ZoneKernelVersion? version)

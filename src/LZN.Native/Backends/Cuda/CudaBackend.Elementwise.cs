@@ -64,7 +64,7 @@ public sealed partial class CudaBackend
     }
 
     /// <summary>A 1-D grid-stride launch over <paramref name="count"/> elements: ceil-div blocks, capped at one resident wave.</summary>
-    private unsafe void LaunchElementwise(string sourceFile, string functionName, long count, void** arguments)
+    internal unsafe void LaunchElementwise(string sourceFile, string functionName, long count, void** arguments)
     {
         if (count == 0)
             return;

@@ -71,11 +71,13 @@ public sealed partial class CudaBackend : IBackend
 
     public IZoneKernels Zones { get; private set; }
 
-    /// <summary>Which zone forward tiles this backend launches (LZN_ZONE_KERNELS when it was created).</summary>
+    /// <summary>Which zone kernels this backend launches (LZN_ZONE_KERNELS when it was created; gemm below sm_80).</summary>
     public ZoneKernelVersion ZoneKernels => ((CudaZoneKernels)Zones).Version;
 
     /// <summary>Switches the zone kernels (tests and `lzn bench zones --kernels` compare both on one backend).</summary>
-    internal void UseZoneKernels(ZoneKernelVersion version) => Zones = new CudaZoneKernels(this, version);
+    /// <param name="gemmScratchFloats">The gemm path's scratch matrix size in floats (tests split small batches with it).</param>
+    internal void UseZoneKernels(ZoneKernelVersion version, long gemmScratchFloats = CudaZoneKernels.DefaultGemmScratchFloats) =>
+        Zones = new CudaZoneKernels(this, version) { GemmScratchFloats = gemmScratchFloats };
 
     public INnKernels Nn => field ??= new CudaNnKernels(this);
 

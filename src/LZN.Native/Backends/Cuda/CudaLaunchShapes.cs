@@ -8,7 +8,7 @@ internal static class CudaLaunchShapes
 {
     public static (int Threads, int DynamicSharedBytes) For(string file, string kernel) => file switch
     {
-        "latent_zone.cu" or "latent_zone_v2.cu" => CudaZoneKernels.LaunchShape(kernel),
+        "latent_zone.cu" or "latent_zone_v2.cu" or "latent_zone_gemm.cu" => CudaZoneKernels.LaunchShape(kernel),
         "reduce.cu" => (CudaBackend.ReductionThreads(kernel), 0),
         _ => (CudaBackend.GridStrideThreads, 0),
     };

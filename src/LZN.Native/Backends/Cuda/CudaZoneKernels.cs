@@ -9,10 +9,11 @@ namespace LZN.Native.Backends.Cuda;
 /// a small batch still fills every multiprocessor; their partials live in scratch buffers of the caching allocator,
 /// which the tiles overwrite entirely (no zeroing pass; NaN under LZN_CUDA_POISON_SCRATCH=1, as the tests run).
 /// </summary>
-internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion version) : IZoneKernels
+internal sealed partial class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion version) : IZoneKernels
 {
     private const string Source = "latent_zone.cu";
     private const string SourceV2 = "latent_zone_v2.cu";
+    private const string SourceGemm = "latent_zone_gemm.cu";
 
     // Mirrors of the tile constants in latent_zone.cu.
     private const int TileThreads = 256;                // ZONE_THREADS
@@ -52,19 +53,30 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
             || kernel.StartsWith("zone_backward_points_v2_", StringComparison.Ordinal) => (TileThreads, PointsSharedBytes),
         _ when kernel.StartsWith("zone_backward_anchors_tiles_", StringComparison.Ordinal)
             || kernel.StartsWith("zone_backward_anchors_v2_", StringComparison.Ordinal) => (TileThreads, AnchorsSharedBytes),
+        "zone_gemm_column_sums" => (ColumnSumThreads, 0),
+        "zone_gemm_forward_update" or "zone_gemm_points_combine" or "zone_gemm_anchors_finalize" => (CudaBackend.GridStrideThreads, 0),
         _ => (RowThreads, 0),
     };
 
     private readonly CudaBackend _backend = backend;
     private readonly Dictionary<(CudaKernel Kernel, int Threads, int SharedBytes), int> _residentBlocks = [];
 
-    /// <summary>The forward tiles this instance launches (v1 where v2 has no configuration for the dim or the device).</summary>
-    public ZoneKernelVersion Version { get; } = version;
+    /// <summary>
+    /// The zone kernels this instance launches: the gemm path on devices below compute capability 8.0, where the tiles'
+    /// cp.async and mma do not exist; else the version asked for (v2's forward takes v1's tiles where it has no
+    /// configuration for the dim or the device).
+    /// </summary>
+    public ZoneKernelVersion Version { get; } = backend.Properties.Architecture < 80 ? ZoneKernelVersion.Gemm : version;
 
     public unsafe void Step(in ZoneStepArgs args)
     {
         int rows = args.Rows, anchorCount = args.AnchorCount, dim = args.Dim;
         ZoneArgumentChecks.Step(args);
+        if (Version == ZoneKernelVersion.Gemm)
+        {
+            GemmStep(args);
+            return;
+        }
 
         var scales = new Scales(args.Time);
         var plan = ForwardPlan(dim);
@@ -128,6 +140,11 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
         ZoneArgumentChecks.Backward(args);
         if (args.VelocityGrad is null && args.TargetLogProbGrad is null)
             return;
+        if (Version == ZoneKernelVersion.Gemm)
+        {
+            GemmStepBackward(args);
+            return;
+        }
 
         var scales = new Scales(args.Time);
         var layout = new DimLayout(dim, DimChunk, 4 * DimChunk);
@@ -203,14 +220,14 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
         return new CudaAnchorNorms(anchors, anchorCount, dim, LaunchSquaredNorms(anchors, anchorCount, dim));
     }
 
-    /// <summary>|a_j|^2 [anchorCount], one warp per anchor.</summary>
+    /// <summary>|a_j|^2 [anchorCount], one warp per anchor (the gemm path's own module, which builds for sm_75 too).</summary>
     private unsafe FloatBuffer LaunchSquaredNorms(FloatBuffer anchors, int anchorCount, int dim)
     {
         var result = _backend.AllocateScratch(anchorCount); // [anchorCount]
         ulong input = CudaBackend.Pointer(anchors), output = CudaBackend.Pointer(result);
         void** arguments = stackalloc void*[] { &input, &output, &anchorCount, &dim };
         const int warpsPerBlock = RowThreads / 32;
-        _backend.Launch(_backend.Kernel(Source, "zone_squared_norms"), ((uint)CeilDiv(anchorCount, warpsPerBlock), 1, 1), (RowThreads, 1, 1), 0, arguments);
+        _backend.Launch(_backend.Kernel(Version == ZoneKernelVersion.Gemm ? SourceGemm : Source, "zone_squared_norms"), ((uint)CeilDiv(anchorCount, warpsPerBlock), 1, 1), (RowThreads, 1, 1), 0, arguments);
         return result;
     }
 
@@ -232,7 +249,7 @@ internal sealed class CudaZoneKernels(CudaBackend backend, ZoneKernelVersion ver
     {
         var v1 = new DimLayout(dim, DimChunk, 4 * DimChunk);
         var fallback = new ForwardTiles(Source, $"zone_forward_tiles_{v1.BlockDims}", TileThreads, ForwardSharedBytes, Tile, v1);
-        if (Version == ZoneKernelVersion.V1 || _backend.Properties.Architecture < 80)
+        if (Version == ZoneKernelVersion.V1)
             return fallback;
         var layout = new DimLayout(dim, DimChunk, 2 * DimChunk);
         int optin = _backend.Properties.MaxSharedMemoryPerBlockOptin;

@@ -1,0 +1,45 @@
+using LZN.Native.Backends.Cuda;
+using LZN.Native.Verification;
+using LZN.Tests.Cuda;
+
+namespace LZN.Tests.Verification;
+
+/// <summary>
+/// The zone verification table on the CUDA backend with the zone kernels that are not the default (the other CUDA
+/// fixtures run v1): v2's tensor-core forward tiles and the gemm path, held to the same float64 bounds. The gemm path
+/// runs twice: with its default scratch (one chunk of rows at these sizes) and with 1,000 floats, which splits every
+/// batch of more than 1,000 / anchorCount rows into chunks (uneven ones too).
+/// </summary>
+[Category("GPU")]
+[TestFixture(ZoneKernelVersion.V2, CudaZoneKernels.DefaultGemmScratchFloats)]
+[TestFixture(ZoneKernelVersion.Gemm, CudaZoneKernels.DefaultGemmScratchFloats)]
+[TestFixture(ZoneKernelVersion.Gemm, 1000L)]
+public sealed class ZoneKernelVersionTests(ZoneKernelVersion version, long gemmScratchFloats)
+{
+    private CudaBackend? _backend;
+
+    private CudaBackend Backend => _backend ?? throw new InvalidOperationException("opened in OneTimeSetUp");
+
+    [OneTimeSetUp]
+    public void OpenDevice()
+    {
+        _backend = CudaRequirement.CreateBackend();
+        _backend.UseZoneKernels(version, gemmScratchFloats);
+    }
+
+    [OneTimeTearDown]
+    public void CloseDevice() => _backend?.Dispose();
+
+    public static IEnumerable<TestCaseData> Cases() => ZoneTable.Cases.Select(verificationCase =>
+        new TestCaseData(verificationCase).SetArgDisplayNames($"{verificationCase.Family}: {verificationCase.Name}"));
+
+    [TestCaseSource(nameof(Cases))]
+    public void Verify(VerificationCase verificationCase)
+    {
+        Assert.That(Backend.ZoneKernels, Is.EqualTo(version));
+        var result = verificationCase.Run(Backend, TableTests.Seed);
+        TestContext.Out.WriteLine($"{Backend.Description}: error {result.Error:0.00e+00}, bound {result.Bound:0.#e+00}");
+        if (!result.Passed)
+            Assert.Fail(result.Failure!);
+    }
+}
