@@ -110,7 +110,7 @@ internal static class BenchCommand
         var runs = new Option<int>("--runs") { Description = "timed runs per operation (median reported, at least 5)", DefaultValueFactory = _ => 5 };
         var kernels = new Option<string?>("--kernels")
         {
-            Description = "CUDA only: v1, v2, gemm, or a comma list of them (measured side by side in one run); default: LZN_ZONE_KERNELS, else v1",
+            Description = "CUDA only: auto, v1, v2, gemm, or a comma list of them (measured side by side in one run); default: LZN_ZONE_KERNELS, else auto",
         };
         var command = new Command("zones", "Encode forward, forward+backward, and encode + assign + assignment loss forward+backward.")
         {
@@ -160,9 +160,9 @@ internal static class BenchCommand
         if (backend is not CudaBackend)
             throw new ArgumentException("--kernels chooses CUDA zone kernels; the CPU backend has one implementation.");
         return [.. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(version =>
-            version.ToLowerInvariant() is "v1" or "v2" or "gemm"
-                ? (ZoneKernelVersion?)ZoneKernelVersions.Parse(version)
-                : throw new ArgumentException($"--kernels {text}: '{version}' is not a zone kernel version (v1, v2 or gemm)."))];
+            ZoneKernelVersions.TryParse(version, out var parsed)
+                ? (ZoneKernelVersion?)parsed
+                : throw new ArgumentException($"--kernels {text}: '{version}' is not a zone kernel version ({ZoneKernelVersions.Names})."))];
     }
 
     private static string SelectKernels(IBackend backend, ZoneKernelVersion? version)

@@ -5,7 +5,7 @@ namespace LZN.Tests.Emulator;
 /// <summary>
 /// Every architecture the emulated device models (LZN_EMULATED_CC), in a child `lzn` each (a process's
 /// device does not change): `lzn info` shows it with its limits, and `lzn selftest --device cuda` runs the
-/// verification tables on it: sm_80 to sm_90 with the default v1 tiles (sm_86/sm_89 take the anchors backward with
+/// verification tables on it: sm_80 to sm_90 with the default (auto: v1 tiles at the tables' sizes) (sm_86/sm_89 take the anchors backward with
 /// one dim-tile slot, their 99 KB holding no more), sm_75 with the gemm path, since the tiles' cp.async needs sm_80.
 /// </summary>
 [Category("Emulator")]
@@ -32,7 +32,7 @@ public sealed class EmulatedArchitectureTests
         TestContext.Out.WriteLine(selftest.Output + selftest.Error);
         Assert.That(result.Output, Does.Contain($"{optinBytes} B"));
         Assert.That(selftest.ExitCode, Is.Zero, selftest.Error);
-        Assert.That(selftest.Output, Does.Contain($"sm_{code}").And.Contain(code == "75" ? "zone kernels gemm" : "zone kernels v1")
+        Assert.That(selftest.Output, Does.Contain($"sm_{code}").And.Contain(code == "75" ? "zone kernels gemm" : "zone kernels auto")
             .And.Contain("zone step backward").And.Not.Match("(?m) fail$"));
     }
 

@@ -5,10 +5,11 @@ using LZN.Tests.Cuda;
 namespace LZN.Tests.Verification;
 
 /// <summary>
-/// The zone verification table on the CUDA backend with the zone kernels that are not the default (the other CUDA
-/// fixtures run v1): v2's tensor-core forward tiles and the gemm path, held to the same float64 bounds. The gemm path
-/// runs twice: with its default scratch (one chunk of rows at these sizes) and with 1,000 floats, which splits every
-/// batch of more than 1,000 / anchorCount rows into chunks (uneven ones too).
+/// The zone verification table on the CUDA backend with each zone kernel version the default does not run at the
+/// tables' sizes (the other CUDA fixtures run auto, which takes v1 there): v2's tensor-core forward tiles and the gemm
+/// path, held to the same float64 bounds. The gemm path runs twice: with its default scratch (one chunk of rows at
+/// these sizes) and with 1,000 floats, which splits every batch of more than 1,000 / anchorCount rows into chunks
+/// (uneven ones too).
 /// </summary>
 [Category("GPU")]
 [TestFixture(ZoneKernelVersion.V2, CudaZoneKernels.DefaultGemmScratchFloats)]

@@ -64,7 +64,7 @@ internal sealed partial class CudaZoneKernels(CudaBackend backend, ZoneKernelVer
     /// <summary>
     /// The zone kernels this instance launches: the gemm path on devices below compute capability 8.0, where the tiles'
     /// cp.async and mma do not exist; else the version asked for (v2's forward takes v1's tiles where it has no
-    /// configuration for the dim or the device).
+    /// configuration for the dim or the device; Auto takes v1 or gemm per step by its shape).
     /// </summary>
     public ZoneKernelVersion Version { get; } = backend.Properties.Architecture < 80 ? ZoneKernelVersion.Gemm : version;
 
@@ -72,7 +72,7 @@ internal sealed partial class CudaZoneKernels(CudaBackend backend, ZoneKernelVer
     {
         int rows = args.Rows, anchorCount = args.AnchorCount, dim = args.Dim;
         ZoneArgumentChecks.Step(args);
-        if (Version == ZoneKernelVersion.Gemm)
+        if (ZoneKernelVersions.UsesGemm(Version, rows, anchorCount))
         {
             GemmStep(args);
             return;
@@ -140,7 +140,7 @@ internal sealed partial class CudaZoneKernels(CudaBackend backend, ZoneKernelVer
         ZoneArgumentChecks.Backward(args);
         if (args.VelocityGrad is null && args.TargetLogProbGrad is null)
             return;
-        if (Version == ZoneKernelVersion.Gemm)
+        if (ZoneKernelVersions.UsesGemm(Version, rows, anchorCount))
         {
             GemmStepBackward(args);
             return;
@@ -249,7 +249,7 @@ internal sealed partial class CudaZoneKernels(CudaBackend backend, ZoneKernelVer
     {
         var v1 = new DimLayout(dim, DimChunk, 4 * DimChunk);
         var fallback = new ForwardTiles(Source, $"zone_forward_tiles_{v1.BlockDims}", TileThreads, ForwardSharedBytes, Tile, v1);
-        if (Version == ZoneKernelVersion.V1)
+        if (Version != ZoneKernelVersion.V2)
             return fallback;
         var layout = new DimLayout(dim, DimChunk, 2 * DimChunk);
         int optin = _backend.Properties.MaxSharedMemoryPerBlockOptin;

@@ -1,0 +1,53 @@
+using LZN.Native.Backends.Cuda;
+
+namespace LZN.Tests.Cuda;
+
+/// <summary>How LZN_ZONE_KERNELS names a version, and which path Auto takes per step (host only, no device).</summary>
+public class ZoneKernelChoiceTests
+{
+    [TestCase("", ZoneKernelVersion.Auto)]
+    [TestCase("auto", ZoneKernelVersion.Auto)]
+    [TestCase(" V1 ", ZoneKernelVersion.V1)]
+    [TestCase("v2", ZoneKernelVersion.V2)]
+    [TestCase("GEMM", ZoneKernelVersion.Gemm)]
+    public void NamesParse(string text, ZoneKernelVersion expected)
+    {
+        Assert.That(ZoneKernelVersions.TryParse(text, out var version), Is.True);
+        Assert.That(version, Is.EqualTo(expected));
+    }
+
+    [TestCase("v3")]
+    [TestCase("v1,v2")]
+    public void OtherNamesDoNot(string text) => Assert.That(ZoneKernelVersions.TryParse(text, out _), Is.False);
+
+    // Training shapes stay on v1; the benchmark's 250 x 2000 is below the threshold, 1024 x 8192 above; one pair
+    // either side of 2^20 pins the boundary. Gemm is gemm at any size, v1 and v2 never are.
+    [TestCase(ZoneKernelVersion.Auto, 256, 256, false)]
+    [TestCase(ZoneKernelVersion.Auto, 250, 2000, false)]
+    [TestCase(ZoneKernelVersion.Auto, 1024, 1023, false)]
+    [TestCase(ZoneKernelVersion.Auto, 1024, 1024, true)]
+    [TestCase(ZoneKernelVersion.Auto, 1024, 8192, true)]
+    [TestCase(ZoneKernelVersion.Auto, 32768, 32768, true)]
+    [TestCase(ZoneKernelVersion.Gemm, 1, 1, true)]
+    [TestCase(ZoneKernelVersion.V1, 32768, 32768, false)]
+    [TestCase(ZoneKernelVersion.V2, 32768, 32768, false)]
+    public void AutoTakesTheGemmPathFromAMillionRowAnchorPairs(ZoneKernelVersion version, int rows, int anchorCount, bool gemm) =>
+        Assert.That(ZoneKernelVersions.UsesGemm(version, rows, anchorCount), Is.EqualTo(gemm));
+
+}
+
+/// <summary>LZN_ZONE_KERNELS is read when a CUDA backend is created, so its refusal needs a device (or the emulated one).</summary>
+[Category("GPU")]
+public class ZoneKernelEnvironmentTests
+{
+    [OneTimeSetUp]
+    public void RequireADevice() => CudaRequirement.CreateBackend().Dispose();
+
+    [Test]
+    public void AnUnknownValueIsOneLineNamingTheVariable()
+    {
+        var result = LZN.Tests.Cli.CliProcess.Run(new Dictionary<string, string?> { ["LZN_ZONE_KERNELS"] = "v3" }, "selftest", "--device", "cuda");
+        Assert.That(result.ExitCode, Is.Not.Zero);
+        Assert.That(result.Error.Trim(), Is.EqualTo("lzn: error: LZN_ZONE_KERNELS=v3: expected auto, v1, v2 or gemm."));
+    }
+}
