@@ -20,20 +20,20 @@ public class ZoneKernelChoiceTests
     [TestCase("v1,v2")]
     public void OtherNamesDoNot(string text) => Assert.That(ZoneKernelVersions.TryParse(text, out _), Is.False);
 
-    // Training shapes stay on v1; the benchmark's 250 x 2000 is below the threshold, 1024 x 8192 above; one pair
-    // either side of 2^20 pins the boundary. Gemm is gemm at any size, v1 and v2 never are.
-    [TestCase(ZoneKernelVersion.Auto, 256, 256, false)]
-    [TestCase(ZoneKernelVersion.Auto, 250, 2000, false)]
-    [TestCase(ZoneKernelVersion.Auto, 1024, 1023, false)]
-    [TestCase(ZoneKernelVersion.Auto, 1024, 1024, true)]
-    [TestCase(ZoneKernelVersion.Auto, 1024, 8192, true)]
-    [TestCase(ZoneKernelVersion.Auto, 32768, 32768, true)]
-    [TestCase(ZoneKernelVersion.Gemm, 1, 1, true)]
-    [TestCase(ZoneKernelVersion.V1, 32768, 32768, false)]
-    [TestCase(ZoneKernelVersion.V2, 32768, 32768, false)]
-    public void AutoTakesTheGemmPathFromAMillionRowAnchorPairs(ZoneKernelVersion version, int rows, int anchorCount, bool gemm) =>
-        Assert.That(ZoneKernelVersions.UsesGemm(version, rows, anchorCount), Is.EqualTo(gemm));
-
+    // Training shapes stay on v1, as do the H200 points where v1 measured faster (250 x 2000 x 200, 1024 x 1024 x 64);
+    // one unit either side of 2^27 pins the boundary. Gemm is gemm at any size, v1 and v2 never are.
+    [TestCase(ZoneKernelVersion.Auto, 256, 256, 64, false)]
+    [TestCase(ZoneKernelVersion.Auto, 250, 2000, 200, false)]
+    [TestCase(ZoneKernelVersion.Auto, 1024, 1024, 64, false)]
+    [TestCase(ZoneKernelVersion.Auto, 256, 2048, 255, false)]
+    [TestCase(ZoneKernelVersion.Auto, 256, 2048, 256, true)]
+    [TestCase(ZoneKernelVersion.Auto, 1024, 8192, 256, true)]
+    [TestCase(ZoneKernelVersion.Auto, 32768, 32768, 256, true)]
+    [TestCase(ZoneKernelVersion.Gemm, 1, 1, 1, true)]
+    [TestCase(ZoneKernelVersion.V1, 32768, 32768, 256, false)]
+    [TestCase(ZoneKernelVersion.V2, 32768, 32768, 256, false)]
+    public void AutoTakesTheGemmPathFromTwoToThe27RowAnchorDims(ZoneKernelVersion version, int rows, int anchorCount, int dim, bool gemm) =>
+        Assert.That(ZoneKernelVersions.UsesGemm(version, rows, anchorCount, dim), Is.EqualTo(gemm));
 }
 
 /// <summary>LZN_ZONE_KERNELS is read when a CUDA backend is created, so its refusal needs a device (or the emulated one).</summary>

@@ -72,7 +72,7 @@ internal sealed partial class CudaZoneKernels(CudaBackend backend, ZoneKernelVer
     {
         int rows = args.Rows, anchorCount = args.AnchorCount, dim = args.Dim;
         ZoneArgumentChecks.Step(args);
-        if (ZoneKernelVersions.UsesGemm(Version, rows, anchorCount))
+        if (ZoneKernelVersions.UsesGemm(Version, rows, anchorCount, dim))
         {
             GemmStep(args);
             return;
@@ -140,7 +140,7 @@ internal sealed partial class CudaZoneKernels(CudaBackend backend, ZoneKernelVer
         ZoneArgumentChecks.Backward(args);
         if (args.VelocityGrad is null && args.TargetLogProbGrad is null)
             return;
-        if (ZoneKernelVersions.UsesGemm(Version, rows, anchorCount))
+        if (ZoneKernelVersions.UsesGemm(Version, rows, anchorCount, dim))
         {
             GemmStepBackward(args);
             return;

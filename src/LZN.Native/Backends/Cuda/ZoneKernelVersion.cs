@@ -5,7 +5,7 @@ namespace LZN.Native.Backends.Cuda;
 /// (kernels/latent_zone_v2.cu, 3xTF32 tensor-core logits in the forward tiles, sm_80+; v1's tiles where v2 has no
 /// configuration for a dim or device), Gemm (kernels/latent_zone_gemm.cu, fp32 cuBLAS products over chunks of rows
 /// with per-row kernels between them) or Auto, the default: per step, v1 below
-/// <see cref="ZoneKernelVersions.AutoGemmPairs"/> row-anchor pairs and gemm from there (docs/kernels.md has the H200
+/// <see cref="ZoneKernelVersions.AutoGemmWork"/> rows x anchors x dim and gemm from there (docs/kernels.md has the H200
 /// measurements behind it). <c>LZN_ZONE_KERNELS=auto|v1|v2|gemm</c> chooses when a backend is created; all pass the
 /// same float64 tables.
 /// </summary>
@@ -22,11 +22,12 @@ public static class ZoneKernelVersions
     public const string EnvironmentVariable = "LZN_ZONE_KERNELS";
 
     /// <summary>
-    /// Rows x anchors of a step from which Auto takes the gemm path: 2^20, between the H200's 250 x 2000 (0.5 M pairs,
-    /// where v1's forward was 16% faster and gemm's forward + backward 6%) and 1024 x 8192 (8.4 M, gemm 1.2x forward,
-    /// 1.9x forward + backward); at training shapes (128 to 256 rows and anchors) v1 was 1.5x faster.
+    /// Rows x anchors x dim of a step from which Auto takes the gemm path: 2^27. Measured on an H200 (docs/kernels.md),
+    /// gemm's forward + backward was faster from 256 x 2048 x 256 (2^27: 26% faster, its forward 7% slower) up, and v1
+    /// was faster at 250 x 2000 x 200 (forward 16%; gemm's forward + backward 6% faster), at 1024 x 1024 x 64 (both) and
+    /// at training shapes (128 to 256 rows and anchors, 1.5x).
     /// </summary>
-    public const long AutoGemmPairs = 1L << 20;
+    public const long AutoGemmWork = 1L << 27;
 
     /// <summary>The accepted names, for messages.</summary>
     public const string Names = "auto, v1, v2 or gemm";
@@ -53,7 +54,7 @@ public static class ZoneKernelVersions
         return parsed is not null;
     }
 
-    /// <summary>Whether a step of <paramref name="rows"/> x <paramref name="anchorCount"/> runs on the gemm path.</summary>
-    public static bool UsesGemm(ZoneKernelVersion version, int rows, int anchorCount) =>
-        version == ZoneKernelVersion.Gemm || (version == ZoneKernelVersion.Auto && (long)rows * anchorCount >= AutoGemmPairs);
+    /// <summary>Whether a step of <paramref name="rows"/> x <paramref name="anchorCount"/> x <paramref name="dim"/> runs on the gemm path.</summary>
+    public static bool UsesGemm(ZoneKernelVersion version, int rows, int anchorCount, int dim) =>
+        version == ZoneKernelVersion.Gemm || (version == ZoneKernelVersion.Auto && (long)rows * anchorCount * dim >= AutoGemmWork);
 }
