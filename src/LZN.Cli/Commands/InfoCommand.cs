@@ -31,6 +31,9 @@ internal static class InfoCommand
             Console.WriteLine($"  driver:  {cuda.DriverVersion ?? "-"}");
             Console.WriteLine($"  NVRTC:   {cuda.NvrtcVersion ?? "-"}{Architectures(cuda.NvrtcArchitectures)}");
             Console.WriteLine($"  cuBLAS:  {(cuda.CublasVersion is int version ? version.ToString(CultureInfo.InvariantCulture) : "-")}");
+            string zoneKernels = Environment.GetEnvironmentVariable(ZoneKernelVersions.EnvironmentVariable) ?? "";
+            Console.WriteLine($"  zone kernels: {(ZoneKernelVersions.TryParse(zoneKernels, out var zones) ? zones.ToString().ToLowerInvariant() : "not valid: expected " + ZoneKernelVersions.Names)} "
+                + $"({ZoneKernelVersions.EnvironmentVariable}={(zoneKernels.Length == 0 ? "unset" : zoneKernels)})");
             PrintLibrary("  libcuda", cuda.Driver);
             PrintLibrary("  libnvrtc", cuda.Nvrtc);
             PrintLibrary("  libcublas", cuda.Cublas);
@@ -40,7 +43,7 @@ internal static class InfoCommand
                     + $"compute capability {device.ComputeCapabilityMajor}.{device.ComputeCapabilityMinor}, "
                     + $"{device.TotalMemoryBytes / (1024.0 * 1024 * 1024):0.0} GiB, {device.MaxSharedMemoryPerBlockOptin} B shared memory per block (opt-in)");
                 if (device.Architecture < 80)
-                    Console.WriteLine($"    the zone kernels need compute capability 8.0 or newer (cp.async, tensor-core mma); sm_{device.Architecture} runs the others");
+                    Console.WriteLine($"    zone kernels: gemm whatever {ZoneKernelVersions.EnvironmentVariable} says (the fused tiles need compute capability 8.0: cp.async, mma)");
             }
             foreach (string problem in cuda.Problems)
                 Console.WriteLine($"  problem: {problem}");

@@ -31,6 +31,7 @@ public sealed class EmulatedArchitectureTests
         var selftest = Lzn(architecture, "selftest", "--device", "cuda", "--seed", "5");
         TestContext.Out.WriteLine(selftest.Output + selftest.Error);
         Assert.That(result.Output, Does.Contain($"{optinBytes} B"));
+        Assert.That(result.Output.Contains("zone kernels: gemm whatever LZN_ZONE_KERNELS says", StringComparison.Ordinal), Is.EqualTo(code == "75"));
         Assert.That(selftest.ExitCode, Is.Zero, selftest.Error);
         Assert.That(selftest.Output, Does.Contain($"sm_{code}").And.Contain(code == "75" ? "zone kernels gemm" : "zone kernels auto")
             .And.Contain("zone step backward").And.Not.Match("(?m) fail$"));
