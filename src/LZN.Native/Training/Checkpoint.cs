@@ -16,15 +16,19 @@ public sealed record CheckpointInfo(SafetensorsFile File, TrainingConfig Config,
 
     /// <summary>The ranks of the data-parallel run that wrote it (<see cref="Checkpoint.WorldSizeKey"/>; 1 when absent).</summary>
     public int WorldSize { get; init; } = 1;
+
+    /// <summary>The sums of the epoch the checkpoint's step is inside (<see cref="Checkpoint.EpochSumsKey"/>); null when absent.</summary>
+    public EpochSums? EpochSums { get; init; }
 }
 
 /// <summary>
 /// Joint-task checkpoints as safetensors: every model parameter under its own name (F32, its shape), the optimiser,
 /// EMA and skip-counter state of <see cref="TrainingStep.ExportState"/>, and <c>__metadata__</c> holding
 /// <c>format</c>, <c>config</c> (the <see cref="TrainingConfig"/> JSON), <c>step</c> (completed steps), <c>rng</c>
-/// (how the random streams are derived: all from the seed and the step, so no generator state is needed) and
-/// <c>tensors_sha256</c> (<see cref="Safetensors.DataSha256"/>: the SHA-256 of the data section, so any safetensors
-/// reader still reads the file and a flipped bit anywhere in the tensors is caught).
+/// (how the random streams are derived: all from the seed and the step, so no generator state is needed),
+/// <c>epoch_sums</c> inside an epoch (<see cref="EpochSumsKey"/>) and <c>tensors_sha256</c>
+/// (<see cref="Safetensors.DataSha256"/>: the SHA-256 of the data section, so any safetensors reader still reads the
+/// file and a flipped bit anywhere in the tensors is caught).
 /// Written through a temporary file and a rename; reading rejects, naming the file, anything that is not a
 /// complete checkpoint matching the model: a bad checksum, a config out of its bounds, a non-finite value, counters
 /// that disagree with the step.
@@ -42,17 +46,25 @@ public static class Checkpoint
     /// </summary>
     public const string WorldSizeKey = "world_size";
 
+    /// <summary>
+    /// The metadata key of the running sums of the epoch in progress (<see cref="EpochSums"/>, JSON), written only inside
+    /// an epoch and only when they cover every step of it so far: a checkpoint on an epoch boundary (whose sums are zero)
+    /// is what earlier builds wrote, and one without the key resumes with sums of zero.
+    /// </summary>
+    public const string EpochSumsKey = "epoch_sums";
+
     public const string RngDescription = "philox4x32-10; key = seed ^ fnv1a64(stream name); counters = step x per-step draws";
 
-    public static void Save(string path, JointModel model, TrainingStep training, long step, int worldSize = 1)
+    public static void Save(string path, JointModel model, TrainingStep training, long step, int worldSize = 1, EpochSums? epochSums = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(worldSize);
         ArgumentNullException.ThrowIfNull(model);
-        Save(path, model.Config, model.Parameters, training, step, worldSize);
+        Save(path, model.Config, model.Parameters, training, step, worldSize, epochSums);
     }
 
     /// <summary>A checkpoint of any task: its config (which names the task) and its parameters, in the model's fixed order.</summary>
-    public static void Save(string path, TrainingConfig config, IEnumerable<Nn.Parameter> parameters, TrainingStep training, long step, int worldSize = 1)
+    public static void Save(string path, TrainingConfig config, IEnumerable<Nn.Parameter> parameters, TrainingStep training, long step, int worldSize = 1,
+        EpochSums? epochSums = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(worldSize);
         ArgumentNullException.ThrowIfNull(config);
@@ -73,6 +85,8 @@ public static class Checkpoint
         };
         if (worldSize > 1)
             metadata[WorldSizeKey] = worldSize.ToString(CultureInfo.InvariantCulture);
+        if (epochSums is not null)
+            metadata[EpochSumsKey] = epochSums.ToJson();
         string? folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (folder is not null)
             Directory.CreateDirectory(folder);
@@ -135,7 +149,25 @@ public static class Checkpoint
         if (file.Metadata.TryGetValue(WorldSizeKey, out string? ranks)
             && !(int.TryParse(ranks, NumberStyles.None, CultureInfo.InvariantCulture, out worldSize) && worldSize > 0))
             throw new SafetensorsFormatException(path, $"__metadata__ {WorldSizeKey} '{ranks}' is not a positive integer.");
-        return new CheckpointInfo(file, config, step, warnings) { WorldSize = worldSize };
+        return new CheckpointInfo(file, config, step, warnings) { WorldSize = worldSize, EpochSums = ReadEpochSums(file) };
+    }
+
+    private static EpochSums? ReadEpochSums(SafetensorsFile file)
+    {
+        if (!file.Metadata.TryGetValue(EpochSumsKey, out string? json))
+            return null;
+        EpochSums sums;
+        try
+        {
+            sums = EpochSums.FromJson(json);
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new SafetensorsFormatException(file.Source, $"__metadata__ {EpochSumsKey} is not the epoch's sums: {ex.Message}");
+        }
+        if (sums.AppliedSteps < 0 || sums.SkippedSteps < 0)
+            throw new SafetensorsFormatException(file.Source, $"__metadata__ {EpochSumsKey} counts {sums.AppliedSteps} applied and {sums.SkippedSteps} skipped steps; a count is not negative.");
+        return sums;
     }
 
     /// <summary>The names of the counters a checkpoint holds (I64 [1] each); every other tensor is float32.</summary>
@@ -143,7 +175,7 @@ public static class Checkpoint
         name is "adam/iteration" or "training/skipped_steps" or "ema/updates" || name.StartsWith("adam/step/", StringComparison.Ordinal);
 
     /// <summary>
-    /// The layout <see cref="Save(string, TrainingConfig, IEnumerable{Nn.Parameter}, TrainingStep, long, int)"/> writes: counters are I64 [1]; everything else is F32; a parameter is any other tensor
+    /// The layout <see cref="Save(string, TrainingConfig, IEnumerable{Nn.Parameter}, TrainingStep, long, int, EpochSums)"/> writes: counters are I64 [1]; everything else is F32; a parameter is any other tensor
     /// outside adam/ and ema/, and each has its Adam moments (adam/m/, adam/v/) and, with an EMA, its shadow (ema/), each
     /// 1-D with the parameter's element count; no state belongs to a parameter the file lacks.
     /// </summary>

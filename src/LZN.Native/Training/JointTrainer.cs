@@ -13,8 +13,9 @@ public sealed record TrainingProgress(long Step, long TotalSteps, int Epoch, Joi
     double LearningRateFactor, bool Applied, double ItemsPerSecond, TimeSpan Eta, bool IsLogStep, long SkippedSteps);
 
 /// <summary>
-/// One finished epoch: mean losses over its applied steps run in this process (NaN when none was applied), the
-/// steps of it skipped for a non-finite loss or gradient, test accuracy after it.
+/// One finished epoch: mean losses over its applied steps (NaN when none was applied), those before a resume included
+/// when the checkpoint carried the epoch's sums (<see cref="EpochSums"/>), the steps of it skipped for a non-finite loss
+/// or gradient, test accuracy after it.
 /// </summary>
 public sealed record EpochResult(int Epoch, long Step, JointLosses MeanLosses, double TestAccuracy, double Seconds, int SkippedSteps);
 
@@ -108,6 +109,8 @@ public sealed class JointTrainer : ITaskTrainer
     /// <summary>Completed steps (the next step's index).</summary>
     public long Step { get; private set; }
 
+    public EpochSums EpochSums { get; set; } = EpochSums.Zero;
+
     public int StepsPerEpoch => _batches.StepsPerEpoch;
 
     public long TotalSteps => (long)Config.Schedule.Epochs * StepsPerEpoch;
@@ -127,7 +130,7 @@ public sealed class JointTrainer : ITaskTrainer
     public void SaveCheckpoint()
     {
         if (IsWriter)
-            Checkpoint.Save(CheckpointPath, Model, Training, Step, WorldSize);
+            Checkpoint.Save(CheckpointPath, Model, Training, Step, WorldSize, TrainingLoop.SavedEpochSums(this));
     }
 
     /// <summary>Runs step <see cref="Step"/> (zero gradients, joint backward, optimiser step) and advances.</summary>

@@ -69,6 +69,8 @@ public abstract class TaskTrainer : ITaskTrainer
 
     public long Step { get; private set; }
 
+    public EpochSums EpochSums { get; set; } = EpochSums.Zero;
+
     public int WorldSize => Shard.Collective.WorldSize;
 
     /// <summary>Rank 0, the one that evaluates and writes metrics.jsonl and checkpoints.</summary>
@@ -94,7 +96,7 @@ public abstract class TaskTrainer : ITaskTrainer
     public void SaveCheckpoint()
     {
         if (IsWriter)
-            Checkpoint.Save(CheckpointPath, Config, Parameters, Training, Step, WorldSize);
+            Checkpoint.Save(CheckpointPath, Config, Parameters, Training, Step, WorldSize, TrainingLoop.SavedEpochSums(this));
     }
 
     /// <summary>Runs step <see cref="Step"/> (gather, zero gradients, the task's backward, gradients summed over the ranks, optimiser step) and advances.</summary>

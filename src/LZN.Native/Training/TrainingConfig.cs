@@ -417,7 +417,7 @@ public sealed record TrainingConfig
     }
 
     /// <summary>The config as one flat JSON object (<see cref="TrainingConfigDocument"/> has the keys and their order).</summary>
-    public string ToJson() => JsonSerializer.Serialize(TrainingConfigDocument.From(this), TrainingConfigJsonContext.Default.TrainingConfigDocument);
+    public string ToJson() => JsonSerializer.Serialize(TrainingConfigDocument.From(this), CheckpointMetadataJsonContext.Default.TrainingConfigDocument);
 
     /// <summary>
     /// Parses <see cref="ToJson"/>'s output (or an older checkpoint's) and validates it; JSON that does not fit (a
@@ -429,7 +429,7 @@ public sealed record TrainingConfig
         TrainingConfigDocument? document;
         try
         {
-            document = JsonSerializer.Deserialize(json, TrainingConfigJsonContext.Default.TrainingConfigDocument);
+            document = JsonSerializer.Deserialize(json, CheckpointMetadataJsonContext.Default.TrainingConfigDocument);
         }
         catch (JsonException ex)
         {
@@ -452,7 +452,7 @@ public sealed record TrainingConfig
             return missing.Success ? $"training config has no '{missing.Groups[1].Value}'." : "training config lacks a required key.";
         }
         string? key = ex.Path is { Length: > 2 } path && path.StartsWith("$.", StringComparison.Ordinal) ? path[2..].Split('[')[0] : null;
-        var property = key is null ? null : TrainingConfigJsonContext.Default.TrainingConfigDocument.Properties.FirstOrDefault(p => p.Name == key);
+        var property = key is null ? null : CheckpointMetadataJsonContext.Default.TrainingConfigDocument.Properties.FirstOrDefault(p => p.Name == key);
         if (property is null)
             return ex.Path == "$" ? "training config is not a JSON object." : $"training config is not valid JSON: {ex.Message}";
         if (ex.Message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))

@@ -293,14 +293,17 @@ internal sealed record TrainingConfigDocument
 }
 
 /// <summary>
-/// The serializer for <see cref="TrainingConfigDocument"/>, generated at compile time (no reflection, trimming-safe).
-/// Strict where readers differ: a key named twice, a null where a value is required, a number given as a string or a
+/// The serializer of the JSON a checkpoint's metadata holds, <see cref="TrainingConfigDocument"/> and
+/// <see cref="EpochSums"/>, generated at compile time (no reflection, trimming-safe). Strict where readers differ: a
+/// key named twice, a null where a value is required, a missing constructor parameter, a number given as a string or a
 /// string as a number are errors; keys it does not know are skipped, as the hand-written reader before it skipped them.
 /// </summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     AllowDuplicateProperties = false,
     RespectNullableAnnotations = true,
+    RespectRequiredConstructorParameters = true,
     NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(TrainingConfigDocument))]
-internal sealed partial class TrainingConfigJsonContext : JsonSerializerContext;
+[JsonSerializable(typeof(EpochSums))]
+internal sealed partial class CheckpointMetadataJsonContext : JsonSerializerContext;

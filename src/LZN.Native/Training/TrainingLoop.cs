@@ -17,6 +17,9 @@ public interface ITaskTrainer : IDisposable
     /// <summary>Completed steps (the next step's index).</summary>
     long Step { get; }
 
+    /// <summary>The sums of the epoch in progress, kept by <see cref="TrainingLoop.Run"/> here so the checkpoint carries them.</summary>
+    EpochSums EpochSums { get; set; }
+
     int StepsPerEpoch { get; }
 
     long TotalSteps { get; }
@@ -57,7 +60,9 @@ public static class TrainingLoop
     /// <summary>
     /// Continues <paramref name="trainer"/> from a checkpoint written by a run with a matching config (epochs may differ),
     /// after trimming metrics.jsonl to the checkpoint's step (<see cref="MetricsRepair.TrimToStep"/>): a run that crashed
-    /// past its last checkpoint would otherwise log the repeated steps twice. Returns the step to continue from.
+    /// past its last checkpoint would otherwise log the repeated steps twice. Restores the sums of the epoch in progress
+    /// (zero when the checkpoint has none: one of an older build then ends its epoch with the means of the steps since
+    /// the resume). Returns the step to continue from.
     /// </summary>
     public static (long Step, MetricsRepairResult Repair) Resume(ITaskTrainer trainer, CheckpointInfo checkpoint)
     {
@@ -76,9 +81,27 @@ public static class TrainingLoop
             throw new IO.SafetensorsFormatException(checkpoint.Path,
                 $"cannot resume: the checkpoint is at step {checkpoint.Step}, past this run's last step {trainer.TotalSteps} ({trainer.Config.Schedule.Epochs} epoch(s) of {trainer.StepsPerEpoch} steps); raise the epochs.");
         }
+        long intoEpoch = checkpoint.Step % trainer.StepsPerEpoch;
+        if (checkpoint.EpochSums is { } sums && sums.Steps != intoEpoch)
+        {
+            throw new IO.SafetensorsFormatException(checkpoint.Path,
+                $"cannot resume: __metadata__ {Checkpoint.EpochSumsKey} covers {sums.Steps} step(s), but step {checkpoint.Step} is {intoEpoch} step(s) into an epoch of {trainer.StepsPerEpoch}.");
+        }
         Checkpoint.LoadModel(checkpoint, trainer.Parameters);
         Checkpoint.LoadTraining(checkpoint, trainer.Training);
+        trainer.EpochSums = checkpoint.EpochSums ?? EpochSums.Zero;
         return (checkpoint.Step, trainer.IsWriter ? MetricsRepair.TrimToStep(trainer.MetricsPath, checkpoint.Step) : default);
+    }
+
+    /// <summary>
+    /// The epoch sums a checkpoint at the trainer's step carries: none on an epoch boundary (they are zero), nor when they
+    /// miss some of the epoch's steps (steps run outside <see cref="Run"/>, or a resume from a checkpoint without them).
+    /// </summary>
+    public static EpochSums? SavedEpochSums(ITaskTrainer trainer)
+    {
+        ArgumentNullException.ThrowIfNull(trainer);
+        long intoEpoch = trainer.Step % trainer.StepsPerEpoch;
+        return intoEpoch != 0 && trainer.EpochSums.Steps == intoEpoch ? trainer.EpochSums : null;
     }
 
     /// <summary>
@@ -96,24 +119,12 @@ public static class TrainingLoop
         long startStep = trainer.Step;
         using var metrics = trainer.IsWriter ? new MetricsWriter(trainer.MetricsPath) : null;
         var epochClock = Stopwatch.StartNew();
-        double rfSum = 0, labelSum = 0;
-        int epochSteps = 0, epochSkipped = 0;
         while (trainer.Step < trainer.TotalSteps)
         {
             var stepClock = Stopwatch.StartNew();
             var (losses, result) = trainer.TrainStep();
             long step = trainer.Step;
-            // A skipped step's loss is not finite: it would turn the epoch's mean into NaN.
-            if (result.Applied)
-            {
-                rfSum += losses.RectifiedFlow;
-                labelSum += losses.Label;
-                epochSteps++;
-            }
-            else
-            {
-                epochSkipped++;
-            }
+            trainer.EpochSums = trainer.EpochSums.Add(losses, result.Applied);
             double seconds = stepClock.Elapsed.TotalSeconds;
             double perStep = wall.Elapsed.TotalSeconds / (step - startStep);
             var progress = new TrainingProgress(step, trainer.TotalSteps, (int)((step - 1) / trainer.StepsPerEpoch), losses, result.GradientNorm,
@@ -127,13 +138,12 @@ public static class TrainingLoop
             {
                 accuracy = trainer.Evaluate();
                 var epochResult = new EpochResult((int)(step / trainer.StepsPerEpoch) - 1, step,
-                    new JointLosses(rfSum / epochSteps, labelSum / epochSteps, losses.RectifiedFlowWeight, losses.LabelWeight), accuracy.Value,
-                    epochClock.Elapsed.TotalSeconds, epochSkipped);
+                    trainer.EpochSums.Mean(losses.RectifiedFlowWeight, losses.LabelWeight), accuracy.Value,
+                    epochClock.Elapsed.TotalSeconds, trainer.EpochSums.SkippedSteps);
                 epochs.Add(epochResult);
                 metrics?.Epoch(epochResult);
                 onEpoch?.Invoke(epochResult);
-                rfSum = labelSum = 0;
-                epochSteps = epochSkipped = 0;
+                trainer.EpochSums = EpochSums.Zero;
                 epochClock.Restart();
             }
             if (trainer.StopRequested(cancellation))

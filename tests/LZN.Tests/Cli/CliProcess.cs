@@ -28,15 +28,19 @@ internal static class CliProcess
 
         /// <summary>
         /// A data-parallel job ended by one rank's refusal: exit code 2 (the rank's, through MPI_Abort), and that rank's
-        /// "lzn: error: rank r of R: " line holding every fragment.
+        /// "lzn: error: rank r of R: " line holding every fragment, the only error message.
         /// </summary>
         public void AssertRankError(int worldSize, params string[] fragments)
         {
             string context = $"stdout: {Output}\nstderr: {Error}";
             Assert.That(ExitCode, Is.EqualTo(2), context);
-            var errors = Error.Split('\n').Where(line => line.StartsWith("lzn: error: rank ", StringComparison.Ordinal)
-                && line.Contains($" of {worldSize}: ", StringComparison.Ordinal)).ToList();
+            // Every rank that refuses before the first refusal's MPI_Abort ends it prints its line: one message, from 1 to R ranks.
+            var errors = Error.Split('\n').Where(line => line.StartsWith("lzn: error:", StringComparison.Ordinal)).ToList();
+            var messages = errors.Select(line => System.Text.RegularExpressions.Regex.Match(line, $@"^lzn: error: rank \d+ of {worldSize}: (.*)$"))
+                .Select(match => match.Success ? match.Groups[1].Value : null).Distinct().ToList();
             Assert.That(errors, Is.Not.Empty, context);
+            Assert.That(messages, Has.None.Null, $"an error line that is not a rank's of {worldSize}\n{context}");
+            Assert.That(messages, Has.Count.EqualTo(1), context);
             foreach (string fragment in fragments)
                 Assert.That(errors[0], Does.Contain(fragment), context);
             Assert.That(Error + Output, Does.Not.Contain("Unhandled exception").And.Not.Contain("   at "), context);

@@ -90,9 +90,10 @@ public class GenerationTests
         var train = TrainingFixtures.Train(32);
         var straightLosses = new List<JointLosses>();
         float[][] straightParameters;
+        TrainingResult straight, resumed;
         using (var trainer = new GenerationTrainer(backend, config, train, null, Path.Combine(_folder, "straight")))
         {
-            trainer.Run(CancellationToken.None, progress => straightLosses.Add(progress.Losses));
+            straight = trainer.Run(CancellationToken.None, progress => straightLosses.Add(progress.Losses));
             straightParameters = [.. trainer.Parameters.Select(parameter => parameter.Value.ToArray())];
         }
         string split = Path.Combine(_folder, "split");
@@ -111,13 +112,15 @@ public class GenerationTests
         using (var second = new GenerationTrainer(backend, config, train, null, split))
         {
             second.Resume(Checkpoint.Open(second.CheckpointPath));
-            second.Run(CancellationToken.None, progress => splitLosses.Add(progress.Losses));
+            resumed = second.Run(CancellationToken.None, progress => splitLosses.Add(progress.Losses));
             resumedParameters = [.. second.Parameters.Select(parameter => parameter.Value.ToArray())];
         }
         Assert.That(straightLosses, Has.Count.EqualTo(8));
         Assert.That(splitLosses, Is.EqualTo(straightLosses));
         for (int i = 0; i < straightParameters.Length; i++)
             Assert.That(resumedParameters[i], Is.EqualTo(straightParameters[i]), $"parameter {i}");
+        // The interruption at step 3 fell inside epoch 0: its means still cover all 4 of its steps.
+        Assert.That(TrainingFixtures.WithoutTimes(resumed.Epochs), Is.EqualTo(TrainingFixtures.WithoutTimes(straight.Epochs)));
         var stored = Checkpoint.Open(Path.Combine(split, JointTrainer.CheckpointFileName)).Config;
         Assert.That((stored.Task, stored.Latent.Solver), Is.EqualTo((TrainingTask.Generation, solver)));
     }

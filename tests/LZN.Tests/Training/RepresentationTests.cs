@@ -123,6 +123,8 @@ public class RepresentationTests
             Assert.That(resumedParameters[i], Is.EqualTo(straightParameters[i]), $"parameter {i}");
         Assert.That(resumed.TestAccuracy, Is.EqualTo(straight.TestAccuracy));
         Assert.That(straight.TestAccuracy, Is.InRange(0.0, 1.0), "the epoch's k-NN accuracy");
+        // Epoch 1 began before the interruption at step 6: its means cover its steps on both sides of it.
+        Assert.That(TrainingFixtures.WithoutTimes(resumed.Epochs), Is.EqualTo(TrainingFixtures.WithoutTimes(straight.Epochs.Skip(1))));
     }
 
     [Test]

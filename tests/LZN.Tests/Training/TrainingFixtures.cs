@@ -50,4 +50,7 @@ internal static class TrainingFixtures
     public static ImageDataset Test(int count = 64) => SyntheticImages.Generate(count, classCount: 10, DataSources.SyntheticShape, seed: 2);
 
     public static string TemporaryFolder(string prefix) => Directory.CreateTempSubdirectory(prefix).FullName;
+
+    /// <summary>The epochs with their times zeroed, which differ between any two runs: for comparing the rest exactly.</summary>
+    public static List<EpochResult> WithoutTimes(IEnumerable<EpochResult> epochs) => [.. epochs.Select(epoch => epoch with { Seconds = 0 })];
 }
