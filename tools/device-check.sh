@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares the GPU check: publishes `lzn` as a trimmed, self-contained single file for linux-x64 into
-# publish/device (git-ignored; the GPU machine has no .NET) and prints the exact `device` run call
-# that executes tools/device-run.sh there (two calls, each under the 600 s limit).
+# publish/device (git-ignored; the GPU machine has no .NET) and prints the exact `device` run calls
+# that execute tools/device-run.sh there (two calls back to back, each under the 600 s limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,9 +27,10 @@ Run on the GPU machine with the device tool, in two calls back to back (the seco
   run(command: "bash tools/device-run.sh train", carry: ["$out"], timeout_s: 300)
 
 The first writes under \$OUT device.log, kernels.json (the static report), selftest.json, selftest-v2.json and
-selftest-gemm.json
-(the verification tables with zone kernels v1, v2 and gemm) and bench-zones.json (the three side by side), and prints
+selftest-gemm.json (the verification tables with zone kernels v1, v2 and gemm) and bench-zones.json (the three side
+by side), and prints
 the encode times against the official implementation's and PyTorch's on the same GPU. The second writes
-bench-train-v1.json and bench-train-gemm.json and, when Fashion-MNIST travelled along, run-summary.json and run-samples.png from a one-epoch
-joint training on 10,000 images. Each prints its summary last.
+bench-train-v1.json and bench-train-gemm.json and, when Fashion-MNIST travelled along, run-summary.json and
+run-samples.png from a one-epoch joint training on 10,000 images. Each prints its summary last. A third part,
+device-run.sh rep, trains the representation task at large batches (about 160 s).
 CALL

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine (see tools/device-check.sh), in two calls of at most 600 s each:
-#   device-run.sh kernels   info, the verification tables (lzn selftest, v1 and v2 zone kernels) and the zone
-#                           benchmark with v1 and v2 side by side against the official and PyTorch figures;
+# Runs on the GPU machine (see tools/device-check.sh), one part per call (at most 600 s each):
+#   device-run.sh kernels   info, the verification tables (lzn selftest with the v1, v2 and gemm zone kernels) and the zone
+#                           benchmark with the three side by side against the official and PyTorch figures;
 #   device-run.sh train     the training-step benchmark and a one-epoch joint training;
 #   device-run.sh rep       representation-task runs at large batches (LZN_REP_RUNS="batch:epochs ...").
 # Full output goes to $OUT; a short summary prints last. The step limits add up to 465 s (kernels) and 270 s
