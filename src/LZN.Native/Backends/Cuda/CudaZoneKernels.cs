@@ -1,7 +1,8 @@
 namespace LZN.Native.Backends.Cuda;
 
 /// <summary>
-/// Launchers for kernels/latent_zone.cu (CPU mirror: Backends/Cpu/CpuZoneKernels.cs). A step is: |a_j|^2 per
+/// Launchers for kernels/latent_zone.cu and latent_zone_v2.cu; the gemm path's (latent_zone_gemm.cu) are in
+/// CudaZoneKernels.Gemm.cs (CPU mirror of all three: Backends/Cpu/CpuZoneKernels.cs). A step is: |a_j|^2 per
 /// anchor, the forward tiles (row tiles x anchor splits x dim groups, each writing an online-softmax partial),
 /// and one combine per row; probabilities, when asked for, are the tiles' raw logits exponentiated in place.
 /// The backward adds D_i = g_i . m_i, the points tiles (row tiles x anchor splits) with their combine, and the
@@ -220,7 +221,10 @@ internal sealed partial class CudaZoneKernels(CudaBackend backend, ZoneKernelVer
         return new CudaAnchorNorms(anchors, anchorCount, dim, LaunchSquaredNorms(anchors, anchorCount, dim));
     }
 
-    /// <summary>|a_j|^2 [anchorCount], one warp per anchor (the gemm path's own module, which builds for sm_75 too).</summary>
+    /// <summary>
+    /// |a_j|^2 [anchorCount], one warp per anchor: the same kernel source in both modules, taken from
+    /// latent_zone_gemm.cu when this instance is all gemm (it builds for sm_75 too), else from latent_zone.cu.
+    /// </summary>
     private unsafe FloatBuffer LaunchSquaredNorms(FloatBuffer anchors, int anchorCount, int dim)
     {
         var result = _backend.AllocateScratch(anchorCount); // [anchorCount]
