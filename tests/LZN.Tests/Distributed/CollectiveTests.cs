@@ -35,7 +35,8 @@ public class CollectiveTests
     {
         using var backend = new CpuBackend();
         var rows = DistributedChecks.Run(backend, SingleProcessCollective.Instance);
-        Assert.That(rows.Select(row => row.Name), Does.Contain("gathered anchors grad vs finite differences"));
+        Assert.That(rows.Select(row => row.Name), Does.Contain("gathered anchors grad vs finite differences")
+            .And.Contain("gathered anchors grad, DPM-Solver++, vs finite differences").And.Contain("representation zone loss grad vs finite differences"));
         Assert.That(rows.Where(row => !row.Passed), Is.Empty);
     }
 

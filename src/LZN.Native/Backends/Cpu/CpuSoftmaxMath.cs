@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -75,6 +76,51 @@ internal static class CpuSoftmaxMath
             sum += row[j];
         }
         return sum;
+    }
+
+    /// <summary>row *= scale elementwise; returns how many results are nonzero (far below the max, exp gives exactly 0).</summary>
+    public static int ScaleAndCountNonzero(Span<float> row, float scale)
+    {
+        int j = 0, nonzero = 0;
+        if (Vector256.IsHardwareAccelerated && row.Length >= Vector256<float>.Count)
+        {
+            ref float rowRef = ref MemoryMarshal.GetReference(row);
+            var scaleVector = Vector256.Create(scale);
+            for (; j <= row.Length - Vector256<float>.Count; j += Vector256<float>.Count)
+            {
+                var result = Vector256.LoadUnsafe(ref rowRef, (nuint)j) * scaleVector;
+                result.StoreUnsafe(ref rowRef, (nuint)j);
+                nonzero += Vector256<float>.Count - BitOperations.PopCount(Vector256.Equals(result, Vector256<float>.Zero).ExtractMostSignificantBits());
+            }
+        }
+        for (; j < row.Length; j++)
+        {
+            row[j] *= scale;
+            nonzero += row[j] != 0f ? 1 : 0;
+        }
+        return nonzero;
+    }
+
+    /// <summary>The first index at or after start where row is nonzero; row.Length if there is none.</summary>
+    public static int NextNonzero(ReadOnlySpan<float> row, int start)
+    {
+        int j = start;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref float rowRef = ref MemoryMarshal.GetReference(row);
+            for (; j <= row.Length - Vector256<float>.Count; j += Vector256<float>.Count)
+            {
+                uint zeros = Vector256.Equals(Vector256.LoadUnsafe(ref rowRef, (nuint)j), Vector256<float>.Zero).ExtractMostSignificantBits();
+                if (zeros != 0xFFu)
+                    return j + BitOperations.TrailingZeroCount(~zeros);
+            }
+        }
+        for (; j < row.Length; j++)
+        {
+            if (row[j] != 0f)
+                return j;
+        }
+        return row.Length;
     }
 
     /// <summary>exp of each lane (see the class summary).</summary>

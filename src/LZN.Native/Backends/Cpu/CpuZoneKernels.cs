@@ -3,7 +3,8 @@ namespace LZN.Native.Backends.Cpu;
 /// <summary>
 /// CPU mirror of kernels/latent_zone.cu. Rows are processed in tiles: per tile the logits come from one
 /// GEMM through the backend (OpenBLAS on the fast backend), the row softmax runs with SIMD, and the
-/// weighted mean m = P A is a second GEMM. Scratch is O(rowTile x anchorCount); nothing of size
+/// weighted mean m = P A is a second GEMM, or a sum over the nonzero p where the softmax has underflowed to
+/// one-hot or nearly (small t; <see cref="CpuZoneSparse"/>, which also has the backward of such tiles). Scratch is O(rowTile x anchorCount); nothing of size
 /// rows x anchorCount x dim exists, and rows x anchorCount only when probabilities are requested.
 /// GEMMs run multi-threaded inside OpenBLAS and the row passes run Parallel.For over a tile's rows; tiles
 /// run one after another (the GEMMs already reach ~245 GFLOP/s on 2 cores at N = 2048).
@@ -11,7 +12,8 @@ namespace LZN.Native.Backends.Cpu;
 /// </summary>
 /// <param name="backend">The backend whose GEMM and buffers the kernels use.</param>
 /// <param name="tileElements">Elements of one logits tile; 1 Mi floats (4 MiB) by default, small in tiling tests.</param>
-internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 20) : IZoneKernels
+/// <param name="skipZeros">Whether sparse tiles take <see cref="CpuZoneSparse"/>; off, every tile takes the GEMMs (tests compare the two).</param>
+internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 20, bool skipZeros = true) : IZoneKernels
 {
     private readonly IBackend _backend = backend;
 
@@ -35,6 +37,7 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
         using var meanScratch = args.WeightedMean is null ? _backend.AllocateFloat((long)tile * dim) : null; // [tile, dim]
         using var lseScratch = args.LogSumExp is null ? _backend.AllocateFloat(tile) : null; // [tile]
         var targets = args.TargetLogProb is null ? null : CpuBackend.Cast(args.Targets!); // [rows]
+        var nonzeros = new int[tile]; // [tile] nonzero probabilities per row
         float stepOverTime = (float)(args.StepSize / (double)args.Time);
 
         for (int start = 0; start < rows; start += tile)
@@ -48,8 +51,11 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
 
             _backend.Gemm(false, true, count, anchorCount, dim, scales.Cross, points, dim, args.Anchors, dim, 0f, logits, anchorCount);
             var rowTargets = targets is null ? null : new RowTargets(targets.Array, targets.Offset + start, CpuBackend.Cast(args.TargetLogProb!.Slice(start, count)));
-            CpuZoneRows.SoftmaxRows(CpuBackend.Cast(logits), bias, count, anchorCount, CpuBackend.Cast(lse), rowTargets);
-            _backend.Gemm(false, false, count, dim, anchorCount, 1f, logits, anchorCount, args.Anchors, dim, 0f, mean, dim);
+            CpuZoneRows.SoftmaxRows(CpuBackend.Cast(logits), bias, count, anchorCount, CpuBackend.Cast(lse), rowTargets, nonzeros);
+            if (skipZeros && CpuZoneSparse.IsSparse(nonzeros, count, anchorCount))
+                CpuZoneSparse.WeightedMean(CpuBackend.Cast(logits), anchors, count, anchorCount, dim, CpuBackend.Cast(mean));
+            else
+                _backend.Gemm(false, false, count, dim, anchorCount, 1f, logits, anchorCount, args.Anchors, dim, 0f, mean, dim);
             CpuZoneRows.EulerUpdate(CpuBackend.Cast(points), CpuBackend.Cast(mean),
                 CpuBackend.Cast(args.NextPoints.Slice((long)start * dim, (long)count * dim)), stepOverTime);
         }
@@ -75,6 +81,7 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
         using var logitPathScratch = selfOffset is null ? null : _backend.AllocateFloat((long)tile * dim); // [tile, dim]
         var columnSums = new double[anchorCount]; // sum_i ds_ij
         var targets = args.TargetLogProbGrad is null ? null : CpuBackend.Cast(args.Targets!); // [rows]
+        var nonzeros = new int[tile]; // [tile] nonzero probabilities per row
         float inverseTime = (float)(1.0 / time);
 
         for (int start = 0; start < rows; start += tile)
@@ -88,7 +95,23 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
             var ds = logitGrad.Slice(0, (long)count * anchorCount); // [count, anchorCount]
 
             _backend.Gemm(false, true, count, anchorCount, dim, scales.Cross, points, dim, args.Anchors, dim, 0f, p, anchorCount);
-            CpuZoneRows.RecomputeProbabilities(CpuBackend.Cast(p), bias, count, anchorCount, CpuBackend.Cast(args.LogSumExp.Slice(start, count)));
+            CpuZoneRows.RecomputeProbabilities(CpuBackend.Cast(p), bias, count, anchorCount, CpuBackend.Cast(args.LogSumExp.Slice(start, count)), nonzeros);
+            var rowTargets = targets is null ? null : new RowTargets(targets.Array, targets.Offset + start, CpuBackend.Cast(args.TargetLogProbGrad!.Slice(start, count)));
+            // dx += g / t (the direct path of v = (x - m) / t).
+            if (velocityGrad is not null)
+                _backend.Axpby(inverseTime, velocityGrad, 1f, pointsGrad);
+            if (skipZeros && CpuZoneSparse.IsSparse(nonzeros, count, anchorCount))
+            {
+                CpuZoneSparse.TileBackward(new SparseTileBackward
+                {
+                    Rows = count, AnchorCount = anchorCount, Dim = dim, InverseTime = inverseTime, Cross = scales.Cross,
+                    OneMinusTime = (float)(1.0 - time), Probabilities = CpuBackend.Cast(p), Anchors = anchors, Points = CpuBackend.Cast(points),
+                    VelocityGrad = velocityGrad is null ? null : CpuBackend.Cast(velocityGrad), PointsGrad = CpuBackend.Cast(pointsGrad),
+                    AnchorsGrad = args.AnchorsGrad is null ? null : CpuBackend.Cast(args.AnchorsGrad), ColumnSums = columnSums,
+                    Targets = rowTargets, SelfColumn = selfOffset + start,
+                }, nonzeros);
+                continue;
+            }
 
             float[]? rowDots = null;
             if (velocityGrad is not null)
@@ -97,8 +120,7 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
                 // D_i = g_i.m_i taken as sum_j p_ij (g_i.a_j) from the same products as ds: mathematically equal,
                 // but then a one-hot row (small t) gets ds = 0 exactly instead of a rounding difference times 1/t^3.
                 rowDots = CpuZoneRows.RowDots(CpuBackend.Cast(p), CpuBackend.Cast(ds), count, anchorCount);
-                // dx += g / t (the direct path of v = (x - m) / t); dA += -(1/t) P^T G (the path through m).
-                _backend.Axpby(inverseTime, velocityGrad, 1f, pointsGrad);
+                // dA += -(1/t) P^T G (the path through m).
                 if (args.AnchorsGrad is not null)
                 {
                     // With self anchors the product uses P - S: one-hot rows then add exactly zero (see SelfAnchorOffset).
@@ -109,7 +131,6 @@ internal sealed class CpuZoneKernels(IBackend backend, int tileElements = 1 << 2
                 }
             }
 
-            var rowTargets = targets is null ? null : new RowTargets(targets.Array, targets.Offset + start, CpuBackend.Cast(args.TargetLogProbGrad!.Slice(start, count)));
             CpuZoneRows.LogitGradient(CpuBackend.Cast(p), CpuBackend.Cast(ds), rowDots, rowTargets, count, anchorCount, inverseTime);
             CpuZoneRows.AccumulateColumnSums(CpuBackend.Cast(ds), count, anchorCount, columnSums);
 

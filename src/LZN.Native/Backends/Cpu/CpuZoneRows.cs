@@ -9,7 +9,7 @@ internal static class CpuZoneRows
     private const long ParallelThreshold = 1 << 15;
 
     /// <summary>body(i) for i in [0, count): Parallel.For when the work is large enough, else a plain loop.</summary>
-    private static void ForEach(int count, long workPerItem, Action<int> body)
+    internal static void ForEach(int count, long workPerItem, Action<int> body)
     {
         if (count > 1 && count * workPerItem >= ParallelThreshold)
         {
@@ -22,9 +22,9 @@ internal static class CpuZoneRows
 
     /// <summary>
     /// logits[rows, cols] (holding (c/t^2) x.a) += bias, then row softmax in place; writes lse[rows] and,
-    /// when asked, log p(i -> target_i) = (logit_tgt - max) - log(sum).
+    /// when asked, log p(i -> target_i) = (logit_tgt - max) - log(sum); nonzeros[r] counts row r's nonzero p.
     /// </summary>
-    public static void SoftmaxRows(CpuFloatBuffer logits, float[] bias, int rows, int cols, CpuFloatBuffer lse, RowTargets? targets)
+    public static void SoftmaxRows(CpuFloatBuffer logits, float[] bias, int rows, int cols, CpuFloatBuffer lse, RowTargets? targets, int[] nonzeros)
     {
         float[] values = logits.Array;
         int offset = logits.Offset;
@@ -35,7 +35,7 @@ internal static class CpuZoneRows
             float targetShifted = targets is null ? 0f : row[targets.Targets[targets.Offset + r]] - max;
             float sum = CpuSoftmaxMath.ExpAndSum(row, default, max);
             float logSum = MathF.Log(sum);
-            TensorPrimitives.Multiply(row, 1f / sum, row);
+            nonzeros[r] = CpuSoftmaxMath.ScaleAndCountNonzero(row, 1f / sum);
             lse.Array[lse.Offset + r] = max + logSum;
             if (targets is not null)
                 targets.PerRow.Array[targets.PerRow.Offset + r] = targetShifted - logSum;
@@ -44,10 +44,10 @@ internal static class CpuZoneRows
 
     /// <summary>
     /// logits[rows, cols] (holding (c/t^2) x.a) becomes p = exp(logit + bias - lse) in place, renormalised to
-    /// sum exactly as the forward's p did: a one-hot row (small t) must come back as exactly 1 and 0, since the
+    /// sum exactly as the forward's p did (nonzeros[r] counts row r's nonzero p): a one-hot row (small t) must come back as exactly 1 and 0, since the
     /// backward multiplies any residue by 1/t^3 (lse = max + log(sum) need not round back to max).
     /// </summary>
-    public static void RecomputeProbabilities(CpuFloatBuffer logits, float[] bias, int rows, int cols, CpuFloatBuffer lse)
+    public static void RecomputeProbabilities(CpuFloatBuffer logits, float[] bias, int rows, int cols, CpuFloatBuffer lse, int[] nonzeros)
     {
         float[] values = logits.Array;
         int offset = logits.Offset;
@@ -55,7 +55,7 @@ internal static class CpuZoneRows
         {
             var row = values.AsSpan(offset + r * cols, cols);
             float sum = CpuSoftmaxMath.ExpAndSum(row, bias, lse.Array[lse.Offset + r]);
-            TensorPrimitives.Multiply(row, 1f / sum, row);
+            nonzeros[r] = CpuSoftmaxMath.ScaleAndCountNonzero(row, 1f / sum);
         });
     }
 

@@ -34,9 +34,9 @@ public class CpuZoneKernelTilingTests
         }
     }
 
-    /// <summary>Step then StepBackward; returns next, m, lse, target log-prob, probabilities, dx, dA, db.</summary>
-    private static double[][] Run(CpuBackend backend, IZoneKernels kernels, FloatBuffer anchors, FloatBuffer logPriors, FloatBuffer points,
-        IntBuffer targets, FloatBuffer velocityGrad, FloatBuffer targetGrad, int rows, int anchorCount, int dim, float time, int offset)
+    /// <summary>Step then StepBackward (no velocity gradient or self anchors when null); returns next, m, lse, target log-prob, probabilities, dx, dA, db.</summary>
+    internal static double[][] Run(CpuBackend backend, IZoneKernels kernels, FloatBuffer anchors, FloatBuffer logPriors, FloatBuffer points,
+        IntBuffer targets, FloatBuffer? velocityGrad, FloatBuffer targetGrad, int rows, int anchorCount, int dim, float time, int? offset)
     {
         using var next = backend.AllocateFloat((long)rows * dim);
         using var mean = backend.AllocateFloat((long)rows * dim);
