@@ -30,7 +30,7 @@ internal static class BenchCommand
         };
         var batch = new Option<int?>("--batch") { Description = "batch size (default: the preset's)" };
         var steps = new Option<int>("--steps") { Description = "timed steps, and as many profiled ones (medians reported)", DefaultValueFactory = _ => 5 };
-        var command = new Command("train", "One joint training step per preset: median step time, the per-phase split, and the implied 60k-image epoch time.")
+        var command = new Command("train", "One training step per preset (any task): median step time, the per-phase split, and the implied 60k-image epoch time.")
         {
             device, json, presets, batch, steps,
         };

@@ -210,12 +210,7 @@ internal static class TrainCommand
             using var backend = CommonOptions.CreateBackend(DistributedRun.DeviceOfRank(result.GetValue(device), collective));
             using var nccl = LZN.Native.Distributed.DistributedLaunch.ForDevice(collective, backend);
             var ranks = (LZN.Native.Distributed.ICollective?)nccl ?? collective;
-            using ITaskTrainer trainer = taskKind switch
-            {
-                TrainingTask.Representation => new RepresentationTrainer(backend, config, train, test, runFolder, ranks),
-                TrainingTask.Generation => new GenerationTrainer(backend, config, train, test, runFolder, ranks),
-                _ => new JointTrainer(backend, config, train, test, runFolder, ranks),
-            };
+            using var trainer = TrainingLoop.CreateTrainer(backend, config, train, test, runFolder, ranks);
             if (resuming)
             {
                 var checkpoint = Checkpoint.Open(trainer.CheckpointPath);

@@ -32,7 +32,7 @@ public sealed record TrainingBenchmarkResult(string Preset, int BatchSize, int S
 }
 
 /// <summary>
-/// The quick training benchmark behind `lzn bench train`: a <see cref="JointTrainer"/> of the given config on
+/// The quick training benchmark behind `lzn bench train`: the trainer of the given config's task on
 /// synthetic images of the config's shape (a step's cost does not depend on pixel values), two warm-up steps
 /// (workspaces, kernel compilation), then <c>steps</c> timed steps exactly as training runs them, then
 /// <c>steps</c> more with a <see cref="StepPhaseTimer"/> attached for the per-phase split.
@@ -60,7 +60,7 @@ public static class TrainingBenchmark
         try
         {
             var timed = collective is null ? null : new Distributed.TimedCollective(collective);
-            using var trainer = new JointTrainer(backend, config with { Schedule = config.Schedule with { Epochs = 1, CheckpointEvery = 0 } }, images, null, folder, timed);
+            using var trainer = TrainingLoop.CreateTrainer(backend, config with { Schedule = config.Schedule with { Epochs = 1, CheckpointEvery = 0 } }, images, null, folder, timed);
             for (int i = 0; i < WarmupSteps; i++)
                 trainer.TrainStep();
 
@@ -78,7 +78,7 @@ public static class TrainingBenchmark
             }
 
             var timer = new StepPhaseTimer(backend);
-            trainer.Model.PhaseTimer = timer;
+            trainer.PhaseTimer = timer;
             var phaseTimes = new Dictionary<string, double[]>(StringComparer.Ordinal);
             for (int i = 0; i < steps; i++)
             {
@@ -91,7 +91,7 @@ public static class TrainingBenchmark
                     times[i] = timer.Milliseconds(phase);
                 }
             }
-            trainer.Model.PhaseTimer = null;
+            trainer.PhaseTimer = null;
             var phases = timer.Phases.Select(phase => new TrainingPhaseTime(phase, Median(phaseTimes[phase]))).ToList();
             return new TrainingBenchmarkResult(config.Preset, config.Schedule.BatchSize, steps, Median(stepTimes), stepTimes.Min(), phases, epochImages)
             {

@@ -59,6 +59,9 @@ public sealed class GenerationModel : IDisposable
     /// <summary>Encoder, then decoder (a fixed order; names are checkpoint keys).</summary>
     public IEnumerable<Parameter> Parameters => Encoder.Parameters.Concat(Decoder.Parameters);
 
+    /// <summary>When set, <see cref="Backward"/> marks its phases on it (<see cref="PhaseNames"/>).</summary>
+    public StepPhaseTimer? PhaseTimer { get; set; }
+
     /// <summary>
     /// One forward and backward pass at training step <paramref name="step"/> on images [B, ImageSize] (host, in [-1, 1]):
     /// accumulates (+=) every parameter gradient of the rectified-flow loss and returns it. Data-parallel
@@ -80,8 +83,10 @@ public sealed class GenerationModel : IDisposable
         if (!Config.Decoder.ZeroLatent)
         {
             var anchors = work.Anchors.Forward(Encoder.Forward(_images!, batchSize)); // [globalRows, dim]
+            PhaseTimer?.Mark(PhaseNames.EncoderForward);
             _backend.FillNormal(work.LatentNoise, _latentNoiseKey, shard.RowCounter(step, dim), 0f, 1f);
             encoded = LatentEncoder.EncodeAnchorRows(new ZoneAnchors(anchors, globalRows, dim), firstRow, batchSize, work.LatentNoise, EncodeOptions(keepTrajectory: true));
+            PhaseTimer?.Mark(PhaseNames.LatentFlowForward);
         }
         using (encoded)
         {
@@ -91,10 +96,13 @@ public sealed class GenerationModel : IDisposable
             var prediction = Decoder.Forward(work.Noisy, latents, null, work.Times, batchSize);
             objective.Loss(prediction, work.Target, work.FlowLoss, work.PredictionGrad, (float)shard.Share);
             var decoderGrads = Decoder.Backward(work.PredictionGrad);
+            PhaseTimer?.Mark(PhaseNames.Decoder);
             if (encoded is not null)
             {
                 LatentEncoder.Backward(encoded, decoderGrads.Latent, new EncodeGradients(Anchors: work.Anchors.Gradient));
+                PhaseTimer?.Mark(PhaseNames.LatentFlowBackward);
                 Encoder.Backward(work.Anchors.Backward());
+                PhaseTimer?.Mark(PhaseNames.EncoderBackward);
             }
         }
         Span<double> loss = [work.FlowLoss.ReadScalar() * shard.Share];

@@ -41,6 +41,12 @@ public sealed class GenerationTrainer : TaskTrainer
 
     public override IEnumerable<Nn.Parameter> Parameters => Model.Parameters;
 
+    public override StepPhaseTimer? PhaseTimer
+    {
+        get => Model.PhaseTimer;
+        set => Model.PhaseTimer = value;
+    }
+
     protected override JointLosses Backward(float[] images, int[] labels, long step) =>
         new(Model.Backward(images, step, Shard), 0, RectifiedFlowWeight: 1, LabelWeight: 0);
 

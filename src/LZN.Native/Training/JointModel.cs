@@ -19,10 +19,16 @@ public readonly record struct JointLosses(double RectifiedFlow, double Label, do
 /// <summary>Raised when a model's outputs are not finite (NaN or infinite), so its predictions would be arbitrary.</summary>
 public sealed class NonFiniteModelException(string message) : InvalidOperationException(message);
 
-/// <summary>The phases of a joint training step, as <see cref="StepPhaseTimer"/> reports them.</summary>
+/// <summary>The phases of a training step, as <see cref="StepPhaseTimer"/> reports them (each task marks the ones it has).</summary>
 public static class PhaseNames
 {
     public const string Data = "data (gather, augment, upload)";
+    public const string Gather = "data (gather)";
+    public const string Views = "views (augment, upload)";
+    public const string BackboneForward = "backbone + head fwd";
+    public const string AssignForward = "assign fwd + loss";
+    public const string AssignBackward = "assign bwd";
+    public const string BackboneBackward = "head + backbone bwd";
     public const string EncoderForward = "encoder fwd";
     public const string LatentFlowForward = "latent flow fwd";
     public const string LabelFlow = "label flow fwd+bwd + loss";

@@ -134,6 +134,12 @@ public sealed class JointTrainer : ITaskTrainer
     }
 
     /// <summary>Runs step <see cref="Step"/> (zero gradients, joint backward, optimiser step) and advances.</summary>
+    public StepPhaseTimer? PhaseTimer
+    {
+        get => Model.PhaseTimer;
+        set => Model.PhaseTimer = value;
+    }
+
     public (JointLosses Losses, TrainingStepResult Result) TrainStep()
     {
         int batchSize = Config.Schedule.BatchSize;

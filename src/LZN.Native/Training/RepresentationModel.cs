@@ -80,6 +80,9 @@ public sealed class RepresentationModel : IDisposable
         _views.Apply(views[images.Length..], batchSize, shape, _secondViewKey, firstRow);
     }
 
+    /// <summary>When set, <see cref="Backward"/> marks its phases on it (<see cref="PhaseNames"/>).</summary>
+    public StepPhaseTimer? PhaseTimer { get; set; }
+
     /// <summary>
     /// One forward and backward pass at training step <paramref name="step"/> on a batch of images [B, ImageSize] (host,
     /// before augmentation): accumulates (+=) every parameter gradient of the zone loss and returns the loss.
@@ -99,27 +102,34 @@ public sealed class RepresentationModel : IDisposable
         var work = Workspace(shard);
         MakeViews(images, work.HostViews, step, shard);
         _backend.Upload(work.HostViews, work.Views);
+        PhaseTimer?.Mark(PhaseNames.Views);
 
         var features = Backbone.Forward(work.Views, 2 * batchSize); // [2b, FeatureDim], backbone-owned
         var anchors = Head.Forward(features, 2 * batchSize); // [2b, dim], head-owned
+        PhaseTimer?.Mark(PhaseNames.BackboneForward);
         var firstAnchors = new ZoneAnchors(work.FirstAnchors.Forward(anchors.Slice(0, latentElements)), shard.GlobalRows, dim);
         var secondAnchors = new ZoneAnchors(work.SecondAnchors.Forward(anchors.Slice(latentElements, latentElements)), shard.GlobalRows, dim);
         _backend.FillNormal(work.LatentNoise, _latentNoiseKey, shard.RowCounter(step, dim), 0f, 1f);
         using var encoded = LatentEncoder.EncodeAnchorRows(firstAnchors, shard.FirstRow, batchSize, work.LatentNoise,
             new EncodeOptions { Steps = Config.Latent.Steps, NoiseScale = Config.Latent.NoiseScale, KeepTrajectory = true });
+        PhaseTimer?.Mark(PhaseNames.LatentFlowForward);
         using var assigned = ZoneAssigner.Assign(secondAnchors, encoded.Latents, batchSize, work.Targets,
             new AssignOptions { Steps = Config.Latent.LabelSteps, KeepTrajectory = true, EvaluatedSteps = AssignmentLoss.StepsRead(Config.Loss.Label, Config.Latent.LabelSteps) });
         double loss = AssignmentLoss.Evaluate(assigned, Config.Loss.Label, work.Beta);
         if (shard.Share != 1)
             _backend.ScaleShift(work.Beta, (float)shard.Share, 0f);
+        PhaseTimer?.Mark(PhaseNames.AssignForward);
 
         _backend.Fill(work.LatentsGrad, 0f);
         ZoneAssigner.Backward(assigned, null, work.Beta, new AssignGradients(Latents: work.LatentsGrad, Anchors: work.SecondAnchors.Gradient));
+        PhaseTimer?.Mark(PhaseNames.AssignBackward);
         LatentEncoder.Backward(encoded, work.LatentsGrad, new EncodeGradients(Anchors: work.FirstAnchors.Gradient));
         // Each anchor set's gradient over the global batch comes back as this rank's rows, summed over the ranks.
         _backend.Copy(work.FirstAnchors.Backward(), work.AnchorsGrad.Slice(0, latentElements));
         _backend.Copy(work.SecondAnchors.Backward(), work.AnchorsGrad.Slice(latentElements, latentElements));
+        PhaseTimer?.Mark(PhaseNames.LatentFlowBackward);
         Backbone.Backward(Head.Backward(work.AnchorsGrad));
+        PhaseTimer?.Mark(PhaseNames.BackboneBackward);
         Span<double> terms = [loss * shard.Share];
         shard.Collective.AllReduceSum(terms);
         return terms[0];

@@ -43,6 +43,12 @@ public sealed class RepresentationTrainer : TaskTrainer
 
     public override IEnumerable<Nn.Parameter> Parameters => Model.Parameters;
 
+    public override StepPhaseTimer? PhaseTimer
+    {
+        get => Model.PhaseTimer;
+        set => Model.PhaseTimer = value;
+    }
+
     /// <summary>The labels are gathered with the images and unused: the task sees no labels.</summary>
     protected override JointLosses Backward(float[] images, int[] labels, long step) =>
         new(0, Model.Backward(images, step, Shard), RectifiedFlowWeight: 0, LabelWeight: 1);

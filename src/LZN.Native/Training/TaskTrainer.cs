@@ -100,15 +100,20 @@ public abstract class TaskTrainer : ITaskTrainer
     }
 
     /// <summary>Runs step <see cref="Step"/> (gather, zero gradients, the task's backward, gradients summed over the ranks, optimiser step) and advances.</summary>
+    /// <summary>The subclass passes it on to its model, which marks the phases of its backward.</summary>
+    public abstract StepPhaseTimer? PhaseTimer { get; set; }
+
     public (JointLosses Losses, TrainingStepResult Result) TrainStep()
     {
         _batches.Gather(Step);
         _optimizer.ZeroGradients();
+        PhaseTimer?.Mark(PhaseNames.Gather);
         var losses = Backward(_batches.Images, _batches.Labels, Step);
         // Summed before the norm is taken, so clipping sees the global norm and every rank applies the same update.
         Shard.Collective.AllReduceSum(_gradients);
         Backend.Upload([(float)losses.Total], _loss);
         var result = Training.Apply(_loss);
+        PhaseTimer?.Mark(PhaseNames.Optimizer);
         Step++;
         return (losses, result);
     }

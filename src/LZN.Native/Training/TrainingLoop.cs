@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using LZN.Native.Backends;
+using LZN.Native.Data;
+using LZN.Native.Distributed;
 using LZN.Native.Optim;
 
 namespace LZN.Native.Training;
@@ -6,7 +9,7 @@ namespace LZN.Native.Training;
 /// <summary>
 /// What the shared training loop (<see cref="TrainingLoop"/>) needs of a task's trainer: the step counters, one
 /// training step, the end-of-epoch evaluation and the checkpoint. Implemented by <see cref="JointTrainer"/> and
-/// <see cref="RepresentationTrainer"/>.
+/// <see cref="TaskTrainer"/>'s <see cref="RepresentationTrainer"/> and <see cref="GenerationTrainer"/>.
 /// </summary>
 public interface ITaskTrainer : IDisposable
 {
@@ -46,6 +49,9 @@ public interface ITaskTrainer : IDisposable
     /// <summary>Runs step <see cref="Step"/> and advances; the task's loss terms and the optimiser's verdict.</summary>
     (JointLosses Losses, TrainingStepResult Result) TrainStep();
 
+    /// <summary>When set, each <see cref="TrainStep"/> marks its phases on it (<see cref="PhaseNames"/>; `lzn bench train`).</summary>
+    StepPhaseTimer? PhaseTimer { get; set; }
+
     /// <summary>The task's end-of-epoch score on the test split (accuracy; NaN when there is none).</summary>
     double Evaluate();
 
@@ -57,6 +63,19 @@ public interface ITaskTrainer : IDisposable
 /// <summary>The loop every task's trainer runs, and the resume they share.</summary>
 public static class TrainingLoop
 {
+    /// <summary>The trainer of <paramref name="config"/>'s task (<see cref="TrainingConfig.Task"/>).</summary>
+    public static ITaskTrainer CreateTrainer(IBackend backend, TrainingConfig config, ImageDataset train, ImageDataset? test, string runFolder,
+        ICollective? collective = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return config.Task switch
+        {
+            TrainingTask.Representation => new RepresentationTrainer(backend, config, train, test, runFolder, collective),
+            TrainingTask.Generation => new GenerationTrainer(backend, config, train, test, runFolder, collective),
+            _ => new JointTrainer(backend, config, train, test, runFolder, collective),
+        };
+    }
+
     /// <summary>
     /// Continues <paramref name="trainer"/> from a checkpoint written by a run with a matching config (epochs may differ),
     /// after trimming metrics.jsonl to the checkpoint's step (<see cref="MetricsRepair.TrimToStep"/>): a run that crashed
