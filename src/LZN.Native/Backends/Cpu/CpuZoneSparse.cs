@@ -59,7 +59,7 @@ internal static class CpuZoneSparse
         var selfPresent = new bool[rows]; // [rows] whether the self column is among the row's entries
         var local = tile;
 
-        CpuZoneRows.ForEach(rows, (long)cols + (long)nonzeros.Max() * dim, r => RowBackward(local, r, first[r], columns, probabilities, logitGrads, used, selfPresent));
+        CpuZoneRows.ForEach(rows, cols + (long)first[rows] / rows * dim, r => RowBackward(local, r, first[r], columns, probabilities, logitGrads, used, selfPresent));
 
         var points = tile.Points;
         var velocityGrad = tile.VelocityGrad;
