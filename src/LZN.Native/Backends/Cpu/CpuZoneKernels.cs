@@ -4,8 +4,8 @@ namespace LZN.Native.Backends.Cpu;
 /// CPU mirror of kernels/latent_zone.cu. Rows are processed in tiles: per tile the logits come from one
 /// GEMM through the backend (OpenBLAS on the fast backend), the row softmax runs with SIMD, and the
 /// weighted mean m = P A is a second GEMM, or a sum over the nonzero p where the softmax has underflowed to
-/// one-hot or nearly (small t; <see cref="CpuZoneSparse"/>, which also has the backward of such tiles). Scratch is O(rowTile x anchorCount); nothing of size
-/// rows x anchorCount x dim exists, and rows x anchorCount only when probabilities are requested.
+/// one-hot or nearly (small t; <see cref="CpuZoneSparse"/>, which also has the backward of such tiles).
+/// Scratch is O(rowTile x anchorCount); nothing of size rows x anchorCount x dim exists, and rows x anchorCount only when probabilities are requested.
 /// GEMMs run multi-threaded inside OpenBLAS and the row passes run Parallel.For over a tile's rows; tiles
 /// run one after another (the GEMMs already reach ~245 GFLOP/s on 2 cores at N = 2048).
 /// The backward takes g_i.m_i as sum_j p_ij (g_i.a_j), so it reads WeightedMean only to check its shape.

@@ -44,8 +44,9 @@ internal static class CpuZoneRows
 
     /// <summary>
     /// logits[rows, cols] (holding (c/t^2) x.a) becomes p = exp(logit + bias - lse) in place, renormalised to
-    /// sum exactly as the forward's p did (nonzeros[r] counts row r's nonzero p): a one-hot row (small t) must come back as exactly 1 and 0, since the
-    /// backward multiplies any residue by 1/t^3 (lse = max + log(sum) need not round back to max).
+    /// sum exactly as the forward's p did (nonzeros[r] counts row r's nonzero p): a one-hot row (small t) must come
+    /// back as exactly 1 and 0, since the backward multiplies any residue by 1/t^3 (lse = max + log(sum) need not
+    /// round back to max).
     /// </summary>
     public static void RecomputeProbabilities(CpuFloatBuffer logits, float[] bias, int rows, int cols, CpuFloatBuffer lse, int[] nonzeros)
     {
