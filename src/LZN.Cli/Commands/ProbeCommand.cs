@@ -62,7 +62,7 @@ internal static class ProbeCommand
 
     /// <summary>"--probe-features": what of the backbone the probe reads (<see cref="RepresentationConfig.ProbeFeatures"/>).</summary>
     public static Option<string?> FeaturesOption() => CliOptions.Choice("--probe-features",
-        "representation task: the features the probe and k-NN read: backbone (the backbone's output) | pooled (the last convolution's channels averaged over the image) | both (default: the checkpoint's, else the preset's, backbone)",
+        "representation task: the features the probe and k-NN read: backbone (the backbone's output) | pooled (the last convolution's channels averaged over the image) | both | map (the last convolution's activations, every channel at every position) (default: the checkpoint's, else the preset's, backbone)",
         [.. RepresentationConfig.ProbeFeatureNames]);
 
     public static Option<bool> EmaOption() => new("--ema") { Description = "use the EMA weights instead of the trained ones" };

@@ -7,7 +7,7 @@ namespace LZN.Native.IO;
 /// <summary>
 /// A PNG scatter of embeddings projected on their first two principal components, one colour per class (up to ten
 /// distinct colours, then repeating), with a legend strip of the colours in class order along the top. The principal
-/// directions come from power iteration on the float64 covariance, so the picture depends only on the features.
+/// directions come from power iteration on the covariance in float64 sums, so the picture depends only on the features.
 /// </summary>
 public static class EmbeddingPlot
 {
@@ -62,50 +62,57 @@ public static class EmbeddingPlot
         }
     }
 
-    /// <summary>Centred rows projected on the covariance's two leading eigenvectors (power iteration, the second deflated): [count, 2].</summary>
+    /// <summary>
+    /// Centred rows projected on the covariance's two leading eigenvectors (power iteration, the second deflated): [count, 2].
+    /// The covariance is applied as Xᵀ(X v) on the centred rows and never formed, so wide features (a convolution map of
+    /// thousands of values) cost count x dim per iteration, not dim²; rows and columns are split over threads in fixed
+    /// ranges, so the result does not depend on the thread count.
+    /// </summary>
     public static double[] Project(float[] features, int count, int dim)
     {
         ArgumentNullException.ThrowIfNull(features);
+        var centred = new float[(long)count * dim]; // [count, dim]
         var mean = new double[dim]; // [dim]
-        for (int i = 0; i < count; i++)
+        Parallel.For(0, dim, j =>
         {
-            for (int j = 0; j < dim; j++)
-                mean[j] += features[(long)i * dim + j] / (double)count;
-        }
-        var covariance = new double[dim * dim]; // [dim, dim]
-        var centred = new double[dim]; // [dim]
+            double sum = 0;
+            for (int i = 0; i < count; i++)
+                sum += features[(long)i * dim + j];
+            mean[j] = sum / count;
+            for (int i = 0; i < count; i++)
+                centred[(long)i * dim + j] = (float)(features[(long)i * dim + j] - mean[j]);
+        });
+        var first = LeadingEigenvector(centred, count, dim, null);
+        var second = LeadingEigenvector(centred, count, dim, first);
+        var points = new double[2 * count]; // [count, 2]
+        var projectFirst = Rows(centred, count, dim, first);
+        var projectSecond = Rows(centred, count, dim, second);
         for (int i = 0; i < count; i++)
-        {
-            for (int j = 0; j < dim; j++)
-                centred[j] = features[(long)i * dim + j] - mean[j];
-            for (int a = 0; a < dim; a++)
-            {
-                for (int b = 0; b < dim; b++)
-                    covariance[a * dim + b] += centred[a] * centred[b];
-            }
-        }
-        var first = LeadingEigenvector(covariance, dim, null);
-        var second = LeadingEigenvector(covariance, dim, first);
-        var points = new double[2 * count];
-        for (int i = 0; i < count; i++)
-        {
-            for (int j = 0; j < dim; j++)
-            {
-                double value = features[(long)i * dim + j] - mean[j];
-                points[2 * i] += value * first[j];
-                points[2 * i + 1] += value * second[j];
-            }
-        }
+            (points[2 * i], points[2 * i + 1]) = (projectFirst[i], projectSecond[i]);
         return points;
     }
 
-    /// <summary>Power iteration from a fixed start, kept orthogonal to <paramref name="orthogonalTo"/> when given.</summary>
-    private static double[] LeadingEigenvector(double[] matrix, int dim, double[]? orthogonalTo)
+    /// <summary>X v for the centred rows X [count, dim]: [count].</summary>
+    private static double[] Rows(float[] centred, int count, int dim, double[] vector)
     {
+        var result = new double[count];
+        Parallel.For(0, count, i =>
+        {
+            double sum = 0;
+            for (int j = 0; j < dim; j++)
+                sum += centred[(long)i * dim + j] * vector[j];
+            result[i] = sum;
+        });
+        return result;
+    }
+
+    /// <summary>Power iteration on Xᵀ X from a fixed start, kept orthogonal to <paramref name="orthogonalTo"/> when given, until no entry moves by 1e-10.</summary>
+    private static double[] LeadingEigenvector(float[] centred, int count, int dim, double[]? orthogonalTo)
+    {
+        const int ColumnBlock = 64;
         var vector = new double[dim]; // [dim]
         for (int j = 0; j < dim; j++)
             vector[j] = 1.0 + 0.01 * j;
-        var next = new double[dim]; // [dim]
         for (int iteration = 0; iteration < 300; iteration++)
         {
             if (orthogonalTo is not null)
@@ -121,14 +128,22 @@ public static class EmbeddingPlot
                 break;
             for (int j = 0; j < dim; j++)
                 vector[j] /= norm;
-            for (int a = 0; a < dim; a++)
+            var rows = Rows(centred, count, dim, vector); // [count]
+            var next = new double[dim]; // [dim]
+            Parallel.For(0, (dim + ColumnBlock - 1) / ColumnBlock, block =>
             {
-                double sum = 0;
-                for (int b = 0; b < dim; b++)
-                    sum += matrix[a * dim + b] * vector[b];
-                next[a] = sum;
-            }
-            (vector, next) = (next, vector);
+                int begin = block * ColumnBlock, end = Math.Min(dim, begin + ColumnBlock);
+                for (int i = 0; i < count; i++)
+                {
+                    for (int j = begin; j < end; j++)
+                        next[j] += rows[i] * centred[(long)i * dim + j];
+                }
+            });
+            double nextNorm = Math.Sqrt(next.Sum(value => value * value));
+            bool settled = nextNorm > 0 && Enumerable.Range(0, dim).All(j => Math.Abs(next[j] / nextNorm - vector[j]) < 1e-10);
+            vector = next;
+            if (settled)
+                break;
         }
         double length = Math.Sqrt(vector.Sum(value => value * value));
         return length == 0 ? vector : [.. vector.Select(value => value / length)];

@@ -140,6 +140,7 @@ public sealed class RepresentationModel : IDisposable
     {
         ProbeFeatures.Pooled => Backbone.LastChannels,
         ProbeFeatures.Both => Config.Representation.FeatureDim + Backbone.LastChannels,
+        ProbeFeatures.Map => Backbone.ForwardConvolutionsSize,
         _ => Config.Representation.FeatureDim,
     };
 
@@ -159,13 +160,17 @@ public sealed class RepresentationModel : IDisposable
         {
             int rows = Math.Min(Config.Schedule.EvalBatch, count - first);
             using var batch = _backend.FromHost(images.Slice(first * imageSize, rows * imageSize)); // [rows, imageSize]
-            if (probe != ProbeFeatures.Pooled)
+            if (probe is ProbeFeatures.Backbone or ProbeFeatures.Both)
             {
                 _backend.Download(Backbone.Forward(batch, rows), output.AsSpan(0, rows * featureDim)); // [rows, featureDim]
                 for (int row = 0; row < rows; row++)
                     output.AsSpan(row * featureDim, featureDim).CopyTo(features.AsSpan((first + row) * width, featureDim));
             }
-            if (probe != ProbeFeatures.Backbone)
+            if (probe == ProbeFeatures.Map)
+            {
+                _backend.Download(Backbone.ForwardConvolutions(batch, rows), features.AsSpan(first * width, rows * width)); // [rows, channels, pixels]
+            }
+            else if (probe != ProbeFeatures.Backbone)
             {
                 int mapSize = Backbone.ForwardConvolutionsSize, channels = Backbone.LastChannels, pixels = mapSize / channels;
                 _backend.Download(Backbone.ForwardConvolutions(batch, rows), output.AsSpan(0, rows * mapSize)); // [rows, channels, pixels]

@@ -215,6 +215,9 @@ public enum ProbeFeatures
 
     /// <summary>Backbone features, then the pooled ones.</summary>
     Both,
+
+    /// <summary>The last convolution's activations as they are, channel-major (LastChannels x h x w values).</summary>
+    Map,
 }
 
 /// <summary>The representation task's backbone, projection head and probed features (keys feature_dim, projection_hidden, probe_features).</summary>
@@ -223,7 +226,7 @@ public sealed record RepresentationConfig
     /// <summary>The <see cref="ProbeFeatures"/> names, in declaration order.</summary>
     public static IReadOnlyList<string> ProbeFeatureNames => s_probeFeatureNames;
 
-    private static readonly string[] s_probeFeatureNames = ["backbone", "pooled", "both"];
+    private static readonly string[] s_probeFeatureNames = ["backbone", "pooled", "both", "map"];
 
     /// <summary>Width of the backbone's output, the features the linear probe and k-NN read (the projection head maps them to the latent).</summary>
     public int FeatureDim { get; init; } = 256;

@@ -43,6 +43,10 @@ public class RepresentationCliTests
             // The reader takes float arrays only; the labels' header says int32 [512].
             string labelHeader = System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(labels).AsSpan(0, 128));
             Assert.That(labelHeader, Does.Contain("'descr': '<i4'").And.Contain("'shape': (512,)"));
+            // rep-tiny's last convolution: 16 channels at 14 x 14.
+            var map = CliProcess.Run("embed", "--checkpoint", checkpoint, "--split", "test", "--out", embedding, "--probe-features", "map", "--device", "cpu");
+            Assert.That(map.Output, Does.Contain("map features"), map.Output + map.Error);
+            Assert.That(Npy.Read(embedding).Shape, Is.EqualTo(new[] { 512, 16 * 14 * 14 }));
 
             CliProcess.Run("eval", "--checkpoint", checkpoint, "--device", "cpu").AssertUsageError(checkpoint, "representation-task checkpoint", "lzn eval takes joint-task or generation-task");
             CliProcess.Run("sample", "--checkpoint", checkpoint, "--class", "1", "--out", Path.Combine(folder, "s.png"), "--device", "cpu")
@@ -76,7 +80,7 @@ public class RepresentationCliTests
     [TestCase("--views", "crop,blur", "--views crop,blur: expected distinct names among crop, flip, affine, jitter, erase, noise")]
     [TestCase("--views", "crop,crop", "--views crop,crop")]
     [TestCase("--feature-dim", "0", "--feature-dim 0")]
-    [TestCase("--probe-features", "conv", "--probe-features conv: expected backbone, pooled or both")]
+    [TestCase("--probe-features", "conv", "--probe-features conv: expected backbone, pooled, both or map")]
     [TestCase("--latent-dim", "0", "--latent-dim 0")]
     [TestCase("--freeze-decoder-after", "5", "--freeze-decoder-after does not apply to --task representation")]
     public void BadRepresentationOptionsAreRefused(string option, string value, params string[] fragments)

@@ -162,14 +162,14 @@ public class RepresentationTests
         Assert.That(() => (small with { Augmentation = small.Augmentation with { Views = ["blur"] } }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("views"));
         Assert.That(() => (small with { Representation = small.Representation with { FeatureDim = 0 } }).Validate(), Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("feature_dim"));
         Assert.That(TrainingConfig.FromJson((small with { Augmentation = small.Augmentation with { Views = [] } }).ToJson()).Augmentation.Views, Is.Empty, "no augmentation at all is a valid ablation");
-        Assert.That(() => (small with { Representation = small.Representation with { ProbeFeatures = (ProbeFeatures)3 } }).Validate(),
+        Assert.That(() => (small with { Representation = small.Representation with { ProbeFeatures = (ProbeFeatures)4 } }).Validate(),
             Throws.InstanceOf<TrainingConfigException>().With.Property("Key").EqualTo("probe_features"));
         Assert.That(() => TrainingConfig.FromJson(small.ToJson().Replace("\"projection_hidden\":32", "\"projection_hidden\":32,\"probe_features\":\"conv\"", StringComparison.Ordinal)),
             Throws.InstanceOf<FormatException>().With.Message.Contains("probe_features 'conv'"));
     }
 
     [Test]
-    public void TheProbeReadsTheBackboneOutputTheLastConvolutionsPooledChannelsOrBoth()
+    public void TheProbeReadsTheBackboneOutputTheLastConvolutionsPooledChannelsBothOrTheWholeMap()
     {
         using var backend = new CpuBackend();
         var small = Small();
@@ -179,17 +179,20 @@ public class RepresentationTests
         using var backbone = Model(ProbeFeatures.Backbone);
         using var pooled = Model(ProbeFeatures.Pooled);
         using var both = Model(ProbeFeatures.Both);
-        int featureDim = small.Representation.FeatureDim, channels = small.Encoder.Channels[^1];
-        Assert.That((backbone.FeatureWidth, pooled.FeatureWidth, both.FeatureWidth), Is.EqualTo((featureDim, channels, featureDim + channels)));
+        using var map = Model(ProbeFeatures.Map);
+        int featureDim = small.Representation.FeatureDim, channels = small.Encoder.Channels[^1], mapSize = pooled.Backbone.ForwardConvolutionsSize;
+        Assert.That((backbone.FeatureWidth, pooled.FeatureWidth, both.FeatureWidth, map.FeatureWidth), Is.EqualTo((featureDim, channels, featureDim + channels, mapSize)));
 
         var backboneFeatures = backbone.Features(images.Images, images.Count);
         var pooledFeatures = pooled.Features(images.Images, images.Count);
         var bothFeatures = both.Features(images.Images, images.Count);
+        var mapFeatures = map.Features(images.Images, images.Count);
         // The three models share their weights (same seed); evaluation groups of 16 cover the 5 images at once.
         using var input = backend.FromHost(images.Images);
-        var maps = new float[images.Count * pooled.Backbone.ForwardConvolutionsSize];
+        var maps = new float[images.Count * mapSize];
         backend.Download(pooled.Backbone.ForwardConvolutions(input, images.Count), maps);
-        int pixels = pooled.Backbone.ForwardConvolutionsSize / channels;
+        Assert.That(mapFeatures, Is.EqualTo(maps), "the map is the last convolution's activations, channel-major");
+        int pixels = mapSize / channels;
         for (int row = 0; row < images.Count; row++)
         {
             for (int channel = 0; channel < channels; channel++)
