@@ -187,7 +187,7 @@ public class RepresentationTests
         var pooledFeatures = pooled.Features(images.Images, images.Count);
         var bothFeatures = both.Features(images.Images, images.Count);
         var mapFeatures = map.Features(images.Images, images.Count);
-        // The three models share their weights (same seed); evaluation groups of 16 cover the 5 images at once.
+        // The four models share their weights (same seed); evaluation groups of 16 cover the 5 images at once.
         using var input = backend.FromHost(images.Images);
         var maps = new float[images.Count * mapSize];
         backend.Download(pooled.Backbone.ForwardConvolutions(input, images.Count), maps);
