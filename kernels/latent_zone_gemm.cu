@@ -10,12 +10,46 @@
 //           -> zone_gemm_backward_rows: ds in place of dots, p - [j = self] in place of gDots, row sums of ds
 //           -> zone_gemm_column_sums: sum_i ds_ij;  T = ds A (GEMM) -> zone_gemm_points_combine: dx (and dA of self rows)
 //           -> dA += s ds^T X - (1/t) (P - S)^T G (GEMMs) ... -> zone_gemm_anchors_finalize: - s c a_j sum_i ds_ij, db.
+// Skipping zeros: at small t a row's softmax underflows to exactly 0 but at its nearest anchor or few (docs/zones.md).
+// zone_gemm_forward_rows (and zone_gemm_count_nonzeros for the backward) count the chunk's nonzero p; where the
+// launcher finds the chunk sparse it replaces m = P A by zone_gemm_sparse_mean, and the backward's four GEMMs after the
+// logits by zone_gemm_sparse_backward_rows (each row's entries: nonzero p, target, self anchor) and
+// zone_gemm_sparse_anchors (the scatter into dA in row order), with the entries of all rows in one list whose row
+// offsets zone_gemm_entry_offsets lays out. Only the order of the nonzero terms changes.
 // Sums over a row run in a fixed order per block (strided partials, then a block reduction), so results are
 // deterministic. D_i is sum_j p_ij (g_i . a_j) from the same gDots the ds read, not g_i . m_i: a one-hot row then
 // has D_i = g_i . a_k bit for bit and ds vanishes exactly instead of being rounding noise times 1/t.
 
 #include "common.cuh"
 #include "latent_zone_common.cuh"
+
+#define ZONE_GEMM_ROW_THREADS 128  // threads of the per-row kernels (CudaZoneKernels.RowThreads)
+
+// Adds a thread's count to the row's (rowTotal, zeroed and published before) and the row's to *chunkTotal; returns
+// the row's count in thread 0. Integer atomics: the sums do not depend on the order.
+__device__ __forceinline__ unsigned zone_count_row(unsigned count, unsigned* rowTotal, unsigned* chunkTotal) {
+    atomicAdd(rowTotal, count);
+    __syncthreads();
+    if (threadIdx.x == 0) atomicAdd(chunkTotal, *rowTotal);
+    return *rowTotal;
+}
+
+// Order-preserving compaction of one flag per thread of a block of ZONE_GEMM_ROW_THREADS: returns the number of
+// flagged threads before this one (its slot in the chunk's list) and sets *count to the chunk's total. The caller
+// syncs before the next call rewrites warpCounts.
+__device__ __forceinline__ int zone_compact_slot(bool flag, int* warpCounts, int* count) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const unsigned ballot = __ballot_sync(0xffffffffu, flag);
+    if (lane == 0) warpCounts[warp] = __popc(ballot);
+    __syncthreads();
+    int before = 0, total = 0;
+    for (int w = 0; w < ZONE_GEMM_ROW_THREADS / 32; w++) {
+        before += w < warp ? warpCounts[w] : 0;
+        total += warpCounts[w];
+    }
+    *count = total;
+    return before + __popc(ballot & ((1u << lane) - 1u));
+}
 
 // One block per row of the chunk. In place: dots [rows, anchorCount] become p_ij = exp(logit_ij - lse_i); also the
 // full probabilities when asked for, lse_i and log p(i -> target_i) (NaN for a target outside [0, anchorCount)).
@@ -27,8 +61,10 @@ extern "C" __global__ void zone_gemm_forward_rows(
     float* __restrict__ probabilities,       // [rows, anchorCount] or null
     float* __restrict__ logSumExp,           // [rows]
     float* __restrict__ targetLogProb,       // [rows] or null
+    unsigned* __restrict__ nonzeroStats,     // [2] the chunk's count of nonzero p (element 0), accumulated
     int anchorCount, float scale, float halfC) {
     __shared__ float scratch[32];
+    __shared__ unsigned rowNonzeros;
     const long long i = blockIdx.x;
     float* row = dots + i * anchorCount;
     float rowMax = zone_neg_inf();
@@ -51,12 +87,16 @@ extern "C" __global__ void zone_gemm_forward_rows(
             targetLogProb[i] = target >= 0 && target < anchorCount ? row[target] - lse : __int_as_float(0x7fc00000);
         }
     }
+    if (threadIdx.x == 0) rowNonzeros = 0;
     __syncthreads();  // the target's logit is read before it is overwritten
+    unsigned nonzeros = 0;
     for (int j = threadIdx.x; j < anchorCount; j += blockDim.x) {
         const float p = expf(row[j] - lse);
         row[j] = p;
+        nonzeros += p != 0.0f;
         if (probabilities) probabilities[i * anchorCount + j] = p;
     }
+    zone_count_row(nonzeros, &rowNonzeros, &nonzeroStats[0]);
 }
 
 // next = x + h (x - m) / t, elementwise over [rows, dim].
@@ -165,5 +205,223 @@ extern "C" __global__ void zone_gemm_anchors_finalize(
         const long long j = e / dim;
         if (anchorsGrad) anchorsGrad[e] -= scale * c * columnSums[j] * anchors[e];
         if (logPriorsGrad && e % dim == 0) logPriorsGrad[j] += columnSums[j];
+    }
+}
+
+// One block per row of the backward's chunk: nonzeroStats += {nonzero p_ij = exp(logit_ij - lse_i), entries}, where the
+// row's entries are its nonzero p, its target and its self anchor (the p expression and the entries are those of
+// zone_gemm_sparse_backward_rows); entryCounts_i = the row's entries.
+extern "C" __global__ void zone_gemm_count_nonzeros(
+    const float* __restrict__ dots,          // [rows, anchorCount] x_i . a_j
+    const float* __restrict__ sqNorms,       // [anchorCount]
+    const float* __restrict__ logPriors,     // [anchorCount] or null
+    const float* __restrict__ logSumExp,     // [rows]
+    const int* __restrict__ targets,         // [rows] or null
+    unsigned* __restrict__ nonzeroStats,     // [2] {nonzero p, entries} of the chunk, accumulated
+    int* __restrict__ entryCounts,           // [rows]
+    int anchorCount, int selfOffset, float scale, float halfC) {
+    __shared__ unsigned rowCounts[2];
+    const long long i = blockIdx.x;
+    const float* row = dots + i * anchorCount;
+    const float lse = logSumExp[i];
+    const int target = targets ? targets[i] : -1;
+    const int self = selfOffset >= 0 ? selfOffset + (int)i : -1;
+    if (threadIdx.x < 2) rowCounts[threadIdx.x] = 0;
+    __syncthreads();
+    unsigned nonzeros = 0, entries = 0;
+    for (int j = threadIdx.x; j < anchorCount; j += blockDim.x) {
+        const bool nonzero = expf(zone_logit(row[j], sqNorms[j], logPriors ? logPriors[j] : 0.0f, scale, halfC) - lse) != 0.0f;
+        nonzeros += nonzero;
+        entries += nonzero || j == target || j == self;
+    }
+    zone_count_row(nonzeros, &rowCounts[0], &nonzeroStats[0]);
+    const unsigned rowEntries = zone_count_row(entries, &rowCounts[1], &nonzeroStats[1]);
+    if (threadIdx.x == 0) entryCounts[i] = (int)rowEntries;
+}
+
+// One block: entryOffsets = the exclusive prefix sums of entryCounts (entryOffsets[rows] = all entries). Each thread
+// sums a contiguous run of rows, thread 0 scans the run totals, and each thread writes its run's offsets.
+extern "C" __global__ void zone_gemm_entry_offsets(
+    const int* __restrict__ entryCounts,     // [rows]
+    int* __restrict__ entryOffsets,          // [rows + 1]
+    int rows) {
+    __shared__ int runStart[ZONE_GEMM_ROW_THREADS + 1];
+    const int run = (rows + ZONE_GEMM_ROW_THREADS - 1) / ZONE_GEMM_ROW_THREADS;
+    const int first = min(rows, (int)threadIdx.x * run), last = min(rows, first + run);
+    int sum = 0;
+    for (int i = first; i < last; i++) sum += entryCounts[i];
+    runStart[threadIdx.x + 1] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        runStart[0] = 0;
+        for (int t = 1; t <= ZONE_GEMM_ROW_THREADS; t++) runStart[t] += runStart[t - 1];
+        entryOffsets[rows] = runStart[ZONE_GEMM_ROW_THREADS];
+    }
+    __syncthreads();
+    int offset = runStart[threadIdx.x];
+    for (int i = first; i < last; i++) {
+        entryOffsets[i] = offset;
+        offset += entryCounts[i];
+    }
+}
+
+// m_i = sum over the nonzero p_ij of p_ij a_j in column order, one block per row: P A without its zero products. A
+// row with one nonzero p gets p a_j, the GEMM's result bit for bit. NaN counts as nonzero, as in the GEMM.
+extern "C" __global__ void zone_gemm_sparse_mean(
+    const float* __restrict__ probabilities, // [rows, anchorCount]
+    const float* __restrict__ anchors,       // [anchorCount, dim]
+    float* __restrict__ weightedMean,        // [rows, dim]
+    int anchorCount, int dim) {
+    __shared__ int warpCounts[ZONE_GEMM_ROW_THREADS / 32];
+    __shared__ int columns[ZONE_GEMM_ROW_THREADS];
+    __shared__ float weights[ZONE_GEMM_ROW_THREADS];
+    const long long i = blockIdx.x;
+    const float* pRow = probabilities + i * anchorCount;
+    float* mean = weightedMean + i * dim;
+    for (int k = threadIdx.x; k < dim; k += blockDim.x) mean[k] = 0.0f;  // each thread keeps its own dims below
+    for (int base = 0; base < anchorCount; base += blockDim.x) {
+        const int j = base + threadIdx.x;
+        const float p = j < anchorCount ? pRow[j] : 0.0f;
+        int count;
+        const int slot = zone_compact_slot(p != 0.0f, warpCounts, &count);
+        if (p != 0.0f) {
+            columns[slot] = j;
+            weights[slot] = p;
+        }
+        __syncthreads();
+        for (int e = 0; e < count; e++) {
+            const float* a = anchors + (long long)columns[e] * dim;
+            for (int k = threadIdx.x; k < dim; k += blockDim.x) mean[k] = fmaf(weights[e], a[k], mean[k]);
+        }
+        __syncthreads();  // the list and the warp counts are rewritten by the next chunk
+    }
+}
+
+// One block per row: the backward of a sparse chunk up to dA. Row i's entries, in column order at entryOffsets_i, are
+// the columns where p_ij is nonzero, its target and its self anchor. Per entry: g_i . a_j (a warp each), then
+// D_i = sum_e p_e (g_i . a_e), ds_e as zone_gemm_backward_rows computes it, and p_e - [j = self_i]; per row:
+// sum_e ds_e and T_i = sum_e ds_e a_e (the GEMM T = ds A).
+extern "C" __global__ void zone_gemm_sparse_backward_rows(
+    const float* __restrict__ dots,          // [rows, anchorCount] x_i . a_j
+    const float* __restrict__ anchors,       // [anchorCount, dim]
+    const float* __restrict__ velocityGrad,  // [rows, dim] or null
+    const float* __restrict__ sqNorms,       // [anchorCount]
+    const float* __restrict__ logPriors,     // [anchorCount] or null
+    const float* __restrict__ logSumExp,     // [rows]
+    const int* __restrict__ targets,         // [rows] or null
+    const float* __restrict__ targetGrad,    // [rows] beta_i, or null
+    const int* __restrict__ entryOffsets,    // [rows + 1]
+    int* __restrict__ entryRows,             // [entries] i
+    int* __restrict__ entryColumns,          // [entries] j
+    float* __restrict__ entryDs,             // [entries] ds_ij
+    float* __restrict__ entryWeights,        // [entries] p_ij - [j = self_i]
+    float* __restrict__ rowDsSum,            // [rows]
+    float* __restrict__ dsTimesAnchors,      // [rows, dim] T
+    int anchorCount, int dim, int selfOffset, float time, float scale, float halfC) {
+    __shared__ int warpCounts[ZONE_GEMM_ROW_THREADS / 32];
+    const long long i = blockIdx.x;
+    const float* row = dots + i * anchorCount;
+    const int first = entryOffsets[i], entries = entryOffsets[i + 1] - first;
+    int* columns = entryColumns + first;
+    float* ds = entryDs + first;
+    float* weights = entryWeights + first;
+    const float lse = logSumExp[i];
+    const int target = targets ? targets[i] : -1;
+    const int self = selfOffset >= 0 ? selfOffset + (int)i : -1;
+
+    int found = 0;
+    for (int base = 0; base < anchorCount; base += blockDim.x) {
+        const int j = base + threadIdx.x;
+        const float p = j < anchorCount ? expf(zone_logit(row[j], sqNorms[j], logPriors ? logPriors[j] : 0.0f, scale, halfC) - lse) : 0.0f;
+        const bool entry = j < anchorCount && (p != 0.0f || j == target || j == self);
+        int count;
+        const int slot = found + zone_compact_slot(entry, warpCounts, &count);
+        if (entry) {
+            if (slot >= entries) __trap();  // more entries than zone_gemm_count_nonzeros counted
+            entryRows[first + slot] = (int)i;
+            columns[slot] = j;
+            weights[slot] = p;
+        }
+        found += count;
+        __syncthreads();  // the warp counts are rewritten by the next chunk
+    }
+
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const float* g = velocityGrad ? velocityGrad + i * dim : nullptr;
+    for (int e = warp; e < entries; e += ZONE_GEMM_ROW_THREADS / 32) {
+        float dot = 0.0f;
+        if (g) {
+            const float* a = anchors + (long long)columns[e] * dim;
+            for (int k = lane; k < dim; k += 32) dot = fmaf(g[k], a[k], dot);
+        }
+        for (int offset = 16; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+        if (lane == 0) ds[e] = dot;  // g_i . a_j until ds replaces it
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float rowDot = 0.0f;
+        for (int e = 0; e < entries; e++) rowDot = fmaf(weights[e], ds[e], rowDot);
+        const float beta = targetGrad ? targetGrad[i] : 0.0f;
+        float dsSum = 0.0f;
+        for (int e = 0; e < entries; e++) {
+            const float p = weights[e];
+            const float value = zone_ds(p, ds[e], rowDot, beta, columns[e] == target, time);
+            ds[e] = value;
+            dsSum += value;
+            weights[e] = columns[e] == self ? p - 1.0f : p;
+        }
+        rowDsSum[i] = dsSum;
+    }
+    __syncthreads();
+    float* t = dsTimesAnchors + i * dim;
+    for (int k = threadIdx.x; k < dim; k += blockDim.x) {
+        float sum = 0.0f;
+        for (int e = 0; e < entries; e++) sum = fmaf(ds[e], anchors[(long long)columns[e] * dim + k], sum);
+        t[k] = sum;
+    }
+}
+
+// The scatter of a sparse chunk: dA_j += -(1/t) (p_ij - S_ij) g_i + s ds_ij x_i and columnSums_j += ds_ij for every
+// entry. A block owns ZONE_GEMM_SPARSE_ANCHORS anchors and walks the chunk's whole entry list in row order, so every
+// element of dA is summed by one thread in a fixed order: deterministic without atomics. columnSums holds the
+// earlier chunks' sums.
+#define ZONE_GEMM_SPARSE_ANCHORS 64
+extern "C" __global__ void zone_gemm_sparse_anchors(
+    const int* __restrict__ entryOffsets,    // [rows + 1]; entryOffsets[rows] = entries
+    const int* __restrict__ entryRows,       // [entries]
+    const int* __restrict__ entryColumns,    // [entries]
+    const float* __restrict__ entryDs,       // [entries]
+    const float* __restrict__ entryWeights,  // [entries] p_ij - S_ij
+    const float* __restrict__ points,        // [rows, dim]
+    const float* __restrict__ velocityGrad,  // [rows, dim] or null
+    float* __restrict__ anchorsGrad,         // [anchorCount, dim] accumulated, or null
+    float* __restrict__ columnSums,          // [anchorCount] accumulated
+    int rows, int dim, float time, float scale) {
+    __shared__ int warpCounts[ZONE_GEMM_ROW_THREADS / 32];
+    __shared__ int list[ZONE_GEMM_ROW_THREADS];
+    const int anchorStart = blockIdx.x * ZONE_GEMM_SPARSE_ANCHORS;
+    const int entries = entryOffsets[rows];
+    const float gScale = -1.0f / time;
+    for (int base = 0; base < entries; base += blockDim.x) {
+        const int e = base + threadIdx.x;
+        const bool mine = e < entries && entryColumns[e] >= anchorStart && entryColumns[e] < anchorStart + ZONE_GEMM_SPARSE_ANCHORS;
+        int count;
+        const int slot = zone_compact_slot(mine, warpCounts, &count);
+        if (mine) list[slot] = e;
+        __syncthreads();
+        for (int m = 0; m < count; m++) {
+            const int entry = list[m], i = entryRows[entry], j = entryColumns[entry];
+            if (threadIdx.x == 0) columnSums[j] += entryDs[entry];
+            if (!anchorsGrad) continue;
+            float* anchorGrad = anchorsGrad + (long long)j * dim;
+            const float* x = points + (long long)i * dim;
+            const float* g = velocityGrad ? velocityGrad + (long long)i * dim : nullptr;
+            const float gWeight = gScale * entryWeights[entry], xWeight = scale * entryDs[entry];
+            for (int k = threadIdx.x; k < dim; k += blockDim.x) {
+                const float value = g ? fmaf(g[k], gWeight, anchorGrad[k]) : anchorGrad[k];
+                anchorGrad[k] = fmaf(x[k], xWeight, value);
+            }
+        }
+        __syncthreads();  // the list and the warp counts are rewritten by the next chunk
     }
 }

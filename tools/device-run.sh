@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (see tools/device-check.sh), one part per call (at most 600 s each):
 #   device-run.sh kernels   info, the verification tables (lzn selftest with the v1, v2 and gemm zone kernels) and the zone
-#                           benchmark with the three side by side against the official and PyTorch figures;
+#                           benchmark with those three and gemm-dense (gemm without skipping zeros) side by side against
+#                           the official and PyTorch figures;
 #   device-run.sh train     the training-step benchmark and a one-epoch joint training;
 #   device-run.sh rep       representation-task runs at large batches (LZN_REP_RUNS="batch:epochs ...").
-# Full output goes to $OUT; a short summary prints last. The step limits add up to 465 s (kernels) and 270 s
+# Full output goes to $OUT; a short summary prints last. The step limits add up to 525 s (kernels) and 270 s
 # (train): both calls and two machine starts fit the 900 s of device time a session is lent.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,7 @@ reference = {  # (B, N, d): (official fwd, official fwd+bwd, PyTorch fwd, PyTorc
     (32768, 32768, 256): (None, None, 568.8, None),
 }
 rows = json.load(open(sys.argv[1]))["results"]
-print(f"{'B x N x d':<18} {'kernels':<7} {'operation':<16} {'lzn ms':>9} {'vs official':>12} {'vs PyTorch':>11}")
+print(f"{'B x N x d':<18} {'kernels':<10} {'operation':<16} {'lzn ms':>9} {'vs official':>12} {'vs PyTorch':>11}")
 for r in rows:
     key = (r["rows"], r["anchors"], r["dim"])
     if key not in reference or r["operation"] not in ("encode fwd", "encode fwd+bwd"):
@@ -43,7 +44,7 @@ for r in rows:
     backward = r["operation"] == "encode fwd+bwd"
     official, torch = reference[key][1 if backward else 0], reference[key][3 if backward else 2]
     ratio = lambda ref: f"{ref / r['median_ms']:.2f}x" if ref else "-"
-    print(f"{'x'.join(map(str, key)):<18} {r['kernels']:<7} {r['operation']:<16} {r['median_ms']:>9.2f} {ratio(official):>12} {ratio(torch):>11}")
+    print(f"{'x'.join(map(str, key)):<18} {r['kernels']:<10} {r['operation']:<16} {r['median_ms']:>9.2f} {ratio(official):>12} {ratio(torch):>11}")
 PY
 }
 
@@ -54,7 +55,8 @@ if [ "$part" = kernels ]; then
     step "lzn selftest --device cuda (zone kernels v1)" 75 env LZN_ZONE_KERNELS=v1 "$lzn" selftest --device cuda --json "$OUT/selftest.json"
     step "lzn selftest --device cuda (zone kernels v2)" 60 env LZN_ZONE_KERNELS=v2 "$lzn" selftest --device cuda --json "$OUT/selftest-v2.json"
     step "lzn selftest --device cuda (zone kernels gemm)" 60 env LZN_ZONE_KERNELS=gemm "$lzn" selftest --device cuda --json "$OUT/selftest-gemm.json"
-    step "lzn bench zones --device cuda --kernels v1,v2,gemm" 180 "$lzn" bench zones --device cuda --kernels v1,v2,gemm --json "$OUT/bench-zones.json"
+    step "lzn bench zones --device cuda --kernels v1,v2,gemm,gemm-dense" 240 "$lzn" bench zones --device cuda --kernels v1,v2,gemm,gemm-dense \
+        --json "$OUT/bench-zones.json"
     [ -f "$OUT/bench-zones.json" ] && compare_with_reference
     echo
     echo "== summary (exit $status)"

@@ -110,7 +110,7 @@ internal static class BenchCommand
         var runs = new Option<int>("--runs") { Description = "timed runs per operation (median reported, at least 5)", DefaultValueFactory = _ => 5 };
         var kernels = new Option<string?>("--kernels")
         {
-            Description = "CUDA only: auto, v1, v2, gemm, or a comma list of them (measured side by side in one run); default: LZN_ZONE_KERNELS, else auto",
+            Description = "CUDA only: auto, v1, v2, gemm, gemm-dense (gemm without skipping zeros), or a comma list of them (measured side by side in one run); default: LZN_ZONE_KERNELS, else auto",
         };
         var command = new Command("zones", "Encode forward, forward+backward, and encode + assign + assignment loss forward+backward.")
         {
@@ -125,7 +125,7 @@ internal static class BenchCommand
                 : (backend.Kind == BackendKind.Cuda ? ZoneCase.GpuSizes : ZoneCase.CpuSizes).ToList();
             var versions = ParseKernels(result.GetValue(kernels), backend);
             Console.WriteLine($"zones benchmark on {backend.Description}");
-            Console.WriteLine($"{"B x N x d x K",-22} {"kernels",-7} {"operation",-32} {"median ms",10} {"min ms",10} {"TFLOP/s",8} {"peak MiB",9}");
+            Console.WriteLine($"{"B x N x d x K",-22} {"kernels",-10} {"operation",-32} {"median ms",10} {"min ms",10} {"TFLOP/s",8} {"peak MiB",9}");
             var results = new List<(string Kernels, ZoneBenchmarkResult Result)>();
             foreach (var zoneCase in cases)
             {
@@ -133,16 +133,23 @@ internal static class BenchCommand
                 foreach (var version in versions)
                 {
                     string label = SelectKernels(backend, version);
+                    var chunksBefore = GemmChunks(backend);
                     var measured = ZoneBenchmark.Run(backend, zoneCase, result.GetValue(runs));
                     results.Add((label, measured));
                     foreach (var m in measured.Measurements)
                     {
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"{zoneCase,-22} {label,-7} {m.Operation,-32} {m.MedianMilliseconds,10:F2} {m.MinMilliseconds,10:F2} {m.EffectiveTflops,8:F3} {m.PeakBytes / 1048576.0,9:F1}"));
+                            $"{zoneCase,-22} {label,-10} {m.Operation,-32} {m.MedianMilliseconds,10:F2} {m.MinMilliseconds,10:F2} {m.EffectiveTflops,8:F3} {m.PeakBytes / 1048576.0,9:F1}"));
                     }
                     string verdict = measured.EncodeRelativeError <= AccuracyBound ? "ok" : "FAIL";
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{zoneCase,-22} {label,-7} {"encode rel. error vs float64",-32} {measured.EncodeRelativeError,10:0.00e+00} (bound {AccuracyBound:0e+00}) {verdict}"));
+                        $"{zoneCase,-22} {label,-10} {"encode rel. error vs float64",-32} {measured.EncodeRelativeError,10:0.00e+00} (bound {AccuracyBound:0e+00}) {verdict}"));
+                    if (GemmChunks(backend) is { } after && chunksBefore is { } before && after.Forward.All > before.Forward.All)
+                    {
+                        Console.WriteLine($"{zoneCase,-22} {label,-10} {"gemm chunks skipping zeros",-32} "
+                            + $"forward {after.Forward.Sparse - before.Forward.Sparse} of {after.Forward.All - before.Forward.All}, "
+                            + $"backward {after.Backward.Sparse - before.Backward.Sparse} of {after.Backward.All - before.Backward.All}");
+                    }
                 }
             }
             if (result.GetValue(json) is { } file)
@@ -165,13 +172,17 @@ internal static class BenchCommand
                 : throw new ArgumentException($"--kernels {text}: '{version}' is not a zone kernel version ({ZoneKernelVersions.Names})."))];
     }
 
+    // The CUDA zone kernels' gemm chunks so far (all, skipping zeros), or null on the CPU.
+    private static ((long All, long Sparse) Forward, (long All, long Sparse) Backward)? GemmChunks(IBackend backend) =>
+        backend is CudaBackend { Zones: CudaZoneKernels zones } ? (zones.ForwardChunks, zones.BackwardChunks) : null;
+
     private static string SelectKernels(IBackend backend, ZoneKernelVersion? version)
     {
         if (backend is not CudaBackend cuda)
             return "cpu";
         if (version is { } chosen)
             cuda.UseZoneKernels(chosen);
-        return cuda.ZoneKernels.ToString().ToLowerInvariant();
+        return ZoneKernelVersions.Name(cuda.ZoneKernels);
     }
 
     private static ZoneCase ParseCase(string text)

@@ -32,7 +32,7 @@ internal static class InfoCommand
             Console.WriteLine($"  NVRTC:   {cuda.NvrtcVersion ?? "-"}{Architectures(cuda.NvrtcArchitectures)}");
             Console.WriteLine($"  cuBLAS:  {(cuda.CublasVersion is int version ? version.ToString(CultureInfo.InvariantCulture) : "-")}");
             string zoneKernels = Environment.GetEnvironmentVariable(ZoneKernelVersions.EnvironmentVariable) ?? "";
-            Console.WriteLine($"  zone kernels: {(ZoneKernelVersions.TryParse(zoneKernels, out var zones) ? zones.ToString().ToLowerInvariant() : "not valid: expected " + ZoneKernelVersions.Names)} "
+            Console.WriteLine($"  zone kernels: {(ZoneKernelVersions.TryParse(zoneKernels, out var zones) ? ZoneKernelVersions.Name(zones) : "not valid: expected " + ZoneKernelVersions.Names)} "
                 + $"({ZoneKernelVersions.EnvironmentVariable}={(zoneKernels.Length == 0 ? "unset" : zoneKernels)})");
             PrintLibrary("  libcuda", cuda.Driver);
             PrintLibrary("  libnvrtc", cuda.Nvrtc);

@@ -10,6 +10,7 @@ public class ZoneKernelChoiceTests
     [TestCase(" V1 ", ZoneKernelVersion.V1)]
     [TestCase("v2", ZoneKernelVersion.V2)]
     [TestCase("GEMM", ZoneKernelVersion.Gemm)]
+    [TestCase("gemm-dense", ZoneKernelVersion.GemmDense)]
     public void NamesParse(string text, ZoneKernelVersion expected)
     {
         Assert.That(ZoneKernelVersions.TryParse(text, out var version), Is.True);
@@ -18,7 +19,17 @@ public class ZoneKernelChoiceTests
 
     [TestCase("v3")]
     [TestCase("v1,v2")]
+    [TestCase("gemmdense")]
     public void OtherNamesDoNot(string text) => Assert.That(ZoneKernelVersions.TryParse(text, out _), Is.False);
+
+    [TestCase(ZoneKernelVersion.GemmDense, "gemm-dense")]
+    [TestCase(ZoneKernelVersion.Gemm, "gemm")]
+    [TestCase(ZoneKernelVersion.V2, "v2")]
+    public void EachVersionPrintsTheNameThatParsesBack(ZoneKernelVersion version, string name)
+    {
+        Assert.That(ZoneKernelVersions.Name(version), Is.EqualTo(name));
+        Assert.That(ZoneKernelVersions.TryParse(name, out var parsed) && parsed == version, Is.True);
+    }
 
     // Training shapes stay on v1, as do the H200 points where v1 measured faster (250 x 2000 x 200, 1024 x 1024 x 64);
     // one unit either side of 2^27 pins the boundary. Gemm is gemm at any size, v1 and v2 never are.
@@ -30,6 +41,7 @@ public class ZoneKernelChoiceTests
     [TestCase(ZoneKernelVersion.Auto, 1024, 8192, 256, true)]
     [TestCase(ZoneKernelVersion.Auto, 32768, 32768, 256, true)]
     [TestCase(ZoneKernelVersion.Gemm, 1, 1, 1, true)]
+    [TestCase(ZoneKernelVersion.GemmDense, 1, 1, 1, true)]
     [TestCase(ZoneKernelVersion.V1, 32768, 32768, 256, false)]
     [TestCase(ZoneKernelVersion.V2, 32768, 32768, 256, false)]
     public void AutoTakesTheGemmPathFromTwoToThe27RowAnchorDims(ZoneKernelVersion version, int rows, int anchorCount, int dim, bool gemm) =>
@@ -48,6 +60,6 @@ public class ZoneKernelEnvironmentTests
     {
         var result = LZN.Tests.Cli.CliProcess.Run(new Dictionary<string, string?> { ["LZN_ZONE_KERNELS"] = "v3" }, "selftest", "--device", "cuda");
         Assert.That(result.ExitCode, Is.Not.Zero);
-        Assert.That(result.Error.Trim(), Is.EqualTo("lzn: error: LZN_ZONE_KERNELS=v3: expected auto, v1, v2 or gemm."));
+        Assert.That(result.Error.Trim(), Is.EqualTo("lzn: error: LZN_ZONE_KERNELS=v3: expected auto, v1, v2, gemm or gemm-dense."));
     }
 }

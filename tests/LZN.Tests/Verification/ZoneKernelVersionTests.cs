@@ -9,12 +9,13 @@ namespace LZN.Tests.Verification;
 /// tables' sizes (the other CUDA fixtures run auto, which takes v1 there): v2's tensor-core forward tiles and the gemm
 /// path, held to the same float64 bounds. The gemm path runs twice: with its default scratch (one chunk of rows at
 /// these sizes) and with 1,000 floats, which splits every batch of more than 1,000 / anchorCount rows into chunks
-/// (uneven ones too).
+/// (uneven ones too); and once without skipping zeros (gemm-dense), so the GEMMs stay checked at small t too.
 /// </summary>
 [Category("GPU")]
 [TestFixture(ZoneKernelVersion.V2, CudaZoneKernels.DefaultGemmScratchFloats)]
 [TestFixture(ZoneKernelVersion.Gemm, CudaZoneKernels.DefaultGemmScratchFloats)]
 [TestFixture(ZoneKernelVersion.Gemm, 1000L)]
+[TestFixture(ZoneKernelVersion.GemmDense, CudaZoneKernels.DefaultGemmScratchFloats)]
 public sealed class ZoneKernelVersionTests(ZoneKernelVersion version, long gemmScratchFloats)
 {
     private CudaBackend? _backend;

@@ -65,7 +65,7 @@ public sealed partial class CudaBackend : IBackend
 
     public BackendKind Kind => BackendKind.Cuda;
 
-    public string Description => $"{_deviceDescription}, zone kernels {ZoneKernels.ToString().ToLowerInvariant()}";
+    public string Description => $"{_deviceDescription}, zone kernels {ZoneKernelVersions.Name(ZoneKernels)}";
 
     public MemoryStats Memory => _allocator.Stats;
 

@@ -4,8 +4,41 @@ namespace LZN.Native.Backends.Cuda;
 // per-row kernels between them. It trades the fused tiles' O(rows) memory for [chunkRows, anchorCount] floats of
 // scratch (at most GemmScratchFloats per matrix, so at most two such matrices, 64 MiB, whatever the batch) and gets cuBLAS's
 // GEMM rate for 2 B N d multiply-adds per forward step and 5 per backward step (the tiles' backward does 7).
+// Chunks whose softmax has underflowed to a few nonzero p per row skip the products after the logits (SkipZeros).
 internal sealed partial class CudaZoneKernels
 {
+    /// <summary>
+    /// The most backward entries (nonzero p, targets, self anchors) a sparse chunk may have per row on average. Each
+    /// block of zone_gemm_sparse_anchors walks the chunk's whole entry list, so the list must stay short next to the
+    /// GEMMs it replaces: at 1,024 x 8,192 x 256, 16 per row is 128 blocks reading 16,384 entries each.
+    /// </summary>
+    internal const int MaxSparseEntriesPerRow = 16;
+
+    /// <summary>Whether the gemm path skips the zero products of sparse chunks (all but <see cref="ZoneKernelVersion.GemmDense"/>).</summary>
+    internal bool SkipZeros => Version != ZoneKernelVersion.GemmDense;
+
+    /// <summary>Forward chunks of the gemm path so far, and those that took zone_gemm_sparse_mean instead of m = P A
+    /// (tests check the path they mean to run; `lzn bench zones` prints the share).</summary>
+    internal (long All, long Sparse) ForwardChunks => (_forwardChunks, _sparseForwardChunks);
+
+    /// <summary>Backward chunks of the gemm path so far, and those that took the sparse kernels instead of their four
+    /// GEMMs after the logits.</summary>
+    internal (long All, long Sparse) BackwardChunks => (_backwardChunks, _sparseBackwardChunks);
+
+    private long _forwardChunks, _sparseForwardChunks, _backwardChunks, _sparseBackwardChunks;
+
+    /// <summary>
+    /// Whether a chunk of <paramref name="rows"/> rows with <paramref name="nonzeros"/> nonzero p skips its zeros in the
+    /// forward: at 1 in 8 or fewer, CpuZoneSparse.IsSparse's rule. The sum over the nonzero p reads the chunk's
+    /// probabilities once, a memory pass far cheaper than the GEMM it replaces.
+    /// </summary>
+    internal static bool IsSparse(int nonzeros, int rows, int anchorCount) => (long)nonzeros * 8 <= (long)rows * anchorCount;
+
+    /// <summary>Whether a backward chunk skips its zeros: sparse as in the forward, with at most
+    /// <see cref="MaxSparseEntriesPerRow"/> entries per row.</summary>
+    internal static bool IsSparseBackward(int nonzeros, int entries, int rows, int anchorCount) =>
+        IsSparse(nonzeros, rows, anchorCount) && entries <= (long)MaxSparseEntriesPerRow * rows;
+
     /// <summary>
     /// Floats of one [chunkRows, anchorCount] scratch matrix of the gemm path by default (128 MiB): 1,024 rows at
     /// N = 32,768, where 256-row chunks ran cuBLAS at 22 TFLOP/s on an H200 against 32 with 1,024 rows at N = 8,192.
@@ -38,13 +71,25 @@ internal sealed partial class CudaZoneKernels
         using var dots = _backend.AllocateScratch((long)chunkRows * anchorCount); // [chunkRows, anchorCount]
         using var meanScratch = args.WeightedMean is null ? _backend.AllocateScratch((long)chunkRows * dim) : null; // [chunkRows, dim]
         using var lseScratch = args.LogSumExp is null ? _backend.AllocateScratch(chunkRows) : null; // [chunkRows]
+        using var nonzeroStats = _backend.AllocateInt(2); // [2] a chunk's nonzero p (element 0)
         for (int start = 0; start < rows; start += chunkRows)
-            GemmStepChunk(args, start, Math.Min(chunkRows, rows - start), scales, sqNorms, dots, meanScratch, lseScratch);
+            GemmStepChunk(args, start, Math.Min(chunkRows, rows - start), scales, sqNorms, dots, meanScratch, lseScratch, nonzeroStats);
+    }
+
+    /// <summary>Zeroes the chunk's nonzero counts before a kernel accumulates them.</summary>
+    private void ClearNonzeroStats(IntBuffer nonzeroStats) => _backend.Fill(nonzeroStats, 0);
+
+    /// <summary>The counts a kernel just accumulated (nonzero p, backward entries); synchronises to read them.</summary>
+    private (int Nonzeros, int Entries) ReadNonzeroStats(IntBuffer nonzeroStats)
+    {
+        Span<int> stats = stackalloc int[2];
+        _backend.Download(nonzeroStats, stats);
+        return (stats[0], stats[1]);
     }
 
     /// <summary>One chunk of rows [start, start + count) of <see cref="GemmStep"/>.</summary>
     private unsafe void GemmStepChunk(in ZoneStepArgs args, int start, int count, Scales scales, FloatBuffer sqNorms,
-        FloatBuffer dots, FloatBuffer? meanScratch, FloatBuffer? lseScratch)
+        FloatBuffer dots, FloatBuffer? meanScratch, FloatBuffer? lseScratch, IntBuffer nonzeroStats)
     {
         int anchorCount = args.AnchorCount, dim = args.Dim;
         var points = Rows(args.Points, start, count, dim);
@@ -56,12 +101,25 @@ internal sealed partial class CudaZoneKernels
         ulong targets = CudaBackend.Pointer(args.Targets?.Slice(start, count));
         ulong probabilities = CudaBackend.Pointer(args.Probabilities is null ? null : Rows(args.Probabilities, start, count, anchorCount));
         ulong lsePointer = CudaBackend.Pointer(lse), targetLogProb = CudaBackend.Pointer(args.TargetLogProb?.Slice(start, count));
+        ulong stats = CudaBackend.Pointer(nonzeroStats);
         float scale = scales.Cross, halfC = scales.HalfC;
-        void** rowArguments = stackalloc void*[] { &dotsPointer, &norms, &priors, &targets, &probabilities, &lsePointer, &targetLogProb, &anchorCount, &scale, &halfC };
+        void** rowArguments = stackalloc void*[] { &dotsPointer, &norms, &priors, &targets, &probabilities, &lsePointer, &targetLogProb, &stats, &anchorCount, &scale, &halfC };
+        ClearNonzeroStats(nonzeroStats);
         _backend.Launch(_backend.Kernel(SourceGemm, "zone_gemm_forward_rows"), ((uint)count, 1, 1), (RowThreads, 1, 1), 0, rowArguments);
 
         var mean = args.WeightedMean is null ? meanScratch!.Slice(0, (long)count * dim) : Rows(args.WeightedMean, start, count, dim);
-        _backend.Gemm(false, false, count, dim, anchorCount, 1f, chunkDots, anchorCount, args.Anchors, dim, 0f, mean, dim);
+        _forwardChunks++;
+        if (SkipZeros && IsSparse(ReadNonzeroStats(nonzeroStats).Nonzeros, count, anchorCount))
+        {
+            ulong anchorsPointer = CudaBackend.Pointer(args.Anchors), meanOut = CudaBackend.Pointer(mean);
+            void** sparseArguments = stackalloc void*[] { &dotsPointer, &anchorsPointer, &meanOut, &anchorCount, &dim };
+            _backend.Launch(_backend.Kernel(SourceGemm, "zone_gemm_sparse_mean"), ((uint)count, 1, 1), (RowThreads, 1, 1), 0, sparseArguments);
+            _sparseForwardChunks++;
+        }
+        else
+        {
+            _backend.Gemm(false, false, count, dim, anchorCount, 1f, chunkDots, anchorCount, args.Anchors, dim, 0f, mean, dim);
+        }
 
         ulong pointsPointer = CudaBackend.Pointer(points), meanPointer = CudaBackend.Pointer(mean);
         ulong next = CudaBackend.Pointer(Rows(args.NextPoints, start, count, dim));
@@ -85,7 +143,9 @@ internal sealed partial class CudaZoneKernels
         using var dsTimesAnchors = _backend.AllocateScratch((long)chunkRows * dim); // [chunkRows, dim]
         using var rowDsSum = _backend.AllocateScratch(chunkRows); // [chunkRows]
         using var columnSums = anchorSide ? _backend.AllocateScratch(anchorCount) : null; // [anchorCount]
-        var scratch = new GemmBackwardScratch(sqNorms, dots, gDots, dsTimesAnchors, rowDsSum, columnSums);
+        using var nonzeroStats = _backend.AllocateInt(2); // [2] a chunk's nonzero p and backward entries
+        using var entryCounts = _backend.AllocateInt(chunkRows); // [chunkRows] a sparse chunk's entries per row
+        var scratch = new GemmBackwardScratch(sqNorms, dots, gDots, dsTimesAnchors, rowDsSum, columnSums, nonzeroStats, entryCounts);
         for (int start = 0; start < rows; start += chunkRows)
             GemmStepBackwardChunk(args, start, Math.Min(chunkRows, rows - start), scales, scratch);
 
@@ -104,13 +164,19 @@ internal sealed partial class CudaZoneKernels
     {
         int anchorCount = args.AnchorCount, dim = args.Dim;
         bool velocity = args.VelocityGrad is not null;
-        var (sqNorms, dots, gDots, dsTimesAnchors, rowDsSum, columnSums) = scratch;
+        var (sqNorms, dots, gDots, dsTimesAnchors, rowDsSum, columnSums, _, _) = scratch;
         float time = args.Time, scale = scales.Cross, halfC = scales.HalfC, c = scales.C;
         var points = Rows(args.Points, start, count, dim);
         var velocityGrad = velocity ? Rows(args.VelocityGrad!, start, count, dim) : null;
         var chunkDots = dots.Slice(0, (long)count * anchorCount);
         var chunkGDots = gDots?.Slice(0, (long)count * anchorCount);
         _backend.Gemm(false, true, count, anchorCount, dim, 1f, points, dim, args.Anchors, dim, 0f, chunkDots, anchorCount);
+        _backwardChunks++;
+        if (SkipZeros && BackwardChunkIsSparse(args, start, count, scales, scratch, out int entries))
+        {
+            SparseBackwardChunk(args, start, count, scales, scratch, entries);
+            return;
+        }
         if (velocity)
             _backend.Gemm(false, true, count, anchorCount, dim, 1f, velocityGrad!, dim, args.Anchors, dim, 0f, chunkGDots!, anchorCount);
 
@@ -118,7 +184,7 @@ internal sealed partial class CudaZoneKernels
         ulong norms = CudaBackend.Pointer(sqNorms), priors = CudaBackend.Pointer(args.LogPriors);
         ulong lse = CudaBackend.Pointer(args.LogSumExp.Slice(start, count)), targets = CudaBackend.Pointer(args.Targets?.Slice(start, count));
         ulong targetGrad = CudaBackend.Pointer(args.TargetLogProbGrad?.Slice(start, count)), dsSum = CudaBackend.Pointer(rowDsSum);
-        int selfOffset = args.SelfAnchorOffset is { } offset ? offset + start : -1;
+        int selfOffset = SelfOffset(args, start);
         void** rowArguments = stackalloc void*[]
         {
             &dotsPointer, &gDotsPointer, &norms, &priors, &lse, &targets, &targetGrad, &dsSum, &anchorCount, &selfOffset, &time, &scale, &halfC,
@@ -128,12 +194,7 @@ internal sealed partial class CudaZoneKernels
         // dx: T = ds A, then the combine (and the self anchors' query path).
         var chunkT = dsTimesAnchors.Slice(0, (long)count * dim);
         _backend.Gemm(false, false, count, dim, anchorCount, 1f, chunkDots, anchorCount, args.Anchors, dim, 0f, chunkT, dim);
-        ulong mean = CudaBackend.Pointer(Rows(args.WeightedMean, start, count, dim)), gradient = CudaBackend.Pointer(velocityGrad);
-        ulong t = CudaBackend.Pointer(chunkT), pointsGrad = CudaBackend.Pointer(Rows(args.PointsGrad, start, count, dim));
-        ulong anchorsGrad = CudaBackend.Pointer(args.AnchorsGrad);
-        long elements = (long)count * dim;
-        void** combineArguments = stackalloc void*[] { &mean, &gradient, &t, &dsSum, &pointsGrad, &anchorsGrad, &count, &dim, &selfOffset, &time, &scale, &c };
-        _backend.LaunchElementwise(SourceGemm, "zone_gemm_points_combine", elements, combineArguments);
+        PointsCombine(args, start, count, scales, scratch);
 
         if (columnSums is null)
             return;
@@ -149,10 +210,93 @@ internal sealed partial class CudaZoneKernels
         }
     }
 
+    /// <summary>dx_i += g_i / t + s (T_i - (sum_j ds_ij) m_i) from the chunk's T and row sums (and dA of the self anchors).</summary>
+    private unsafe void PointsCombine(in ZoneBackwardArgs args, int start, int count, Scales scales, GemmBackwardScratch scratch)
+    {
+        int dim = args.Dim, selfOffset = SelfOffset(args, start);
+        float time = args.Time, scale = scales.Cross, c = scales.C;
+        ulong mean = CudaBackend.Pointer(Rows(args.WeightedMean, start, count, dim));
+        ulong gradient = CudaBackend.Pointer(args.VelocityGrad is null ? null : Rows(args.VelocityGrad, start, count, dim));
+        ulong t = CudaBackend.Pointer(scratch.DsTimesAnchors), dsSum = CudaBackend.Pointer(scratch.RowDsSum);
+        ulong pointsGrad = CudaBackend.Pointer(Rows(args.PointsGrad, start, count, dim)), anchorsGrad = CudaBackend.Pointer(args.AnchorsGrad);
+        void** combineArguments = stackalloc void*[] { &mean, &gradient, &t, &dsSum, &pointsGrad, &anchorsGrad, &count, &dim, &selfOffset, &time, &scale, &c };
+        _backend.LaunchElementwise(SourceGemm, "zone_gemm_points_combine", (long)count * dim, combineArguments);
+    }
+
+    private static int SelfOffset(in ZoneBackwardArgs args, int start) => args.SelfAnchorOffset is { } offset ? offset + start : -1;
+
+    /// <summary>Counts the nonzero p and the entries of the chunk whose x.a the dots hold, and whether it skips its zeros.</summary>
+    private unsafe bool BackwardChunkIsSparse(in ZoneBackwardArgs args, int start, int count, Scales scales, GemmBackwardScratch scratch, out int entries)
+    {
+        int anchorCount = args.AnchorCount, selfOffset = SelfOffset(args, start);
+        float scale = scales.Cross, halfC = scales.HalfC;
+        ulong dots = CudaBackend.Pointer(scratch.Dots), norms = CudaBackend.Pointer(scratch.SqNorms), priors = CudaBackend.Pointer(args.LogPriors);
+        ulong lse = CudaBackend.Pointer(args.LogSumExp.Slice(start, count)), targets = CudaBackend.Pointer(args.Targets?.Slice(start, count));
+        ulong stats = CudaBackend.Pointer(scratch.NonzeroStats), counts = CudaBackend.Pointer(scratch.EntryCounts);
+        void** arguments = stackalloc void*[] { &dots, &norms, &priors, &lse, &targets, &stats, &counts, &anchorCount, &selfOffset, &scale, &halfC };
+        ClearNonzeroStats(scratch.NonzeroStats);
+        _backend.Launch(_backend.Kernel(SourceGemm, "zone_gemm_count_nonzeros"), ((uint)count, 1, 1), (RowThreads, 1, 1), 0, arguments);
+        (int nonzeros, entries) = ReadNonzeroStats(scratch.NonzeroStats);
+        return IsSparseBackward(nonzeros, entries, count, anchorCount);
+    }
+
+    /// <summary>
+    /// The backward of a sparse chunk after its logits: the entry list's row offsets (zone_gemm_entry_offsets); per row
+    /// its entries (nonzero p, target, self anchor), ds, T and the row sums (zone_gemm_sparse_backward_rows); the points'
+    /// combine as in the dense chunk; then the entries' scatter into dA and the column sums in row order
+    /// (zone_gemm_sparse_anchors).
+    /// </summary>
+    private unsafe void SparseBackwardChunk(in ZoneBackwardArgs args, int start, int count, Scales scales, GemmBackwardScratch scratch, int entries)
+    {
+        int anchorCount = args.AnchorCount, dim = args.Dim, selfOffset = SelfOffset(args, start);
+        float time = args.Time, scale = scales.Cross, halfC = scales.HalfC;
+        using var entryOffsets = _backend.AllocateInt(count + 1); // [count + 1]
+        using var entryRows = _backend.AllocateInt(Math.Max(entries, 1)); // [entries]
+        using var entryColumns = _backend.AllocateInt(Math.Max(entries, 1)); // [entries]
+        using var entryDs = _backend.AllocateScratch(entries); // [entries]
+        using var entryWeights = _backend.AllocateScratch(entries); // [entries] p - S
+        ulong counts = CudaBackend.Pointer(scratch.EntryCounts), offsets = CudaBackend.Pointer(entryOffsets);
+        void** offsetArguments = stackalloc void*[] { &counts, &offsets, &count };
+        _backend.Launch(_backend.Kernel(SourceGemm, "zone_gemm_entry_offsets"), (1, 1, 1), (RowThreads, 1, 1), 0, offsetArguments);
+
+        ulong dots = CudaBackend.Pointer(scratch.Dots), anchors = CudaBackend.Pointer(args.Anchors);
+        ulong velocityGrad = CudaBackend.Pointer(args.VelocityGrad is null ? null : Rows(args.VelocityGrad, start, count, dim));
+        ulong norms = CudaBackend.Pointer(scratch.SqNorms), priors = CudaBackend.Pointer(args.LogPriors);
+        ulong lse = CudaBackend.Pointer(args.LogSumExp.Slice(start, count)), targets = CudaBackend.Pointer(args.Targets?.Slice(start, count));
+        ulong targetGrad = CudaBackend.Pointer(args.TargetLogProbGrad?.Slice(start, count));
+        ulong rowsPointer = CudaBackend.Pointer(entryRows), columns = CudaBackend.Pointer(entryColumns);
+        ulong ds = CudaBackend.Pointer(entryDs), weights = CudaBackend.Pointer(entryWeights);
+        ulong dsSum = CudaBackend.Pointer(scratch.RowDsSum), t = CudaBackend.Pointer(scratch.DsTimesAnchors);
+        void** rowArguments = stackalloc void*[]
+        {
+            &dots, &anchors, &velocityGrad, &norms, &priors, &lse, &targets, &targetGrad, &offsets, &rowsPointer, &columns, &ds, &weights,
+            &dsSum, &t, &anchorCount, &dim, &selfOffset, &time, &scale, &halfC,
+        };
+        _backend.Launch(_backend.Kernel(SourceGemm, "zone_gemm_sparse_backward_rows"), ((uint)count, 1, 1), (RowThreads, 1, 1), 0, rowArguments);
+        PointsCombine(args, start, count, scales, scratch);
+        _sparseBackwardChunks++;
+        if (scratch.ColumnSums is null)
+            return;
+        if (start == 0)
+            _backend.Fill(scratch.ColumnSums, 0f);
+        ulong points = CudaBackend.Pointer(Rows(args.Points, start, count, dim)), anchorsGrad = CudaBackend.Pointer(args.AnchorsGrad);
+        ulong sums = CudaBackend.Pointer(scratch.ColumnSums);
+        void** anchorArguments = stackalloc void*[]
+        {
+            &offsets, &rowsPointer, &columns, &ds, &weights, &points, &velocityGrad, &anchorsGrad, &sums, &count, &dim, &time, &scale,
+        };
+        _backend.Launch(_backend.Kernel(SourceGemm, "zone_gemm_sparse_anchors"), ((uint)CeilDiv(anchorCount, SparseAnchorsPerBlock), 1, 1),
+            (RowThreads, 1, 1), 0, anchorArguments);
+    }
+
+    /// <summary>Anchors per block of zone_gemm_sparse_anchors (ZONE_GEMM_SPARSE_ANCHORS).</summary>
+    private const int SparseAnchorsPerBlock = 64;
+
     /// <summary>The backward's buffers: |a_j|^2 [anchorCount]; dots and gDots [chunkRows, anchorCount] (gDots null without a
-    /// velocity gradient); T [chunkRows, dim]; row sums of ds [chunkRows]; column sums of ds [anchorCount] or null.</summary>
+    /// velocity gradient); T [chunkRows, dim]; row sums of ds [chunkRows]; column sums of ds [anchorCount] or null; a chunk's
+    /// nonzero p and entries [2]; a sparse chunk's entries per row [chunkRows].</summary>
     private readonly record struct GemmBackwardScratch(FloatBuffer SqNorms, FloatBuffer Dots, FloatBuffer? GDots,
-        FloatBuffer DsTimesAnchors, FloatBuffer RowDsSum, FloatBuffer? ColumnSums);
+        FloatBuffer DsTimesAnchors, FloatBuffer RowDsSum, FloatBuffer? ColumnSums, IntBuffer NonzeroStats, IntBuffer EntryCounts);
 
     /// <summary>Columns per block of zone_gemm_column_sums and its threads (ZONE_GEMM_COLUMNS x ZONE_GEMM_ROW_GROUPS).</summary>
     private const int ColumnsPerBlock = 32;

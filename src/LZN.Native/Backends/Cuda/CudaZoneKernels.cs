@@ -67,7 +67,7 @@ internal sealed partial class CudaZoneKernels(CudaBackend backend, ZoneKernelVer
     /// cp.async and mma do not exist; else the version asked for (v2's forward takes v1's tiles where it has no
     /// configuration for the dim or the device; Auto takes v1 or gemm per step by its shape).
     /// </summary>
-    public ZoneKernelVersion Version { get; } = backend.Properties.Architecture < 80 ? ZoneKernelVersion.Gemm : version;
+    public ZoneKernelVersion Version { get; } = backend.Properties.Architecture < 80 && !ZoneKernelVersions.IsGemm(version) ? ZoneKernelVersion.Gemm : version;
 
     public unsafe void Step(in ZoneStepArgs args)
     {
@@ -231,7 +231,7 @@ internal sealed partial class CudaZoneKernels(CudaBackend backend, ZoneKernelVer
         ulong input = CudaBackend.Pointer(anchors), output = CudaBackend.Pointer(result);
         void** arguments = stackalloc void*[] { &input, &output, &anchorCount, &dim };
         const int warpsPerBlock = RowThreads / 32;
-        _backend.Launch(_backend.Kernel(Version == ZoneKernelVersion.Gemm ? SourceGemm : Source, "zone_squared_norms"), ((uint)CeilDiv(anchorCount, warpsPerBlock), 1, 1), (RowThreads, 1, 1), 0, arguments);
+        _backend.Launch(_backend.Kernel(ZoneKernelVersions.IsGemm(Version) ? SourceGemm : Source, "zone_squared_norms"), ((uint)CeilDiv(anchorCount, warpsPerBlock), 1, 1), (RowThreads, 1, 1), 0, arguments);
         return result;
     }
 

@@ -6,8 +6,9 @@ namespace LZN.Native.Backends.Cuda;
 /// configuration for a dim or device), Gemm (kernels/latent_zone_gemm.cu, fp32 cuBLAS products over chunks of rows
 /// with per-row kernels between them) or Auto, the default: per step, v1 below
 /// <see cref="ZoneKernelVersions.AutoGemmWork"/> rows x anchors x dim and gemm from there (docs/kernels.md has the H200
-/// measurements behind it). <c>LZN_ZONE_KERNELS=auto|v1|v2|gemm</c> chooses when a backend is created; all pass the
-/// same float64 tables.
+/// measurements behind it). The gemm path skips the zero products of chunks whose softmax has underflowed (at small t);
+/// GemmDense is the gemm path without that, for measuring it. <c>LZN_ZONE_KERNELS=auto|v1|v2|gemm|gemm-dense</c>
+/// chooses when a backend is created; all pass the same float64 tables.
 /// </summary>
 public enum ZoneKernelVersion
 {
@@ -15,6 +16,7 @@ public enum ZoneKernelVersion
     V2,
     Gemm,
     Auto,
+    GemmDense,
 }
 
 public static class ZoneKernelVersions
@@ -30,7 +32,7 @@ public static class ZoneKernelVersions
     public const long AutoGemmWork = 1L << 27;
 
     /// <summary>The accepted names, for messages.</summary>
-    public const string Names = "auto, v1, v2 or gemm";
+    public const string Names = "auto, v1, v2, gemm or gemm-dense";
 
     /// <summary>LZN_ZONE_KERNELS, or Auto when unset; any other value is an error naming the variable.</summary>
     public static ZoneKernelVersion FromEnvironment() =>
@@ -48,6 +50,7 @@ public static class ZoneKernelVersions
             "v1" => ZoneKernelVersion.V1,
             "v2" => ZoneKernelVersion.V2,
             "gemm" => ZoneKernelVersion.Gemm,
+            "gemm-dense" => ZoneKernelVersion.GemmDense,
             _ => null,
         };
         version = parsed ?? default;
@@ -56,5 +59,11 @@ public static class ZoneKernelVersions
 
     /// <summary>Whether a step of <paramref name="rows"/> x <paramref name="anchorCount"/> x <paramref name="dim"/> runs on the gemm path.</summary>
     public static bool UsesGemm(ZoneKernelVersion version, int rows, int anchorCount, int dim) =>
-        version == ZoneKernelVersion.Gemm || (version == ZoneKernelVersion.Auto && (long)rows * anchorCount * dim >= AutoGemmWork);
+        IsGemm(version) || (version == ZoneKernelVersion.Auto && (long)rows * anchorCount * dim >= AutoGemmWork);
+
+    /// <summary>Whether the version is the gemm path at every size (Gemm, GemmDense).</summary>
+    public static bool IsGemm(ZoneKernelVersion version) => version is ZoneKernelVersion.Gemm or ZoneKernelVersion.GemmDense;
+
+    /// <summary>The name LZN_ZONE_KERNELS and --kernels take for a version.</summary>
+    public static string Name(ZoneKernelVersion version) => version == ZoneKernelVersion.GemmDense ? "gemm-dense" : version.ToString().ToLowerInvariant();
 }

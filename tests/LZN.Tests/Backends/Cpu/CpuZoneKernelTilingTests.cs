@@ -35,7 +35,7 @@ public class CpuZoneKernelTilingTests
     }
 
     /// <summary>Step then StepBackward (no velocity gradient or self anchors when null); returns next, m, lse, target log-prob, probabilities, dx, dA, db.</summary>
-    internal static double[][] Run(CpuBackend backend, IZoneKernels kernels, FloatBuffer anchors, FloatBuffer logPriors, FloatBuffer points,
+    internal static double[][] Run(IBackend backend, IZoneKernels kernels, FloatBuffer anchors, FloatBuffer logPriors, FloatBuffer points,
         IntBuffer targets, FloatBuffer? velocityGrad, FloatBuffer targetGrad, int rows, int anchorCount, int dim, float time, int? offset)
     {
         using var next = backend.AllocateFloat((long)rows * dim);

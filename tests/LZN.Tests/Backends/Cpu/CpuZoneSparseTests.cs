@@ -19,8 +19,31 @@ public class CpuZoneSparseTests
     [TestCase(0.5f, true, true)]
     public void SkippingZerosAgreesWithTheGemms(float time, bool selfAnchors, bool velocity)
     {
-        const int rows = 48, anchorCount = 96, dim = 12, offset = 7;
         using var backend = new CpuBackend();
+        var skipping = RunProblem(backend, new CpuZoneKernels(backend), time, selfAnchors, velocity);
+        var gemms = RunProblem(backend, new CpuZoneKernels(backend, skipZeros: false), time, selfAnchors, velocity);
+
+        var perRow = Enumerable.Range(0, ProblemRows).Select(r => skipping[4].Skip(r * ProblemAnchors).Take(ProblemAnchors).Count(p => p != 0)).ToArray();
+        using (Assert.EnterMultipleScope())
+        {
+            // The case's premise: which path the tile takes, and, at 0.12, rows of one and of several nonzero p.
+            Assert.That(CpuZoneSparse.IsSparse(perRow, ProblemRows, ProblemAnchors), Is.EqualTo(time < 0.3f), "tile sparse");
+            if (time is > 0.1f and < 0.3f)
+                Assert.That(perRow.Min() == 1 && perRow.Max() > 1, Is.True, $"nonzero p per row: {string.Join(",", perRow)}");
+            for (int k = 0; k < skipping.Length; k++)
+                Assert.That(RelativeError(skipping[k], gemms[k]), Is.LessThanOrEqualTo(1e-6), $"output {k}");
+        }
+    }
+
+    internal const int ProblemRows = 48, ProblemAnchors = 96;
+
+    /// <summary>
+    /// The problem of <see cref="SkippingZerosAgreesWithTheGemms"/> (48 rows, 96 anchors, dim 12, priors and targets; self
+    /// anchors from offset 7 and velocity gradients when asked) through <see cref="CpuZoneKernelTilingTests.Run"/>.
+    /// </summary>
+    internal static double[][] RunProblem(IBackend backend, IZoneKernels kernels, float time, bool selfAnchors, bool velocity)
+    {
+        const int rows = ProblemRows, anchorCount = ProblemAnchors, dim = 12, offset = 7;
         var problem = Problem(anchorCount, dim, priors: true, seed: 161);
         using var anchors = backend.FromHost(Array.ConvertAll(problem.Anchors, v => (float)v));
         using var logPriors = backend.FromHost(Array.ConvertAll(problem.LogPriors!, v => (float)v));
@@ -39,23 +62,8 @@ public class CpuZoneSparseTests
         using var targets = backend.FromHost(targetValues);
         using var velocityGrad = velocity ? backend.FromHost(Array.ConvertAll(Normal(rows * dim, seed: 164), v => (float)v)) : null;
         using var targetGrad = backend.FromHost(Array.ConvertAll(Normal(rows, seed: 165), v => (float)v));
-        int? self = selfAnchors ? offset : null;
-
-        var skipping = CpuZoneKernelTilingTests.Run(backend, new CpuZoneKernels(backend), anchors, logPriors, points, targets, velocityGrad,
-            targetGrad, rows, anchorCount, dim, time, self);
-        var gemms = CpuZoneKernelTilingTests.Run(backend, new CpuZoneKernels(backend, skipZeros: false), anchors, logPriors, points, targets,
-            velocityGrad, targetGrad, rows, anchorCount, dim, time, self);
-
-        var perRow = Enumerable.Range(0, rows).Select(r => skipping[4].Skip(r * anchorCount).Take(anchorCount).Count(p => p != 0)).ToArray();
-        using (Assert.EnterMultipleScope())
-        {
-            // The case's premise: which path the tile takes, and, at 0.12, rows of one and of several nonzero p.
-            Assert.That(CpuZoneSparse.IsSparse(perRow, rows, anchorCount), Is.EqualTo(time < 0.3f), "tile sparse");
-            if (time is > 0.1f and < 0.3f)
-                Assert.That(perRow.Min() == 1 && perRow.Max() > 1, Is.True, $"nonzero p per row: {string.Join(",", perRow)}");
-            for (int k = 0; k < skipping.Length; k++)
-                Assert.That(RelativeError(skipping[k], gemms[k]), Is.LessThanOrEqualTo(1e-6), $"output {k}");
-        }
+        return CpuZoneKernelTilingTests.Run(backend, kernels, anchors, logPriors, points, targets, velocityGrad, targetGrad, rows, anchorCount,
+            dim, time, selfAnchors ? offset : null);
     }
 
     /// <summary>Rows with 0 to 4 nonzero p, in the vector body and the scalar tail of a 37-wide row; one-hot rows exactly.</summary>
