@@ -155,7 +155,14 @@ public sealed class RepresentationModel : IDisposable
             throw new ArgumentException($"images hold {images.Length} values; expected {count} x {imageSize}.", nameof(images));
         var probe = Config.Representation.ProbeFeatures;
         var features = new float[(long)count * width];
-        var output = new float[(long)Math.Min(count, Config.Schedule.EvalBatch) * Math.Max(featureDim, Backbone.ForwardConvolutionsSize)];
+        // Host staging for the backbone output and the map the pooling reads; the map reading downloads in place.
+        int stagedWidth = probe switch
+        {
+            ProbeFeatures.Backbone => featureDim,
+            ProbeFeatures.Map => 0,
+            _ => Math.Max(featureDim, Backbone.ForwardConvolutionsSize),
+        };
+        var output = new float[(long)Math.Min(count, Config.Schedule.EvalBatch) * stagedWidth]; // [evalBatch, stagedWidth]
         for (int first = 0; first < count; first += Config.Schedule.EvalBatch)
         {
             int rows = Math.Min(Config.Schedule.EvalBatch, count - first);

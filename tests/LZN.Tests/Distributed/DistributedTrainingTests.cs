@@ -118,9 +118,11 @@ public class DistributedTrainingTests
     /// group norm after it).</param>
     /// <param name="parameterTolerance">The bound on the parameters' relative norm differences: the generation encoder's
     /// gradient is small against the decoder's, so Adam's per-element normalisation lifts the rounding differences of its
-    /// first bias to ~5e-4 in 6 steps.</param>
-    [TestCase("generation", "gen-tiny", "euler", "encoder.fc2.bias", 1e-3)]
-    [TestCase("generation", "gen-tiny", "dpm", "encoder.fc2.bias", 1e-3)]
+    /// first bias in 6 steps to 4.7e-4 on OpenBLAS's AVX2 (Haswell) kernels and to 1.2e-3 on its AVX-512 (Cooperlake)
+    /// ones, which round differently; every other tensor stays below 1.1e-4. Ranks that did not share their gradients
+    /// would differ by percents.</param>
+    [TestCase("generation", "gen-tiny", "euler", "encoder.fc2.bias", 3e-3)]
+    [TestCase("generation", "gen-tiny", "dpm", "encoder.fc2.bias", 3e-3)]
     [TestCase("representation", "rep-tiny", null, "backbone.conv1.bias,head.fc2.bias", 1e-4)]
     public void RanksTrainTheOneProcessModelOfTheOtherTasks(string task, string preset, string? solver, string undetermined, double parameterTolerance)
     {
