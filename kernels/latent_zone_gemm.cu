@@ -345,6 +345,7 @@ extern "C" __global__ void zone_gemm_sparse_backward_rows(
         found += count;
         __syncthreads();  // the warp counts are rewritten by the next chunk
     }
+    if (found != entries) __trap();  // fewer entries than counted: the list would hold unwritten slots
 
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const float* g = velocityGrad ? velocityGrad + i * dim : nullptr;

@@ -251,8 +251,8 @@ internal sealed partial class CudaZoneKernels
         int anchorCount = args.AnchorCount, dim = args.Dim, selfOffset = SelfOffset(args, start);
         float time = args.Time, scale = scales.Cross, halfC = scales.HalfC;
         using var entryOffsets = _backend.AllocateInt(count + 1); // [count + 1]
-        using var entryRows = _backend.AllocateInt(Math.Max(entries, 1)); // [entries]
-        using var entryColumns = _backend.AllocateInt(Math.Max(entries, 1)); // [entries]
+        using var entryRows = _backend.AllocateInt(entries); // [entries]
+        using var entryColumns = _backend.AllocateInt(entries); // [entries]
         using var entryDs = _backend.AllocateScratch(entries); // [entries]
         using var entryWeights = _backend.AllocateScratch(entries); // [entries] p - S
         ulong counts = CudaBackend.Pointer(scratch.EntryCounts), offsets = CudaBackend.Pointer(entryOffsets);
