@@ -25,6 +25,13 @@
 
 #define ZONE_GEMM_ROW_THREADS 128  // threads of the per-row kernels (CudaZoneKernels.RowThreads)
 
+// The backward's p_ij = exp(logit_ij - lse_i) from x_i . a_j: one expression for zone_gemm_backward_rows,
+// zone_gemm_count_nonzeros and zone_gemm_sparse_backward_rows, so the entries counted are the entries found.
+__device__ __forceinline__ float zone_gemm_backward_p(float dot, int j, const float* sqNorms, const float* logPriors,
+                                                      float lse, float scale, float halfC) {
+    return expf(zone_logit(dot, sqNorms[j], logPriors ? logPriors[j] : 0.0f, scale, halfC) - lse);
+}
+
 // Adds a thread's count to the row's (rowTotal, zeroed and published before) and the row's to *chunkTotal; returns
 // the row's count in thread 0. Integer atomics: the sums do not depend on the order.
 __device__ __forceinline__ unsigned zone_count_row(unsigned count, unsigned* rowTotal, unsigned* chunkTotal) {
@@ -131,7 +138,7 @@ extern "C" __global__ void zone_gemm_backward_rows(
     const float lse = logSumExp[i];
     float rowDot = 0.0f;
     for (int j = threadIdx.x; j < anchorCount; j += blockDim.x) {
-        const float p = expf(zone_logit(row[j], sqNorms[j], logPriors ? logPriors[j] : 0.0f, scale, halfC) - lse);
+        const float p = zone_gemm_backward_p(row[j], j, sqNorms, logPriors, lse, scale, halfC);
         row[j] = p;
         if (gRow) rowDot = fmaf(p, gRow[j], rowDot);
     }
@@ -230,7 +237,7 @@ extern "C" __global__ void zone_gemm_count_nonzeros(
     __syncthreads();
     unsigned nonzeros = 0, entries = 0;
     for (int j = threadIdx.x; j < anchorCount; j += blockDim.x) {
-        const bool nonzero = expf(zone_logit(row[j], sqNorms[j], logPriors ? logPriors[j] : 0.0f, scale, halfC) - lse) != 0.0f;
+        const bool nonzero = zone_gemm_backward_p(row[j], j, sqNorms, logPriors, lse, scale, halfC) != 0.0f;
         nonzeros += nonzero;
         entries += nonzero || j == target || j == self;
     }
@@ -246,7 +253,7 @@ extern "C" __global__ void zone_gemm_entry_offsets(
     int* __restrict__ entryOffsets,          // [rows + 1]
     int rows) {
     __shared__ int runStart[ZONE_GEMM_ROW_THREADS + 1];
-    const int run = (rows + ZONE_GEMM_ROW_THREADS - 1) / ZONE_GEMM_ROW_THREADS;
+    const int run = (int)ceil_div(rows, ZONE_GEMM_ROW_THREADS);
     const int first = min(rows, (int)threadIdx.x * run), last = min(rows, first + run);
     int sum = 0;
     for (int i = first; i < last; i++) sum += entryCounts[i];
@@ -332,7 +339,7 @@ extern "C" __global__ void zone_gemm_sparse_backward_rows(
     int found = 0;
     for (int base = 0; base < anchorCount; base += blockDim.x) {
         const int j = base + threadIdx.x;
-        const float p = j < anchorCount ? expf(zone_logit(row[j], sqNorms[j], logPriors ? logPriors[j] : 0.0f, scale, halfC) - lse) : 0.0f;
+        const float p = j < anchorCount ? zone_gemm_backward_p(row[j], j, sqNorms, logPriors, lse, scale, halfC) : 0.0f;
         const bool entry = j < anchorCount && (p != 0.0f || j == target || j == self);
         int count;
         const int slot = found + zone_compact_slot(entry, warpCounts, &count);
@@ -355,7 +362,7 @@ extern "C" __global__ void zone_gemm_sparse_backward_rows(
             const float* a = anchors + (long long)columns[e] * dim;
             for (int k = lane; k < dim; k += 32) dot = fmaf(g[k], a[k], dot);
         }
-        for (int offset = 16; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+        dot = warp_reduce_sum(dot);
         if (lane == 0) ds[e] = dot;  // g_i . a_j until ds replaces it
     }
     __syncthreads();
