@@ -10,6 +10,8 @@
 //           -> zone_gemm_backward_rows: ds in place of dots, p - [j = self] in place of gDots, row sums of ds
 //           -> zone_gemm_column_sums: sum_i ds_ij;  T = ds A (GEMM) -> zone_gemm_points_combine: dx (and dA of self rows)
 //           -> dA += s ds^T X - (1/t) (P - S)^T G (GEMMs) ... -> zone_gemm_anchors_finalize: - s c a_j sum_i ds_ij, db.
+// gemm-3xtf32 forms every dots = X A^T as one TF32 GEMM of zone_gemm_split_3xtf32's operands instead (forward and
+// backward alike, so the logits still agree bit for bit); every other product stays fp32.
 // Skipping zeros: at small t a row's softmax underflows to exactly 0 but at its nearest anchor or few (docs/zones.md).
 // zone_gemm_forward_rows (and zone_gemm_count_nonzeros for the backward) count the chunk's nonzero p; where the
 // launcher finds the chunk sparse it replaces m = P A by zone_gemm_sparse_mean, and the backward's four GEMMs after the
@@ -104,6 +106,32 @@ extern "C" __global__ void zone_gemm_forward_rows(
         if (probabilities) probabilities[i * anchorCount + j] = p;
     }
     zone_count_row(nonzeros, &rowNonzeros, &nonzeroStats[0]);
+}
+
+// The 3xTF32 operands of the logits' product (LZN_ZONE_KERNELS=gemm-3xtf32): each row x becomes three blocks of dim,
+// x = hi + lo with hi = x rounded to TF32 (to nearest, ties away from zero, as cvt.rna.tf32.f32) and lo = x - hi
+// (exact in fp32). Points take the layout [lo | hi | hi] and anchors [hi | lo | hi], so one TF32 GEMM over 3 dim
+// sums lo.hi + hi.lo + hi.hi, small terms first; the dropped lo.lo is below 2^-22 |x||a|, and cuBLAS's own TF32
+// rounding of lo adds as little. Integer rounding rather than cvt.rna, which needs sm_80, so the file still
+// compiles for sm_75 (where cuBLAS computes TF32 requests in fp32).
+__device__ __forceinline__ float zone_round_tf32(float x) {
+    const unsigned bits = __float_as_uint(x);
+    return (bits & 0x7f800000u) == 0x7f800000u ? x : __uint_as_float((bits + 0x1000u) & 0xffffe000u);
+}
+
+extern "C" __global__ void zone_gemm_split_3xtf32(
+    const float* __restrict__ source,  // [rows, dim]
+    float* __restrict__ split,         // [rows, 3 dim]: [lo | hi | hi] (points) or [hi | lo | hi] (anchors)
+    long long count, int dim, int anchorLayout) {
+    LZN_GRID_STRIDE_LOOP(e, count) {
+        const long long row = e / dim;
+        const int column = (int)(e - row * dim);
+        const float x = source[e], hi = zone_round_tf32(x), lo = x - hi;
+        float* out = split + row * 3 * dim + column;
+        out[0] = anchorLayout ? hi : lo;
+        out[dim] = anchorLayout ? lo : hi;
+        out[2 * dim] = hi;
+    }
 }
 
 // next = x + h (x - m) / t, elementwise over [rows, dim].

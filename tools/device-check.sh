@@ -26,9 +26,9 @@ Run on the GPU machine with the device tool, in two calls back to back (the seco
   run(command: "bash tools/device-run.sh kernels", carry: ["$out"], timeout_s: 570)
   run(command: "bash tools/device-run.sh train", carry: ["$out"], timeout_s: 300)
 
-The first writes under \$OUT device.log, kernels.json (the static report), selftest.json, selftest-v2.json and
-selftest-gemm.json (the verification tables with zone kernels v1, v2 and gemm) and bench-zones.json (v1, v2, gemm
-and gemm-dense side by side, with the share of gemm chunks that skipped zeros), and prints
+The first writes under \$OUT device.log, kernels.json (the static report), selftest.json, selftest-gemm.json and
+selftest-gemm-3xtf32.json (the verification tables with zone kernels v1, gemm and gemm-3xtf32) and bench-zones.json
+(v1, gemm, gemm-dense and gemm-3xtf32 side by side, with the share of gemm chunks that skipped zeros), and prints
 the encode times against the official implementation's and PyTorch's on the same GPU. The second writes
 bench-train-v1.json and bench-train-gemm.json and, when Fashion-MNIST travelled along, run-summary.json and
 run-samples.png from a one-epoch joint training on 10,000 images. Each prints its summary last. A third part,

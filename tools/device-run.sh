@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (see tools/device-check.sh), one part per call (at most 600 s each):
-#   device-run.sh kernels   info, the verification tables (lzn selftest with the v1, v2 and gemm zone kernels) and the zone
-#                           benchmark with those three and gemm-dense (gemm without skipping zeros) side by side against
-#                           the official and PyTorch figures;
+#   device-run.sh kernels   info, the verification tables (lzn selftest with the v1, gemm and gemm-3xtf32 zone kernels) and
+#                           the zone benchmark with those three and gemm-dense (gemm without skipping zeros) side by side
+#                           against the official and PyTorch figures (v2, measured the slowest at every shape on
+#                           2026-12-04, gave its place to gemm-3xtf32);
 #   device-run.sh train     the training-step benchmark and a one-epoch joint training;
 #   device-run.sh rep       representation-task runs at large batches (LZN_REP_RUNS="batch:epochs ...").
 # Full output goes to $OUT; a short summary prints last. The step limits add up to 525 s (kernels) and 270 s
@@ -36,7 +37,7 @@ reference = {  # (B, N, d): (official fwd, official fwd+bwd, PyTorch fwd, PyTorc
     (32768, 32768, 256): (None, None, 568.8, None),
 }
 rows = json.load(open(sys.argv[1]))["results"]
-print(f"{'B x N x d':<18} {'kernels':<10} {'operation':<16} {'lzn ms':>9} {'vs official':>12} {'vs PyTorch':>11}")
+print(f"{'B x N x d':<18} {'kernels':<12} {'operation':<16} {'lzn ms':>9} {'vs official':>12} {'vs PyTorch':>11}")
 for r in rows:
     key = (r["rows"], r["anchors"], r["dim"])
     if key not in reference or r["operation"] not in ("encode fwd", "encode fwd+bwd"):
@@ -44,7 +45,7 @@ for r in rows:
     backward = r["operation"] == "encode fwd+bwd"
     official, torch = reference[key][1 if backward else 0], reference[key][3 if backward else 2]
     ratio = lambda ref: f"{ref / r['median_ms']:.2f}x" if ref else "-"
-    print(f"{'x'.join(map(str, key)):<18} {r['kernels']:<10} {r['operation']:<16} {r['median_ms']:>9.2f} {ratio(official):>12} {ratio(torch):>11}")
+    print(f"{'x'.join(map(str, key)):<18} {r['kernels']:<12} {r['operation']:<16} {r['median_ms']:>9.2f} {ratio(official):>12} {ratio(torch):>11}")
 PY
 }
 
@@ -53,9 +54,11 @@ if [ "$part" = kernels ]; then
     step "lzn info" 30 "$lzn" info
     step "lzn kernels --arch sm_90" 45 "$lzn" kernels --arch sm_90 --json "$OUT/kernels.json"
     step "lzn selftest --device cuda (zone kernels v1)" 75 env LZN_ZONE_KERNELS=v1 "$lzn" selftest --device cuda --json "$OUT/selftest.json"
-    step "lzn selftest --device cuda (zone kernels v2)" 60 env LZN_ZONE_KERNELS=v2 "$lzn" selftest --device cuda --json "$OUT/selftest-v2.json"
     step "lzn selftest --device cuda (zone kernels gemm)" 60 env LZN_ZONE_KERNELS=gemm "$lzn" selftest --device cuda --json "$OUT/selftest-gemm.json"
-    step "lzn bench zones --device cuda --kernels v1,v2,gemm,gemm-dense" 240 "$lzn" bench zones --device cuda --kernels v1,v2,gemm,gemm-dense \
+    step "lzn selftest --device cuda (zone kernels gemm-3xtf32)" 60 env LZN_ZONE_KERNELS=gemm-3xtf32 "$lzn" selftest --device cuda \
+        --json "$OUT/selftest-gemm-3xtf32.json"
+    step "lzn bench zones --device cuda --kernels v1,gemm,gemm-dense,gemm-3xtf32" 240 "$lzn" bench zones --device cuda \
+        --kernels v1,gemm,gemm-dense,gemm-3xtf32 \
         --json "$OUT/bench-zones.json"
     [ -f "$OUT/bench-zones.json" ] && compare_with_reference
     echo

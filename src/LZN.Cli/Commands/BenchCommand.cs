@@ -110,7 +110,7 @@ internal static class BenchCommand
         var runs = new Option<int>("--runs") { Description = "timed runs per operation (median reported, at least 5)", DefaultValueFactory = _ => 5 };
         var kernels = new Option<string?>("--kernels")
         {
-            Description = "CUDA only: auto, v1, v2, gemm, gemm-dense (gemm without skipping zeros), or a comma list of them (measured side by side in one run); default: LZN_ZONE_KERNELS, else auto",
+            Description = "CUDA only: auto, v1, v2, gemm, gemm-dense (gemm without skipping zeros), gemm-3xtf32 (gemm with 3xTF32 tensor-core logits), or a comma list of them (measured side by side in one run); default: LZN_ZONE_KERNELS, else auto",
         };
         var command = new Command("zones", "Encode forward, forward+backward, and encode + assign + assignment loss forward+backward.")
         {
@@ -125,7 +125,7 @@ internal static class BenchCommand
                 : (backend.Kind == BackendKind.Cuda ? ZoneCase.GpuSizes : ZoneCase.CpuSizes).ToList();
             var versions = ParseKernels(result.GetValue(kernels), backend);
             Console.WriteLine($"zones benchmark on {backend.Description}");
-            Console.WriteLine($"{"B x N x d x K",-22} {"kernels",-10} {"operation",-32} {"median ms",10} {"min ms",10} {"TFLOP/s",8} {"peak MiB",9}");
+            Console.WriteLine($"{"B x N x d x K",-22} {"kernels",-12} {"operation",-32} {"median ms",10} {"min ms",10} {"TFLOP/s",8} {"peak MiB",9}");
             var results = new List<(string Kernels, ZoneBenchmarkResult Result)>();
             foreach (var zoneCase in cases)
             {
@@ -139,14 +139,14 @@ internal static class BenchCommand
                     foreach (var m in measured.Measurements)
                     {
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"{zoneCase,-22} {label,-10} {m.Operation,-32} {m.MedianMilliseconds,10:F2} {m.MinMilliseconds,10:F2} {m.EffectiveTflops,8:F3} {m.PeakBytes / 1048576.0,9:F1}"));
+                            $"{zoneCase,-22} {label,-12} {m.Operation,-32} {m.MedianMilliseconds,10:F2} {m.MinMilliseconds,10:F2} {m.EffectiveTflops,8:F3} {m.PeakBytes / 1048576.0,9:F1}"));
                     }
                     string verdict = measured.EncodeRelativeError <= AccuracyBound ? "ok" : "FAIL";
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{zoneCase,-22} {label,-10} {"encode rel. error vs float64",-32} {measured.EncodeRelativeError,10:0.00e+00} (bound {AccuracyBound:0e+00}) {verdict}"));
+                        $"{zoneCase,-22} {label,-12} {"encode rel. error vs float64",-32} {measured.EncodeRelativeError,10:0.00e+00} (bound {AccuracyBound:0e+00}) {verdict}"));
                     if (GemmChunks(backend) is { } after && chunksBefore is { } before && after.Forward.All > before.Forward.All)
                     {
-                        Console.WriteLine($"{zoneCase,-22} {label,-10} {"gemm chunks skipping zeros",-32} "
+                        Console.WriteLine($"{zoneCase,-22} {label,-12} {"gemm chunks skipping zeros",-32} "
                             + $"forward {after.Forward.Sparse - before.Forward.Sparse} of {after.Forward.All - before.Forward.All}, "
                             + $"backward {after.Backward.Sparse - before.Backward.Sparse} of {after.Backward.All - before.Backward.All}");
                     }

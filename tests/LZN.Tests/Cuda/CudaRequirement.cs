@@ -21,3 +21,17 @@ internal static class CudaRequirement
         throw new InvalidOperationException("unreachable");
     }
 }
+
+/// <summary>A fixture whose tests share one CUDA backend (<see cref="CudaRequirement.CreateBackend"/>), opened once.</summary>
+public abstract class CudaFixture
+{
+    private CudaBackend? _backend;
+
+    protected CudaBackend Backend => _backend ?? throw new InvalidOperationException("opened in OneTimeSetUp");
+
+    [OneTimeSetUp]
+    public void OpenDevice() => _backend = CudaRequirement.CreateBackend();
+
+    [OneTimeTearDown]
+    public void CloseDevice() => _backend?.Dispose();
+}

@@ -14,18 +14,8 @@ namespace LZN.Tests.Cuda;
 [Category("GPU")]
 [TestFixture(CudaZoneKernels.DefaultGemmScratchFloats)]
 [TestFixture(8L * CpuZoneSparseTests.ProblemAnchors)]
-public sealed class CudaZoneSparseTests(long gemmScratchFloats)
+public sealed class CudaZoneSparseTests(long gemmScratchFloats) : CudaFixture
 {
-    private CudaBackend? _backend;
-
-    private CudaBackend Backend => _backend ?? throw new InvalidOperationException("opened in OneTimeSetUp");
-
-    [OneTimeSetUp]
-    public void OpenDevice() => _backend = CudaRequirement.CreateBackend();
-
-    [OneTimeTearDown]
-    public void CloseDevice() => _backend?.Dispose();
-
     /// <summary>
     /// Both paths agree to 1e-6 (only the order of the nonzero terms differs), and the step and the backward skip zeros
     /// in exactly the chunks whose nonzero p (counted from gemm-dense's probabilities) are 1 in 8 or fewer: every chunk

@@ -11,6 +11,7 @@ public class ZoneKernelChoiceTests
     [TestCase("v2", ZoneKernelVersion.V2)]
     [TestCase("GEMM", ZoneKernelVersion.Gemm)]
     [TestCase("gemm-dense", ZoneKernelVersion.GemmDense)]
+    [TestCase("Gemm-3xTF32", ZoneKernelVersion.Gemm3xTf32)]
     public void NamesParse(string text, ZoneKernelVersion expected)
     {
         Assert.That(ZoneKernelVersions.TryParse(text, out var version), Is.True);
@@ -20,9 +21,11 @@ public class ZoneKernelChoiceTests
     [TestCase("v3")]
     [TestCase("v1,v2")]
     [TestCase("gemmdense")]
+    [TestCase("gemm-tf32")]
     public void OtherNamesDoNot(string text) => Assert.That(ZoneKernelVersions.TryParse(text, out _), Is.False);
 
     [TestCase(ZoneKernelVersion.GemmDense, "gemm-dense")]
+    [TestCase(ZoneKernelVersion.Gemm3xTf32, "gemm-3xtf32")]
     [TestCase(ZoneKernelVersion.Gemm, "gemm")]
     [TestCase(ZoneKernelVersion.V2, "v2")]
     public void EachVersionPrintsTheNameThatParsesBack(ZoneKernelVersion version, string name)
@@ -32,7 +35,7 @@ public class ZoneKernelChoiceTests
     }
 
     // Training shapes stay on v1, as do the H200 points where v1 measured faster (250 x 2000 x 200, 1024 x 1024 x 64);
-    // one unit either side of 2^27 pins the boundary. Gemm is gemm at any size, v1 and v2 never are.
+    // one unit either side of 2^27 pins the boundary. The gemm versions are gemm at any size, v1 and v2 never are.
     [TestCase(ZoneKernelVersion.Auto, 256, 256, 64, false)]
     [TestCase(ZoneKernelVersion.Auto, 250, 2000, 200, false)]
     [TestCase(ZoneKernelVersion.Auto, 1024, 1024, 64, false)]
@@ -42,6 +45,7 @@ public class ZoneKernelChoiceTests
     [TestCase(ZoneKernelVersion.Auto, 32768, 32768, 256, true)]
     [TestCase(ZoneKernelVersion.Gemm, 1, 1, 1, true)]
     [TestCase(ZoneKernelVersion.GemmDense, 1, 1, 1, true)]
+    [TestCase(ZoneKernelVersion.Gemm3xTf32, 1, 1, 1, true)]
     [TestCase(ZoneKernelVersion.V1, 32768, 32768, 256, false)]
     [TestCase(ZoneKernelVersion.V2, 32768, 32768, 256, false)]
     public void AutoTakesTheGemmPathFromTwoToThe27RowAnchorDims(ZoneKernelVersion version, int rows, int anchorCount, int dim, bool gemm) =>
@@ -60,6 +64,6 @@ public class ZoneKernelEnvironmentTests
     {
         var result = LZN.Tests.Cli.CliProcess.Run(new Dictionary<string, string?> { ["LZN_ZONE_KERNELS"] = "v3" }, "selftest", "--device", "cuda");
         Assert.That(result.ExitCode, Is.Not.Zero);
-        Assert.That(result.Error.Trim(), Is.EqualTo("lzn: error: LZN_ZONE_KERNELS=v3: expected auto, v1, v2, gemm or gemm-dense."));
+        Assert.That(result.Error.Trim(), Is.EqualTo("lzn: error: LZN_ZONE_KERNELS=v3: expected auto, v1, v2, gemm, gemm-dense or gemm-3xtf32."));
     }
 }

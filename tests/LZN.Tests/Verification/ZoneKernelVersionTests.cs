@@ -10,27 +10,20 @@ namespace LZN.Tests.Verification;
 /// path, held to the same float64 bounds. The gemm path runs twice: with its default scratch (one chunk of rows at
 /// these sizes) and with 1,000 floats, which splits every batch of more than 1,000 / anchorCount rows into chunks
 /// (uneven ones too); and once without skipping zeros (gemm-dense), so the GEMMs stay checked at small t too.
+/// gemm-3xtf32 (the logits' product on the emulated TF32 tensor cores, split 3xTF32) runs in chunks, so each chunk's
+/// points are split anew, and in one.
 /// </summary>
 [Category("GPU")]
 [TestFixture(ZoneKernelVersion.V2, CudaZoneKernels.DefaultGemmScratchFloats)]
 [TestFixture(ZoneKernelVersion.Gemm, CudaZoneKernels.DefaultGemmScratchFloats)]
 [TestFixture(ZoneKernelVersion.Gemm, 1000L)]
 [TestFixture(ZoneKernelVersion.GemmDense, CudaZoneKernels.DefaultGemmScratchFloats)]
-public sealed class ZoneKernelVersionTests(ZoneKernelVersion version, long gemmScratchFloats)
+[TestFixture(ZoneKernelVersion.Gemm3xTf32, CudaZoneKernels.DefaultGemmScratchFloats)]
+[TestFixture(ZoneKernelVersion.Gemm3xTf32, 1000L)]
+public sealed class ZoneKernelVersionTests(ZoneKernelVersion version, long gemmScratchFloats) : CudaFixture
 {
-    private CudaBackend? _backend;
-
-    private CudaBackend Backend => _backend ?? throw new InvalidOperationException("opened in OneTimeSetUp");
-
     [OneTimeSetUp]
-    public void OpenDevice()
-    {
-        _backend = CudaRequirement.CreateBackend();
-        _backend.UseZoneKernels(version, gemmScratchFloats);
-    }
-
-    [OneTimeTearDown]
-    public void CloseDevice() => _backend?.Dispose();
+    public void ChooseZoneKernels() => Backend.UseZoneKernels(version, gemmScratchFloats);
 
     public static IEnumerable<TestCaseData> Cases() => ZoneTable.Cases.Select(verificationCase =>
         new TestCaseData(verificationCase).SetArgDisplayNames($"{verificationCase.Family}: {verificationCase.Name}"));

@@ -7,16 +7,37 @@ namespace LZN.Native.Backends.Cuda;
 // C^T = op(B)^T op(A)^T: swap the operands and m with n, keep each operand's transpose flag.
 public sealed partial class CudaBackend
 {
-    public unsafe void Gemm(bool transposeA, bool transposeB, int m, int n, int k,
+    public void Gemm(bool transposeA, bool transposeB, int m, int n, int k,
         float alpha, FloatBuffer a, int lda, FloatBuffer b, int ldb,
-        float beta, FloatBuffer c, int ldc)
+        float beta, FloatBuffer c, int ldc) =>
+        SingleGemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, fastTf32: false);
+
+    /// <summary>
+    /// <see cref="Gemm"/> with cuBLAS's TF32 tensor-core math (CUBLAS_COMPUTE_32F_FAST_TF32): A and B converted to TF32,
+    /// products accumulated in fp32. Only for operands prepared for it, such as the zone gemm path's 3xTF32 split;
+    /// plain fp32 operands lose 13 mantissa bits.
+    /// </summary>
+    internal void GemmFastTf32(bool transposeA, bool transposeB, int m, int n, int k,
+        float alpha, FloatBuffer a, int lda, FloatBuffer b, int ldb,
+        float beta, FloatBuffer c, int ldc) =>
+        SingleGemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, fastTf32: true);
+
+    private unsafe void SingleGemm(bool transposeA, bool transposeB, int m, int n, int k,
+        float alpha, FloatBuffer a, int lda, FloatBuffer b, int ldb,
+        float beta, FloatBuffer c, int ldc, bool fastTf32)
     {
         ArgumentChecks.Gemm(transposeA, transposeB, m, n, k, a, lda, 0, b, ldb, 0, c, ldc, 0, batchCount: 1);
         if (m == 0 || n == 0)
             return;
         Bind();
-        Cublas.ThrowIfFailed(Cublas.cublasSgemm_v2(_cublas.Handle, Operation(transposeB), Operation(transposeA),
-            n, m, k, &alpha, Cast(b).Address, ldb, Cast(a).Address, lda, &beta, Cast(c).Address, ldc));
+        ulong aAddress = Cast(a).Address, bAddress = Cast(b).Address, cAddress = Cast(c).Address;
+        Cublas.ThrowIfFailed(fastTf32
+            ? Cublas.cublasGemmEx(_cublas.Handle, Operation(transposeB), Operation(transposeA), n, m, k,
+                &alpha, bAddress, cudaDataType.CUDA_R_32F, ldb, aAddress, cudaDataType.CUDA_R_32F, lda,
+                &beta, cAddress, cudaDataType.CUDA_R_32F, ldc, cublasComputeType_t.CUBLAS_COMPUTE_32F_FAST_TF32,
+                cublasGemmAlgo_t.CUBLAS_GEMM_DEFAULT)
+            : Cublas.cublasSgemm_v2(_cublas.Handle, Operation(transposeB), Operation(transposeA),
+                n, m, k, &alpha, bAddress, ldb, aAddress, lda, &beta, cAddress, ldc));
     }
 
     public unsafe void GemmStridedBatched(bool transposeA, bool transposeB, int m, int n, int k,

@@ -5,6 +5,7 @@ namespace LZN.Native.Backends.Cuda;
 // scratch (at most GemmScratchFloats per matrix, so at most two such matrices, 64 MiB, whatever the batch) and gets cuBLAS's
 // GEMM rate for 2 B N d multiply-adds per forward step and 5 per backward step (the tiles' backward does 7).
 // Chunks whose softmax has underflowed to a few nonzero p per row skip the products after the logits (SkipZeros).
+// gemm-3xtf32 computes the logits' product on TF32 tensor cores in the 3xTF32 split (LogitProduct).
 internal sealed partial class CudaZoneKernels
 {
     /// <summary>
@@ -68,12 +69,13 @@ internal sealed partial class CudaZoneKernels
         int chunkRows = GemmChunkRows(rows, anchorCount);
         using var ownNorms = args.AnchorNorms is null ? LaunchSquaredNorms(args.Anchors, anchorCount, dim) : null; // [anchorCount]
         var sqNorms = ownNorms ?? ZoneArgumentChecks.Own<CudaAnchorNorms>(args.AnchorNorms!).Values; // [anchorCount]
+        using var logits = new LogitProduct(this, args.Anchors, args.AnchorNorms, anchorCount, dim, chunkRows);
         using var dots = _backend.AllocateScratch((long)chunkRows * anchorCount); // [chunkRows, anchorCount]
         using var meanScratch = args.WeightedMean is null ? _backend.AllocateScratch((long)chunkRows * dim) : null; // [chunkRows, dim]
         using var lseScratch = args.LogSumExp is null ? _backend.AllocateScratch(chunkRows) : null; // [chunkRows]
         using var nonzeroStats = _backend.AllocateInt(2); // [2] a chunk's nonzero p (element 0)
         for (int start = 0; start < rows; start += chunkRows)
-            GemmStepChunk(args, start, Math.Min(chunkRows, rows - start), scales, sqNorms, dots, meanScratch, lseScratch, nonzeroStats);
+            GemmStepChunk(args, start, Math.Min(chunkRows, rows - start), scales, sqNorms, logits, dots, meanScratch, lseScratch, nonzeroStats);
     }
 
     /// <summary>Zeroes the chunk's nonzero counts before a kernel accumulates them.</summary>
@@ -89,12 +91,12 @@ internal sealed partial class CudaZoneKernels
 
     /// <summary>One chunk of rows [start, start + count) of <see cref="GemmStep"/>.</summary>
     private unsafe void GemmStepChunk(in ZoneStepArgs args, int start, int count, Scales scales, FloatBuffer sqNorms,
-        FloatBuffer dots, FloatBuffer? meanScratch, FloatBuffer? lseScratch, IntBuffer nonzeroStats)
+        LogitProduct logits, FloatBuffer dots, FloatBuffer? meanScratch, FloatBuffer? lseScratch, IntBuffer nonzeroStats)
     {
         int anchorCount = args.AnchorCount, dim = args.Dim;
         var points = Rows(args.Points, start, count, dim);
         var chunkDots = dots.Slice(0, (long)count * anchorCount);
-        _backend.Gemm(false, true, count, anchorCount, dim, 1f, points, dim, args.Anchors, dim, 0f, chunkDots, anchorCount);
+        logits.Dots(points, count, chunkDots);
 
         var lse = args.LogSumExp is null ? lseScratch!.Slice(0, count) : args.LogSumExp.Slice(start, count);
         ulong dotsPointer = CudaBackend.Pointer(chunkDots), norms = CudaBackend.Pointer(sqNorms), priors = CudaBackend.Pointer(args.LogPriors);
@@ -138,6 +140,7 @@ internal sealed partial class CudaZoneKernels
         bool anchorSide = args.AnchorsGrad is not null || args.LogPriorsGrad is not null;
         using var ownNorms = args.AnchorNorms is null ? LaunchSquaredNorms(args.Anchors, anchorCount, dim) : null; // [anchorCount]
         var sqNorms = ownNorms ?? ZoneArgumentChecks.Own<CudaAnchorNorms>(args.AnchorNorms!).Values; // [anchorCount]
+        using var logits = new LogitProduct(this, args.Anchors, args.AnchorNorms, anchorCount, dim, chunkRows);
         using var dots = _backend.AllocateScratch((long)chunkRows * anchorCount); // [chunkRows, anchorCount] x.a, then ds
         using var gDots = velocity ? _backend.AllocateScratch((long)chunkRows * anchorCount) : null; // [chunkRows, anchorCount] g.a, then p - S
         using var dsTimesAnchors = _backend.AllocateScratch((long)chunkRows * dim); // [chunkRows, dim]
@@ -145,7 +148,7 @@ internal sealed partial class CudaZoneKernels
         using var columnSums = anchorSide ? _backend.AllocateScratch(anchorCount) : null; // [anchorCount]
         using var nonzeroStats = _backend.AllocateInt(2); // [2] a chunk's nonzero p and backward entries
         using var entryCounts = _backend.AllocateInt(chunkRows); // [chunkRows] a sparse chunk's entries per row
-        var scratch = new GemmBackwardScratch(sqNorms, dots, gDots, dsTimesAnchors, rowDsSum, columnSums, nonzeroStats, entryCounts);
+        var scratch = new GemmBackwardScratch(sqNorms, logits, dots, gDots, dsTimesAnchors, rowDsSum, columnSums, nonzeroStats, entryCounts);
         for (int start = 0; start < rows; start += chunkRows)
             GemmStepBackwardChunk(args, start, Math.Min(chunkRows, rows - start), scales, scratch);
 
@@ -164,13 +167,13 @@ internal sealed partial class CudaZoneKernels
     {
         int anchorCount = args.AnchorCount, dim = args.Dim;
         bool velocity = args.VelocityGrad is not null;
-        var (sqNorms, dots, gDots, dsTimesAnchors, rowDsSum, columnSums, _, _) = scratch;
+        var (sqNorms, logits, dots, gDots, dsTimesAnchors, rowDsSum, columnSums, _, _) = scratch;
         float time = args.Time, scale = scales.Cross, halfC = scales.HalfC, c = scales.C;
         var points = Rows(args.Points, start, count, dim);
         var velocityGrad = velocity ? Rows(args.VelocityGrad!, start, count, dim) : null;
         var chunkDots = dots.Slice(0, (long)count * anchorCount);
         var chunkGDots = gDots?.Slice(0, (long)count * anchorCount);
-        _backend.Gemm(false, true, count, anchorCount, dim, 1f, points, dim, args.Anchors, dim, 0f, chunkDots, anchorCount);
+        logits.Dots(points, count, chunkDots);
         _backwardChunks++;
         if (SkipZeros && BackwardChunkIsSparse(args, start, count, scales, scratch, out int entries))
         {
@@ -292,10 +295,74 @@ internal sealed partial class CudaZoneKernels
     /// <summary>Anchors per block of zone_gemm_sparse_anchors (ZONE_GEMM_SPARSE_ANCHORS).</summary>
     private const int SparseAnchorsPerBlock = 64;
 
-    /// <summary>The backward's buffers: |a_j|^2 [anchorCount]; dots and gDots [chunkRows, anchorCount] (gDots null without a
-    /// velocity gradient); T [chunkRows, dim]; row sums of ds [chunkRows]; column sums of ds [anchorCount] or null; a chunk's
-    /// nonzero p and entries [2]; a sparse chunk's entries per row [chunkRows].</summary>
-    private readonly record struct GemmBackwardScratch(FloatBuffer SqNorms, FloatBuffer Dots, FloatBuffer? GDots,
+    /// <summary>Whether the logits' product runs on TF32 tensor cores in the 3xTF32 split (gemm-3xtf32).</summary>
+    internal bool SplitLogits => Version == ZoneKernelVersion.Gemm3xTf32;
+
+    /// <summary>
+    /// zone_gemm_split_3xtf32 of [rows, dim] into a new [rows, 3 dim] buffer: the anchor layout [hi | lo | hi] or the
+    /// points' [lo | hi | hi] (kernels/latent_zone_gemm.cu).
+    /// </summary>
+    internal unsafe FloatBuffer LaunchSplit3xTf32(FloatBuffer source, int rows, int dim, bool anchorLayout, FloatBuffer? into = null)
+    {
+        var split = into ?? _backend.AllocateScratch((long)rows * 3 * dim); // [rows, 3 dim]
+        ulong input = CudaBackend.Pointer(source), output = CudaBackend.Pointer(split);
+        long count = (long)rows * dim;
+        int layout = anchorLayout ? 1 : 0;
+        void** arguments = stackalloc void*[] { &input, &output, &count, &dim, &layout };
+        _backend.LaunchElementwise(SourceGemm, "zone_gemm_split_3xtf32", count, arguments);
+        return split;
+    }
+
+    /// <summary>
+    /// dots = X A^T for the chunks of one step, by one routine in the forward and the backward, so a recomputed logit is
+    /// the forward's bit for bit. fp32 SGEMM, or for gemm-3xtf32 one TF32 GEMM over 3 dim of the split operands: the
+    /// anchors split once per flow (kept with their norms; per step when a step is given no norms), each chunk's points
+    /// split before its product.
+    /// </summary>
+    private sealed class LogitProduct : IDisposable
+    {
+        private readonly CudaZoneKernels _kernels;
+        private readonly FloatBuffer _anchors; // [anchorCount, dim]
+        private readonly FloatBuffer? _splitAnchors; // [anchorCount, 3 dim], gemm-3xtf32 only
+        private readonly FloatBuffer? _ownSplitAnchors; // the same when no norms keep it
+        private readonly FloatBuffer? _splitPoints; // [chunkRows, 3 dim], gemm-3xtf32 only
+        private readonly int _anchorCount, _dim;
+
+        public LogitProduct(CudaZoneKernels kernels, FloatBuffer anchors, ZoneAnchorNorms? norms, int anchorCount, int dim, int chunkRows)
+        {
+            (_kernels, _anchors, _anchorCount, _dim) = (kernels, anchors, anchorCount, dim);
+            if (!kernels.SplitLogits)
+                return;
+            _ownSplitAnchors = norms is null ? kernels.LaunchSplit3xTf32(anchors, anchorCount, dim, anchorLayout: true) : null;
+            _splitAnchors = _ownSplitAnchors ?? ZoneArgumentChecks.Own<CudaAnchorNorms>(norms!).SplitAnchors(kernels);
+            _splitPoints = kernels._backend.AllocateScratch((long)chunkRows * 3 * dim);
+        }
+
+        /// <summary>dots [count, anchorCount] = points [count, dim] A^T.</summary>
+        public void Dots(FloatBuffer points, int count, FloatBuffer dots)
+        {
+            var backend = _kernels._backend;
+            if (_splitAnchors is null)
+            {
+                backend.Gemm(false, true, count, _anchorCount, _dim, 1f, points, _dim, _anchors, _dim, 0f, dots, _anchorCount);
+                return;
+            }
+            int width = 3 * _dim;
+            var splitPoints = _kernels.LaunchSplit3xTf32(points, count, _dim, anchorLayout: false, _splitPoints!.Slice(0, (long)count * width));
+            backend.GemmFastTf32(false, true, count, _anchorCount, width, 1f, splitPoints, width, _splitAnchors, width, 0f, dots, _anchorCount);
+        }
+
+        public void Dispose()
+        {
+            _ownSplitAnchors?.Dispose();
+            _splitPoints?.Dispose();
+        }
+    }
+
+    /// <summary>The backward's buffers: |a_j|^2 [anchorCount]; the step's logits product; dots and gDots [chunkRows,
+    /// anchorCount] (gDots null without a velocity gradient); T [chunkRows, dim]; row sums of ds [chunkRows]; column sums of
+    /// ds [anchorCount] or null; a chunk's nonzero p and entries [2]; a sparse chunk's entries per row [chunkRows].</summary>
+    private readonly record struct GemmBackwardScratch(FloatBuffer SqNorms, LogitProduct Logits, FloatBuffer Dots, FloatBuffer? GDots,
         FloatBuffer DsTimesAnchors, FloatBuffer RowDsSum, FloatBuffer? ColumnSums, IntBuffer NonzeroStats, IntBuffer EntryCounts);
 
     /// <summary>Columns per block of zone_gemm_column_sums and its threads (ZONE_GEMM_COLUMNS x ZONE_GEMM_ROW_GROUPS).</summary>

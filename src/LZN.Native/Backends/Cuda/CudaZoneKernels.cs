@@ -342,15 +342,26 @@ internal sealed partial class CudaZoneKernels(CudaBackend backend, ZoneKernelVer
     /// <summary>The forward tile kernel of a step: its file and name, block size, dynamic shared memory, rows per block, dim layout.</summary>
     private readonly record struct ForwardTiles(string Source, string Name, int Threads, int SharedBytes, int RowsPerBlock, DimLayout Layout);
 
-    /// <summary>The kernels' |a_j|^2: float32 on the device, from the same kernel a step launches when given none.</summary>
+    /// <summary>
+    /// The kernels' |a_j|^2: float32 on the device, from the same kernel a step launches when given none. Also the
+    /// anchors' 3xTF32 split for gemm-3xtf32, made at its first step, so once per flow like the norms.
+    /// </summary>
     private sealed class CudaAnchorNorms(FloatBuffer anchors, int anchorCount, int dim, FloatBuffer values) : ZoneAnchorNorms(anchors, anchorCount, dim)
     {
+        private FloatBuffer? _splitAnchors; // [anchorCount, 3 dim]
+
         public FloatBuffer Values { get; } = values; // [anchorCount]
+
+        public FloatBuffer SplitAnchors(CudaZoneKernels kernels) =>
+            _splitAnchors ??= kernels.LaunchSplit3xTf32(Anchors, AnchorCount, Dim, anchorLayout: true);
 
         protected override void Dispose(bool disposing)
         {
             if (disposing)
+            {
                 Values.Dispose();
+                _splitAnchors?.Dispose();
+            }
             base.Dispose(disposing);
         }
     }

@@ -7,8 +7,10 @@ namespace LZN.Native.Backends.Cuda;
 /// with per-row kernels between them) or Auto, the default: per step, v1 below
 /// <see cref="ZoneKernelVersions.AutoGemmWork"/> rows x anchors x dim and gemm from there (docs/kernels.md has the H200
 /// measurements behind it). The gemm path skips the zero products of chunks whose softmax has underflowed (at small t);
-/// GemmDense is the gemm path without that, for measuring it. <c>LZN_ZONE_KERNELS=auto|v1|v2|gemm|gemm-dense</c>
-/// chooses when a backend is created; all pass the same float64 tables.
+/// GemmDense is the gemm path without that, for measuring it. Gemm3xTf32 is the gemm path with its logits' product
+/// x_i . a_j on TF32 tensor cores in the 3xTF32 split (hi.hi + hi.lo + lo.hi, fp32 accuracy); opt-in until a device
+/// has timed it. <c>LZN_ZONE_KERNELS=auto|v1|v2|gemm|gemm-dense|gemm-3xtf32</c> chooses when a backend is created;
+/// all pass the same float64 tables.
 /// </summary>
 public enum ZoneKernelVersion
 {
@@ -17,6 +19,7 @@ public enum ZoneKernelVersion
     Gemm,
     Auto,
     GemmDense,
+    Gemm3xTf32,
 }
 
 public static class ZoneKernelVersions
@@ -32,7 +35,7 @@ public static class ZoneKernelVersions
     public const long AutoGemmWork = 1L << 27;
 
     /// <summary>The accepted names, for messages.</summary>
-    public const string Names = "auto, v1, v2, gemm or gemm-dense";
+    public const string Names = "auto, v1, v2, gemm, gemm-dense or gemm-3xtf32";
 
     /// <summary>LZN_ZONE_KERNELS, or Auto when unset; any other value is an error naming the variable.</summary>
     public static ZoneKernelVersion FromEnvironment() =>
@@ -51,6 +54,7 @@ public static class ZoneKernelVersions
             "v2" => ZoneKernelVersion.V2,
             "gemm" => ZoneKernelVersion.Gemm,
             "gemm-dense" => ZoneKernelVersion.GemmDense,
+            "gemm-3xtf32" => ZoneKernelVersion.Gemm3xTf32,
             _ => null,
         };
         version = parsed ?? default;
@@ -61,9 +65,15 @@ public static class ZoneKernelVersions
     public static bool UsesGemm(ZoneKernelVersion version, int rows, int anchorCount, int dim) =>
         IsGemm(version) || (version == ZoneKernelVersion.Auto && (long)rows * anchorCount * dim >= AutoGemmWork);
 
-    /// <summary>Whether the version is the gemm path at every size (Gemm, GemmDense).</summary>
-    public static bool IsGemm(ZoneKernelVersion version) => version is ZoneKernelVersion.Gemm or ZoneKernelVersion.GemmDense;
+    /// <summary>Whether the version is the gemm path at every size (Gemm, GemmDense, Gemm3xTf32).</summary>
+    public static bool IsGemm(ZoneKernelVersion version) =>
+        version is ZoneKernelVersion.Gemm or ZoneKernelVersion.GemmDense or ZoneKernelVersion.Gemm3xTf32;
 
     /// <summary>The name LZN_ZONE_KERNELS and --kernels take for a version.</summary>
-    public static string Name(ZoneKernelVersion version) => version == ZoneKernelVersion.GemmDense ? "gemm-dense" : version.ToString().ToLowerInvariant();
+    public static string Name(ZoneKernelVersion version) => version switch
+    {
+        ZoneKernelVersion.GemmDense => "gemm-dense",
+        ZoneKernelVersion.Gemm3xTf32 => "gemm-3xtf32",
+        _ => version.ToString().ToLowerInvariant(),
+    };
 }
