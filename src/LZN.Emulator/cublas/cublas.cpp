@@ -2,7 +2,9 @@
 // (src/LZN.Native/Interop/Cuda/Cublas.cs), with cuBLAS's own argument checks, computed by OpenBLAS on the
 // emulated device memory. Operands are checked against the emulator's allocations first: a GEMM that would
 // read or write past one is a sticky illegal-address fault, as the real library's kernels would cause.
-// TF32 math (CUBLAS_TF32_TENSOR_OP_MATH, CUBLAS_COMPUTE_32F_FAST_TF32) rounds A and B to TF32 first.
+// TF32 math (CUBLAS_TF32_TENSOR_OP_MATH, CUBLAS_COMPUTE_32F_FAST_TF32) rounds A and B to TF32 first. Under
+// LZN_EMULATOR_TF32=truncate it instead truncates them and sums 8 products at a time with the tensor cores' truncating
+// accumulation (lzn_emu_tf32_accumulate, the same model as the emulated mma), in K order: slow, for the tests' sizes.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -20,6 +22,8 @@ void cblas_sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE transa, CBLAS_TRANSPOSE tran
 int lzn_emu_check_device_range(uint64_t address, size_t bytes, char* message, size_t capacity);
 void lzn_emu_report_fault(int status, const char* message);
 int lzn_emu_context_status(void);
+int lzn_emu_tf32_truncates(void);
+float lzn_emu_tf32_accumulate(const double* terms, int count, int truncate);
 }
 
 namespace {
@@ -55,6 +59,35 @@ float round_to_tf32(float value) {
     if ((bits & 0x7f800000u) != 0x7f800000u) bits = (bits + 0x1000u) & 0xffffe000u;
     std::memcpy(&value, &bits, sizeof value);
     return value;
+}
+
+float truncate_to_tf32(float value) {
+    uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    if ((bits & 0x7f800000u) != 0x7f800000u) bits &= 0xffffe000u;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+// C = alpha op(A) op(B) + beta C (column-major) as TF32 tensor cores with truncating accumulation compute it.
+void truncating_tf32_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb, float beta,
+                          float* c, int ldc) {
+    for (int col = 0; col < n; col++)
+        for (int row = 0; row < m; row++) {
+            float acc = 0.0f;
+            for (int k0 = 0; k0 < k; k0 += 8) {
+                double terms[9] = {acc};
+                int count = 1;
+                for (int kk = k0; kk < std::min(k, k0 + 8); kk++) {
+                    const float x = ta ? a[(size_t)row * lda + kk] : a[(size_t)kk * lda + row];
+                    const float y = tb ? b[(size_t)kk * ldb + col] : b[(size_t)col * ldb + kk];
+                    terms[count++] = (double)truncate_to_tf32(x) * truncate_to_tf32(y);
+                }
+                acc = lzn_emu_tf32_accumulate(terms, count, 1);
+            }
+            float& out = c[(size_t)col * ldc + row];
+            out = beta == 0.0f ? alpha * acc : alpha * acc + beta * out;
+        }
 }
 
 // Column-major [rows, cols] with leading dimension ld, batch stride `stride`: the elements a GEMM touches.
@@ -104,6 +137,7 @@ int gemm(const char* call, Handle* handle, int transa, int transb, int m, int n,
     if (!operands_in_bounds(call, matrices, batches)) return kSuccess;  // reported at the next synchronisation
     const CBLAS_TRANSPOSE ta = transa == kOpN ? CblasNoTrans : CblasTrans, tb = transb == kOpN ? CblasNoTrans : CblasTrans;
     std::vector<float> rounded_a, rounded_b;
+    const bool truncating = tf32 && lzn_emu_tf32_truncates();
     for (int batch = 0; batch < batches; batch++) {
         const float* pa = reinterpret_cast<const float*>(a) + batch * stride_a;
         const float* pb = reinterpret_cast<const float*>(b) + batch * stride_b;
@@ -112,6 +146,10 @@ int gemm(const char* call, Handle* handle, int transa, int transb, int m, int n,
             // cuBLAS does not read C when beta is 0 (NaN there does not propagate).
             for (int col = 0; col < n; col++)
                 for (int row = 0; row < m; row++) pc[(size_t)col * ldc + row] = beta == 0.0f ? 0.0f : beta * pc[(size_t)col * ldc + row];
+            continue;
+        }
+        if (truncating) {
+            truncating_tf32_gemm(transa != kOpN, transb != kOpN, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
             continue;
         }
         if (tf32) {

@@ -661,6 +661,11 @@ void lzn_emu_set_race_check(int mode, unsigned long long seed) {
     settings().shuffle_seed = mode < 0 ? initial.shuffle_seed : seed;
 }
 
+// How TF32 sums round: 0 to nearest, 1 truncating (LZN_EMULATOR_TF32=truncate), below 0 as the environment says.
+void lzn_emu_set_tf32_rounding(int mode) {
+    settings().tf32_truncate = mode < 0 ? environment_settings().tf32_truncate : mode != 0;
+}
+
 // Where the staleness check reads the kernel sources (empty: the folder the emulator was built from).
 void lzn_emu_set_source_folder(const char* folder) { set_source_folder(folder ? folder : ""); }
 

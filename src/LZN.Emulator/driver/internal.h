@@ -171,6 +171,7 @@ struct Settings {
     Schedule race_schedule = Schedule::kReverse;
     uint64_t shuffle_seed = 1;
     int workers = 0;  // 0: one per core
+    bool tf32_truncate = false;  // LZN_EMULATOR_TF32=truncate: the tensor cores' truncating sums (lzn_emu_abi.h)
 };
 Settings& settings();
 Settings environment_settings();

@@ -89,6 +89,14 @@ void lzn_emu_cp_async_wait(int pending_groups);
 unsigned lzn_emu_cvt_tf32(float value) __attribute__((const));
 void lzn_emu_mma_m16n8k8_tf32(float* d, const unsigned* a, const unsigned* b, const float* c, const char* file, int line);
 
+// How the tensor cores' TF32 sums round (the mma above and the emulated cuBLAS's TF32 GEMMs share it). By default a
+// sum of exact products is rounded once to nearest. LZN_EMULATOR_TF32=truncate models what published measurements of
+// NVIDIA tensor cores report: the addends are aligned to the largest one's exponent and cut toward zero (here 3 bits
+// below fp32's last, calibrated on an H200, executor.cpp), the sum is cut toward zero to fp32, and cuBLAS reads only
+// the 10 leading mantissa bits of an fp32 operand.
+int lzn_emu_tf32_truncates(void);
+float lzn_emu_tf32_accumulate(const double* terms, int count, int truncate);
+
 __attribute__((noreturn)) void lzn_emu_trap(const char* file, int line);
 
 #ifdef __cplusplus

@@ -13,13 +13,6 @@ namespace LZN.Tests.Cuda;
 [Category("GPU")]
 public sealed class CudaZoneSplitTests : CudaFixture
 {
-    /// <summary>cvt.rna.tf32.f32 on the host: 10 mantissa bits, to nearest, ties away from zero; Inf and NaN kept.</summary>
-    private static float RoundToTf32(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        return (bits & 0x7f800000u) == 0x7f800000u ? value : BitConverter.UInt32BitsToSingle((bits + 0x1000u) & 0xffffe000u);
-    }
-
     private static float Bits(uint bits) => BitConverter.UInt32BitsToSingle(bits);
 
     /// <summary>
@@ -46,15 +39,15 @@ public sealed class CudaZoneSplitTests : CudaFixture
             for (int row = 0; row < rows; row++)
                 for (int column = 0; column < dim; column++)
                 {
-                    float x = source[row * dim + column], hi = RoundToTf32(x), lo = x - hi;
+                    float x = source[row * dim + column], hi = Tf32Values.RoundToNearest(x), lo = x - hi;
                     float[] expected = anchorLayout ? [hi, lo, hi] : [lo, hi, hi];
                     for (int block = 0; block < 3; block++)
                         Assert.That(result[row * 3 * dim + block * dim + column], Is.EqualTo(expected[block]), $"x = {x:R}, block {block}");
                     Assert.That(BitConverter.SingleToUInt32Bits(hi) & 0x1fffu, Is.Zero, $"hi of {x:R} has more than 10 mantissa bits");
                     Assert.That((double)hi + lo, Is.EqualTo((double)x), $"hi + lo of {x:R}");
                 }
-            Assert.That(RoundToTf32(Bits(0x3f801000u)), Is.EqualTo(Bits(0x3f802000u)), "a tie rounds away from zero");
-            Assert.That(RoundToTf32(Bits(0x3fffffffu)), Is.EqualTo(2f), "rounding carries into the exponent");
+            Assert.That(Tf32Values.RoundToNearest(Bits(0x3f801000u)), Is.EqualTo(Bits(0x3f802000u)), "a tie rounds away from zero");
+            Assert.That(Tf32Values.RoundToNearest(Bits(0x3fffffffu)), Is.EqualTo(2f), "rounding carries into the exponent");
         }
     }
 

@@ -20,21 +20,9 @@ public sealed unsafe class EmulatedCublasTests : EmulatedDeviceTest
     [TearDown]
     public void DestroyHandle() => _handle?.Dispose();
 
-    private DeviceMemory Upload(float[] values)
-    {
-        var memory = DeviceMemory.TryAllocate(Device.Backend.Context, Math.Max(1, values.Length) * sizeof(float))!;
-        fixed (float* host = values)
-            CudaDriver.ThrowIfFailed(CudaDriver.cuMemcpyHtoD_v2(memory.Address, host, (nuint)(values.Length * sizeof(float))));
-        return memory;
-    }
+    private DeviceMemory Upload(float[] values) => Device.Upload(values);
 
-    private static float[] Download(DeviceMemory memory, int length)
-    {
-        var values = new float[length];
-        fixed (float* host = values)
-            CudaDriver.ThrowIfFailed(CudaDriver.cuMemcpyDtoH_v2(host, memory.Address, (nuint)(length * sizeof(float))));
-        return values;
-    }
+    private static float[] Download(DeviceMemory memory, int length) => EmulatedDevice.Download(memory, length);
 
     private static float[] Random(int length, int seed)
     {

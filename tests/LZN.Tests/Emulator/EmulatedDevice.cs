@@ -108,6 +108,44 @@ internal sealed unsafe class EmulatedDevice : IDisposable
         }
     }
 
+    /// <summary>A new device allocation holding <paramref name="values"/> (at least one float).</summary>
+    public DeviceMemory Upload(float[] values)
+    {
+        var memory = DeviceMemory.TryAllocate(Backend.Context, Math.Max(1, values.Length) * sizeof(float))!;
+        fixed (float* host = values)
+            CudaDriver.ThrowIfFailed(CudaDriver.cuMemcpyHtoD_v2(memory.Address, host, (nuint)(values.Length * sizeof(float))));
+        return memory;
+    }
+
+    /// <summary>The first <paramref name="length"/> floats of a device allocation (synchronises).</summary>
+    public static float[] Download(DeviceMemory memory, int length)
+    {
+        var values = new float[length];
+        fixed (float* host = values)
+            CudaDriver.ThrowIfFailed(CudaDriver.cuMemcpyDtoH_v2(host, memory.Address, (nuint)(length * sizeof(float))));
+        return values;
+    }
+
+    /// <summary>
+    /// How the emulated tensor cores and cuBLAS's TF32 GEMMs round their sums (LZN_EMULATOR_TF32; Default restores it);
+    /// false on a real GPU, whose tensor cores truncate as they do.
+    /// </summary>
+    public static bool TrySetTf32Rounding(Tf32Rounding mode)
+    {
+        var setter = Export("lzn_emu_set_tf32_rounding");
+        if (setter == IntPtr.Zero)
+            return false;
+        ((delegate* unmanaged<int, void>)setter)((int)mode);
+        return true;
+    }
+
+    /// <summary>The emulator's sum of exact products as a tensor core forms it (lzn_emu_tf32_accumulate).</summary>
+    public static float Tf32Accumulate(double[] terms, bool truncate)
+    {
+        fixed (double* values = terms)
+            return ((delegate* unmanaged<double*, int, int, float>)RequireExport("lzn_emu_tf32_accumulate"))(values, terms.Length, truncate ? 1 : 0);
+    }
+
     private static IntPtr Export(string name) =>
         Driver.Value != IntPtr.Zero && NativeLibrary.TryGetExport(Driver.Value, name, out var address) ? address : IntPtr.Zero;
 
@@ -133,6 +171,13 @@ public enum RaceCheck
     Shuffle = 2,
 }
 
+public enum Tf32Rounding
+{
+    Default = -1,
+    Nearest = 0,
+    Truncate = 1,
+}
+
 /// <summary>A fresh emulated device per test: a planted fault sticks to its context until the device is closed.</summary>
 public abstract class EmulatedDeviceTest
 {
@@ -148,6 +193,7 @@ public abstract class EmulatedDeviceTest
     {
         EmulatedDevice.SetRaceCheck(RaceCheck.Default);
         EmulatedDevice.SetSourceFolder(null);
+        EmulatedDevice.TrySetTf32Rounding(Tf32Rounding.Default);
         _device?.Dispose();
         _device = null;
     }

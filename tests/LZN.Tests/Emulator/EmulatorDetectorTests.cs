@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using LZN.Native.Backends;
 using LZN.Native.Interop.Cuda;
+using LZN.Tests.Cuda;
 
 namespace LZN.Tests.Emulator;
 
@@ -188,9 +189,7 @@ public sealed class EmulatorDetectorTests : EmulatedDeviceTest
         Assert.That(result, Is.All.NaN, "read before the wait: the queued copy has not landed (shared memory starts poisoned)");
     }
 
-    // cvt.rna.tf32.f32: keep 10 mantissa bits, to nearest with ties away from zero.
-    private static double Tf32(float value) =>
-        BitConverter.Int32BitsToSingle((int)(((uint)BitConverter.SingleToInt32Bits(value) + 0x1000u) & 0xffffe000u));
+    private static double Tf32(float value) => Tf32Values.RoundToNearest(value);
 
     private (float[] A, float[] B, DeviceMemory DeviceA, DeviceMemory DeviceB) MmaOperands()
     {
