@@ -52,19 +52,12 @@ struct Matrix {
     long long stride;
 };
 
-// cvt.rna.tf32.f32: keep 10 mantissa bits, rounding to nearest with ties away from zero.
-float round_to_tf32(float value) {
+// Keeps 10 mantissa bits: half = 0x1000 rounds to nearest with ties away from zero (cvt.rna.tf32.f32), half = 0
+// truncates (what tensor cores read of an fp32 operand). Inf and NaN stay.
+float to_tf32(float value, uint32_t half) {
     uint32_t bits;
     std::memcpy(&bits, &value, sizeof bits);
-    if ((bits & 0x7f800000u) != 0x7f800000u) bits = (bits + 0x1000u) & 0xffffe000u;
-    std::memcpy(&value, &bits, sizeof value);
-    return value;
-}
-
-float truncate_to_tf32(float value) {
-    uint32_t bits;
-    std::memcpy(&bits, &value, sizeof bits);
-    if ((bits & 0x7f800000u) != 0x7f800000u) bits &= 0xffffe000u;
+    if ((bits & 0x7f800000u) != 0x7f800000u) bits = (bits + half) & 0xffffe000u;
     std::memcpy(&value, &bits, sizeof value);
     return value;
 }
@@ -81,7 +74,7 @@ void truncating_tf32_gemm(bool ta, bool tb, int m, int n, int k, float alpha, co
                 for (int kk = k0; kk < std::min(k, k0 + 8); kk++) {
                     const float x = ta ? a[(size_t)row * lda + kk] : a[(size_t)kk * lda + row];
                     const float y = tb ? b[(size_t)kk * ldb + col] : b[(size_t)col * ldb + kk];
-                    terms[count++] = (double)truncate_to_tf32(x) * truncate_to_tf32(y);
+                    terms[count++] = (double)to_tf32(x, 0) * to_tf32(y, 0);
                 }
                 acc = lzn_emu_tf32_accumulate(terms, count, 1);
             }
@@ -156,8 +149,8 @@ int gemm(const char* call, Handle* handle, int transa, int transb, int m, int n,
             const Matrix ma = matrices[1], mb = matrices[2];
             rounded_a.assign(pa, pa + extent({"A", 0, ma.rows, ma.cols, lda, 0}, 1));
             rounded_b.assign(pb, pb + extent({"B", 0, mb.rows, mb.cols, ldb, 0}, 1));
-            for (float& v : rounded_a) v = round_to_tf32(v);
-            for (float& v : rounded_b) v = round_to_tf32(v);
+            for (float& v : rounded_a) v = to_tf32(v, 0x1000u);
+            for (float& v : rounded_b) v = to_tf32(v, 0x1000u);
             pa = rounded_a.data();
             pb = rounded_b.data();
         }

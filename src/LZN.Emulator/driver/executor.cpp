@@ -303,8 +303,9 @@ float tf32_value(unsigned bits) {
 
 // D = A B + C of one warp's m16n8k8 fragments (PTX ISA, "Matrix Fragments for mma.m16n8k8", .tf32): lane l
 // with g = l / 4, q = l % 4 holds A[g][q], A[g+8][q], A[g][q+4], A[g+8][q+4]; B[q][g], B[q+4][g]; and C, D at
-// [g][2q], [g][2q+1], [g+8][2q], [g+8][2q+1]. The products of TF32 values are exact in double; the sum is
-// rounded once (the hardware's order within one instruction is unspecified). False with a fault when an
+// [g][2q], [g][2q+1], [g+8][2q], [g+8][2q+1]. The products of TF32 values are exact in double; their sum with C is
+// rounded once to nearest, or truncated as the hardware does under LZN_EMULATOR_TF32=truncate
+// (lzn_emu_tf32_accumulate). False with a fault when an
 // operand carries more than TF32's 10 mantissa bits (not converted with cvt.rna.tf32.f32).
 bool perform_mma(Worker& w, unsigned base, const std::string& what) {
     const int truncate = lzn_emu_tf32_truncates();
