@@ -111,9 +111,9 @@ extern "C" __global__ void zone_gemm_forward_rows(
 // The 3xTF32 operands of the logits' product (LZN_ZONE_KERNELS=gemm-3xtf32): each row x becomes three blocks of dim,
 // x = hi + lo with hi = x rounded to TF32 (to nearest, ties away from zero, as cvt.rna.tf32.f32) and lo = x - hi
 // (exact in fp32). Points take the layout [lo | hi | hi] and anchors [hi | lo | hi], so one TF32 GEMM over 3 dim
-// sums lo.hi + hi.lo + hi.hi, small terms first; the dropped lo.lo is below 2^-22 |x||a|, and cuBLAS's own TF32
-// rounding of lo adds as little. Integer rounding rather than cvt.rna, which needs sm_80, so the file still
-// compiles for sm_75 (where cuBLAS computes TF32 requests in fp32).
+// sums lo.hi + hi.lo + hi.hi, small terms first; the dropped lo.lo is below 2^-22 |x||a| per product, and cuBLAS's
+// own TF32 conversion of lo, which may truncate, below 2^-21. Integer rounding rather than cvt.rna, which needs sm_80,
+// so the file still compiles for sm_75 (where cuBLAS computes TF32 requests in fp32).
 __device__ __forceinline__ float zone_round_tf32(float x) {
     const unsigned bits = __float_as_uint(x);
     return (bits & 0x7f800000u) == 0x7f800000u ? x : __uint_as_float((bits + 0x1000u) & 0xffffe000u);
